@@ -1,0 +1,7 @@
+"""Backends: where app-server semantics come from (see :mod:`appserver.backends.base`)."""
+
+from __future__ import annotations
+
+from appserver.backends.base import Backend, BackendSession, BackendUnavailable, Peer
+
+__all__ = ["Backend", "BackendSession", "BackendUnavailable", "Peer"]

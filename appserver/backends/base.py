@@ -1,0 +1,92 @@
+"""The seam between the processor and a backend.
+
+A :class:`Backend` serves many connections; for each client connection the processor
+opens one :class:`BackendSession` (for the codex backend, one upstream app-server
+session, so codex keeps its own per-connection semantics). The processor hands the session
+every client message that passed the initialize rules; the session answers by calling
+:meth:`Peer.deliver` on the connection it was opened for.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from typing import Protocol
+
+from appserver import jsonrpc
+from appserver.session import Rejection, Session
+
+
+class BackendUnavailable(Exception):
+    """The backend cannot serve a session right now (not started, restarting, dead).
+
+    The message is shown to clients and operators: it must name the failure and never
+    contain a secret.
+    """
+
+
+class Peer(Protocol):
+    """What a backend session sees of its client connection."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def session(self) -> Session: ...
+
+    async def deliver(self, message: jsonrpc.Message) -> None:
+        """Send a message to the client: an answer, a notification or a server request.
+
+        Notifications are filtered by the connection's initialize state and opt-outs;
+        answers always reach it. May wait (stdio) when the client is slow.
+        """
+        ...
+
+    def backend_failed(self, reason: str) -> None:
+        """The session cannot go on: the processor answers what is owed and closes."""
+        ...
+
+
+class BackendSession(Protocol):
+    """One client connection's session with the backend."""
+
+    async def send(self, message: jsonrpc.Message) -> None:
+        """A client message: a request, a notification, or an answer to a server request."""
+        ...
+
+    async def aclose(self) -> None:
+        """The client connection is gone; release everything held for it."""
+        ...
+
+
+class Backend(Protocol):
+    """A source of app-server semantics shared by every connection of the gateway."""
+
+    #: Short name for logs and the banner: ``builtin``, ``codex``, ...
+    name: str
+
+    @property
+    def description(self) -> str:
+        """One line for the startup banner, e.g. where the codex binary is."""
+        ...
+
+    @property
+    def ready(self) -> bool:
+        """Whether new sessions can be opened now (feeds ``/readyz``)."""
+        ...
+
+    def running(self) -> AbstractAsyncContextManager[None]:
+        """Start the backend for the lifetime of the ``async with`` block."""
+        ...
+
+    async def open_session(self, peer: Peer) -> BackendSession:
+        """Open a session for a new client connection; raises :class:`BackendUnavailable`."""
+        ...
+
+    def reject_method(self, method: str) -> Rejection | None:
+        """Refuse a request method before any other rule applies (unknown methods).
+
+        Upstream checks the method name before initialization (spec/transport.md §7.2),
+        so a backend that knows its method table answers here; one that forwards
+        everything returns ``None`` and lets the upstream server answer.
+        """
+        ...

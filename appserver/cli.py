@@ -1,0 +1,48 @@
+"""The ``appserver`` command line: thin. Flags become config objects; modules do the work.
+
+Every failure prints one line to stderr (``Error: …``) with no traceback: exit status 2
+for usage and configuration errors (click's convention), 1 for runtime failures.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from appserver import __version__
+from appserver.commands.call import call
+from appserver.commands.proxy import proxy
+from appserver.commands.serve import serve
+from appserver.commands.token import token
+from appserver.config import ConfigError
+from appserver.log import setup_logging
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="appserver")
+def cli() -> None:
+    """A gateway for the Codex app-server protocol."""
+
+
+cli.add_command(serve)
+cli.add_command(proxy)
+cli.add_command(call)
+cli.add_command(token)
+
+
+def main(argv: list[str] | None = None) -> None:
+    setup_logging()
+    try:
+        status = cli.main(args=argv, prog_name="appserver", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        print(f"Error: {exc.format_message()}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except ConfigError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except (click.Abort, KeyboardInterrupt):
+        sys.exit(130)
+    sys.exit(status if isinstance(status, int) else 0)

@@ -1,0 +1,172 @@
+"""JSON-RPC "lite" as codex speaks it: parsing, encoding, error codes. Sans-I/O.
+
+spec/transport.md §9.1: outgoing messages never contain ``"jsonrpc"``; incoming messages may
+and it is ignored. A message is one of, tried in this order:
+
+========================  ===========================================================
+Request                   ``{"id": int|string, "method": str, "params"?: any}``
+Notification              ``{"method": str, "params"?: any}``
+Response                  ``{"id": ..., "result": any}``
+Error                     ``{"id": ..., "error": {"code": int, "message": str, ...}}``
+========================  ===========================================================
+
+Ids are integers or strings and are echoed back with the same type. One message per line
+or frame: batches (JSON arrays) are not supported and, like malformed JSON, are reported
+as :class:`ParseError` so the caller can log and ignore them (upstream sends no -32700).
+
+A parsed :class:`Message` keeps the text it came from, so a gateway forwards exactly the
+bytes it received without re-serialising them.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from dataclasses import dataclass
+from typing import Any
+
+# spec/transport.md §9.2
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+METHOD_NOT_FOUND = -32601
+INVALID_PARAMS = -32602
+INTERNAL_ERROR = -32603
+OVERLOADED = -32001
+
+RequestId = int | str
+
+_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+_decode = json.loads
+
+
+class MessageKind(enum.Enum):
+    REQUEST = "request"
+    NOTIFICATION = "notification"
+    RESPONSE = "response"
+    ERROR = "error"
+
+
+class ParseError(ValueError):
+    """The text is not one JSON-RPC-lite message. The message says why, for the log."""
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One JSON-RPC-lite message: its kind, its parsed payload and its wire text."""
+
+    kind: MessageKind
+    payload: dict[str, Any]
+    text: str
+
+    @property
+    def id(self) -> RequestId | None:
+        return self.payload.get("id")
+
+    @property
+    def method(self) -> str | None:
+        return self.payload.get("method")
+
+    @property
+    def params(self) -> Any:
+        return self.payload.get("params")
+
+    @property
+    def is_answer(self) -> bool:
+        """A response or an error: the answer to an earlier request."""
+        return self.kind is MessageKind.RESPONSE or self.kind is MessageKind.ERROR
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> Message:
+        """Build a message we emit ourselves; encodes it once."""
+        return cls(classify(payload), payload, encode(payload))
+
+    def __repr__(self) -> str:
+        detail = self.method if self.method is not None else ""
+        if "id" in self.payload:
+            detail = f"{detail} id={self.id!r}".strip()
+        return f"<Message {self.kind.value} {detail}>"
+
+
+def _valid_id(value: Any) -> bool:
+    # bool is an int subclass in Python but never a JSON-RPC id.
+    return (isinstance(value, int) and not isinstance(value, bool)) or isinstance(value, str)
+
+
+def classify(obj: dict[str, Any]) -> MessageKind:
+    """Which kind of message ``obj`` is, in upstream's order; raises :class:`ParseError`."""
+    method = obj.get("method")
+    has_id = "id" in obj
+    if method is not None:
+        if not isinstance(method, str):
+            raise ParseError("`method` must be a string")
+        if has_id:
+            if not _valid_id(obj["id"]):
+                raise ParseError("`id` must be an integer or a string")
+            return MessageKind.REQUEST
+        return MessageKind.NOTIFICATION
+    if has_id:
+        if not _valid_id(obj["id"]):
+            raise ParseError("`id` must be an integer or a string")
+        if "result" in obj:
+            return MessageKind.RESPONSE
+        error = obj.get("error")
+        if isinstance(error, dict) and isinstance(error.get("code"), int) and isinstance(
+            error.get("message"), str
+        ):
+            return MessageKind.ERROR
+    raise ParseError("not a request, notification, response or error")
+
+
+def parse(text: str | bytes) -> Message:
+    """Parse one line or frame. Raises :class:`ParseError` for anything that is not one
+    JSON-RPC-lite message (malformed JSON, a batch, a bare value, bad ``id`` types)."""
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ParseError(f"invalid UTF-8: {exc}") from None
+    try:
+        obj = _decode(text)
+    except ValueError as exc:
+        raise ParseError(f"invalid JSON: {exc}") from None
+    if isinstance(obj, list):
+        raise ParseError("batches are not supported")
+    if not isinstance(obj, dict):
+        raise ParseError(f"expected a JSON object, got {type(obj).__name__}")
+    if "jsonrpc" in obj:
+        # Accepted and ignored (§9.1). Forwarded text keeps it; upstream ignores it too.
+        pass
+    return Message(classify(obj), obj, text)
+
+
+def encode(payload: dict[str, Any]) -> str:
+    """Compact JSON, UTF-8 as is, no ``"jsonrpc"`` member added."""
+    return _encoder.encode(payload)
+
+
+# --- constructors for the messages we emit --------------------------------------------------
+
+
+def response(request_id: RequestId, result: Any) -> dict[str, Any]:
+    return {"id": request_id, "result": result}
+
+
+def error(request_id: RequestId, code: int, message: str, data: Any = None) -> dict[str, Any]:
+    err: dict[str, Any] = {"code": code, "message": message}
+    if data is not None:
+        err["data"] = data
+    return {"id": request_id, "error": err}
+
+
+def notification(method: str, params: Any = None) -> dict[str, Any]:
+    msg: dict[str, Any] = {"method": method}
+    if params is not None:
+        msg["params"] = params
+    return msg
+
+
+def request(request_id: RequestId, method: str, params: Any = None) -> dict[str, Any]:
+    msg: dict[str, Any] = {"id": request_id, "method": method}
+    if params is not None:
+        msg["params"] = params
+    return msg

@@ -1,0 +1,85 @@
+"""Every queue size, timeout and byte limit of the gateway, named, in one place.
+
+Memory per connection has a ceiling that follows from these numbers:
+
+* inbound: at most ``INBOUND_QUEUE_MESSAGES`` queued client messages holding at most
+  ``INBOUND_QUEUE_BYTES`` of text (one message larger than that is still admitted when the
+  queue is empty, so a single large request is never refused for its size alone);
+* outbound: at most ``OUTBOUND_QUEUE_MESSAGES`` messages and ``OUTBOUND_QUEUE_BYTES`` of
+  text waiting for a slow client, after which a socket client is disconnected (stdio
+  instead waits, like upstream);
+* one message is at most ``MAX_MESSAGE_BYTES`` on every transport.
+
+Upstream's numbers (spec/transport.md §6) are given next to ours where they differ.
+"""
+
+from __future__ import annotations
+
+# --- messages -----------------------------------------------------------------------
+
+#: Largest single JSON-RPC message accepted or sent, on every transport. The codex
+#: client allows 128 MiB frames (spec/clients.md A4), so we accept as much.
+MAX_MESSAGE_BYTES = 128 * 1024 * 1024
+
+#: Advertised on the control socket's 101 response, like upstream
+#: (`x-codex-websocket-max-unfragmented-message-bytes`, spec/transport.md §3.5).
+ADVERTISED_MAX_UNFRAGMENTED_MESSAGE_BYTES = 16 * 1024 * 1024
+
+# --- inbound (client -> gateway) -----------------------------------------------------
+
+#: Client messages waiting per connection for a slot in the in-flight window. Upstream has
+#: one 128-slot queue for the whole process and answers ~87% of a 10,000-request burst
+#: with -32001; ours is per connection and large enough that such a burst is paced, not
+#: refused. A request arriving while it is full is answered with -32001.
+INBOUND_QUEUE_MESSAGES = 16 * 1024
+
+#: Bytes of message text waiting per connection (see INBOUND_QUEUE_MESSAGES).
+INBOUND_QUEUE_BYTES = 64 * 1024 * 1024
+
+#: Client requests forwarded to the backend and not yet answered, per connection.
+IN_FLIGHT_WINDOW = 64
+
+# --- outbound (gateway -> client) ----------------------------------------------------
+
+#: Messages waiting for a socket client to read them; when full the client is closed
+#: with close code CLOSE_SLOW_CLIENT. Upstream uses 32768 (spec/transport.md §6).
+OUTBOUND_QUEUE_MESSAGES = 32 * 1024
+
+#: Bytes waiting for a socket client (see OUTBOUND_QUEUE_MESSAGES).
+OUTBOUND_QUEUE_BYTES = 256 * 1024 * 1024
+
+#: Messages waiting for stdout. The stdio writer makes producers wait instead of
+#: dropping the only client (upstream: 128, awaited).
+STDIO_OUTBOUND_QUEUE_MESSAGES = 128
+
+# --- timeouts (seconds) --------------------------------------------------------------
+
+#: After stdin closes, how long the stdio transport waits for responses still owed to
+#: requests it already read before it exits anyway.
+STDIO_EOF_DRAIN_TIMEOUT = 30.0
+
+#: First SIGINT/SIGTERM: how long in-flight responses may take before the gateway exits.
+SHUTDOWN_DRAIN_TIMEOUT = 10.0
+
+#: How long a WebSocket close handshake may take before the socket is dropped.
+WEBSOCKET_CLOSE_TIMEOUT = 5.0
+
+#: HTTP upgrade / TLS handshake deadline for one incoming connection.
+HANDSHAKE_TIMEOUT = 10.0
+
+# --- WebSocket close codes (RFC 6455 §7.4.1) --------------------------------------------
+
+#: The client did not read its messages fast enough and its outbound queue filled.
+CLOSE_SLOW_CLIENT = 1008
+#: The backend behind this connection failed.
+CLOSE_BACKEND_FAILURE = 1011
+#: The gateway is shutting down.
+CLOSE_GOING_AWAY = 1001
+#: The client went away without a close handshake (never sent on the wire).
+CLOSE_ABNORMAL = 1006
+
+# --- writers -----------------------------------------------------------------------------
+
+#: At most this many queued messages are handed to a transport's writer at once (one
+#: stdout write, or back-to-back frames before the socket is drained).
+WRITE_BATCH_MESSAGES = 256

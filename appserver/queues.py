@@ -1,0 +1,153 @@
+"""A bounded FIFO of messages, limited by count and by bytes.
+
+anyio's memory object streams bound the number of items only; a connection's memory
+ceiling also needs a byte bound, so every queue in the gateway is one of these. A single
+item larger than the byte bound is still admitted into an empty queue, so one large
+message is never refused for its size alone (frame-size limits refuse those earlier).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Generic, TypeVar
+
+import anyio
+
+T = TypeVar("T")
+
+
+class QueueFull(Exception):
+    """``put_nowait`` found no room."""
+
+
+class QueueClosed(Exception):
+    """The queue was closed: no more puts, and ``get`` found it empty."""
+
+
+class MessageQueue(Generic[T]):
+    """A FIFO bounded by ``max_items`` and ``max_bytes``; any number of waiting tasks."""
+
+    __slots__ = (
+        "name",
+        "max_items",
+        "max_bytes",
+        "_items",
+        "_nbytes",
+        "_closed",
+        "_readable",
+        "_writable",
+        "_get_waiters",
+        "_put_waiters",
+        "high_water",
+    )
+
+    def __init__(self, name: str, max_items: int, max_bytes: int) -> None:
+        self.name = name
+        self.max_items = max_items
+        self.max_bytes = max_bytes
+        self._items: deque[tuple[T, int]] = deque()
+        self._nbytes = 0
+        self._closed = False
+        self._readable = anyio.Event()
+        self._writable = anyio.Event()
+        self._get_waiters = 0
+        self._put_waiters = 0
+        #: The most items this queue ever held, for metrics.
+        self.high_water = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @property
+    def nbytes(self) -> int:
+        return self._nbytes
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def has_room(self, size: int) -> bool:
+        if not self._items:
+            return True
+        return len(self._items) < self.max_items and self._nbytes + size <= self.max_bytes
+
+    def put_nowait(self, item: T, size: int) -> None:
+        if self._closed:
+            raise QueueClosed(self.name)
+        if not self.has_room(size):
+            raise QueueFull(self.name)
+        self._append(item, size)
+
+    async def put(self, item: T, size: int) -> None:
+        """Wait for room, then append. Raises :class:`QueueClosed` if closed meanwhile."""
+        while True:
+            if self._closed:
+                raise QueueClosed(self.name)
+            if self.has_room(size):
+                self._append(item, size)
+                return
+            event = self._writable
+            self._put_waiters += 1
+            try:
+                await event.wait()
+            finally:
+                self._put_waiters -= 1
+
+    def get_nowait(self) -> T:
+        if not self._items:
+            if self._closed:
+                raise QueueClosed(self.name)
+            raise anyio.WouldBlock
+        return self._pop()
+
+    async def get(self) -> T:
+        """Wait for an item. Raises :class:`QueueClosed` once closed and empty."""
+        while not self._items:
+            if self._closed:
+                raise QueueClosed(self.name)
+            event = self._readable
+            self._get_waiters += 1
+            try:
+                await event.wait()
+            finally:
+                self._get_waiters -= 1
+        return self._pop()
+
+    def close(self, *, discard: bool = False) -> None:
+        """Refuse further puts; getters drain what is left (or nothing, with ``discard``)."""
+        self._closed = True
+        if discard:
+            self._items.clear()
+            self._nbytes = 0
+        self._wake_getters()
+        self._wake_putters()
+
+    def _append(self, item: T, size: int) -> None:
+        self._items.append((item, size))
+        self._nbytes += size
+        if len(self._items) > self.high_water:
+            self.high_water = len(self._items)
+        self._wake_getters()
+
+    def _pop(self) -> T:
+        item, size = self._items.popleft()
+        self._nbytes -= size
+        self._wake_putters()
+        return item
+
+    def _wake_getters(self) -> None:
+        if self._get_waiters:
+            self._readable.set()
+            self._readable = anyio.Event()
+
+    def _wake_putters(self) -> None:
+        if self._put_waiters:
+            self._writable.set()
+            self._writable = anyio.Event()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return (
+            f"<MessageQueue {self.name} {state} items={len(self._items)}/{self.max_items} "
+            f"bytes={self._nbytes}/{self.max_bytes}>"
+        )

@@ -1,0 +1,138 @@
+"""``appserver serve``: one backend, one processor, every listener, signals and the banner.
+
+Listeners are started first (each reports its banner lines once bound), then the banner is
+printed to stderr, then the stdio connection (if any) is served. The process ends when
+stdin closes (with stdio), or on SIGINT/SIGTERM: the first signal stops accepting, lets
+the answers owed to in-flight requests arrive (at most ``SHUTDOWN_DRAIN_TIMEOUT``) and
+closes every connection with 1001; a second signal exits at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+
+import anyio
+from anyio.abc import TaskStatus
+
+from appserver import __version__, limits, strings
+from appserver.backends.base import Backend
+from appserver.backends.select import create_backend
+from appserver.config import ConfigError, ListenKind, ListenUrl, ServeConfig
+from appserver.processor import Processor
+
+log = logging.getLogger("appserver.server")
+
+
+@dataclass
+class Listener:
+    """What a started listener reports: its banner block and how to stop accepting."""
+
+    banner: list[str]
+    stop_accepting: Callable[[], None] = field(default=lambda: None)
+
+
+#: A listener runner binds, calls ``task_status.started(Listener)``, then serves until
+#: cancelled, cleaning up (e.g. removing its socket file) on the way out.
+ListenerRunner = Callable[
+    [ListenUrl, Processor, ServeConfig, TaskStatus[Listener]], Awaitable[None]
+]
+
+
+def listener_runner(kind: ListenKind) -> ListenerRunner:
+    """The runner for a listen URL kind; :class:`ConfigError` if not available."""
+    if kind is ListenKind.UNIX:
+        try:
+            from appserver.transports.unix import run_unix_listener
+        except ImportError:
+            raise ConfigError("`--listen unix://` is not supported yet") from None
+        return run_unix_listener
+    if kind in (ListenKind.WS, ListenKind.WSS):
+        try:
+            from appserver.transports.tcp import run_tcp_listener
+        except ImportError:
+            raise ConfigError(f"`--listen {kind.value}://` is not supported yet") from None
+        return run_tcp_listener
+    raise ConfigError(f"no listener for `{kind.value}`")
+
+
+def check_listeners(config: ServeConfig) -> None:
+    """Fail early, before any side effect, for a listener kind that is not available."""
+    for listen in config.listens:
+        if listen.kind is not ListenKind.STDIO:
+            listener_runner(listen.kind)
+
+
+async def serve(config: ServeConfig, env: Mapping[str, str]) -> int:
+    """Run the gateway; return the process exit status."""
+    backend, why = create_backend(config.backend, env)
+    processor = Processor(backend)
+    stdio = any(listen.kind is ListenKind.STDIO for listen in config.listens)
+    async with backend.running():
+        async with anyio.create_task_group() as tg:
+            listeners: list[Listener] = []
+            for listen in config.listens:
+                if listen.kind is not ListenKind.STDIO:
+                    runner = listener_runner(listen.kind)
+                    listeners.append(await tg.start(runner, listen, processor, config))
+            _print_banner(backend, why, listeners, stdio)
+            shutdown = _Shutdown(processor, listeners, tg.cancel_scope)
+            tg.start_soon(shutdown.watch_signals)
+            if stdio:
+                from appserver.transports.stdio import serve_stdio
+
+                close = await serve_stdio(processor)
+                if close.code == limits.CLOSE_BACKEND_FAILURE:
+                    print(f"Error: {close.reason}", file=sys.stderr)
+                    shutdown.exit_code = 1
+                tg.cancel_scope.cancel()
+            else:
+                await anyio.sleep_forever()
+    return shutdown.exit_code
+
+
+class _Shutdown:
+    """First signal: drain, then close everything; second signal: exit now."""
+
+    def __init__(
+        self, processor: Processor, listeners: list[Listener], scope: anyio.CancelScope
+    ) -> None:
+        self.processor = processor
+        self.listeners = listeners
+        self.scope = scope
+        self.exit_code = 0
+
+    async def watch_signals(self) -> None:
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for signum in signals:
+                log.info("%s: draining (send it again to exit now)", signal.Signals(signum).name)
+                break
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._drain, tg.cancel_scope)
+                async for signum in signals:
+                    log.warning("second %s: exiting now", signal.Signals(signum).name)
+                    tg.cancel_scope.cancel()
+        self.scope.cancel()
+
+    async def _drain(self, done: anyio.CancelScope) -> None:
+        for listener in self.listeners:
+            listener.stop_accepting()
+        with anyio.move_on_after(limits.SHUTDOWN_DRAIN_TIMEOUT):
+            for conn in self.processor.connections:
+                await conn.wait_drained()
+        self.processor.close_all(limits.CLOSE_GOING_AWAY, strings.CLOSE_REASON_SHUTDOWN)
+        with anyio.move_on_after(limits.WEBSOCKET_CLOSE_TIMEOUT):
+            await self.processor.wait_idle()
+        done.cancel()
+
+
+def _print_banner(backend: Backend, why: str, listeners: list[Listener], stdio: bool) -> None:
+    lines = [f"appserver {__version__}: backend {backend.name} ({backend.description}; {why})"]
+    for listener in listeners:
+        lines.extend(listener.banner)
+    if stdio:
+        lines.extend(["appserver (stdio)", "  listening on: stdio://"])
+    print("\n".join(lines), file=sys.stderr, flush=True)

@@ -1,0 +1,62 @@
+"""The per-connection WebSocket loop shared by the Unix control socket and TCP listeners.
+
+spec/transport.md §4.4: one JSON-RPC message per text frame in each direction; binary
+frames are dropped with a warning; pings are answered once, by the ``websockets`` library
+(upstream answers twice); close ends the connection. When the processor asks for a close
+(a slow client, a backend failure, shutdown) the close frame carries its code and reason.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+
+from appserver import limits
+from appserver.processor import OverflowPolicy, Processor
+from appserver.transports.base import TransportClosed, run_connection
+
+log = logging.getLogger("appserver.websocket")
+
+#: Keyword arguments for ``websockets`` servers: our frame-size limit, permessage-deflate
+#: accepted (upstream hard-closes on it), no server-initiated keepalive pings (upstream
+#: sends none; clients like the codex TUI do not expect them).
+SERVER_OPTIONS: dict[str, object] = {
+    "max_size": limits.MAX_MESSAGE_BYTES,
+    "compression": "deflate",
+    "ping_interval": None,
+    "close_timeout": limits.WEBSOCKET_CLOSE_TIMEOUT,
+    "open_timeout": limits.HANDSHAKE_TIMEOUT,
+    "max_queue": 64,
+}
+
+
+async def _frames(ws: ServerConnection, conn_id: int) -> AsyncIterator[str]:
+    try:
+        async for frame in ws:
+            if isinstance(frame, str):
+                yield frame
+            else:
+                log.warning(
+                    "connection %d: dropping unsupported binary websocket message", conn_id
+                )
+    except ConnectionClosed:
+        return
+
+
+async def serve_websocket(processor: Processor, ws: ServerConnection, transport: str) -> None:
+    """Serve one upgraded WebSocket connection until either side ends it."""
+    conn = processor.connect(transport, OverflowPolicy.DISCONNECT)
+
+    async def send_batch(batch: list[str]) -> None:
+        try:
+            for text in batch:
+                await ws.send(text)
+        except ConnectionClosed as exc:
+            raise TransportClosed(str(exc)) from exc
+
+    close = await run_connection(conn, _frames(ws, conn.id), send_batch, drain_on_eof=False)
+    if close.code != limits.CLOSE_ABNORMAL:
+        await ws.close(close.code, close.reason)

@@ -1,0 +1,71 @@
+"""JSON-RPC "lite" (spec/transport.md §9.1): literal text in, messages out. No event loop."""
+
+from __future__ import annotations
+
+import pytest
+
+from appserver import jsonrpc
+from appserver.jsonrpc import MessageKind, ParseError
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ('{"id":1,"method":"initialize","params":{}}', MessageKind.REQUEST),
+        ('{"jsonrpc":"2.0","id":"a","method":"x"}', MessageKind.REQUEST),
+        ('{"method":"initialized"}', MessageKind.NOTIFICATION),
+        ('{"id":1,"result":null}', MessageKind.RESPONSE),
+        ('{"id":"x","error":{"code":-32600,"message":"no"}}', MessageKind.ERROR),
+    ],
+)
+def test_kinds(text: str, kind: MessageKind) -> None:
+    message = jsonrpc.parse(text)
+    assert message.kind is kind
+    assert message.text == text  # forwarded unchanged
+
+
+def test_ids_keep_their_type() -> None:
+    assert jsonrpc.parse('{"id":7,"method":"m"}').id == 7
+    assert jsonrpc.parse('{"id":"7","method":"m"}').id == "7"
+    assert jsonrpc.encode(jsonrpc.response("7", None)) == '{"id":"7","result":null}'
+    assert jsonrpc.encode(jsonrpc.response(7, None)) == '{"id":7,"result":null}'
+
+
+def test_bytes_are_utf8() -> None:
+    assert jsonrpc.parse('{"method":"é"}'.encode()).method == "é"
+    with pytest.raises(ParseError, match="UTF-8"):
+        jsonrpc.parse(b'{"method":"\xff"}')
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("not json", "invalid JSON"),
+        ('[{"id":1,"method":"a"}]', "batches are not supported"),
+        ("42", "expected a JSON object"),
+        ('{"id":1.5,"method":"a"}', "`id` must be an integer or a string"),
+        ('{"id":true,"method":"a"}', "`id` must be an integer or a string"),
+        ('{"id":null,"result":1}', "`id` must be an integer or a string"),
+        ('{"method":5}', "`method` must be a string"),
+        ('{"id":1}', "not a request"),
+        ('{"id":1,"error":"bad"}', "not a request"),
+        ("{}", "not a request"),
+    ],
+)
+def test_malformed(text: str, why: str) -> None:
+    with pytest.raises(ParseError, match=why):
+        jsonrpc.parse(text)
+
+
+def test_encode_is_compact_and_never_adds_jsonrpc() -> None:
+    text = jsonrpc.encode(jsonrpc.error(7, jsonrpc.OVERLOADED, "Server overloaded; retry later."))
+    assert text == '{"id":7,"error":{"code":-32001,"message":"Server overloaded; retry later."}}'
+    assert jsonrpc.encode(jsonrpc.notification("a/b", {"x": "ü"})) == '{"method":"a/b","params":{"x":"ü"}}'
+    assert jsonrpc.encode(jsonrpc.notification("n")) == '{"method":"n"}'
+
+
+def test_from_payload_encodes_once() -> None:
+    message = jsonrpc.Message.from_payload(jsonrpc.request(3, "thread/start", {}))
+    assert message.kind is MessageKind.REQUEST
+    assert message.text == '{"id":3,"method":"thread/start","params":{}}'
+    assert repr(message) == "<Message request thread/start id=3>"
