@@ -217,35 +217,41 @@ class Connection:
         """Forward queued client messages to the backend session, within the window.
 
         Returns when the inbound queue is closed and empty. After a backend failure the
-        queued requests are answered with an error instead of being forwarded.
+        queued requests are answered with an error instead of being forwarded, then the
+        in-flight ones, and the connection is closed.
         """
-        inbound = self._inbound
-        while True:
-            try:
-                message = await inbound.get()
-            except QueueClosed:
-                break
-            if self._failure is not None:
-                if message.kind is _REQUEST:
-                    await self._enqueue(self._failure_answer(message.id))
-                continue
-            if message.kind is _REQUEST:
-                while self._in_flight_count >= self._window and self._failure is None:
-                    await self._progress.wait()
-                if self._failure is not None:
-                    await self._enqueue(self._failure_answer(message.id))
-                    continue
-                self._in_flight[message.id] = self._in_flight.get(message.id, 0) + 1
-                self._in_flight_count += 1
-            session = self._backend_session
-            try:
-                if session is None:
-                    raise BackendUnavailable("session is closed")
-                await session.send(message)
-            except BackendUnavailable as exc:
-                self.backend_failed(str(exc))
+        while await self.dispatch_one():
+            pass
         if self._failure is not None:
             await self._fail_in_flight()
+
+    async def dispatch_one(self) -> bool:
+        """Forward the next queued message; ``False`` once the queue is closed and empty."""
+        try:
+            message = await self._inbound.get()
+        except QueueClosed:
+            return False
+        is_request = message.kind is _REQUEST
+        if is_request:
+            while self._in_flight_count >= self._window and self._failure is None:
+                if self.state is ConnectionState.CLOSING:
+                    return False
+                await self._progress.wait()
+        if self._failure is not None:
+            if is_request:
+                await self._enqueue(self._failure_answer(message.id))
+            return True
+        if is_request:
+            self._in_flight[message.id] = self._in_flight.get(message.id, 0) + 1
+            self._in_flight_count += 1
+        session = self._backend_session
+        try:
+            if session is None:
+                raise BackendUnavailable("session is closed")
+            await session.send(message)
+        except BackendUnavailable as exc:
+            self.backend_failed(str(exc))
+        return True
 
     # --- backend -> client -----------------------------------------------------------------
 

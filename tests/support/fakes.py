@@ -1,0 +1,67 @@
+"""A controllable backend for processor tests: it records what it is sent and answers
+only when the test says so (``initialize`` is answered at once unless told otherwise)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from appserver import jsonrpc
+from appserver.backends.base import BackendUnavailable, Peer
+from appserver.session import Rejection
+
+
+class FakeSession:
+    def __init__(self, backend: FakeBackend, peer: Peer) -> None:
+        self.backend = backend
+        self.peer = peer
+        self.received: list[jsonrpc.Message] = []
+        self.closed = False
+
+    async def send(self, message: jsonrpc.Message) -> None:
+        if self.backend.fail_sends:
+            raise BackendUnavailable("fake backend is down")
+        self.received.append(message)
+        if message.method == "initialize" and self.backend.answer_initialize:
+            await self.answer(message.id, {"userAgent": "fake/1.0"})
+
+    async def answer(self, request_id: Any, result: Any = None) -> None:
+        await self.peer.deliver(jsonrpc.Message.from_payload(jsonrpc.response(request_id, result)))
+
+    async def notify(self, method: str, params: Any = None) -> None:
+        await self.peer.deliver(jsonrpc.Message.from_payload(jsonrpc.notification(method, params)))
+
+    def requests(self) -> list[Any]:
+        return [m.id for m in self.received if m.kind is jsonrpc.MessageKind.REQUEST]
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+class FakeBackend:
+    name = "fake"
+    description = "fake backend for tests"
+    ready = True
+
+    def __init__(self) -> None:
+        self.sessions: list[FakeSession] = []
+        self.answer_initialize = True
+        self.fail_sends = False
+        self.unavailable = False
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        yield
+
+    async def open_session(self, peer: Peer) -> FakeSession:
+        if self.unavailable:
+            raise BackendUnavailable("fake backend is not running")
+        session = FakeSession(self, peer)
+        self.sessions.append(session)
+        return session
+
+    def reject_method(self, method: str) -> Rejection | None:
+        if method == "nope":
+            return Rejection(jsonrpc.INVALID_REQUEST, "Invalid request: unknown variant `nope`")
+        return None

@@ -1,0 +1,77 @@
+"""MessageQueue bounds by items and bytes."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+
+from appserver.queues import MessageQueue, QueueClosed, QueueFull
+
+
+def test_bounded_by_items_and_bytes() -> None:
+    queue: MessageQueue[str] = MessageQueue("q", max_items=3, max_bytes=10)
+    queue.put_nowait("a", 4)
+    queue.put_nowait("b", 4)
+    with pytest.raises(QueueFull):
+        queue.put_nowait("c", 4)  # 12 bytes > 10
+    queue.put_nowait("c", 2)
+    with pytest.raises(QueueFull):
+        queue.put_nowait("d", 0)  # 4 items > 3
+    assert (len(queue), queue.nbytes, queue.high_water) == (3, 10, 3)
+    assert [queue.get_nowait() for _ in range(3)] == ["a", "b", "c"]
+    assert queue.nbytes == 0
+
+
+def test_one_large_item_fits_an_empty_queue() -> None:
+    queue: MessageQueue[str] = MessageQueue("q", max_items=3, max_bytes=10)
+    queue.put_nowait("huge", 1000)
+    with pytest.raises(QueueFull):
+        queue.put_nowait("small", 1)
+
+
+def test_close_drains_then_raises_and_discard_drops() -> None:
+    queue: MessageQueue[str] = MessageQueue("q", 10, 100)
+    queue.put_nowait("a", 1)
+    queue.close()
+    with pytest.raises(QueueClosed):
+        queue.put_nowait("b", 1)
+    assert queue.get_nowait() == "a"
+    with pytest.raises(QueueClosed):
+        queue.get_nowait()
+    other: MessageQueue[str] = MessageQueue("q", 10, 100)
+    other.put_nowait("a", 1)
+    other.close(discard=True)
+    with pytest.raises(QueueClosed):
+        other.get_nowait()
+
+
+@pytest.mark.anyio
+async def test_waiting_put_and_get() -> None:
+    queue: MessageQueue[int] = MessageQueue("q", max_items=1, max_bytes=100)
+    got: list[int] = []
+
+    async def consume() -> None:
+        try:
+            while True:
+                got.append(await queue.get())
+        except QueueClosed:
+            pass
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(consume)
+        for i in range(5):
+            await queue.put(i, 1)  # waits for the consumer each time
+        await anyio.wait_all_tasks_blocked()
+        queue.close()
+    assert got == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.anyio
+async def test_close_wakes_a_waiting_put() -> None:
+    queue: MessageQueue[int] = MessageQueue("q", max_items=1, max_bytes=100)
+    queue.put_nowait(0, 1)
+    with pytest.raises(QueueClosed):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(queue.put, 1, 1)
+            await anyio.wait_all_tasks_blocked()
+            queue.close()
