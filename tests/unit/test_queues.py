@@ -70,8 +70,18 @@ async def test_waiting_put_and_get() -> None:
 async def test_close_wakes_a_waiting_put() -> None:
     queue: MessageQueue[int] = MessageQueue("q", max_items=1, max_bytes=100)
     queue.put_nowait(0, 1)
-    with pytest.raises(QueueClosed):
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(queue.put, 1, 1)
-            await anyio.wait_all_tasks_blocked()
-            queue.close()
+    outcome: list[str] = []
+
+    async def put() -> None:
+        try:
+            await queue.put(1, 1)
+            outcome.append("put")
+        except QueueClosed:
+            outcome.append("closed")
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(put)
+        await anyio.wait_all_tasks_blocked()
+        assert outcome == []
+        queue.close()
+    assert outcome == ["closed"]
