@@ -27,8 +27,25 @@ def uuid7() -> str:
     return str(uuid.UUID(int=value))
 
 
+#: Every notification the built-in backend emits. The schema test drives a session that
+#: must produce each of them and validates them against the real ``ServerNotification``.
+NOTIFICATION_METHODS = frozenset(
+    {
+        "thread/started",
+        "thread/name/updated",
+        "thread/status/changed",
+        "turn/started",
+        "turn/completed",
+        "item/started",
+        "item/completed",
+        "item/agentMessage/delta",
+    }
+)
+
+
 def notification(method: str, params: dict[str, Any]) -> jsonrpc.Message:
     """A server notification stamped with ``emittedAtMs``, as codex sends them."""
+    assert method in NOTIFICATION_METHODS, method
     return jsonrpc.Message.from_payload(
         {"method": method, "params": params, "emittedAtMs": now_ms()}
     )
