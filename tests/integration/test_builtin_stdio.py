@@ -64,7 +64,9 @@ async def test_turn_streams_echo_over_stdio(tmp_path: Path) -> None:
         thread = (await client.request(2, "thread/start", {"cwd": str(tmp_path)}))["thread"]
         turn = (
             await client.request(
-                3, "turn/start", {"threadId": thread["id"], "input": [{"type": "text", "text": "hello"}]}
+                3,
+                "turn/start",
+                {"threadId": thread["id"], "input": [{"type": "text", "text": "hello"}]},
             )
         )["turn"]
         await client.read_until(lambda m: m.get("method") == "turn/completed")
@@ -78,8 +80,9 @@ async def test_turn_streams_echo_over_stdio(tmp_path: Path) -> None:
     methods = [m["method"] for m in stream]
     deltas = [m for m in stream if m["method"] == "item/agentMessage/delta"]
     assert len(deltas) >= 2
-    first, last = methods.index("item/agentMessage/delta"), len(methods) - 1 - methods[::-1].index(
-        "item/agentMessage/delta"
+    first, last = (
+        methods.index("item/agentMessage/delta"),
+        len(methods) - 1 - methods[::-1].index("item/agentMessage/delta"),
     )
     assert methods[:first] == [
         "thread/status/changed",
@@ -92,11 +95,15 @@ async def test_turn_streams_echo_over_stdio(tmp_path: Path) -> None:
     assert methods[last + 1 :] == ["item/completed", "thread/status/changed", "turn/completed"]
     assert "".join(m["params"]["delta"] for m in deltas) == "echo: hello"
     assert all(m["params"]["threadId"] == thread["id"] for m in stream)
-    assert all(m["params"]["turnId"] == turn["id"] for m in stream if m["method"].startswith("item/"))
+    assert all(
+        m["params"]["turnId"] == turn["id"] for m in stream if m["method"].startswith("item/")
+    )
     assert stream[2]["params"]["item"]["type"] == "userMessage"
     assert stream[4]["params"]["item"]["type"] == "agentMessage"
     completed = stream[-1]["params"]["turn"]
     assert completed["status"] == "completed" and completed["items"][0]["text"] == "echo: hello"
     assert all(isinstance(m["emittedAtMs"], int) for m in stream)
-    assert not [m for m in client.received[:answer_at] if m.get("method", "").startswith(("turn/", "item/"))]
+    assert not [
+        m for m in client.received[:answer_at] if m.get("method", "").startswith(("turn/", "item/"))
+    ]
     assert status == 0

@@ -29,7 +29,9 @@ pytestmark = pytest.mark.interop
 BUNDLE = "codex_app_server_protocol.schemas.json"
 
 #: Methods whose params are ``null``: the response type cannot be derived from the name.
-NULL_PARAMS_RESPONSES = {"configRequirements/read": "#/definitions/v2/ConfigRequirementsReadResponse"}
+NULL_PARAMS_RESPONSES = {
+    "configRequirements/read": "#/definitions/v2/ConfigRequirementsReadResponse"
+}
 
 
 def _generate(codex_bin: str, out: Path, home: Path, *flags: str) -> dict[str, Any]:
@@ -77,7 +79,10 @@ class Validators:
 
 
 def _client_methods(bundle: dict[str, Any]) -> list[str]:
-    return [a["properties"]["method"]["enum"][0] for a in bundle["definitions"]["ClientRequest"]["oneOf"]]
+    return [
+        a["properties"]["method"]["enum"][0]
+        for a in bundle["definitions"]["ClientRequest"]["oneOf"]
+    ]
 
 
 def test_method_table_matches_generated_schema(schemas: dict[str, dict[str, Any]]) -> None:
@@ -111,7 +116,9 @@ class Recorder:
         self.error_codes: set[int] = set()
         self.failures: list[str] = []
 
-    async def call(self, peer: FakePeer, session: Any, method: str, params: Any = None, **kw: Any) -> dict[str, Any]:
+    async def call(
+        self, peer: FakePeer, session: Any, method: str, params: Any = None, **kw: Any
+    ) -> dict[str, Any]:
         answer = await peer.call(session, method, params, **kw)
         self._check_answer(method, answer)
         return answer
@@ -142,7 +149,9 @@ async def backend(tmp_path: Path) -> AsyncIterator[BuiltinBackend]:
 
 
 @pytest.mark.anyio
-async def test_every_builtin_message_validates(schemas: dict[str, dict[str, Any]], backend: BuiltinBackend) -> None:
+async def test_every_builtin_message_validates(
+    schemas: dict[str, dict[str, Any]], backend: BuiltinBackend
+) -> None:
     rec = Recorder(Validators(schemas["experimental"]))
     tui, tui_session = FakePeer(name="codex-tui"), None
     tui_session = await backend.open_session(tui)
@@ -151,41 +160,94 @@ async def test_every_builtin_message_validates(schemas: dict[str, dict[str, Any]
     call = rec.call
 
     # The TUI's bootstrap, with its real params (/work/probe/bootstrap-pairs.json).
-    await call(tui, tui_session, "initialize", {
-        "clientInfo": {"name": "codex-tui", "title": None, "version": "0.169.0"},
-        "capabilities": {"requiredHumanApproval": True, "experimentalApi": True,
-                         "requestAttestation": False, "optOutNotificationMethods": None},
-    })
+    await call(
+        tui,
+        tui_session,
+        "initialize",
+        {
+            "clientInfo": {"name": "codex-tui", "title": None, "version": "0.169.0"},
+            "capabilities": {
+                "requiredHumanApproval": True,
+                "experimentalApi": True,
+                "requestAttestation": False,
+                "optOutNotificationMethods": None,
+            },
+        },
+    )
     await call(tui, tui_session, "account/read", {})
-    await call(tui, tui_session, "model/list", {"modelProvider": None, "cursor": None, "limit": None, "includeHidden": True})
+    await call(
+        tui,
+        tui_session,
+        "model/list",
+        {"modelProvider": None, "cursor": None, "limit": None, "includeHidden": True},
+    )
     await call(tui, tui_session, "hooks/list", {"cwds": ["/work"], "threadId": None})
     await call(tui, tui_session, "account/bedrock/checkGovCloudRequirements", {})
     await call(tui, tui_session, "config/read", {"includeLayers": True, "cwd": "."})
     await call(tui, tui_session, "config/read", {"cwd": None})
     await call(tui, tui_session, "configRequirements/read", omit_params=True)
     await call(tui, tui_session, "collaborationMode/list", {})
-    started = await call(tui, tui_session, "thread/start", {
-        "model": None, "modelProvider": None, "cwd": None, "approvalPolicy": None,
-        "sandbox": "read-only", "config": {}, "ephemeral": False, "historyMode": "paginated",
-        "threadSource": "user", "dynamicTools": [], "mockExperimentalField": None,
-    })
+    started = await call(
+        tui,
+        tui_session,
+        "thread/start",
+        {
+            "model": None,
+            "modelProvider": None,
+            "cwd": None,
+            "approvalPolicy": None,
+            "sandbox": "read-only",
+            "config": {},
+            "ephemeral": False,
+            "historyMode": "paginated",
+            "threadSource": "user",
+            "dynamicTools": [],
+            "mockExperimentalField": None,
+        },
+    )
     thread_id = started["result"]["thread"]["id"]
-    await call(tui, tui_session, "thread/list", {"limit": 100, "sortKey": "recency_at", "sourceKinds": [], "archived": False})
+    await call(
+        tui,
+        tui_session,
+        "thread/list",
+        {"limit": 100, "sortKey": "recency_at", "sourceKinds": [], "archived": False},
+    )
     await call(tui, tui_session, "thread/loaded/list", {"cursor": None, "limit": None})
     await call(tui, tui_session, "skills/list", {"cwds": ["/work"], "forceReload": True})
-    await call(tui, tui_session, "plugin/installed", {"cwds": ["/work"], "installSuggestionPluginNames": None})
+    await call(
+        tui,
+        tui_session,
+        "plugin/installed",
+        {"cwds": ["/work"], "installSuggestionPluginNames": None},
+    )
     await call(tui, tui_session, "thread/read", {"threadId": thread_id})
+    await call(
+        tui,
+        tui_session,
+        "experimentalFeature/list",
+        {"cursor": None, "limit": 100, "threadId": thread_id},
+    )
     await call(tui, tui_session, "thread/turns/list", {"threadId": thread_id, "limit": 1})  # error
 
     # A turn, then everything that reads it back.
-    turn = await call(tui, tui_session, "turn/start", {
-        "threadId": thread_id, "clientUserMessageId": "c1",
-        "input": [{"type": "text", "text": "hello", "text_elements": []}],
-    })
+    turn = await call(
+        tui,
+        tui_session,
+        "turn/start",
+        {
+            "threadId": thread_id,
+            "clientUserMessageId": "c1",
+            "input": [{"type": "text", "text": "hello", "text_elements": []}],
+        },
+    )
     turn_id = turn["result"]["turn"]["id"]
     await tui.wait_for(lambda m: m.get("method") == "turn/completed")
-    await call(tui, tui_session, "thread/readState/update",
-               {"threadId": thread_id, "operation": {"type": "read"}, "expectedRevision": "r"})
+    await call(
+        tui,
+        tui_session,
+        "thread/readState/update",
+        {"threadId": thread_id, "operation": {"type": "read"}, "expectedRevision": "r"},
+    )
     await call(tui, tui_session, "thread/turns/list", {"threadId": thread_id, "itemsView": "full"})
     await call(tui, tui_session, "thread/read", {"threadId": thread_id, "includeTurns": True})
     await call(tui, tui_session, "turn/interrupt", {"threadId": thread_id, "turnId": turn_id})
@@ -193,22 +255,40 @@ async def test_every_builtin_message_validates(schemas: dict[str, dict[str, Any]
     await tui.wait_for(lambda m: m.get("method") == "thread/name/updated")
 
     # The title side thread: structured output on an ephemeral thread, then unsubscribe.
-    side = await call(tui, tui_session, "thread/start", {"ephemeral": True, "threadSource": "thread_title"})
+    side = await call(
+        tui, tui_session, "thread/start", {"ephemeral": True, "threadSource": "thread_title"}
+    )
     side_id = side["result"]["thread"]["id"]
-    await call(tui, tui_session, "turn/start", {
-        "threadId": side_id, "input": [{"type": "text", "text": "Title this:\nhello"}],
-        "outputSchema": {"type": "object", "properties": {"title": {"type": "string", "maxLength": 36}},
-                         "required": ["title"], "additionalProperties": False},
-    })
-    await tui.wait_for(lambda m: m.get("method") == "turn/completed" and m["params"]["threadId"] == side_id)
+    await call(
+        tui,
+        tui_session,
+        "turn/start",
+        {
+            "threadId": side_id,
+            "input": [{"type": "text", "text": "Title this:\nhello"}],
+            "outputSchema": {
+                "type": "object",
+                "properties": {"title": {"type": "string", "maxLength": 36}},
+                "required": ["title"],
+                "additionalProperties": False,
+            },
+        },
+    )
+    await tui.wait_for(
+        lambda m: m.get("method") == "turn/completed" and m["params"]["threadId"] == side_id
+    )
     await call(tui, tui_session, "thread/unsubscribe", {"threadId": side_id})
     await call(tui, tui_session, "thread/unsubscribe", {"threadId": side_id})  # notLoaded now
 
     # Another connection resumes and forks; error paths of every kind.
     await call(plain, plain_session, "thread/resume", {"threadId": thread_id})
     fork = await call(plain, plain_session, "thread/fork", {"threadId": thread_id})
-    await call(plain, plain_session, "thread/unsubscribe", {"threadId": fork["result"]["thread"]["id"]})
-    await call(plain, plain_session, "thread/unsubscribe", {"threadId": fork["result"]["thread"]["id"]})
+    await call(
+        plain, plain_session, "thread/unsubscribe", {"threadId": fork["result"]["thread"]["id"]}
+    )
+    await call(
+        plain, plain_session, "thread/unsubscribe", {"threadId": fork["result"]["thread"]["id"]}
+    )
     await call(plain, plain_session, "collaborationMode/list", {})  # experimental
     await call(plain, plain_session, "fs/readFile", {"path": "/"})  # not implemented
     await call(plain, plain_session, "thread/read", {"threadId": "not-a-uuid"})

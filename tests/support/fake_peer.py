@@ -45,7 +45,9 @@ class FakePeer:
                         return message
                 await self._changed.wait()
 
-    async def call(self, session: Any, method: str, params: Any = None, *, omit_params: bool = False) -> dict[str, Any]:
+    async def call(
+        self, session: Any, method: str, params: Any = None, *, omit_params: bool = False
+    ) -> dict[str, Any]:
         """Send a request through ``session`` and return its answer (response or error)."""
         request_id = next(self._request_ids)
         payload: dict[str, Any] = {"id": request_id, "method": method}

@@ -94,7 +94,11 @@ def test_structured_reply_fills_required_strings() -> None:
 
 
 def test_input_text_joins_text_inputs_only() -> None:
-    items = [{"type": "text", "text": "a"}, {"type": "image", "url": "x"}, {"type": "text", "text": "b"}]
+    items = [
+        {"type": "text", "text": "a"},
+        {"type": "image", "url": "x"},
+        {"type": "text", "text": "b"},
+    ]
     assert input_text(items) == "a\nb"
 
 
@@ -169,9 +173,12 @@ async def test_unknown_method_has_upstream_shape(backend: BuiltinBackend) -> Non
     rejection = backend.reject_method("foo")
     assert rejection is not None and rejection.code == -32600
     assert rejection.message.startswith(
-        "Invalid request: unknown variant `foo`, expected one of `initialize`, `server/diagnostics`, "
+        "Invalid request: unknown variant `foo`, expected one of "
+        "`initialize`, `server/diagnostics`, "
     )
-    assert rejection.message.endswith("`fuzzyFileSearch/sessionUpdate`, `fuzzyFileSearch/sessionStop`")
+    assert rejection.message.endswith(
+        "`fuzzyFileSearch/sessionUpdate`, `fuzzyFileSearch/sessionStop`"
+    )
     assert backend.reject_method("turn/start") is None
     assert backend.reject_method("fs/readFile") is None  # known upstream: answered by the session
 
@@ -193,7 +200,10 @@ async def test_experimental_gating(backend: BuiltinBackend) -> None:
         "message": "collaborationMode/list requires experimentalApi capability",
     }
     answer = await peer.call(session, "thread/start", {"mockExperimentalField": "x"})
-    assert answer["error"]["message"] == "thread/start.mockExperimentalField requires experimentalApi capability"
+    assert (
+        answer["error"]["message"]
+        == "thread/start.mockExperimentalField requires experimentalApi capability"
+    )
     answer = await peer.call(session, "thread/start", {"mockExperimentalField": None})
     assert "result" in answer
     opted, opted_session = await _connect(backend, experimental=True)
@@ -276,13 +286,17 @@ async def test_turn_streams_echo_to_subscribers_only(backend: BuiltinBackend) ->
     completed = events[-1]["params"]["turn"]
     assert completed["status"] == "completed"
     assert completed["items"][0]["text"] == "echo: hello"
-    assert [m["params"]["status"]["type"] for m in events if m["method"] == "thread/status/changed"] == [
+    assert [
+        m["params"]["status"]["type"] for m in events if m["method"] == "thread/status/changed"
+    ] == [
         "active",
         "idle",
     ]
     assert not [m for m in bystander.messages if m["method"] != "thread/started"]
 
-    read = (await peer.call(session, "thread/read", {"threadId": thread_id, "includeTurns": True}))["result"]
+    read = (await peer.call(session, "thread/read", {"threadId": thread_id, "includeTurns": True}))[
+        "result"
+    ]
     assert read["thread"]["preview"] == "hello"
     items = read["thread"]["turns"][0]["items"]
     assert [item["type"] for item in items] == ["userMessage", "agentMessage"]
@@ -301,14 +315,18 @@ async def test_turns_list_before_first_message_is_upstream_error(backend: Builti
     }
 
 
-async def test_name_updates_reach_subscribers_and_unsubscribe_stops_them(backend: BuiltinBackend) -> None:
+async def test_name_updates_reach_subscribers_and_unsubscribe_stops_them(
+    backend: BuiltinBackend,
+) -> None:
     owner, owner_session = await _connect(backend)
     watcher, watcher_session = await _connect(backend)
     outsider, outsider_session = await _connect(backend)
     thread_id = await _start_thread(owner, owner_session)
     assert "result" in await watcher.call(watcher_session, "thread/resume", {"threadId": thread_id})
 
-    answer = await outsider.call(outsider_session, "thread/name/set", {"threadId": thread_id, "name": "First"})
+    answer = await outsider.call(
+        outsider_session, "thread/name/set", {"threadId": thread_id, "name": "First"}
+    )
     assert answer["result"] == {}
     for peer in (owner, watcher):
         update = await peer.wait_for(lambda m: m.get("method") == "thread/name/updated")
@@ -355,19 +373,23 @@ async def test_interrupt_completes_the_turn_as_interrupted(tmp_path: Path) -> No
         peer, session = await _connect(backend)
         thread_id = await _start_thread(peer, session)
         answer = await peer.call(
-            session, "turn/start", {"threadId": thread_id, "input": [{"type": "text", "text": "hi"}]}
+            session,
+            "turn/start",
+            {"threadId": thread_id, "input": [{"type": "text", "text": "hi"}]},
         )
         turn_id = answer["result"]["turn"]["id"]
         await peer.wait_for(
-            lambda m: m.get("method") == "item/started" and m["params"]["item"]["type"] == "agentMessage"
+            lambda m: (
+                m.get("method") == "item/started" and m["params"]["item"]["type"] == "agentMessage"
+            )
         )
         busy = await peer.call(
             session, "turn/start", {"threadId": thread_id, "input": [{"type": "text", "text": "x"}]}
         )
         assert busy["error"]["code"] == -32600
-        assert (await peer.call(session, "turn/interrupt", {"threadId": thread_id, "turnId": turn_id}))[
-            "result"
-        ] == {}
+        assert (
+            await peer.call(session, "turn/interrupt", {"threadId": thread_id, "turnId": turn_id})
+        )["result"] == {}
         done = await peer.wait_for(lambda m: m.get("method") == "turn/completed")
         assert done["params"]["turn"]["status"] == "interrupted"
         assert not peer.notifications("item/agentMessage/delta")

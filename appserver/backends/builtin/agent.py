@@ -29,7 +29,7 @@ import anyio
 
 from appserver import limits
 from appserver.backends.builtin.events import notification, now_ms, now_s, uuid7
-from appserver.backends.builtin.threads import IDLE, ACTIVE, Thread, ThreadStore, Turn
+from appserver.backends.builtin.threads import ACTIVE, IDLE, Thread, ThreadStore, Turn
 
 _WORD = re.compile(r"\S+\s*|\s+")
 
@@ -39,7 +39,9 @@ def input_text(items: list[Any]) -> str:
     return "\n".join(
         item["text"]
         for item in items
-        if isinstance(item, dict) and item.get("type") == "text" and isinstance(item.get("text"), str)
+        if isinstance(item, dict)
+        and item.get("type") == "text"
+        and isinstance(item.get("text"), str)
     )
 
 
@@ -97,7 +99,9 @@ class TurnRunner:
         if method == "item/started":
             await self._emit(method, {"item": item, **ids, "startedAtMs": at_ms})
         else:
-            await self._emit(method, {"item": item, **ids, "contentTokenCount": None, "completedAtMs": at_ms})
+            await self._emit(
+                method, {"item": item, **ids, "contentTokenCount": None, "completedAtMs": at_ms}
+            )
 
     async def run(self) -> None:
         try:
@@ -154,7 +158,12 @@ class TurnRunner:
                     await anyio.sleep(self.delta_interval)
                 await self._emit(
                     "item/agentMessage/delta",
-                    {"threadId": thread.id, "turnId": turn.id, "itemId": agent["id"], "delta": delta},
+                    {
+                        "threadId": thread.id,
+                        "turnId": turn.id,
+                        "itemId": agent["id"],
+                        "delta": delta,
+                    },
                 )
                 streamed.append(delta)
         turn.scope = None

@@ -91,7 +91,9 @@ class BuiltinBackend:
 
     name = "builtin"
 
-    def __init__(self, codex_home: Path, *, delta_interval: float = 0.0, store: ThreadStore | None = None) -> None:
+    def __init__(
+        self, codex_home: Path, *, delta_interval: float = 0.0, store: ThreadStore | None = None
+    ) -> None:
         self.codex_home = codex_home
         self.delta_interval = delta_interval
         self.store = store if store is not None else ThreadStore()
@@ -147,7 +149,8 @@ class BuiltinBackend:
         if method in _KNOWN:
             return None
         return Rejection(
-            jsonrpc.INVALID_REQUEST, strings.INVALID_REQUEST_PREFIX + methods.unknown_variant(method)
+            jsonrpc.INVALID_REQUEST,
+            strings.INVALID_REQUEST_PREFIX + methods.unknown_variant(method),
         )
 
     def __repr__(self) -> str:

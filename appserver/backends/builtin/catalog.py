@@ -37,7 +37,14 @@ def user_agent(client_name: str | None, client_version: str | None) -> str:
     )
 
 
-def initialize_result(codex_home: Path, client_name: str | None, client_version: str | None, *, windows: bool, os_name: str) -> dict[str, Any]:
+def initialize_result(
+    codex_home: Path,
+    client_name: str | None,
+    client_version: str | None,
+    *,
+    windows: bool,
+    os_name: str,
+) -> dict[str, Any]:
     return {
         "userAgent": user_agent(client_name, client_version),
         "codexHome": str(codex_home),

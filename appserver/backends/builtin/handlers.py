@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from appserver import jsonrpc, limits, strings
-from appserver.backends.builtin import catalog, params as p
+from appserver.backends.builtin import catalog
+from appserver.backends.builtin import params as p
 from appserver.backends.builtin.agent import TurnRunner
 from appserver.backends.builtin.events import notification, uuid7
 from appserver.backends.builtin.params import RpcError
@@ -112,6 +113,12 @@ async def plugin_installed(session: BuiltinSession, params: Any) -> Any:
 async def collaboration_mode_list(session: BuiltinSession, params: Any) -> Any:
     p.obj(params)
     return catalog.collaboration_modes()
+
+
+async def experimental_feature_list(session: BuiltinSession, params: Any) -> Any:
+    # No feature flags offline; the TUI asks after bootstrap (id tui-daybreak-forwarding).
+    _page([], p.obj(params, required=False))
+    return {"data": [], "nextCursor": None}
 
 
 async def gov_cloud_requirements(session: BuiltinSession, params: Any) -> Any:
@@ -328,6 +335,7 @@ HANDLERS: dict[str, Handler] = {
     "skills/list": skills_list,
     "plugin/installed": plugin_installed,
     "collaborationMode/list": collaboration_mode_list,
+    "experimentalFeature/list": experimental_feature_list,
     "thread/start": thread_start,
     "thread/resume": thread_resume,
     "thread/fork": thread_fork,

@@ -65,10 +65,14 @@ def obj(params: Any, *, required: bool = True) -> dict[str, Any]:
     return params
 
 
-def req_str(params: dict[str, Any], name: str) -> str:
+def _required(params: dict[str, Any], name: str) -> Any:
     if name not in params:
         raise invalid_request(strings.BUILTIN_MISSING_FIELD.format(field=name))
-    value = params[name]
+    return params[name]
+
+
+def req_str(params: dict[str, Any], name: str) -> str:
+    value = _required(params, name)
     if not isinstance(value, str):
         raise _type_error(value, "a string")
     return value
@@ -98,9 +102,7 @@ def opt_uint(params: dict[str, Any], name: str) -> int | None:
 
 
 def req_list(params: dict[str, Any], name: str) -> list[Any]:
-    if name not in params:
-        raise invalid_request(strings.BUILTIN_MISSING_FIELD.format(field=name))
-    value = params[name]
+    value = _required(params, name)
     if not isinstance(value, list):
         raise _type_error(value, "a sequence")
     return value
