@@ -8,9 +8,9 @@ A request goes through, in order (upstream's order, spec/transport.md §7):
 2. ``experimentalApi`` gating: an experimental method, or an experimental params field
    that is set, is refused with ``-32600 {what} requires experimentalApi capability``
    unless the connection opted in;
-3. a method upstream has but this backend does not implement gets ``-32601`
-   {method}` is not supported by the built-in offline backend`` (-32601 so clients that
-   probe for optional methods treat it as "unsupported");
+3. a method upstream has but this backend does not implement gets -32601 with
+   ``strings.BUILTIN_UNSUPPORTED_METHOD`` (-32601 so that clients probing for optional
+   methods treat it as "unsupported", not as a broken call);
 4. the handler (:mod:`.handlers`); bad params give upstream's ``Invalid request: …``.
 
 State (threads, turns, subscriptions) is in memory and shared by every connection of the
