@@ -83,3 +83,23 @@ CLOSE_ABNORMAL = 1006
 #: At most this many queued messages are handed to a transport's writer at once (one
 #: stdout write, or back-to-back frames before the socket is drained).
 WRITE_BATCH_MESSAGES = 256
+
+# --- builtin backend (appserver/backends/builtin) -----------------------------------------
+# State lives in memory for the gateway's lifetime; these caps bound it. When a cap is
+# exceeded the least recently updated threads without a running turn are forgotten first.
+
+#: Threads kept in memory (ephemeral threads are also dropped with their last subscriber).
+BUILTIN_MAX_THREADS = 1000
+
+#: Turns kept per thread; older turns are dropped from its history.
+BUILTIN_MAX_TURNS_PER_THREAD = 100
+
+#: Characters of message text (user input plus replies) kept across all threads.
+BUILTIN_MAX_STORED_CHARS = 64 * 1024 * 1024
+
+#: Default and largest page for thread/list, thread/loaded/list and thread/turns/list.
+BUILTIN_DEFAULT_PAGE_SIZE = 50
+BUILTIN_MAX_PAGE_SIZE = 500
+
+#: Largest ``item/agentMessage/delta`` chunk (characters); replies split at word ends.
+BUILTIN_DELTA_MAX_CHARS = 64

@@ -37,3 +37,19 @@ NO_TRANSPORT = "no transport configured; use --listen or enable remote control"
 CLOSE_REASON_SLOW_CLIENT = "outbound queue full: client is not reading its messages"
 CLOSE_REASON_BACKEND = "backend failed: {reason}"
 CLOSE_REASON_SHUTDOWN = "server shutting down"
+
+# --- built-in backend (appserver/backends/builtin) ----------------------------------------
+# Upstream's serde and thread-lookup wording (/work/probe/FINDINGS.md §3), then our own.
+
+BUILTIN_MISSING_FIELD = "missing field `{field}`"
+BUILTIN_INVALID_TYPE = "invalid type: {unexpected}, expected {expected}"
+BUILTIN_INVALID_THREAD_ID = "invalid thread id: {reason}"
+BUILTIN_THREAD_NOT_LOADED = "thread not loaded: {thread_id}"
+BUILTIN_THREAD_NOT_MATERIALIZED = (
+    "thread {thread_id} is not materialized yet; "
+    "thread/turns/list is unavailable before first user message"
+)
+# Ours: a method upstream has but the offline backend does not implement (-32601).
+BUILTIN_UNSUPPORTED_METHOD = "`{method}` is not supported by the built-in offline backend"
+BUILTIN_TURN_IN_PROGRESS = "thread {thread_id} already has a turn in progress; interrupt it first"
+BUILTIN_INVALID_CURSOR = "invalid cursor: {cursor}"

@@ -1,33 +1,41 @@
-"""The built-in backend's sessions and method dispatch."""
+"""The built-in backend: sessions, method dispatch, and the shared state of the process.
+
+A request goes through, in order (upstream's order, spec/transport.md §7):
+
+1. :meth:`BuiltinBackend.reject_method` (called by the processor before the initialize
+   rules): a method upstream does not know gets ``-32600 Invalid request: unknown variant
+   `foo`, expected one of …`` with the full 0.169.0 method list;
+2. ``experimentalApi`` gating: an experimental method, or an experimental params field
+   that is set, is refused with ``-32600 {what} requires experimentalApi capability``
+   unless the connection opted in;
+3. a method upstream has but this backend does not implement gets -32601 with
+   ``strings.BUILTIN_UNSUPPORTED_METHOD`` (-32601 so that clients probing for optional
+   methods treat it as "unsupported", not as a broken call);
+4. the handler (:mod:`.handlers`); bad params give upstream's ``Invalid request: …``.
+
+State (threads, turns, subscriptions) is in memory and shared by every connection of the
+gateway process; see :mod:`.threads` for subscriptions and the caps that bound it.
+"""
 
 from __future__ import annotations
 
 import logging
-import platform
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
-from appserver import __version__, jsonrpc, strings
-from appserver.backends.base import Peer
+import anyio
+from anyio.abc import TaskGroup
+
+from appserver import jsonrpc, strings
+from appserver.backends.base import BackendUnavailable, Peer
+from appserver.backends.builtin import methods
+from appserver.backends.builtin.handlers import HANDLERS, Reply
+from appserver.backends.builtin.params import RpcError
+from appserver.backends.builtin.threads import ThreadStore
 from appserver.session import Rejection
 
 log = logging.getLogger("appserver.builtin")
-
-
-class RpcError(Exception):
-    """Raised by a handler to answer its request with a JSON-RPC error."""
-
-    def __init__(self, code: int, message: str, data: Any = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.data = data
-
-
-Handler = Callable[["BuiltinSession", Any], Awaitable[Any]]
 
 
 class BuiltinSession:
@@ -39,40 +47,58 @@ class BuiltinSession:
 
     async def send(self, message: jsonrpc.Message) -> None:
         if message.kind is not jsonrpc.MessageKind.REQUEST:
-            return  # client notifications (`initialized`) and answers are only noted
-        handler = self.backend.handlers[message.method]  # reject_method vetted the name
+            return  # client notifications (`initialized`) and answers need no reply
+        method = message.method
+        assert method is not None
+        reply: Reply | None = None
         try:
+            reason = methods.experimental_reason(method, message.params)
+            if reason is not None and not self.peer.session.experimental_api:
+                raise RpcError(
+                    jsonrpc.INVALID_REQUEST, strings.EXPERIMENTAL_REQUIRED.format(reason=reason)
+                )
+            handler = HANDLERS.get(method)
+            if handler is None:
+                raise RpcError(
+                    jsonrpc.METHOD_NOT_FOUND,
+                    strings.BUILTIN_UNSUPPORTED_METHOD.format(method=method),
+                )
             result = await handler(self, message.params)
         except RpcError as exc:
-            payload = jsonrpc.error(message.id, exc.code, exc.message, exc.data)
+            payload = jsonrpc.error(message.id, exc.code, exc.message)
         else:
+            if isinstance(result, Reply):
+                reply, result = result, result.result
             payload = jsonrpc.response(message.id, result)
         await self.peer.deliver(jsonrpc.Message.from_payload(payload))
+        if reply is not None and reply.then is not None:
+            await reply.then()
 
     async def aclose(self) -> None:
-        pass
+        self.backend.sessions.pop(self.peer.id, None)
+        self.backend.store.unsubscribe_all(self.peer.id)
 
     def __repr__(self) -> str:
         return f"<BuiltinSession connection={self.peer.id}>"
 
 
-async def _initialize(session: BuiltinSession, params: Any) -> dict[str, Any]:
-    return {
-        "userAgent": f"appserver/{__version__} ({platform.system()} {platform.release()})",
-        "codexHome": str(session.backend.codex_home),
-        "platformFamily": "windows" if sys.platform == "win32" else "unix",
-        "platformOs": {"darwin": "macos", "win32": "windows"}.get(sys.platform, sys.platform),
-    }
-
-
 class BuiltinBackend:
-    """In-process app-server semantics shared by every connection."""
+    """In-process app-server semantics shared by every connection of the gateway.
+
+    ``delta_interval`` pauses between streamed deltas (seconds; 0 streams as fast as the
+    clients read, which is what benchmarks want).
+    """
 
     name = "builtin"
 
-    def __init__(self, codex_home: Path) -> None:
+    def __init__(
+        self, codex_home: Path, *, delta_interval: float = 0.0, store: ThreadStore | None = None
+    ) -> None:
         self.codex_home = codex_home
-        self.handlers: dict[str, Handler] = {"initialize": _initialize}
+        self.delta_interval = delta_interval
+        self.store = store if store is not None else ThreadStore()
+        self.sessions: dict[int, BuiltinSession] = {}
+        self._tasks: TaskGroup | None = None
 
     @property
     def description(self) -> str:
@@ -80,23 +106,58 @@ class BuiltinBackend:
 
     @property
     def ready(self) -> bool:
-        return True
+        return self._tasks is not None
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
-        yield
+        async with anyio.create_task_group() as tasks:
+            self._tasks = tasks
+            try:
+                yield
+            finally:
+                self._tasks = None
+                tasks.cancel_scope.cancel()  # running turns end with the backend
+
+    def spawn(self, fn: Callable[[], Awaitable[None]]) -> None:
+        """Run ``fn`` in the background for as long as the backend runs."""
+        if self._tasks is None:
+            raise BackendUnavailable("the built-in backend is not running")
+        self._tasks.start_soon(self._guard, fn)
+
+    @staticmethod
+    async def _guard(fn: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await fn()
+        except Exception:  # one turn's bug must not take the backend down
+            log.exception("built-in backend task failed: %r", fn)
 
     async def open_session(self, peer: Peer) -> BuiltinSession:
-        return BuiltinSession(self, peer)
+        if self._tasks is None:
+            raise BackendUnavailable("the built-in backend is not running")
+        session = BuiltinSession(self, peer)
+        self.sessions[peer.id] = session
+        return session
+
+    async def broadcast(self, message: jsonrpc.Message) -> None:
+        """Send a notification to every connection (the processor filters by initialize
+        state and opt-outs); like :meth:`.threads.Thread.broadcast`, never held up by a
+        slow socket client."""
+        for session in list(self.sessions.values()):
+            await session.peer.deliver(message)
 
     def reject_method(self, method: str) -> Rejection | None:
-        if method in self.handlers:
+        if method in _KNOWN:
             return None
-        expected = ", ".join(f"`{m}`" for m in self.handlers)
         return Rejection(
             jsonrpc.INVALID_REQUEST,
-            f"{strings.INVALID_REQUEST_PREFIX}unknown variant `{method}`, expected one of {expected}",
+            strings.INVALID_REQUEST_PREFIX + methods.unknown_variant(method),
         )
 
     def __repr__(self) -> str:
-        return f"<BuiltinBackend methods={len(self.handlers)}>"
+        return (
+            f"<BuiltinBackend sessions={len(self.sessions)} threads={len(self.store)} "
+            f"running={self._tasks is not None}>"
+        )
+
+
+_KNOWN = frozenset(methods.CLIENT_METHODS)

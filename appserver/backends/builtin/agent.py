@@ -1,0 +1,182 @@
+"""The deterministic echo agent and the turn runner that streams its reply.
+
+The reply to user text ``T`` is exactly ``echo: T`` (the text inputs of the turn joined
+by newlines). A turn that asks for structured output (``outputSchema``, as the TUI does
+to make a thread title) gets a JSON object instead: every required string property set
+to ``echo: <last line of T>``, cut to the property's ``maxLength``.
+
+A turn streams the notification sequence codex 0.169.0 sends for a one-message turn
+(/work/probe/turn-verbatim.txt), after the ``turn/start`` response::
+
+    thread/status/changed {active}   turn/started
+    item/started userMessage         item/completed userMessage
+    item/started agentMessage        item/agentMessage/delta × N     item/completed agentMessage
+    thread/status/changed {idle}     turn/completed
+
+``turn/interrupt`` cancels the stream; the turn then completes with status
+``interrupted`` and the agent message holds what was streamed so far.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from typing import Any
+
+import anyio
+
+from appserver import limits
+from appserver.backends.builtin.events import notification, now_ms, now_s, uuid7
+from appserver.backends.builtin.threads import ACTIVE, IDLE, Thread, ThreadStore, Turn
+
+_WORD = re.compile(r"\S+\s*|\s+")
+
+
+def input_text(items: list[Any]) -> str:
+    """The user's text: the ``text`` inputs of a turn, joined by newlines."""
+    return "\n".join(
+        item["text"]
+        for item in items
+        if isinstance(item, dict)
+        and item.get("type") == "text"
+        and isinstance(item.get("text"), str)
+    )
+
+
+def reply(text: str, output_schema: Any = None) -> str:
+    """The agent's complete reply to ``text``."""
+    answer = f"echo: {text}"
+    if isinstance(output_schema, dict) and isinstance(output_schema.get("properties"), dict):
+        last_line = next((line for line in reversed(text.splitlines()) if line.strip()), "")
+        value = f"echo: {last_line.strip()}"
+        fields: dict[str, str] = {}
+        for name in output_schema.get("required") or ():
+            spec = output_schema["properties"].get(name)
+            if isinstance(spec, dict) and spec.get("type") == "string":
+                max_length = spec.get("maxLength")
+                fields[name] = value[:max_length] if isinstance(max_length, int) else value
+        return json.dumps(fields, ensure_ascii=False)
+    return answer
+
+
+def chunks(text: str, max_chars: int = limits.BUILTIN_DELTA_MAX_CHARS) -> list[str]:
+    """Split a reply into deltas at word ends (each word with its trailing space)."""
+    parts: list[str] = []
+    for match in _WORD.finditer(text):
+        word = match.group()
+        parts.extend(word[i : i + max_chars] for i in range(0, len(word), max_chars))
+    return parts or [""]
+
+
+class TurnRunner:
+    """Runs one turn of a thread and streams it to the thread's subscribers."""
+
+    def __init__(
+        self,
+        store: ThreadStore,
+        thread: Thread,
+        turn: Turn,
+        user_input: list[Any],
+        client_id: str | None,
+        output_schema: Any,
+        delta_interval: float,
+    ) -> None:
+        self.store = store
+        self.thread = thread
+        self.turn = turn
+        self.user_input = user_input
+        self.client_id = client_id
+        self.output_schema = output_schema
+        self.delta_interval = delta_interval
+
+    async def _emit(self, method: str, params: dict[str, Any]) -> None:
+        await self.thread.broadcast(notification(method, params))
+
+    async def _item(self, method: str, item: dict[str, Any], at_ms: int) -> None:
+        ids = {"threadId": self.thread.id, "turnId": self.turn.id}
+        if method == "item/started":
+            await self._emit(method, {"item": item, **ids, "startedAtMs": at_ms})
+        else:
+            await self._emit(
+                method, {"item": item, **ids, "contentTokenCount": None, "completedAtMs": at_ms}
+            )
+
+    async def run(self) -> None:
+        try:
+            await self._run()
+        finally:
+            if self.turn.status == "inProgress":  # failed or cancelled part-way
+                self.turn.status = "failed"
+                self.store.turn_finished(self.thread, self.turn)
+
+    async def _run(self) -> None:
+        thread, turn = self.thread, self.turn
+        started = time.monotonic()
+        text = input_text(self.user_input)
+        turn.started_at = now_s()
+        await self._emit("thread/status/changed", {"threadId": thread.id, "status": ACTIVE})
+        await self._emit("turn/started", {"threadId": thread.id, "turn": turn.to_wire("notLoaded")})
+
+        at = now_ms()
+        user = {
+            "type": "userMessage",
+            "id": uuid7(),
+            "clientId": self.client_id,
+            "content": self.user_input,
+            "startedAtMs": at,
+            "completedAtMs": None,
+        }
+        await self._item("item/started", user, at)
+        user = {**user, "completedAtMs": now_ms()}
+        await self._item("item/completed", user, user["completedAtMs"])
+        if not thread.preview and text:
+            thread.preview = text[: limits.BUILTIN_DELTA_MAX_CHARS * 4]
+
+        at = now_ms()
+        agent = {
+            "type": "agentMessage",
+            "moderation": None,
+            "id": f"msg_{uuid.uuid4().hex}",
+            "text": "",
+            "phase": None,
+            "memoryCitation": None,
+            "delivery": None,
+            "questions": None,
+            "startedAtMs": at,
+            "completedAtMs": None,
+        }
+        await self._item("item/started", agent, at)
+        streamed: list[str] = []
+        with anyio.CancelScope() as scope:
+            turn.scope = scope
+            if turn.interrupt_requested:
+                scope.cancel()
+            for delta in chunks(reply(text, self.output_schema)):
+                if self.delta_interval:
+                    await anyio.sleep(self.delta_interval)
+                await self._emit(
+                    "item/agentMessage/delta",
+                    {
+                        "threadId": thread.id,
+                        "turnId": turn.id,
+                        "itemId": agent["id"],
+                        "delta": delta,
+                    },
+                )
+                streamed.append(delta)
+        turn.scope = None
+
+        agent = {**agent, "text": "".join(streamed), "completedAtMs": now_ms()}
+        await self._item("item/completed", agent, agent["completedAtMs"])
+        turn.items = [user, agent]
+        turn.status = "interrupted" if scope.cancelled_caught else "completed"
+        turn.completed_at = now_s()
+        turn.duration_ms = int((time.monotonic() - started) * 1000)
+        self.store.turn_finished(thread, turn)
+        await self._emit("thread/status/changed", {"threadId": thread.id, "status": IDLE})
+        await self._emit("turn/completed", {"threadId": thread.id, "turn": turn.to_wire("summary")})
+
+    def __repr__(self) -> str:
+        return f"<TurnRunner thread={self.thread.id} turn={self.turn.id}>"

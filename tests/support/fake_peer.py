@@ -1,0 +1,65 @@
+"""A fake :class:`appserver.backends.base.Peer` for driving backends without sockets."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+
+from appserver import jsonrpc
+from appserver.session import Session, SessionState
+
+_ids = itertools.count(1000)
+
+
+class FakePeer:
+    """Records everything a backend delivers; its session is initialized already."""
+
+    def __init__(self, *, experimental: bool = True, name: str = "tests") -> None:
+        self.id = next(_ids)
+        self.session = Session(
+            state=SessionState.READY, experimental_api=experimental, client_name=name
+        )
+        self.messages: list[dict[str, Any]] = []
+        self.failed: str | None = None
+        self._changed = anyio.Event()
+        self._request_ids = itertools.count(1)
+
+    async def deliver(self, message: jsonrpc.Message) -> None:
+        # Round-trip through the wire text: what a client would really receive.
+        self.messages.append(jsonrpc.parse(message.text).payload)
+        self._changed.set()
+        self._changed = anyio.Event()
+
+    def backend_failed(self, reason: str) -> None:
+        self.failed = reason
+
+    async def wait_for(self, predicate: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+        """The first delivered message matching ``predicate``, waiting for it if needed."""
+        with anyio.fail_after(10):  # a deadline against hangs, not a timing assertion
+            while True:
+                for message in self.messages:
+                    if predicate(message):
+                        return message
+                await self._changed.wait()
+
+    async def call(
+        self, session: Any, method: str, params: Any = None, *, omit_params: bool = False
+    ) -> dict[str, Any]:
+        """Send a request through ``session`` and return its answer (response or error)."""
+        request_id = next(self._request_ids)
+        payload: dict[str, Any] = {"id": request_id, "method": method}
+        if not omit_params:
+            payload["params"] = params if params is not None else {}
+        await session.send(jsonrpc.Message.from_payload(payload))
+        return await self.wait_for(lambda m: m.get("id") == request_id and "method" not in m)
+
+    def notifications(self, method: str | None = None) -> list[dict[str, Any]]:
+        return [
+            m for m in self.messages if "method" in m and (method is None or m["method"] == method)
+        ]
+
+    def __repr__(self) -> str:
+        return f"<FakePeer {self.id} messages={len(self.messages)}>"
