@@ -17,6 +17,7 @@ import ssl
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +37,9 @@ class ListenerProcess:
         self.port: int | None = None
         self._stderr: list[str] = []
         self._found = threading.Event()
+        self._changed = threading.Condition()
+        #: Every ``listening on: URL`` banner line seen so far, in order.
+        self.urls: list[str] = []
 
     @property
     def stderr(self) -> str:
@@ -61,13 +65,33 @@ class ListenerProcess:
         assert self.proc is not None and self.proc.stderr is not None
         for raw in self.proc.stderr:
             line = ANSI.sub("", raw.decode(errors="replace"))
-            self._stderr.append(line)
+            with self._changed:
+                self._stderr.append(line)
+                listening = re.search(r"listening on: (wss?://\S+)", line)
+                if listening:
+                    self.urls.append(listening.group(1))
+                self._changed.notify_all()
             if self.port is None:
                 match = WS_ADDR.search(line)
                 if match:
                     self.port = int(match.group(2))
                     self._found.set()
         self._found.set()
+        with self._changed:
+            self._changed.notify_all()
+
+    def wait_for_stderr(self, predicate: Callable[[ListenerProcess], bool], timeout: float = STARTUP_TIMEOUT) -> None:
+        """Wait until ``predicate(self)`` holds (checked whenever a stderr line arrives)."""
+        with self._changed:
+            if not self._changed.wait_for(lambda: predicate(self) or self._exited(), timeout):
+                raise AssertionError(f"timed out; stderr so far: {self.stderr[-2000:]}")
+        assert predicate(self), f"process ended; stderr: {self.stderr[-2000:]}"
+
+    def _exited(self) -> bool:
+        return self.proc is not None and self.proc.poll() is not None
+
+    def port_of(self, url: str) -> int:
+        return int(url.rsplit(":", 1)[1])
 
     def __exit__(self, *exc: Any) -> None:
         if self.proc is None:
