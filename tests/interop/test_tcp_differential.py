@@ -57,6 +57,8 @@ HTTP_TABLE: list[tuple[str, str]] = [
     ("missing key and bad version", upgrade_request().replace("Version: 13", "Version: 8").replace("Sec-WebSocket-Key", "X-Key")),
     ("HTTP/1.0 upgrade", upgrade_request(protocol="HTTP/1.0", extra=BEARER)),
     ("Connection: keep-alive, Upgrade", upgrade_request(extra=BEARER).replace("Connection: Upgrade", "Connection: keep-alive, Upgrade")),
+    ("Connection: xupgradex (a substring test)", upgrade_request(extra=BEARER).replace("Connection: Upgrade", "Connection: xupgradex")),
+    ("two Connection headers, first without upgrade", upgrade_request(extra=BEARER).replace("Connection: Upgrade", "Connection: keep-alive\r\nConnection: Upgrade")),
     ("Upgrade: WebSocket (case)", upgrade_request(extra=BEARER).replace("Upgrade: websocket", "Upgrade: WebSocket")),
     ("upgrade on /rpc", upgrade_request("/rpc", extra=BEARER)),
 ]
