@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import base64
 import json
+import signal
 import socket
 import ssl
 import subprocess
@@ -22,7 +23,7 @@ from typing import Any
 
 import anyio
 import pytest
-from websockets.exceptions import InvalidMessage, InvalidStatus
+from websockets.exceptions import ConnectionClosedOK, InvalidMessage, InvalidStatus
 
 from appserver.auth import CapabilityTokenPolicy
 from appserver.config import ListenKind, ListenUrl, ServeConfig
@@ -273,3 +274,16 @@ async def test_token_secret_and_sign_then_serve(tmp_path: Path) -> None:
         assert token not in server.stderr and early not in server.stderr
     claims = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
     assert claims["exp"] - claims["iat"] == 600 and abs(claims["iat"] - time.time()) < 3600
+
+
+@pytest.mark.anyio
+async def test_sigterm_closes_clients_with_1001_and_exits_zero(tmp_path: Path) -> None:
+    argv = [*APPSERVER, "serve", "--backend", "builtin", "--listen", "ws://127.0.0.1:0"]
+    async with _serving(argv, appserver_env(tmp_path)) as server:
+        async with RpcClient.connect_url(f"ws://127.0.0.1:{server.port}") as client:
+            await client.initialize()
+            server.proc.send_signal(signal.SIGTERM)
+            with pytest.raises(ConnectionClosedOK) as info:
+                await client.ws.recv()
+            assert info.value.rcvd is not None and info.value.rcvd.code == 1001
+        assert await anyio.to_thread.run_sync(lambda: server.proc.wait(30)) == 0
