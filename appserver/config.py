@@ -193,5 +193,5 @@ class ServeConfig:
     listens: tuple[ListenUrl, ...]
     backend: BackendConfig = field(default_factory=BackendConfig)
     tls: TlsConfig | None = None
-    # WebSocket auth (``--ws-*``): validated by appserver.auth; ``None`` = no auth.
+    # WebSocket auth (``--ws-*``): the loaded appserver.auth.Policy; ``None`` = no auth.
     ws_auth: object | None = None

@@ -53,3 +53,81 @@ BUILTIN_THREAD_NOT_MATERIALIZED = (
 BUILTIN_UNSUPPORTED_METHOD = "`{method}` is not supported by the built-in offline backend"
 BUILTIN_TURN_IN_PROGRESS = "thread {thread_id} already has a turn in progress; interrupt it first"
 BUILTIN_INVALID_CURSOR = "invalid cursor: {cursor}"
+
+# --- auth (spec/transport.md §5; checked against codex 0.169.0) ---------------------------
+
+# Flag validation, in the order upstream checks them (§5.1).
+WS_AUTH_JWT_FLAGS_NEED_SIGNED = (
+    "`--ws-shared-secret-file`, `--ws-issuer`, `--ws-audience`, and "
+    "`--ws-max-clock-skew-seconds` require `--ws-auth signed-bearer-token`"
+)
+WS_AUTH_TOKEN_SOURCES_EXCLUSIVE = "`--ws-token-file` and `--ws-token-sha256` are mutually exclusive"
+WS_AUTH_TOKEN_SOURCE_REQUIRED = (
+    "`--ws-token-file` or `--ws-token-sha256` is required when `--ws-auth capability-token` is set"
+)
+WS_AUTH_TOKEN_FLAGS_NEED_CAPABILITY = (
+    "`--ws-token-file` and `--ws-token-sha256` require `--ws-auth capability-token`, "
+    "not `signed-bearer-token`"
+)
+WS_AUTH_SECRET_REQUIRED = (
+    "`--ws-shared-secret-file` is required when `--ws-auth signed-bearer-token` is set"
+)
+WS_AUTH_FLAGS_NEED_MODE = (
+    "websocket auth flags require `--ws-auth capability-token` or `--ws-auth signed-bearer-token`"
+)
+WS_AUTH_NOT_ABSOLUTE = "{flag} must be an absolute path"
+WS_AUTH_BAD_DIGEST = "{flag} must be a 64-character hex SHA-256 digest"
+WS_AUTH_SKEW_TOO_LARGE = "websocket auth clock skew must fit in a signed 64-bit integer"
+
+# Secret files, read once at startup (§5.1, §5.4). {err} is the OS error, never contents.
+WS_AUTH_SECRET_UNREADABLE = "failed to read websocket auth secret {path}: {err}"
+WS_AUTH_SECRET_EMPTY = "websocket auth secret {path} must not be empty"
+WS_AUTH_SECRET_TOO_SHORT = "signed websocket bearer secret {path} must be at least {min} bytes"
+
+# 401 bodies at upgrade (§5.2–5.4), plain text.
+AUTH_MISSING_BEARER = "missing websocket bearer token"
+AUTH_INVALID_HEADER = "invalid authorization header"
+AUTH_INVALID_BEARER = "invalid websocket bearer token"
+AUTH_INVALID_JWT = "invalid websocket jwt"
+AUTH_EXPIRED_JWT = "expired websocket jwt"
+AUTH_JWT_NOT_YET_VALID = "websocket jwt is not valid yet"
+AUTH_JWT_ISSUER_MISMATCH = "websocket jwt issuer mismatch"
+AUTH_JWT_AUDIENCE_MISMATCH = "websocket jwt audience mismatch"
+
+# --- tcp (spec/transport.md §4; checked against codex 0.169.0) -----------------------------
+
+WS_NON_LOOPBACK_WITHOUT_AUTH = (
+    "refusing to start non-loopback websocket listener {addr} without auth; configure "
+    "`--ws-auth capability-token` or `--ws-auth signed-bearer-token`"
+)
+WS_BANNER_TITLE = "appserver (WebSockets)"
+WS_BANNER_TITLE_TLS = "appserver (WebSockets over TLS)"
+WS_BANNER_NOTE_LOOPBACK = "note: binds localhost only (use SSH port-forwarding for remote access)"
+WS_BANNER_NOTE_REMOTE = "note: websocket auth is required for non-localhost listeners"
+
+# Non-upgrade requests on the upgrade endpoint: the bodies of upstream's HTTP framework
+# (axum's WebSocketUpgrade rejections), in the order it checks.
+HTTP_METHOD_NOT_GET = "Request method must be `GET`"
+HTTP_NO_CONNECTION_UPGRADE = "Connection header did not include 'upgrade'"
+HTTP_NO_UPGRADE_WEBSOCKET = "`Upgrade` header did not include 'websocket'"
+HTTP_NO_WEBSOCKET_KEY = "`Sec-WebSocket-Key` header missing"
+HTTP_BAD_WEBSOCKET_VERSION = "`Sec-WebSocket-Version` header did not include '13'"
+HTTP_NOT_UPGRADABLE = "WebSocket request couldn't be upgraded since no upgrade state was present"
+
+# --- tls (ours: native TLS for wss:// listeners) -----------------------------------------------
+
+TLS_FLAGS_TOGETHER = "`--tls-cert` and `--tls-key` must be given together"
+TLS_FLAGS_NEED_WSS = "`--tls-cert` and `--tls-key` are only used by `wss://IP:PORT` listeners"
+TLS_REQUIRED = "`--listen {url}` requires `--tls-cert` and `--tls-key`"
+TLS_UNREADABLE = "cannot read {flag} {path}: {err}"
+TLS_NOT_PEM = "{flag} {path} is not a PEM {what}"
+TLS_KEY_ENCRYPTED = "--tls-key {path} is encrypted; give an unencrypted PEM private key"
+TLS_MISMATCH = "--tls-key {key} does not match the certificate in --tls-cert {cert}"
+TLS_LOAD_FAILED = "cannot load --tls-cert {cert} / --tls-key {key}: {err}"
+
+# --- token (ours: `appserver token`) -------------------------------------------------------------
+
+TOKEN_OUT_EXISTS = "{path} already exists; pass --force to replace it"
+TOKEN_WRITE_FAILED = "cannot write {path}: {err}"
+TOKEN_BAD_DURATION = "invalid duration `{value}` for {flag}; expected e.g. `90s`, `15m`, `1h`, `7d` or seconds"
+TOKEN_TTL_NOT_POSITIVE = "--ttl must be longer than zero"

@@ -9,8 +9,10 @@ import click
 
 from appserver.config import (
     BackendConfig,
-    ConfigError,
+    ListenKind,
+    ListenUrl,
     ServeConfig,
+    TlsConfig,
     parse_backend,
     parse_listen_urls,
 )
@@ -18,17 +20,6 @@ from appserver.config import (
 LISTEN_HELP = (
     "Transport endpoint URL; may be repeated. Supported values: `stdio://` (default), "
     "`unix://`, `unix://PATH`, `ws://IP:PORT`, `wss://IP:PORT`, `off`."
-)
-WS_FLAGS = (
-    "ws_auth",
-    "ws_token_file",
-    "ws_token_sha256",
-    "ws_shared_secret_file",
-    "ws_issuer",
-    "ws_audience",
-    "ws_max_clock_skew_seconds",
-    "tls_cert",
-    "tls_key",
 )
 
 
@@ -57,7 +48,10 @@ WS_FLAGS = (
 @click.option("--ws-issuer", metavar="S", help="Required `iss` claim of signed bearer tokens.")
 @click.option("--ws-audience", metavar="S", help="Required `aud` claim of signed bearer tokens.")
 @click.option(
-    "--ws-max-clock-skew-seconds", type=int, metavar="N", help="Clock skew allowed for exp/nbf [default: 30]."
+    "--ws-max-clock-skew-seconds",
+    type=click.IntRange(min=0),
+    metavar="N",
+    help="Clock skew allowed for exp/nbf [default: 30].",
 )
 @click.option("--tls-cert", metavar="PATH", help="PEM certificate chain for wss:// listeners.")
 @click.option("--tls-key", metavar="PATH", help="PEM private key for wss:// listeners.")
@@ -68,11 +62,48 @@ def serve(
     from appserver.server import check_listeners, serve as run_serve
 
     choice, socket = parse_backend(backend)
-    if any(ws[name] is not None for name in WS_FLAGS):
-        raise ConfigError("websocket auth and TLS flags are not supported yet")
+    listen_urls = tuple(parse_listen_urls(listens))
+    ws_auth, tls = _websocket_options(listen_urls, ws)
     config = ServeConfig(
-        listens=tuple(parse_listen_urls(listens)),
+        listens=listen_urls,
         backend=BackendConfig(choice=choice, socket=socket, codex_bin=codex_bin, overrides=overrides),
+        tls=tls,
+        ws_auth=ws_auth,
     )
     check_listeners(config)
     return anyio.run(run_serve, config, os.environ)
+
+
+def _websocket_options(
+    listens: tuple[ListenUrl, ...], ws: dict[str, object]
+) -> tuple[object | None, TlsConfig | None]:
+    """Validate the ``--ws-*`` and ``--tls-*`` flags before anything starts.
+
+    Flag combinations are checked always (like upstream); secret and certificate files
+    are read only when a ``ws://``/``wss://`` listener will use them. Secrets are read
+    once, here: the listeners get the loaded policy.
+    """
+    from appserver import auth, tls as tls_files
+    from appserver.transports.tcp import check_startup
+
+    settings = auth.validate_args(
+        auth.AuthArgs(
+            mode=ws["ws_auth"],  # type: ignore[arg-type]
+            token_file=ws["ws_token_file"],  # type: ignore[arg-type]
+            token_sha256=ws["ws_token_sha256"],  # type: ignore[arg-type]
+            shared_secret_file=ws["ws_shared_secret_file"],  # type: ignore[arg-type]
+            issuer=ws["ws_issuer"],  # type: ignore[arg-type]
+            audience=ws["ws_audience"],  # type: ignore[arg-type]
+            max_clock_skew_seconds=ws["ws_max_clock_skew_seconds"],  # type: ignore[arg-type]
+        )
+    )
+    tls = tls_files.check_flags(ws["tls_cert"], ws["tls_key"], listens)  # type: ignore[arg-type]
+    tcp = [listen for listen in listens if listen.kind in (ListenKind.WS, ListenKind.WSS)]
+    if not tcp:
+        return None, tls
+    policy = auth.load_policy(settings) if settings is not None else None
+    for listen in tcp:
+        check_startup(listen, policy)
+    if tls is not None:
+        tls_files.server_context(tls)  # fail now, with one line, if the files are bad
+    return policy, tls

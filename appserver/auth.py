@@ -1,0 +1,409 @@
+"""WebSocket authentication for TCP listeners: flags, secret files, bearer tokens. Sans-I/O.
+
+Everything here follows upstream ``codex app-server`` 0.169.0 (spec/transport.md §5),
+checked against the binary:
+
+* :func:`validate_args` turns the ``--ws-*`` flags into :class:`CapabilityTokenSettings`,
+  :class:`SignedBearerSettings` or ``None``, with upstream's messages in upstream's order
+  (§5.1). Relative paths are resolved against the working directory, as the binary does.
+* :func:`load_policy` reads the secret file once (trimmed, non-empty; a JWT secret of at
+  least 32 bytes) and keeps only what verification needs: the SHA-256 digest of a
+  capability token, or the HS256 key.
+* :meth:`Policy.authorize` checks the ``Authorization`` header of an upgrade request and
+  raises :class:`AuthError` whose message is the exact plain-text 401 body (§5.2–5.4).
+
+Secrets never appear in messages, logs or ``repr``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import enum
+import hashlib
+import hmac
+import json
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jwt.algorithms import HMACAlgorithm
+
+from appserver import strings
+from appserver.config import ConfigError
+
+DEFAULT_MAX_CLOCK_SKEW_SECONDS = 30
+MIN_SIGNED_BEARER_SECRET_BYTES = 32
+_I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
+
+#: Rust's ``str::trim`` removes Unicode ``White_Space``; Python's ``str.strip`` also
+#: removes U+001C..U+001F, so the set is spelled out.
+_RUST_WHITESPACE = (
+    "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007"
+    "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+
+
+def rust_trim(text: str) -> str:
+    """Trim like upstream (Rust ``str::trim``)."""
+    return text.strip(_RUST_WHITESPACE)
+
+
+class AuthMode(enum.Enum):
+    CAPABILITY_TOKEN = "capability-token"
+    SIGNED_BEARER_TOKEN = "signed-bearer-token"
+
+
+@dataclass(frozen=True, slots=True)
+class AuthArgs:
+    """The ``--ws-*`` flags as given (``None`` = not given)."""
+
+    mode: str | None = None
+    token_file: str | None = None
+    token_sha256: str | None = None
+    shared_secret_file: str | None = None
+    issuer: str | None = None
+    audience: str | None = None
+    max_clock_skew_seconds: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CapabilityTokenSettings:
+    """``--ws-auth capability-token``: exactly one of ``token_file`` or ``token_sha256``."""
+
+    token_file: Path | None = None
+    token_sha256: bytes | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class SignedBearerSettings:
+    """``--ws-auth signed-bearer-token``."""
+
+    shared_secret_file: Path
+    issuer: str | None = None
+    audience: str | None = None
+    max_clock_skew_seconds: int = DEFAULT_MAX_CLOCK_SKEW_SECONDS
+
+
+AuthSettings = CapabilityTokenSettings | SignedBearerSettings
+
+
+def validate_args(args: AuthArgs, *, cwd: Callable[[], str] = os.getcwd) -> AuthSettings | None:
+    """Validate the ``--ws-*`` flags; ``None`` means no auth. Raises :class:`ConfigError`."""
+
+    def normalize(value: str | None) -> str | None:
+        trimmed = rust_trim(value) if value is not None else ""
+        return trimmed or None
+
+    jwt_flags = (args.shared_secret_file, args.issuer, args.audience, args.max_clock_skew_seconds)
+    token_flags = (args.token_file, args.token_sha256)
+    if args.mode == AuthMode.CAPABILITY_TOKEN.value:
+        if any(flag is not None for flag in jwt_flags):
+            raise ConfigError(strings.WS_AUTH_JWT_FLAGS_NEED_SIGNED)
+        if args.token_file is not None and args.token_sha256 is not None:
+            raise ConfigError(strings.WS_AUTH_TOKEN_SOURCES_EXCLUSIVE)
+        if args.token_file is not None:
+            return CapabilityTokenSettings(token_file=_absolute("--ws-token-file", args.token_file, cwd))
+        if args.token_sha256 is not None:
+            return CapabilityTokenSettings(token_sha256=_digest_arg("--ws-token-sha256", args.token_sha256))
+        raise ConfigError(strings.WS_AUTH_TOKEN_SOURCE_REQUIRED)
+    if args.mode == AuthMode.SIGNED_BEARER_TOKEN.value:
+        if any(flag is not None for flag in token_flags):
+            raise ConfigError(strings.WS_AUTH_TOKEN_FLAGS_NEED_CAPABILITY)
+        if args.shared_secret_file is None:
+            raise ConfigError(strings.WS_AUTH_SECRET_REQUIRED)
+        skew = args.max_clock_skew_seconds
+        return SignedBearerSettings(
+            shared_secret_file=_absolute("--ws-shared-secret-file", args.shared_secret_file, cwd),
+            issuer=normalize(args.issuer),
+            audience=normalize(args.audience),
+            max_clock_skew_seconds=DEFAULT_MAX_CLOCK_SKEW_SECONDS if skew is None else skew,
+        )
+    if args.mode is not None:
+        raise ConfigError(f"invalid --ws-auth `{args.mode}`")  # click's Choice stops this first
+    if any(flag is not None for flag in (*token_flags, *jwt_flags)):
+        raise ConfigError(strings.WS_AUTH_FLAGS_NEED_MODE)
+    return None
+
+
+def _absolute(flag: str, value: str, cwd: Callable[[], str]) -> Path:
+    # The 0.169.0 binary resolves a relative path against the working directory (its
+    # message for an unreadable file then names the absolute path); only when that is
+    # impossible does it say the path must be absolute.
+    if os.path.isabs(value):
+        return Path(os.path.normpath(value))
+    try:
+        base = cwd()
+    except OSError:
+        raise ConfigError(strings.WS_AUTH_NOT_ABSOLUTE.format(flag=flag)) from None
+    return Path(os.path.normpath(os.path.join(base, value)))
+
+
+def _digest_arg(flag: str, value: str) -> bytes:
+    trimmed = rust_trim(value)
+    if len(trimmed) != 64 or not re.fullmatch(r"[0-9a-fA-F]{64}", trimmed):
+        raise ConfigError(strings.WS_AUTH_BAD_DIGEST.format(flag=flag))
+    return bytes.fromhex(trimmed)
+
+
+# --- secret files -------------------------------------------------------------------------
+
+
+def read_secret_file(path: Path) -> str:
+    """The trimmed UTF-8 contents of a token or secret file (upstream ``read_trimmed_secret``).
+
+    Errors name the path and the OS error, never the contents.
+    """
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(
+            strings.WS_AUTH_SECRET_UNREADABLE.format(path=path, err=os_error_text(exc))
+        ) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(
+            strings.WS_AUTH_SECRET_UNREADABLE.format(
+                path=path, err="stream did not contain valid UTF-8"
+            )
+        ) from None
+    trimmed = rust_trim(text)
+    if not trimmed:
+        raise ConfigError(strings.WS_AUTH_SECRET_EMPTY.format(path=path))
+    return trimmed
+
+
+def read_signing_secret(path: Path) -> bytes:
+    """An HS256 shared secret file: trimmed, at least 32 bytes."""
+    secret = read_secret_file(path).encode()
+    if len(secret) < MIN_SIGNED_BEARER_SECRET_BYTES:
+        raise ConfigError(
+            strings.WS_AUTH_SECRET_TOO_SHORT.format(path=path, min=MIN_SIGNED_BEARER_SECRET_BYTES)
+        )
+    return secret
+
+
+def os_error_text(exc: OSError) -> str:
+    """An OS error the way Rust prints it: ``No such file or directory (os error 2)``."""
+    if exc.errno is None:
+        return str(exc)
+    return f"{exc.strerror or os.strerror(exc.errno)} (os error {exc.errno})"
+
+
+# --- verification -----------------------------------------------------------------------------
+
+
+class AuthError(Exception):
+    """An upgrade (or ``/metrics`` request) is refused: HTTP 401, ``message`` as the body."""
+
+    status = 401
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def bearer_token(authorization: str | None) -> str:
+    """The token of an ``Authorization: Bearer …`` header value (§5.2).
+
+    ``None`` means the header is absent. The scheme is case-insensitive and separated by
+    one space; the token is trimmed and must not be empty; the whole value must be
+    visible ASCII (tabs allowed), like the ``http`` crate's ``HeaderValue::to_str``.
+    """
+    if authorization is None:
+        raise AuthError(strings.AUTH_MISSING_BEARER)
+    if any(not (ch == "\t" or " " <= ch <= "~") for ch in authorization):
+        raise AuthError(strings.AUTH_INVALID_HEADER)
+    scheme, sep, token = authorization.partition(" ")
+    if not sep or scheme.lower() != "bearer":
+        raise AuthError(strings.AUTH_INVALID_HEADER)
+    token = rust_trim(token)
+    if not token:
+        raise AuthError(strings.AUTH_INVALID_HEADER)
+    return token
+
+
+def sha256_digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+class CapabilityTokenPolicy:
+    """Accepts a bearer token whose SHA-256 equals the configured digest (constant time)."""
+
+    mode = AuthMode.CAPABILITY_TOKEN
+
+    def __init__(self, digest: bytes) -> None:
+        if len(digest) != 32:
+            raise ValueError("a SHA-256 digest is 32 bytes")
+        self._digest = digest
+
+    def authorize(self, authorization: str | None, now: int) -> None:
+        token = bearer_token(authorization)
+        if not hmac.compare_digest(sha256_digest(token), self._digest):
+            raise AuthError(strings.AUTH_INVALID_BEARER)
+
+    def __repr__(self) -> str:
+        return "<CapabilityTokenPolicy sha256=…>"
+
+
+class SignedBearerPolicy:
+    """Accepts an HS256 JWT signed with the shared secret, with upstream's claim checks (§5.4).
+
+    Only ``alg: HS256`` is accepted. ``exp`` is required and must be an integer; ``nbf``,
+    ``iss`` and ``aud`` are checked by hand with the clock skew, like upstream (which
+    turns its JWT library's own time and audience checks off).
+    """
+
+    mode = AuthMode.SIGNED_BEARER_TOKEN
+    _HS256 = HMACAlgorithm(HMACAlgorithm.SHA256)
+
+    def __init__(
+        self,
+        secret: bytes,
+        *,
+        issuer: str | None = None,
+        audience: str | None = None,
+        max_clock_skew_seconds: int = DEFAULT_MAX_CLOCK_SKEW_SECONDS,
+    ) -> None:
+        if max_clock_skew_seconds > _I64_MAX:
+            raise ConfigError(strings.WS_AUTH_SKEW_TOO_LARGE)
+        # Not ``prepare_key``: it refuses secrets that look like PEM, which upstream accepts.
+        self._key = secret
+        self.issuer = issuer
+        self.audience = audience
+        self.skew = max_clock_skew_seconds
+
+    def authorize(self, authorization: str | None, now: int) -> None:
+        claims = self.decode(bearer_token(authorization))
+        skew = self.skew
+        if now > _saturate(claims["exp"] + skew):
+            raise AuthError(strings.AUTH_EXPIRED_JWT)
+        nbf = claims.get("nbf")
+        if nbf is not None and now < _saturate(nbf - skew):
+            raise AuthError(strings.AUTH_JWT_NOT_YET_VALID)
+        if self.issuer is not None and claims.get("iss") != self.issuer:
+            raise AuthError(strings.AUTH_JWT_ISSUER_MISMATCH)
+        if self.audience is not None:
+            aud = claims.get("aud")
+            if not (aud == self.audience or (isinstance(aud, list) and self.audience in aud)):
+                raise AuthError(strings.AUTH_JWT_AUDIENCE_MISMATCH)
+
+    def decode(self, token: str) -> dict[str, Any]:
+        """Verify the signature and claim types; the claims, or ``invalid websocket jwt``."""
+        invalid = AuthError(strings.AUTH_INVALID_JWT)
+        parts = token.split(".")
+        if len(parts) != 3:
+            raise invalid
+        header_b64, payload_b64, signature_b64 = parts
+        header = _json_object(_b64decode(header_b64))
+        if header is None or header.get("alg") != "HS256" or not _valid_header(header):
+            raise invalid
+        signature = _b64decode(signature_b64)
+        signing_input = f"{header_b64}.{payload_b64}".encode()
+        if signature is None or not self._HS256.verify(signing_input, self._key, signature):
+            raise invalid
+        claims = _json_object(_b64decode(payload_b64))
+        if claims is None or not _valid_claims(claims):
+            raise invalid
+        return claims
+
+    def __repr__(self) -> str:
+        return (
+            f"<SignedBearerPolicy issuer={self.issuer!r} audience={self.audience!r} "
+            f"skew={self.skew}s>"
+        )
+
+
+Policy = CapabilityTokenPolicy | SignedBearerPolicy
+
+
+def load_policy(settings: AuthSettings) -> Policy:
+    """Read the secret file (once) and build the policy. Raises :class:`ConfigError`."""
+    if isinstance(settings, CapabilityTokenSettings):
+        if settings.token_sha256 is not None:
+            return CapabilityTokenPolicy(settings.token_sha256)
+        assert settings.token_file is not None
+        return CapabilityTokenPolicy(sha256_digest(read_secret_file(settings.token_file)))
+    secret = read_signing_secret(settings.shared_secret_file)
+    return SignedBearerPolicy(
+        secret,
+        issuer=settings.issuer,
+        audience=settings.audience,
+        max_clock_skew_seconds=settings.max_clock_skew_seconds,
+    )
+
+
+# --- JWT helpers (the checks upstream's jsonwebtoken + serde make) ---------------------------
+
+_B64URL = re.compile(r"[A-Za-z0-9_-]*")
+
+
+def _b64decode(segment: str) -> bytes | None:
+    """Unpadded base64url, strictly (padding and other alphabets are refused)."""
+    if not _B64URL.fullmatch(segment) or len(segment) % 4 == 1:
+        return None
+    try:
+        return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"not JSON: {name}")
+
+
+def _json_object(data: bytes | None) -> dict[str, Any] | None:
+    if data is None:
+        return None
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        for key, value in items:
+            if key in result:  # serde refuses duplicate fields
+                raise ValueError(f"duplicate field {key}")
+            result[key] = value
+        return result
+
+    try:
+        value = json.loads(data.decode("utf-8"), object_pairs_hook=pairs, parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _is_i64(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and _I64_MIN <= value <= _I64_MAX
+
+
+def _saturate(value: int) -> int:
+    return max(_I64_MIN, min(_I64_MAX, value))
+
+
+_HEADER_STRINGS = ("typ", "cty", "jku", "kid", "x5u", "x5t", "x5t#S256")
+
+
+def _valid_header(header: dict[str, Any]) -> bool:
+    if any(header.get(name) is not None and not isinstance(header[name], str) for name in _HEADER_STRINGS):
+        return False
+    x5c = header.get("x5c")
+    return x5c is None or (isinstance(x5c, list) and all(isinstance(c, str) for c in x5c))
+
+
+def _valid_claims(claims: dict[str, Any]) -> bool:
+    """``exp`` an i64; ``nbf`` null or i64; ``iss`` null or string; ``aud`` null, string or strings."""
+    if not _is_i64(claims.get("exp")):
+        return False
+    nbf = claims.get("nbf")
+    if nbf is not None and not _is_i64(nbf):
+        return False
+    iss = claims.get("iss")
+    if iss is not None and not isinstance(iss, str):
+        return False
+    aud = claims.get("aud")
+    if aud is None or isinstance(aud, str):
+        return True
+    return isinstance(aud, list) and all(isinstance(a, str) for a in aud)

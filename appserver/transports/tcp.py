@@ -1,0 +1,170 @@
+"""The TCP listener: ``ws://IP:PORT`` and, with native TLS, ``wss://IP:PORT``.
+
+spec/transport.md §4: one port serves the health probes (``/readyz``, ``/healthz``), ours
+``/metrics``, and the WebSocket upgrade on every other path, with bearer auth at upgrade
+(§5). :mod:`appserver.transports.tcp_routes` decides what each HTTP request gets;
+:func:`appserver.transports.websocket.serve_websocket` serves upgraded connections, the
+same loop as the Unix control socket. The ``x-codex-app-server-compression`` offer of the
+codex TUI is ignored (the TUI then speaks plain JSON text frames, as with upstream).
+"""
+
+from __future__ import annotations
+
+import http
+import ipaddress
+import logging
+import time
+
+import anyio
+from anyio.abc import TaskStatus
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.http11 import Request, Response
+
+from appserver import limits, metrics, strings
+from appserver.auth import Policy
+from appserver.config import ConfigError, ListenKind, ListenUrl, ServeConfig
+from appserver.processor import Processor
+from appserver.server import Listener
+from appserver.transports import tcp_routes
+from appserver.transports.tcp_routes import Reply, Route
+from appserver.transports.websocket import SERVER_OPTIONS, serve_websocket
+
+log = logging.getLogger("appserver.tcp")
+
+
+def socket_addr(host: str, port: int) -> str:
+    """``IP:PORT`` the way upstream prints a socket address (IPv6 in brackets)."""
+    return f"[{host}]:{port}" if ipaddress.ip_address(host).version == 6 else f"{host}:{port}"
+
+
+def check_startup(listen: ListenUrl, policy: Policy | None) -> None:
+    """Upstream refuses a non-loopback listener without auth (§4.1)."""
+    if not listen.is_loopback and policy is None:
+        assert listen.host is not None and listen.port is not None
+        raise ConfigError(
+            strings.WS_NON_LOOPBACK_WITHOUT_AUTH.format(addr=socket_addr(listen.host, listen.port))
+        )
+
+
+def banner(kind: ListenKind, host: str, port: int, loopback: bool) -> list[str]:
+    """The stderr block for one bound listener, in upstream's shape (§4.1)."""
+    addr = socket_addr(host, port)
+    tls = kind is ListenKind.WSS
+    ws, http_scheme = ("wss", "https") if tls else ("ws", "http")
+    return [
+        strings.WS_BANNER_TITLE_TLS if tls else strings.WS_BANNER_TITLE,
+        f"  listening on: {ws}://{addr}",
+        f"  readyz: {http_scheme}://{addr}/readyz",
+        f"  healthz: {http_scheme}://{addr}/healthz",
+        f"  metrics: {http_scheme}://{addr}/metrics",
+        "  " + (strings.WS_BANNER_NOTE_LOOPBACK if loopback else strings.WS_BANNER_NOTE_REMOTE),
+    ]
+
+
+def _response(reply: Reply, *, content_type: str = "text/plain; charset=utf-8") -> Response:
+    body = reply.body.encode()
+    headers = Headers(
+        [*reply.headers, ("Content-Length", str(len(body)))]
+        + ([("Content-Type", content_type)] if body else [])
+    )
+    return Response(reply.status, http.HTTPStatus(reply.status).phrase, headers, body)
+
+
+class _Router:
+    """``process_request`` for the ``websockets`` server: every non-upgrade answer."""
+
+    def __init__(self, processor: Processor, policy: Policy | None) -> None:
+        self.processor = processor
+        self.policy = policy
+
+    def __call__(self, connection: ServerConnection, request: Request) -> Response | None:
+        headers = list(request.headers.raw_items())
+        decision = tcp_routes.route(
+            request.method,
+            request.path,
+            request.protocol,
+            headers,
+            ready=bool(self.processor.backend.ready),
+            policy=self.policy,
+            now=int(time.time()),
+        )
+        if decision is Route.METRICS:
+            return _response(
+                Reply(200, metrics.render(self.processor)), content_type=metrics.CONTENT_TYPE
+            )
+        if isinstance(decision, Reply):
+            if decision.status == 403:
+                log.info("rejecting websocket listener request with Origin header")
+            elif decision.status == 401:
+                # The body is one of the fixed auth messages; never the presented token.
+                log.info("rejecting websocket client during upgrade: %s", decision.body)
+            return _response(decision)
+        # Upstream checks only the first Connection/Upgrade/Version/Key header, and
+        # "upgrade" anywhere in Connection; hand websockets the canonical single values
+        # so it accepts exactly what upstream accepts.
+        key = tcp_routes.first_header(headers, "Sec-WebSocket-Key") or ""
+        for name, value in (
+            ("Connection", "Upgrade"),
+            ("Upgrade", "websocket"),
+            ("Sec-WebSocket-Version", "13"),
+            ("Sec-WebSocket-Key", key),
+        ):
+            del request.headers[name]
+            request.headers[name] = value
+        return None
+
+    def __repr__(self) -> str:
+        return f"<TcpRouter policy={self.policy!r}>"
+
+
+async def run_tcp_listener(
+    listen: ListenUrl,
+    processor: Processor,
+    config: ServeConfig,
+    *,
+    task_status: TaskStatus[Listener] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    """Bind ``listen``, report the banner, serve until cancelled (see ``server.ListenerRunner``)."""
+    policy: Policy | None = config.ws_auth  # type: ignore[assignment]
+    check_startup(listen, policy)
+    ssl_context = None
+    if listen.kind is ListenKind.WSS:
+        from appserver.tls import server_context
+
+        if config.tls is None:
+            raise ConfigError(strings.TLS_REQUIRED.format(url=listen.url))
+        ssl_context = server_context(config.tls)
+    transport = listen.kind.value
+
+    async def handler(ws: ServerConnection) -> None:
+        await serve_websocket(processor, ws, transport)
+
+    try:
+        server: Server = await serve(
+            handler,
+            listen.host,
+            listen.port,
+            ssl=ssl_context,
+            ssl_handshake_timeout=limits.HANDSHAKE_TIMEOUT if ssl_context else None,
+            process_request=_Router(processor, policy),
+            server_header=None,
+            **SERVER_OPTIONS,  # type: ignore[arg-type]
+        )
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {listen.url}: {exc.strerror or exc}") from None
+    try:
+        host, port = server.sockets[0].getsockname()[:2]
+        log.debug("listening on %s://%s", transport, socket_addr(host, port))
+        task_status.started(
+            Listener(
+                banner=banner(listen.kind, host, port, listen.is_loopback),
+                stop_accepting=lambda: server.close(close_connections=False),
+            )
+        )
+        await anyio.sleep_forever()
+    finally:
+        with anyio.CancelScope(shield=True):
+            server.close()
+            with anyio.move_on_after(limits.WEBSOCKET_CLOSE_TIMEOUT):
+                await server.wait_closed()
