@@ -9,14 +9,11 @@ gets the echo agent's ``echo:`` reply.
 
 from __future__ import annotations
 
-import ssl
 import sys
 from pathlib import Path
 
-import anyio
 import pytest
 
-from tests.support.client import RpcClient
 from tests.support.listeners import ListenerProcess
 from tests.support.procs import appserver_env
 from tests.support.tls import Pki, pki  # noqa: F401  (fixture)
@@ -56,34 +53,7 @@ def _tui(codex_bin: str, tmp_path: Path, remote: str, **env: str) -> TmuxTui:
     return TmuxTui(argv, cwd=workdir, env=tui_env, stderr_file=tmp_path / "tui.stderr")
 
 
-def _builtin_serves_the_tui(port: int, ssl_context: ssl.SSLContext | None = None) -> bool:
-    """Whether the built-in backend answers ``account/read`` (the TUI's first bootstrap call).
-
-    TEMPORARY: main's built-in backend answers only ``initialize`` until the TUI-complete
-    built-in backend (branch ``builtin``) lands; remove this probe and its fallback then.
-    """
-
-    async def probe() -> bool:
-        scheme, host = ("wss", "localhost") if ssl_context else ("ws", "127.0.0.1")
-        headers = {"Authorization": f"Bearer {TOKEN}"}
-        async with RpcClient.connect_url(f"{scheme}://{host}:{port}", headers, ssl_context) as client:
-            await client.initialize()
-            answer = await client.request("account/read", {})
-        return "result" in answer
-
-    return anyio.run(probe)
-
-
-def _prompt_and_echo(tui: TmuxTui, prompt: str, tui_complete: bool) -> None:
-    if not tui_complete:
-        # The most main allows today: the TUI authenticated (bearer on the upgrade),
-        # initialize was answered over our listener, and its next request reached the
-        # backend, which refused it; the TUI then exits with that error.
-        screen = tui.wait_for("the TUI-EXIT line", lambda s: "TUI-EXIT=" in s)
-        assert "TUI-EXIT=1" in screen
-        assert "account/read failed" in tui.stderr() and "unknown variant `account/read`" in tui.stderr()
-        assert "401" not in tui.stderr()
-        return
+def _prompt_and_echo(tui: TmuxTui, prompt: str) -> None:
     tui.wait_for("the composer", lambda s: COMPOSER in s)
     tui.type(prompt)
     tui.wait_for("the typed prompt", lambda s: prompt in s)
@@ -94,9 +64,8 @@ def _prompt_and_echo(tui: TmuxTui, prompt: str, tui_complete: bool) -> None:
 def test_tui_over_ws_with_a_bearer_token(codex_bin: str, tmp_path: Path, token_file: Path) -> None:
     with _gateway(tmp_path, "ws://127.0.0.1:0", token_file, []) as gateway:
         assert gateway.port
-        complete = _builtin_serves_the_tui(gateway.port)
         with _tui(codex_bin, tmp_path, f"ws://127.0.0.1:{gateway.port}") as tui:
-            _prompt_and_echo(tui, "hello over ws", complete)
+            _prompt_and_echo(tui, "hello over ws")
         assert TOKEN not in gateway.stderr
 
 
@@ -106,10 +75,9 @@ def test_tui_over_wss_with_the_test_ca(
     tls = ["--tls-cert", str(pki.cert), "--tls-key", str(pki.key)]
     with _gateway(tmp_path, "wss://127.0.0.1:0", token_file, tls) as gateway:
         assert gateway.port
-        complete = _builtin_serves_the_tui(gateway.port, pki.client_context())
         remote = f"wss://localhost:{gateway.port}"
         with _tui(codex_bin, tmp_path, remote, SSL_CERT_FILE=str(pki.ca)) as tui:
-            _prompt_and_echo(tui, "hello over wss", complete)
+            _prompt_and_echo(tui, "hello over wss")
 
 
 def test_tui_with_a_wrong_token_is_refused(codex_bin: str, tmp_path: Path) -> None:
