@@ -37,3 +37,14 @@ NO_TRANSPORT = "no transport configured; use --listen or enable remote control"
 CLOSE_REASON_SLOW_CLIENT = "outbound queue full: client is not reading its messages"
 CLOSE_REASON_BACKEND = "backend failed: {reason}"
 CLOSE_REASON_SHUTDOWN = "server shutting down"
+
+# --- codex backend (appserver/backends/codex/); ours, not upstream --------------------------
+
+CODEX_NOT_FOUND = "codex executable not found: `{bin}` (use --codex-bin PATH or put codex on PATH)"
+CODEX_START_FAILED = "codex app-server failed to start: {reason}"
+CODEX_EXITED = "codex app-server exited ({status})"
+CODEX_UNRESPONSIVE = "codex app-server stopped answering on its socket"
+CODEX_RESTARTING = "codex app-server is restarting"
+CODEX_STOPPING = "the gateway is stopping"
+UPSTREAM_UNREACHABLE = "cannot reach app-server at {path}: {err}"
+UPSTREAM_CLOSED = "app-server closed the session ({detail})"

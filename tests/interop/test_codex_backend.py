@@ -1,0 +1,253 @@
+"""The real pinned codex behind the gateway (docs/codex-backend.md).
+
+Every test uses its own CODEX_HOME. Transports: stdio (a gateway process) and, for tests
+that need several clients on one gateway, the shared WebSocket connection loop behind an
+in-test Unix server (tests.support.gateway.inprocess_unix_gateway).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from websockets.exceptions import ConnectionClosed
+
+from appserver.backends.codex import CodexBackend
+from tests.support.client import RpcClient
+from tests.support.gateway import (
+    descendants,
+    inprocess_unix_gateway,
+    native_codex,
+    stdio_gateway,
+    wait_gone,
+)
+from tests.support.mock_responses import mock_provider_config, start_mock
+from tests.support.procs import appserver_env
+
+pytestmark = [pytest.mark.anyio, pytest.mark.interop]
+
+TURN_ORDER = [
+    "turn/started",
+    "item/started:userMessage",
+    "item/completed:userMessage",
+    "item/started:agentMessage",
+    "item/agentMessage/delta",
+    "item/completed:agentMessage",
+    "turn/completed",
+]
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    path = tmp_path / "codex-home"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def env(home: Path) -> dict[str, str]:
+    return appserver_env(home, MOCK_API_KEY="mock-key", LOG_LEVEL="INFO")
+
+
+@pytest.fixture
+def mock_model(home: Path) -> AsyncIterator[Any]:
+    server, base_url = start_mock(reply="Hello from the mock model.", chunks=3, delay=0.0)
+    (home / "config.toml").write_text(mock_provider_config(base_url))
+    yield server
+    server.shutdown()
+
+
+def codex_args(codex_bin: str) -> list[str]:
+    return ["--backend", "codex", "--codex-bin", codex_bin]
+
+
+def _step(message: dict[str, Any]) -> str:
+    method = message["method"]
+    if method in ("item/started", "item/completed"):
+        return f"{method}:{message['params']['item']['type']}"
+    return method
+
+
+async def _run_turn(client: RpcClient, thread_id: str, text: str) -> list[dict[str, Any]]:
+    """Start a turn; every notification up to ``turn/completed``, in arrival order."""
+    answer = await client.call(
+        "turn/start", {"threadId": thread_id, "input": [{"type": "text", "text": text}]}
+    )
+    assert answer["turn"]["status"] == "inProgress"
+    seen = []
+    while True:
+        message = await client.recv(timeout=60)
+        if "method" in message and "id" not in message:
+            seen.append(message)
+            if message["method"] == "turn/completed":
+                return seen
+
+
+def _turn_steps(notifications: list[dict[str, Any]]) -> list[str]:
+    steps = [_step(m) for m in notifications]
+    wanted = [s for s in steps if s in TURN_ORDER]
+    # Collapse the streamed deltas: their number depends on chunking.
+    return [s for i, s in enumerate(wanted) if i == 0 or s != wanted[i - 1]]
+
+
+# --- pass-through -----------------------------------------------------------------------------
+
+
+async def test_initialize_and_thread_start_pass_through_stdio(
+    codex_bin: str, env: dict[str, str], home: Path, tmp_path: Path
+) -> None:
+    async with stdio_gateway(codex_args(codex_bin), env, tmp_path / "err") as gw:
+        client = gw.client
+        await client.send(
+            {"id": "init", "method": "initialize",
+             "params": {"clientInfo": {"name": "tests", "title": None, "version": "1.0"}}}
+        )
+        raw = await gw.channel.recv()
+        # codex's text, unchanged: its field order, no "jsonrpc" added.
+        assert raw.startswith('{"id":"init","result":{"userAgent":"tests/0.169.0 ')
+        result = json.loads(raw)["result"]
+        assert result["codexHome"] == str(home)
+        assert result["userAgent"].endswith("(tests; 1.0)")
+        started = await client.call("thread/start", {})
+        thread_id = started["thread"]["id"]
+        note = await client.notification("thread/started")
+        assert note["params"]["thread"]["id"] == thread_id
+        # codex answers what it does not know: the gateway forwards everything.
+        bad = await client.request("no/such/method", {})
+        assert bad["error"]["code"] == -32600
+        assert bad["error"]["message"].startswith("Invalid request: unknown variant `no/such/method`")
+    assert "backend codex" in gw.stderr and "--backend codex" in gw.stderr
+
+
+async def test_two_clients_share_a_thread(
+    codex_bin: str, env: dict[str, str], home: Path, tmp_path: Path, mock_model: Any
+) -> None:
+    backend = CodexBackend(codex_bin, home, env=env)
+    socket = tmp_path / "gw.sock"
+    async with inprocess_unix_gateway(backend, socket):
+        async with RpcClient.connect_unix(socket) as a, RpcClient.connect_unix(socket) as b:
+            await a.initialize("client-a")
+            await b.initialize("client-b")
+            thread_id = (await a.call("thread/start", {}))["thread"]["id"]
+            await _run_turn(a, thread_id, "hello")  # a thread can be resumed once it has a turn
+            resumed = await b.call("thread/resume", {"threadId": thread_id})
+            assert resumed["thread"]["id"] == thread_id
+            notifications = await _run_turn(a, thread_id, "MOCK_REPLY:second answer")
+            assert _turn_steps(notifications) == TURN_ORDER
+            # b subscribed by resuming: it sees the same turn, in the same order.
+            seen_by_b = []
+            while not seen_by_b or seen_by_b[-1]["method"] != "turn/completed":
+                seen_by_b.append(await b.wait_for(lambda m: "method" in m and "id" not in m))
+            assert _turn_steps(seen_by_b) == TURN_ORDER
+            assert seen_by_b[-1]["params"]["threadId"] == thread_id
+            deltas = [m["params"]["delta"] for m in seen_by_b if m["method"] == "item/agentMessage/delta"]
+            assert "".join(deltas) == "second answer"
+
+
+# --- a model turn -----------------------------------------------------------------------------
+
+
+async def test_model_turn_streams_in_order_stdio(
+    codex_bin: str, env: dict[str, str], tmp_path: Path, mock_model: Any
+) -> None:
+    async with stdio_gateway(codex_args(codex_bin), env, tmp_path / "err") as gw:
+        await gw.client.initialize()
+        thread_id = (await gw.client.call("thread/start", {}))["thread"]["id"]
+        notifications = await _run_turn(gw.client, thread_id, "hello")
+    assert _turn_steps(notifications) == TURN_ORDER
+    text = "".join(
+        m["params"]["delta"] for m in notifications if m["method"] == "item/agentMessage/delta"
+    )
+    assert text == "Hello from the mock model."
+    assert any(r["path"].endswith("/responses") for r in mock_model.requests)
+
+
+# --- overload -------------------------------------------------------------------------------------
+
+
+async def test_pipelined_burst_of_10000_is_answered_without_errors(
+    codex_bin: str, env: dict[str, str], tmp_path: Path
+) -> None:
+    count = 10_000
+    async with stdio_gateway(codex_args(codex_bin), env, tmp_path / "err") as gw:
+        await gw.client.initialize()
+        burst = "".join(
+            f'{{"id":{i},"method":"thread/loaded/list","params":{{}}}}\n' for i in range(count)
+        )
+        started = time.perf_counter()
+        await gw.process.stdin.send(burst.encode())  # type: ignore[union-attr]
+        answers: dict[int, dict[str, Any]] = {}
+        while len(answers) < count:
+            message = await gw.client.recv(timeout=120)
+            if "id" in message:
+                answers[message["id"]] = message
+        elapsed = time.perf_counter() - started
+    errors = [m for m in answers.values() if "error" in m]
+    assert sorted(answers) == list(range(count))
+    assert errors == []
+    print(f"\n10,000 pipelined requests through the gateway: {elapsed:.2f}s")
+
+
+# --- failure ----------------------------------------------------------------------------------------
+
+
+async def test_child_killed_clients_told_gateway_restarts_it(
+    codex_bin: str, env: dict[str, str], home: Path, tmp_path: Path
+) -> None:
+    backend = CodexBackend(codex_bin, home, env=env)
+    socket = tmp_path / "gw.sock"
+    async with inprocess_unix_gateway(backend, socket):
+        assert backend.ready and backend.restarts == 0
+        async with RpcClient.connect_unix(socket) as client:
+            await client.initialize()
+            assert backend.child is not None
+            victims = native_codex(descendants(backend.child.pid))
+            assert victims
+            for pid in victims:
+                os.kill(pid, signal.SIGKILL)
+            with pytest.raises(ConnectionClosed) as closed:
+                await client.wait_for(lambda m: False, timeout=30)
+            assert closed.value.rcvd is not None
+            assert closed.value.rcvd.code == 1011
+            assert closed.value.rcvd.reason == "backend failed: codex app-server exited (killed by SIGKILL)"
+        with anyio.fail_after(60):
+            while not (backend.ready and backend.restarts == 1):
+                await anyio.sleep(0.05)
+        async with RpcClient.connect_unix(socket) as client:
+            result = await client.initialize()
+            assert result["codexHome"] == str(home)
+
+
+async def test_stdio_client_of_a_dead_child_gets_error_and_exit_1(
+    codex_bin: str, env: dict[str, str], tmp_path: Path
+) -> None:
+    async with stdio_gateway(codex_args(codex_bin), env, tmp_path / "err") as gw:
+        await gw.client.initialize()
+        victims = native_codex(descendants(gw.process.pid))
+        assert victims
+        for pid in victims:
+            os.kill(pid, signal.SIGKILL)
+        with anyio.fail_after(60):
+            status = await gw.process.wait()
+    assert status == 1
+    last = gw.stderr.strip().splitlines()[-1]
+    assert last == "Error: backend failed: codex app-server exited (killed by SIGKILL)"
+
+
+async def test_sigkill_of_the_gateway_leaves_no_codex_behind(
+    codex_bin: str, env: dict[str, str], tmp_path: Path
+) -> None:
+    async with stdio_gateway(codex_args(codex_bin), env, tmp_path / "err") as gw:
+        await gw.client.initialize()
+        tree = descendants(gw.process.pid)
+        assert native_codex(tree), tree  # the node wrapper *and* the native binary
+        gw.process.kill()
+        await gw.process.wait()
+        assert await wait_gone(tree) == set()
