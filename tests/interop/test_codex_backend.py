@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -155,9 +156,24 @@ async def test_two_clients_share_a_thread(
 
 
 async def test_model_turn_streams_in_order_stdio(
-    codex_bin: str, env: dict[str, str], tmp_path: Path, mock_model: Any
+    codex_bin: str, env: dict[str, str], tmp_path: Path, home: Path, request: pytest.FixtureRequest
 ) -> None:
-    async with stdio_gateway(codex_args(codex_bin), env, tmp_path / "err") as gw:
+    # The provider comes from `-c key=value` flags passed through to the child this time.
+    mock, base_url = start_mock(reply="Hello from the mock model.", chunks=3, delay=0.0)
+    request.addfinalizer(mock.shutdown)
+    overrides = [
+        'model="mock-model"',
+        'model_provider="mock"',
+        'model_providers.mock.name="Mock"',
+        f'model_providers.mock.base_url="{base_url}"',
+        'model_providers.mock.wire_api="responses"',
+        'model_providers.mock.env_key="MOCK_API_KEY"',
+        "model_providers.mock.request_max_retries=0",
+        "model_providers.mock.stream_max_retries=0",
+    ]
+    args = codex_args(codex_bin) + [arg for o in overrides for arg in ("-c", o)]
+    assert not (home / "config.toml").exists()
+    async with stdio_gateway(args, env, tmp_path / "err") as gw:
         await gw.client.initialize()
         thread_id = (await gw.client.call("thread/start", {}))["thread"]["id"]
         notifications = await _run_turn(gw.client, thread_id, "hello")
@@ -166,7 +182,7 @@ async def test_model_turn_streams_in_order_stdio(
         m["params"]["delta"] for m in notifications if m["method"] == "item/agentMessage/delta"
     )
     assert text == "Hello from the mock model."
-    assert any(r["path"].endswith("/responses") for r in mock_model.requests)
+    assert any(r["path"].endswith("/responses") for r in mock.requests)
 
 
 # --- overload -------------------------------------------------------------------------------------
@@ -251,3 +267,86 @@ async def test_sigkill_of_the_gateway_leaves_no_codex_behind(
         gw.process.kill()
         await gw.process.wait()
         assert await wait_gone(tree) == set()
+
+
+async def test_sigterm_drains_then_stops_codex_and_exits_0(
+    codex_bin: str, env: dict[str, str], tmp_path: Path
+) -> None:
+    async with stdio_gateway(codex_args(codex_bin), env, tmp_path / "err") as gw:
+        await gw.client.initialize()
+        tree = descendants(gw.process.pid)
+        gw.process.send_signal(signal.SIGTERM)
+        with anyio.fail_after(60):
+            status = await gw.process.wait()
+        assert status == 0
+        assert await wait_gone(tree) == set()
+    assert "SIGTERM: draining" in gw.stderr
+
+
+# --- --backend unix://PATH ----------------------------------------------------------------------
+
+
+async def test_attach_to_a_running_app_server_socket(
+    codex_bin: str, env: dict[str, str], home: Path, tmp_path: Path
+) -> None:
+    socket = tmp_path / "daemon.sock"
+    daemon = await anyio.open_process(
+        [codex_bin, "app-server", "--listen", f"unix://{socket}"], env=env, stderr=subprocess.DEVNULL
+    )
+    try:
+        with anyio.fail_after(60):
+            while not socket.exists():
+                await anyio.sleep(0.05)
+        async with stdio_gateway(["--backend", f"unix://{socket}"], env, tmp_path / "err") as gw:
+            result = await gw.client.initialize("attached")
+            assert result["userAgent"].startswith("attached/0.169.0 ")
+            assert result["codexHome"] == str(home)
+            thread = (await gw.client.call("thread/start", {}))["thread"]
+            note = await gw.client.notification("thread/started")
+            assert note["params"]["thread"]["id"] == thread["id"]
+        assert f"app-server at unix://{socket}" in gw.stderr
+    finally:
+        daemon.terminate()
+        with anyio.CancelScope(shield=True):
+            await daemon.wait()
+
+
+async def test_attach_to_a_socket_nobody_serves_exits_1(env: dict[str, str], tmp_path: Path) -> None:
+    socket = tmp_path / "none.sock"
+    async with stdio_gateway(["--backend", f"unix://{socket}"], env, tmp_path / "err") as gw:
+        with anyio.fail_after(30):
+            status = await gw.process.wait()
+    assert status == 1
+    lines = gw.stderr.strip().splitlines()
+    assert lines == [f"Error: cannot reach app-server at {socket}: [Errno 2] No such file or directory"]
+
+
+# --- the real codex TUI ------------------------------------------------------------------------------
+
+
+def _tmux(*args: str) -> str:
+    return subprocess.run(["tmux", *args], capture_output=True, text=True, check=False).stdout
+
+
+async def test_codex_remote_tui_through_the_gateway_shows_the_login_screen(
+    codex_bin: str, env: dict[str, str], home: Path, tmp_path: Path
+) -> None:
+    backend = CodexBackend(codex_bin, home, env=env)
+    socket = tmp_path / "gw.sock"
+    tui_home = tmp_path / "tui-home"
+    tui_home.mkdir()
+    name = f"appserver-tui-{os.getpid()}"
+    async with inprocess_unix_gateway(backend, socket) as processor:
+        command = f"CODEX_HOME={tui_home} TERM=xterm-256color {codex_bin} --remote unix://{socket}"
+        _tmux("new-session", "-d", "-s", name, "-x", "120", "-y", "40", "-c", str(tmp_path), command)
+        try:
+            screen = ""
+            with anyio.move_on_after(60):
+                while "Sign in with ChatGPT" not in screen:
+                    await anyio.sleep(0.2)
+                    screen = _tmux("capture-pane", "-p", "-t", name)
+            assert "Welcome to Codex" in screen, screen
+            assert "Sign in with ChatGPT" in screen, screen
+            assert processor.metrics.connections_opened["unix"] >= 1
+        finally:
+            _tmux("kill-session", "-t", name)

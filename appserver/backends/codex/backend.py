@@ -29,7 +29,7 @@ from appserver import limits, strings
 from appserver.backends.base import BackendUnavailable, Peer
 from appserver.backends.codex.child import CodexChild, child_command, describe_status
 from appserver.backends.codex.pacing import Backoff, RestartPacer
-from appserver.backends.codex.upstream import UpstreamSession, probe
+from appserver.backends.codex.upstream import SessionRegistry, UpstreamSession, probe
 from appserver.session import Rejection
 
 log = logging.getLogger("appserver.codex")
@@ -55,7 +55,7 @@ class _UpstreamBackend:
     def __init__(self, socket: Path) -> None:
         self.socket = socket
         self.retry = upstream_retry_policy()
-        self._sessions: set[UpstreamSession] = set()
+        self._sessions = SessionRegistry()
         self._tg: TaskGroup | None = None
         self._ready = False
         self._unavailable = strings.CODEX_RESTARTING
@@ -79,13 +79,12 @@ class _UpstreamBackend:
         return detail
 
     def _fail_sessions(self, reason: str) -> None:
-        for session in list(self._sessions):
-            session.fail(reason)
+        self._sessions.fail_all(reason)
 
     @property
-    def retried_requests(self) -> int:
-        """Requests sent again after an upstream -32001, on sessions still open."""
-        return sum(session.retries for session in self._sessions)
+    def upstream_retries(self) -> int:
+        """Requests sent again after codex answered -32001, since start (for metrics)."""
+        return self._sessions.retries
 
 
 class CodexBackend(_UpstreamBackend):
@@ -155,7 +154,7 @@ class CodexBackend(_UpstreamBackend):
             child = await CodexChild.start(self.command, self.env, stop_grace=limits.CODEX_STOP_GRACE)
         except OSError as exc:
             raise BackendUnavailable(f"cannot run `{self.codex_bin}`: {exc}") from exc
-        log.info("started codex app-server (pid %d): %s", child.pid, " ".join(self.command))
+        log.info("started codex app-server (guard pid %d): %s", child.pid, " ".join(self.command))
         self._tg.start_soon(child.run)
         try:
             await self._wait_ready(child)
@@ -194,7 +193,7 @@ class CodexBackend(_UpstreamBackend):
                 self.child = child
                 self._run_ended = anyio.Event()
                 self._ready = True
-                log.info("codex app-server is ready (pid %d)", child.pid)
+                log.info("codex app-server is ready (guard pid %d)", child.pid)
                 started = anyio.current_time()
                 reason = await self._watch(child)
                 self._ready = False

@@ -100,6 +100,37 @@ async def probe(path: Path) -> None:
         raise BackendUnavailable(strings.UPSTREAM_UNREACHABLE.format(path=path, err=detail)) from exc
 
 
+class SessionRegistry:
+    """The open upstream sessions of a backend, and how many retries they made in all."""
+
+    def __init__(self) -> None:
+        self.open: set[UpstreamSession] = set()
+        self._retries_of_closed = 0
+
+    def add(self, session: UpstreamSession) -> None:
+        self.open.add(session)
+
+    def remove(self, session: UpstreamSession) -> None:
+        if session in self.open:
+            self.open.discard(session)
+            self._retries_of_closed += session.retries
+
+    @property
+    def retries(self) -> int:
+        """Requests sent again after a -32001 from codex, since start (for metrics)."""
+        return self._retries_of_closed + sum(s.retries for s in self.open)
+
+    def fail_all(self, reason: str) -> None:
+        for session in list(self.open):
+            session.fail(reason)
+
+    def __len__(self) -> int:
+        return len(self.open)
+
+    def __repr__(self) -> str:
+        return f"<SessionRegistry open={len(self.open)} retries={self.retries}>"
+
+
 class _Pending:
     """A forwarded request not answered yet: its text, kept for a retry."""
 
@@ -119,7 +150,7 @@ class UpstreamSession:
         peer: Peer,
         retry: Backoff,
         explain_loss: LossExplainer,
-        registry: set[UpstreamSession],
+        registry: SessionRegistry,
     ) -> None:
         self.ws = ws
         self.peer = peer
@@ -141,7 +172,7 @@ class UpstreamSession:
         peer: Peer,
         retry: Backoff,
         explain_loss: LossExplainer,
-        registry: set[UpstreamSession],
+        registry: SessionRegistry,
         task_group: TaskGroup,
     ) -> UpstreamSession:
         """Connect and start delivering; the session is in ``registry`` until closed."""
@@ -161,7 +192,7 @@ class UpstreamSession:
 
     async def aclose(self) -> None:
         self._closed = True
-        self._registry.discard(self)
+        self._registry.remove(self)
         self._scope.cancel()
         with anyio.CancelScope(shield=True), anyio.move_on_after(limits.WEBSOCKET_CLOSE_TIMEOUT):
             await self.ws.close()
