@@ -257,30 +257,23 @@ async def test_stdio_client_of_a_dead_child_gets_error_and_exit_1(
     assert last == "Error: backend failed: codex app-server exited (killed by SIGKILL)"
 
 
-async def test_sigkill_of_the_gateway_leaves_no_codex_behind(
-    codex_bin: str, env: dict[str, str], tmp_path: Path
+@pytest.mark.parametrize(
+    ("signum", "status"), [(signal.SIGKILL, -signal.SIGKILL), (signal.SIGTERM, 0)], ids=["SIGKILL", "SIGTERM"]
+)
+async def test_stopping_the_gateway_leaves_no_codex_behind(
+    codex_bin: str, env: dict[str, str], tmp_path: Path, signum: int, status: int
 ) -> None:
+    """SIGTERM drains, stops codex last and exits 0; SIGKILL leaves the guard to stop it."""
     async with stdio_gateway(codex_args(codex_bin), env, tmp_path / "err") as gw:
         await gw.client.initialize()
         tree = descendants(gw.process.pid)
         assert native_codex(tree), tree  # the node wrapper *and* the native binary
-        gw.process.kill()
-        await gw.process.wait()
-        assert await wait_gone(tree) == set()
-
-
-async def test_sigterm_drains_then_stops_codex_and_exits_0(
-    codex_bin: str, env: dict[str, str], tmp_path: Path
-) -> None:
-    async with stdio_gateway(codex_args(codex_bin), env, tmp_path / "err") as gw:
-        await gw.client.initialize()
-        tree = descendants(gw.process.pid)
-        gw.process.send_signal(signal.SIGTERM)
+        gw.process.send_signal(signum)
         with anyio.fail_after(60):
-            status = await gw.process.wait()
-        assert status == 0
+            assert await gw.process.wait() == status
         assert await wait_gone(tree) == set()
-    assert "SIGTERM: draining" in gw.stderr
+    if signum == signal.SIGTERM:
+        assert "SIGTERM: draining" in gw.stderr
 
 
 # --- --backend unix://PATH ----------------------------------------------------------------------
