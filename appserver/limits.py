@@ -119,8 +119,10 @@ CODEX_RESTART_CAP = 30.0
 CODEX_RESTART_HEALTHY_AFTER = 60.0
 
 #: When an upstream session's socket closes unexpectedly, how long it waits for the
-#: supervisor to learn why (the child's exit status) so the client is told the real cause.
-CODEX_LOSS_VERDICT_WAIT = 2.0
+#: supervisor to learn why (the child's exit status) so the client is told the real cause;
+#: if the socket no longer answers either, it waits up to CODEX_STOP_GRACE +
+#: CODEX_GUARD_SLACK more (the child is dying: the guard reports within that bound).
+CODEX_LOSS_VERDICT_WAIT = 0.5
 
 #: A codex stderr line longer than this is logged in pieces.
 CODEX_STDERR_LINE_BYTES = 64 * 1024

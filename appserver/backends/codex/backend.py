@@ -250,12 +250,19 @@ class CodexBackend(_UpstreamBackend):
 
     async def _explain_loss(self, detail: str) -> str:
         # The session's socket usually closes a moment before we see the child exit: wait
-        # briefly for the supervisor's verdict so the client learns the real cause.
+        # for the supervisor's verdict so the client learns the real cause. If codex still
+        # answers, it dropped only this session and there is no verdict to wait for.
         if self._stopping:
             return strings.CODEX_STOPPING
         ended = self._run_ended
         with anyio.move_on_after(limits.CODEX_LOSS_VERDICT_WAIT):
             await ended.wait()
+        if not ended.is_set():
+            try:
+                await probe(self.socket)
+            except BackendUnavailable:
+                with anyio.move_on_after(limits.CODEX_STOP_GRACE + limits.CODEX_GUARD_SLACK):
+                    await ended.wait()
         return self._run_reason if ended.is_set() else detail
 
     def __repr__(self) -> str:

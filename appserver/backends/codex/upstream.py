@@ -188,7 +188,10 @@ class UpstreamSession:
         try:
             await self.ws.send(message.text)
         except ConnectionClosed as exc:
-            raise BackendUnavailable(self._describe_close(exc)) from exc
+            if self._failed or self._closed:
+                raise BackendUnavailable(self._describe_close(exc)) from exc
+            # run() sees the same close and reports it once it knows why (the child's
+            # exit status), failing every request in flight, this one included.
 
     async def aclose(self) -> None:
         self._closed = True
