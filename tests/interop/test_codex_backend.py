@@ -1,8 +1,10 @@
 """The real pinned codex behind the gateway (docs/codex-backend.md).
 
-Every test uses its own CODEX_HOME. Transports: stdio (a gateway process) and, for tests
-that need several clients on one gateway, the shared WebSocket connection loop behind an
-in-test Unix server (tests.support.gateway.inprocess_unix_gateway).
+Every test uses its own CODEX_HOME. Transports (``TRANSPORTS``): stdio (a gateway
+process) and the shared WebSocket connection loop behind an in-test Unix server
+(tests.support.gateway.inprocess_unix_gateway), which also serves the tests that need
+several clients on one gateway and the real ``codex --remote`` TUI: no socket listener was
+on main when these were written.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +72,30 @@ def codex_args(codex_bin: str) -> list[str]:
     return ["--backend", "codex", "--codex-bin", codex_bin]
 
 
+#: Every transport a client can reach the gateway by. "websocket" is the shared WebSocket
+#: connection loop (appserver.transports.websocket) behind an in-test Unix server; the
+#: unix:// and ws:// listeners add their own entries here as they land.
+TRANSPORTS = ["stdio", "websocket"]
+
+
+@asynccontextmanager
+async def gateway_client(
+    transport: str, codex_bin: str, env: dict[str, str], tmp_path: Path, overrides: Sequence[str] = ()
+) -> AsyncIterator[RpcClient]:
+    """A client of a fresh codex-backed gateway, over ``transport``; ``client.ws.recv()``
+    returns the raw text of the next message on either transport."""
+    if transport == "stdio":
+        args = codex_args(codex_bin) + [arg for o in overrides for arg in ("-c", o)]
+        async with stdio_gateway(args, env, tmp_path / "gateway.err") as gw:
+            yield gw.client
+            return
+    backend = CodexBackend(codex_bin, Path(env["CODEX_HOME"]), overrides, env=env)
+    socket = tmp_path / "gw.sock"
+    async with inprocess_unix_gateway(backend, socket):
+        async with RpcClient.connect_unix(socket) as client:
+            yield client
+
+
 def _step(message: dict[str, Any]) -> str:
     method = message["method"]
     if method in ("item/started", "item/completed"):
@@ -101,16 +128,16 @@ def _turn_steps(notifications: list[dict[str, Any]]) -> list[str]:
 # --- pass-through -----------------------------------------------------------------------------
 
 
-async def test_initialize_and_thread_start_pass_through_stdio(
-    codex_bin: str, env: dict[str, str], home: Path, tmp_path: Path
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_initialize_and_thread_start_pass_through(
+    transport: str, codex_bin: str, env: dict[str, str], home: Path, tmp_path: Path
 ) -> None:
-    async with stdio_gateway(codex_args(codex_bin), env, tmp_path / "err") as gw:
-        client = gw.client
+    async with gateway_client(transport, codex_bin, env, tmp_path) as client:
         await client.send(
             {"id": "init", "method": "initialize",
              "params": {"clientInfo": {"name": "tests", "title": None, "version": "1.0"}}}
         )
-        raw = await gw.channel.recv()
+        raw = await client.ws.recv()
         # codex's text, unchanged: its field order, no "jsonrpc" added.
         assert raw.startswith('{"id":"init","result":{"userAgent":"tests/0.169.0 ')
         result = json.loads(raw)["result"]
@@ -124,7 +151,13 @@ async def test_initialize_and_thread_start_pass_through_stdio(
         bad = await client.request("no/such/method", {})
         assert bad["error"]["code"] == -32600
         assert bad["error"]["message"].startswith("Invalid request: unknown variant `no/such/method`")
-    assert "backend codex" in gw.stderr and "--backend codex" in gw.stderr
+
+
+async def test_banner_names_the_codex_backend(codex_bin: str, env: dict[str, str], tmp_path: Path) -> None:
+    async with stdio_gateway(codex_args(codex_bin), env, tmp_path / "err") as gw:
+        await gw.client.initialize()
+    banner = next(line for line in gw.stderr.splitlines() if line.startswith("appserver "))
+    assert banner == f"appserver 0.1.0: backend codex (codex app-server child `{codex_bin}`; --backend codex)"
 
 
 async def test_two_clients_share_a_thread(
@@ -155,10 +188,16 @@ async def test_two_clients_share_a_thread(
 # --- a model turn -----------------------------------------------------------------------------
 
 
-async def test_model_turn_streams_in_order_stdio(
-    codex_bin: str, env: dict[str, str], tmp_path: Path, home: Path, request: pytest.FixtureRequest
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_model_turn_streams_in_order(
+    transport: str,
+    codex_bin: str,
+    env: dict[str, str],
+    tmp_path: Path,
+    home: Path,
+    request: pytest.FixtureRequest,
 ) -> None:
-    # The provider comes from `-c key=value` flags passed through to the child this time.
+    # The provider comes from `-c key=value` overrides passed through to the child.
     mock, base_url = start_mock(reply="Hello from the mock model.", chunks=3, delay=0.0)
     request.addfinalizer(mock.shutdown)
     overrides = [
@@ -171,12 +210,11 @@ async def test_model_turn_streams_in_order_stdio(
         "model_providers.mock.request_max_retries=0",
         "model_providers.mock.stream_max_retries=0",
     ]
-    args = codex_args(codex_bin) + [arg for o in overrides for arg in ("-c", o)]
     assert not (home / "config.toml").exists()
-    async with stdio_gateway(args, env, tmp_path / "err") as gw:
-        await gw.client.initialize()
-        thread_id = (await gw.client.call("thread/start", {}))["thread"]["id"]
-        notifications = await _run_turn(gw.client, thread_id, "hello")
+    async with gateway_client(transport, codex_bin, env, tmp_path, overrides) as client:
+        await client.initialize()
+        thread_id = (await client.call("thread/start", {}))["thread"]["id"]
+        notifications = await _run_turn(client, thread_id, "hello")
     assert _turn_steps(notifications) == TURN_ORDER
     text = "".join(
         m["params"]["delta"] for m in notifications if m["method"] == "item/agentMessage/delta"
