@@ -103,3 +103,65 @@ BUILTIN_MAX_PAGE_SIZE = 500
 
 #: Largest ``item/agentMessage/delta`` chunk (characters); replies split at word ends.
 BUILTIN_DELTA_MAX_CHARS = 64
+
+# --- codex backend (appserver/backends/codex/) ------------------------------------------
+
+#: A managed codex child must answer on its socket within this long after it is started,
+#: or the start counts as failed (at gateway start-up: exit 1).
+CODEX_STARTUP_TIMEOUT = 60.0
+
+#: Between two readiness probes while a codex child starts (upstream polls every 50 ms,
+#: spec/transport.md §3.3).
+CODEX_STARTUP_POLL = 0.05
+
+#: One probe (connect + one request + its answer) may take this long.
+CODEX_PROBE_TIMEOUT = 5.0
+
+#: While running, the codex socket is probed this often ...
+CODEX_HEALTH_INTERVAL = 10.0
+
+#: ... and this many failed probes in a row mean codex stopped answering: its sessions
+#: fail and the child is killed and restarted (an attached socket is marked not ready).
+CODEX_HEALTH_FAILURES = 3
+
+#: Stopping the child: SIGTERM, then SIGKILL to its whole process group after this long.
+CODEX_STOP_GRACE = 5.0
+
+#: How much longer than CODEX_STOP_GRACE the gateway waits for the guard process before
+#: killing the guard's process group itself.
+CODEX_GUARD_SLACK = 2.0
+
+#: Restart backoff after the child exits: full jitter over min(cap, base * 2**n) seconds
+#: for the n-th consecutive failure ...
+CODEX_RESTART_BASE = 0.5
+CODEX_RESTART_CAP = 30.0
+#: ... and a child that ran this long before failing counts as healthy (n resets to 0).
+CODEX_RESTART_HEALTHY_AFTER = 60.0
+
+#: When an upstream session's socket closes unexpectedly, how long it waits for the
+#: supervisor to learn why (the child's exit status) so the client is told the real cause;
+#: if the socket no longer answers either, it waits up to CODEX_STOP_GRACE +
+#: CODEX_GUARD_SLACK more (the child is dying: the guard reports within that bound).
+CODEX_LOSS_VERDICT_WAIT = 0.5
+
+#: A codex stderr line longer than this is logged in pieces.
+CODEX_STDERR_LINE_BYTES = 64 * 1024
+
+#: Opening one upstream session: connect + WebSocket handshake.
+UPSTREAM_CONNECT_TIMEOUT = 10.0
+
+#: Keepalive pings on each upstream session (codex answers pings); a session whose pong
+#: does not come back within the timeout is failed like a closed one.
+UPSTREAM_PING_INTERVAL = 20.0
+UPSTREAM_PING_TIMEOUT = 20.0
+
+#: Frames from codex the WebSocket library buffers per upstream session before it stops
+#: reading the socket (backpressure towards codex while a client is slow).
+UPSTREAM_MAX_QUEUE = 64
+
+#: A request codex answered with -32001 (not processed) is sent again after
+#: uniform(0, min(cap, base * 2**n)) seconds, at most this many times; then the -32001
+#: reaches the client. Worst case before giving up: about 6 s of waiting.
+UPSTREAM_RETRY_BASE = 0.005
+UPSTREAM_RETRY_CAP = 1.0
+UPSTREAM_RETRY_ATTEMPTS = 12

@@ -13,13 +13,14 @@ import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 
 import anyio
 from anyio.abc import TaskStatus
 
 from appserver import __version__, limits, strings
-from appserver.backends.base import Backend
+from appserver.backends.base import Backend, BackendUnavailable
 from appserver.backends.select import create_backend
 from appserver.config import ConfigError, ListenKind, ListenUrl, ServeConfig
 from appserver.processor import Processor
@@ -70,27 +71,44 @@ async def serve(config: ServeConfig, env: Mapping[str, str]) -> int:
     """Run the gateway; return the process exit status."""
     backend, why = create_backend(config.backend, env)
     processor = Processor(backend)
-    stdio = any(listen.kind is ListenKind.STDIO for listen in config.listens)
-    async with backend.running():
-        async with anyio.create_task_group() as tg:
-            listeners: list[Listener] = []
-            for listen in config.listens:
-                if listen.kind is not ListenKind.STDIO:
-                    runner = listener_runner(listen.kind)
-                    listeners.append(await tg.start(runner, listen, processor, config))
-            _print_banner(backend, why, listeners, stdio)
-            shutdown = _Shutdown(processor, listeners, tg.cancel_scope)
-            tg.start_soon(shutdown.watch_signals)
-            if stdio:
-                from appserver.transports.stdio import serve_stdio
+    async with AsyncExitStack() as stack:
+        # The backend starts first (a codex child answers before any listener binds, so
+        # we never hold the control-socket folder while codex takes its startup lock)
+        # and stops last, after every connection drained.
+        try:
+            await stack.enter_async_context(backend.running())
+        except BackendUnavailable as exc:
+            print(f"Error: {exc}", file=sys.stderr)
+            return 1
+        return await _serve(config, processor, why)
+    raise AssertionError("unreachable")
 
-                close = await serve_stdio(processor)
-                if close.code == limits.CLOSE_BACKEND_FAILURE:
-                    print(f"Error: {close.reason}", file=sys.stderr)
-                    shutdown.exit_code = 1
-                tg.cancel_scope.cancel()
-            else:
-                await anyio.sleep_forever()
+
+async def _serve(config: ServeConfig, processor: Processor, why: str) -> int:
+    stdio = any(listen.kind is ListenKind.STDIO for listen in config.listens)
+    async with anyio.create_task_group() as tg:
+        listeners: list[Listener] = []
+        for listen in config.listens:
+            if listen.kind is not ListenKind.STDIO:
+                runner = listener_runner(listen.kind)
+                listeners.append(await tg.start(runner, listen, processor, config))
+        _print_banner(processor.backend, why, listeners, stdio)
+        shutdown = _Shutdown(processor, listeners, tg.cancel_scope)
+        tg.start_soon(shutdown.watch_signals)
+        if stdio:
+            from appserver.transports.stdio import serve_stdio
+
+            close = await serve_stdio(processor)
+            if close.code == limits.CLOSE_BACKEND_FAILURE:
+                if listeners:
+                    # Like codex, the stdio client's session is over; the others go on.
+                    log.error("stdio client: %s; still serving the other listeners", close.reason)
+                    await anyio.sleep_forever()
+                print(f"Error: {close.reason}", file=sys.stderr)
+                shutdown.exit_code = 1
+            tg.cancel_scope.cancel()
+        else:
+            await anyio.sleep_forever()
     return shutdown.exit_code
 
 

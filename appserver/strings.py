@@ -131,3 +131,14 @@ TOKEN_OUT_EXISTS = "{path} already exists; pass --force to replace it"
 TOKEN_WRITE_FAILED = "cannot write {path}: {err}"
 TOKEN_BAD_DURATION = "invalid duration `{value}` for {flag}; expected e.g. `90s`, `15m`, `1h`, `7d` or seconds"
 TOKEN_TTL_NOT_POSITIVE = "--ttl must be longer than zero"
+
+# --- codex backend (appserver/backends/codex/); ours, not upstream --------------------------
+
+CODEX_NOT_FOUND = "codex executable not found: `{bin}` (use --codex-bin PATH or put codex on PATH)"
+CODEX_START_FAILED = "codex app-server failed to start: {reason}"
+CODEX_EXITED = "codex app-server exited ({status})"
+CODEX_UNRESPONSIVE = "codex app-server stopped answering on its socket"
+CODEX_RESTARTING = "codex app-server is restarting"
+CODEX_STOPPING = "the gateway is stopping"
+UPSTREAM_UNREACHABLE = "cannot reach app-server at {path}: {err}"
+UPSTREAM_CLOSED = "app-server closed the session ({detail})"

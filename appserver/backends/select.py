@@ -2,17 +2,37 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Mapping
 
+from appserver import strings
 from appserver.backends.base import Backend
 from appserver.backends.builtin import BuiltinBackend
 from appserver.config import BackendChoice, BackendConfig, ConfigError, codex_home
 
 
+def find_codex(config: BackendConfig, env: Mapping[str, str]) -> str | None:
+    """The codex executable: ``--codex-bin`` (a path or a name on PATH), else ``codex``."""
+    name = config.codex_bin or "codex"
+    found = shutil.which(name, path=env.get("PATH"))
+    return str(found) if found else None
+
+
 def create_backend(config: BackendConfig, env: Mapping[str, str]) -> tuple[Backend, str]:
     """The backend to serve with, and why it was chosen (for the banner)."""
+    from appserver.backends.codex import CodexBackend, SocketBackend
+
     if config.choice is BackendChoice.BUILTIN:
         return BuiltinBackend(codex_home(env)), "--backend builtin"
-    if config.choice is BackendChoice.AUTO:
-        return BuiltinBackend(codex_home(env)), "the codex backend is not available yet"
-    raise ConfigError(f"`--backend {config.choice.value}` is not supported yet")
+    if config.choice is BackendChoice.UNIX:
+        assert config.socket is not None
+        return SocketBackend(config.socket), f"--backend unix://{config.socket}"
+    codex = find_codex(config, env)
+    if config.choice is BackendChoice.CODEX or config.codex_bin:
+        if codex is None:
+            raise ConfigError(strings.CODEX_NOT_FOUND.format(bin=config.codex_bin or "codex"))
+        why = "--backend codex" if config.choice is BackendChoice.CODEX else "--codex-bin"
+        return CodexBackend(codex, codex_home(env), config.overrides, env), why
+    if codex is not None:
+        return CodexBackend(codex, codex_home(env), config.overrides, env), "auto: found codex"
+    return BuiltinBackend(codex_home(env)), "auto: no codex executable on PATH"

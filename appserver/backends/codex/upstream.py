@@ -1,0 +1,281 @@
+"""One upstream app-server session: a WebSocket to codex over its Unix control socket.
+
+Each client connection of the gateway gets its own upstream session (ARCHITECTURE.md "The
+data path"), so codex keeps its per-connection semantics: initialize state, thread
+subscriptions, broadcasts, server-initiated requests.
+
+Pass-through is byte-faithful: the client's text goes to codex unchanged, and codex's text
+reaches the client unchanged (:class:`appserver.jsonrpc.Message` keeps the wire text; it is
+parsed once, for routing). Ids are not rewritten: sessions are 1:1.
+
+Overload (spec/transport.md §6): codex answers ``-32001`` when its 128-slot queue is full
+and did not process the request, so the session keeps the text of every request it
+forwarded until it is answered and, on ``-32001``, sends it again after a
+:class:`~appserver.backends.codex.pacing.Backoff` delay. Only when the retries are used up
+does the ``-32001`` reach the client.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import deque
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import anyio
+from anyio.abc import TaskGroup
+from websockets.asyncio.client import ClientConnection, unix_connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
+
+from appserver import jsonrpc, limits, strings
+from appserver.backends.base import BackendUnavailable, Peer
+from appserver.backends.codex.pacing import Backoff
+
+log = logging.getLogger("appserver.codex.upstream")
+
+_REQUEST = jsonrpc.MessageKind.REQUEST
+_ERROR = jsonrpc.MessageKind.ERROR
+
+#: sun_path is 108 bytes on Linux; longer socket paths are reached through their target
+#: (codex's advertised path is a symlink to a short physical one, spec/transport.md §3.1).
+_SUN_PATH_MAX = 107
+
+#: ``websockets`` client options for codex's control socket: no permessage-deflate (codex
+#: does not negotiate it), our message-size limit, keepalive pings as a liveness check.
+CLIENT_OPTIONS: dict[str, object] = {
+    "compression": None,
+    "max_size": limits.MAX_MESSAGE_BYTES,
+    "max_queue": limits.UPSTREAM_MAX_QUEUE,
+    "ping_interval": limits.UPSTREAM_PING_INTERVAL,
+    "ping_timeout": limits.UPSTREAM_PING_TIMEOUT,
+    "open_timeout": limits.UPSTREAM_CONNECT_TIMEOUT,
+    "close_timeout": limits.WEBSOCKET_CLOSE_TIMEOUT,
+}
+
+#: Called when the upstream socket closed on its own; returns the reason to tell the client.
+LossExplainer = Callable[[str], Awaitable[str]]
+
+
+def connect_path(path: Path) -> str:
+    """The path to ``connect()`` to: ``path``, or its target when too long for sun_path."""
+    text = str(path)
+    if len(os.fsencode(text)) > _SUN_PATH_MAX:
+        return os.path.realpath(text)
+    return text
+
+
+async def connect(path: Path) -> ClientConnection:
+    """Open a WebSocket to an app-server control socket; raises :class:`BackendUnavailable`."""
+    try:
+        return await unix_connect(connect_path(path), "ws://localhost/rpc", **CLIENT_OPTIONS)
+    except (OSError, InvalidHandshake, TimeoutError) as exc:
+        detail = str(exc) or type(exc).__name__
+        raise BackendUnavailable(strings.UPSTREAM_UNREACHABLE.format(path=path, err=detail)) from exc
+
+
+async def probe(path: Path) -> None:
+    """Check that the app-server behind ``path`` answers a request.
+
+    Raises :class:`BackendUnavailable` (naming the path and the error) when it does not.
+
+    The probe sends a request *without* initializing: codex answers ``Not initialized``
+    (any answer proves its socket and request loop are alive). Initializing would be
+    wrong: the first ``initialize`` codex sees sets its process-wide originator and
+    user-agent (spec/transport.md §7.2), which must come from the first real client.
+    """
+    try:
+        with anyio.fail_after(limits.CODEX_PROBE_TIMEOUT):
+            ws = await connect(path)
+            try:
+                await ws.send('{"id":"appserver-probe","method":"thread/loaded/list"}')
+                while True:
+                    message = jsonrpc.parse(await ws.recv())
+                    if message.is_answer and message.id == "appserver-probe":
+                        return
+            finally:
+                await ws.close()
+    except (OSError, TimeoutError, ConnectionClosed, jsonrpc.ParseError) as exc:
+        detail = str(exc) or type(exc).__name__
+        raise BackendUnavailable(strings.UPSTREAM_UNREACHABLE.format(path=path, err=detail)) from exc
+
+
+class SessionRegistry:
+    """The open upstream sessions of a backend, and how many retries they made in all."""
+
+    def __init__(self) -> None:
+        self.open: set[UpstreamSession] = set()
+        self._retries_of_closed = 0
+
+    def add(self, session: UpstreamSession) -> None:
+        self.open.add(session)
+
+    def remove(self, session: UpstreamSession) -> None:
+        if session in self.open:
+            self.open.discard(session)
+            self._retries_of_closed += session.retries
+
+    @property
+    def retries(self) -> int:
+        """Requests sent again after a -32001 from codex, since start (for metrics)."""
+        return self._retries_of_closed + sum(s.retries for s in self.open)
+
+    def fail_all(self, reason: str) -> None:
+        for session in list(self.open):
+            session.fail(reason)
+
+    def __len__(self) -> int:
+        return len(self.open)
+
+    def __repr__(self) -> str:
+        return f"<SessionRegistry open={len(self.open)} retries={self.retries}>"
+
+
+class _Pending:
+    """A forwarded request not answered yet: its text, kept for a retry."""
+
+    __slots__ = ("text", "retries")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.retries = 0
+
+
+class UpstreamSession:
+    """A client connection's session with codex (a :class:`BackendSession`)."""
+
+    def __init__(
+        self,
+        ws: ClientConnection,
+        peer: Peer,
+        retry: Backoff,
+        explain_loss: LossExplainer,
+        registry: SessionRegistry,
+    ) -> None:
+        self.ws = ws
+        self.peer = peer
+        self.retry = retry
+        self._explain_loss = explain_loss
+        self._pending: dict[jsonrpc.RequestId, deque[_Pending]] = {}
+        self._scope = anyio.CancelScope()
+        self._closed = False
+        self._failed = False
+        #: Requests sent again after a -32001 from codex.
+        self.retries = 0
+        self._registry = registry
+        registry.add(self)
+
+    @classmethod
+    async def open(
+        cls,
+        path: Path,
+        peer: Peer,
+        retry: Backoff,
+        explain_loss: LossExplainer,
+        registry: SessionRegistry,
+        task_group: TaskGroup,
+    ) -> UpstreamSession:
+        """Connect and start delivering; the session is in ``registry`` until closed."""
+        session = cls(await connect(path), peer, retry, explain_loss, registry)
+        task_group.start_soon(session.run)
+        return session
+
+    # --- client -> codex ------------------------------------------------------------------
+
+    async def send(self, message: jsonrpc.Message) -> None:
+        if message.kind is _REQUEST:
+            self._pending.setdefault(message.id, deque()).append(_Pending(message.text))  # type: ignore[arg-type]
+        try:
+            await self.ws.send(message.text)
+        except ConnectionClosed as exc:
+            if self._failed or self._closed:
+                raise BackendUnavailable(self._describe_close(exc)) from exc
+            # run() sees the same close and reports it once it knows why (the child's
+            # exit status), failing every request in flight, this one included.
+
+    async def aclose(self) -> None:
+        self._closed = True
+        self._registry.remove(self)
+        self._scope.cancel()
+        with anyio.CancelScope(shield=True), anyio.move_on_after(limits.WEBSOCKET_CLOSE_TIMEOUT):
+            await self.ws.close()
+
+    def fail(self, reason: str) -> None:
+        """The backend failed under this session: tell the client, drop the socket."""
+        if self._failed or self._closed:
+            return
+        self._failed = True
+        self._scope.cancel()
+        self.ws.transport.abort()
+        self.peer.backend_failed(reason)
+
+    # --- codex -> client ------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Deliver codex's messages to the client until either side ends the session."""
+        detail = "closed"
+        with self._scope:
+            async with anyio.create_task_group() as retries:
+                try:
+                    async for frame in self.ws:
+                        if isinstance(frame, bytes):
+                            log.warning("connection %d: codex sent a binary frame; dropped", self.peer.id)
+                            continue
+                        await self._from_codex(frame, retries)
+                except ConnectionClosed as exc:
+                    detail = self._describe_close(exc)
+                else:
+                    detail = self._describe_close(None)
+                retries.cancel_scope.cancel()
+        if self._closed or self._failed:
+            return
+        reason = await self._explain_loss(detail)
+        if not (self._closed or self._failed):
+            self._failed = True
+            self.peer.backend_failed(reason)
+
+    async def _from_codex(self, text: str, retries: TaskGroup) -> None:
+        try:
+            message = jsonrpc.parse(text)
+        except jsonrpc.ParseError as exc:
+            log.warning("connection %d: ignoring a malformed message from codex: %s", self.peer.id, exc)
+            return
+        if message.is_answer:
+            queue = self._pending.get(message.id)  # type: ignore[arg-type]
+            if queue:
+                if message.kind is _ERROR and _is_overloaded(message):
+                    entry = queue[0]
+                    delay = self.retry.delay(entry.retries)
+                    if delay is not None:
+                        entry.retries += 1
+                        self.retries += 1
+                        retries.start_soon(self._resend, entry, delay)
+                        return
+                queue.popleft()
+                if not queue:
+                    del self._pending[message.id]  # type: ignore[arg-type]
+        await self.peer.deliver(message)
+
+    async def _resend(self, entry: _Pending, delay: float) -> None:
+        await anyio.sleep(delay)
+        try:
+            await self.ws.send(entry.text)
+        except ConnectionClosed:
+            pass  # run() sees the close and reports it
+
+    def _describe_close(self, exc: ConnectionClosed | None) -> str:
+        rcvd = exc.rcvd if exc is not None else self.ws.close_rcvd
+        if rcvd is None:
+            detail = "connection lost"
+        else:
+            detail = f"close code {rcvd.code}" + (f": {rcvd.reason}" if rcvd.reason else "")
+        return strings.UPSTREAM_CLOSED.format(detail=detail)
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "failed" if self._failed else "open"
+        return f"<UpstreamSession connection={self.peer.id} {state} pending={len(self._pending)}>"
+
+
+def _is_overloaded(message: jsonrpc.Message) -> bool:
+    error = message.payload.get("error")
+    return isinstance(error, dict) and error.get("code") == jsonrpc.OVERLOADED
