@@ -15,7 +15,7 @@ from appserver.commands.call import call
 from appserver.commands.proxy import proxy
 from appserver.commands.serve import serve
 from appserver.commands.token import token
-from appserver.config import ConfigError
+from appserver.config import ConfigError, RuntimeFailure
 from appserver.log import setup_logging
 
 
@@ -40,9 +40,19 @@ def main(argv: list[str] | None = None) -> None:
     except click.ClickException as exc:
         print(f"Error: {exc.format_message()}", file=sys.stderr)
         sys.exit(exc.exit_code)
-    except ConfigError as exc:
-        print(f"Error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    except (ConfigError, RuntimeFailure, BaseExceptionGroup) as exc:
+        failure = _one_failure(exc)
+        if failure is None:
+            raise
+        print(f"Error: {failure}", file=sys.stderr)
+        sys.exit(2 if isinstance(failure, ConfigError) else 1)
     except (click.Abort, KeyboardInterrupt):
         sys.exit(130)
     sys.exit(status if isinstance(status, int) else 0)
+
+
+def _one_failure(exc: BaseException) -> ConfigError | RuntimeFailure | None:
+    """The one-line failure inside ``exc``; task groups wrap what their tasks raise."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc if isinstance(exc, (ConfigError, RuntimeFailure)) else None

@@ -24,6 +24,10 @@ class ConfigError(Exception):
     """A usage or configuration error; ``str(err)`` is the one line shown to the user."""
 
 
+class RuntimeFailure(Exception):
+    """A runtime failure (e.g. the control socket is in use); one line, exit status 1."""
+
+
 class ListenKind(enum.Enum):
     STDIO = "stdio"
     UNIX = "unix"

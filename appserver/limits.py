@@ -15,6 +15,8 @@ Upstream's numbers (spec/transport.md §6) are given next to ours where they dif
 
 from __future__ import annotations
 
+import sys
+
 # --- messages -----------------------------------------------------------------------
 
 #: Largest single JSON-RPC message accepted or sent, on every transport. The codex
@@ -165,3 +167,33 @@ UPSTREAM_MAX_QUEUE = 64
 UPSTREAM_RETRY_BASE = 0.005
 UPSTREAM_RETRY_CAP = 1.0
 UPSTREAM_RETRY_ATTEMPTS = 12
+
+# --- unix control socket (appserver.transports.unix) ------------------------------------
+
+#: Longest socket path ``bind``/``connect`` take (``sun_path`` less its NUL: 108 on Linux,
+#: 104 on macOS and the BSDs). A longer control socket path is bound through a short
+#: physical path and a symlink (see appserver.transports.unix_path).
+SUN_PATH_MAX = 107 if sys.platform.startswith("linux") else 103
+
+#: How long a starting listener waits for another server holding the startup lock
+#: (``app-server-startup.lock``) before giving up. The lock is held only around the
+#: probe and bind, so a long wait means a stuck process.
+STARTUP_LOCK_TIMEOUT = 30.0
+
+#: Poll interval while waiting for the startup lock (upstream polls its socket every 50 ms).
+STARTUP_LOCK_POLL = 0.05
+
+# --- proxy and call (appserver.proxy, appserver.commands.call) ---------------------------
+
+#: JSONL proxy: after stdin closes, how long to wait for the answers owed to requests
+#: already sent before closing the connection anyway.
+PROXY_EOF_DRAIN_TIMEOUT = 30.0
+
+#: Bytes read from stdin (and from a raw socket) at a time.
+PROXY_READ_CHUNK = 64 * 1024
+
+#: Chunks or lines waiting between the stdio threads and the event loop, each way.
+PROXY_PIPE_ITEMS = 256
+
+#: Connecting: TCP, TLS and the WebSocket upgrade together (codex's CONNECT_TIMEOUT).
+CONNECT_TIMEOUT = 10.0

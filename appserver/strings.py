@@ -142,3 +142,28 @@ CODEX_RESTARTING = "codex app-server is restarting"
 CODEX_STOPPING = "the gateway is stopping"
 UPSTREAM_UNREACHABLE = "cannot reach app-server at {path}: {err}"
 UPSTREAM_CLOSED = "app-server closed the session ({detail})"
+
+# --- unix control socket (spec/transport.md §3; observed with codex 0.169.0) --------------
+
+SOCKET_IN_USE = "app-server control socket is already in use at {path}"
+SOCKET_NOT_A_SOCKET = "app-server control socket path exists and is not a socket: {path}"
+SOCKET_DIR_NOT_A_DIR = "socket directory path exists and is not a directory: {dir}"
+SOCKET_PARENT_UNSAFE = (
+    "socket parent must be owned by the user or root and prevent other users from "
+    "replacing socket entries"
+)
+#: The 101 response header on the control socket and its value (spec §3.5).
+MAX_UNFRAGMENTED_HEADER = "x-codex-websocket-max-unfragmented-message-bytes"
+#: ``/daemon/shutdown`` on a server that is not a managed daemon: HTTP 403 with this body.
+DAEMON_SHUTDOWN_PATH = "/daemon/shutdown"
+UNMANAGED_SERVER = "unmanaged server"
+
+# --- proxy and call (spec/transport.md §8, spec/clients.md A3) ------------------------------
+
+CONNECT_SOCKET_FAILED = "failed to connect to socket at {path}"
+AUTH_TOKEN_REQUIRES_SECURE = (
+    "`--auth-token-env` requires a `wss://` or loopback `ws://` URL; got `{url}`"
+)
+AUTH_TOKEN_REQUIRES_CONNECT = "`--auth-token-env` requires `--connect`."
+ENV_VAR_NOT_SET = "environment variable `{name}` is not set"
+ENV_VAR_EMPTY = "environment variable `{name}` is empty"
