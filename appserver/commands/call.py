@@ -1,18 +1,74 @@
-"""``appserver call``: one request, for scripts and operators."""
+"""``appserver call``: one request, for scripts and operators (docs/call.md).
+
+Prints the result as one JSON line on stdout (exit 0) or the error object on stderr
+(exit 1). ``PARAMS_JSON`` that is not JSON is a usage error (exit 2).
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import sys
+
+import anyio
 import click
 
-from appserver.config import ConfigError
+from appserver.config import ConfigError, RuntimeFailure
 
 
 @click.command()
-@click.option("--sock", metavar="PATH")
-@click.option("--connect", metavar="URL")
-@click.option("--auth-token-env", metavar="VAR")
+@click.option("--sock", metavar="PATH", help="Control socket (default: the codex default socket).")
+@click.option("--connect", "connect_url", metavar="ws(s)://HOST:PORT", help="A TCP WebSocket gateway instead of a socket.")
+@click.option("--auth-token-env", metavar="VAR", help="Environment variable holding the bearer token (wss:// or loopback ws:// only).")
+@click.option("--ca-file", metavar="PEM", help="Extra trusted CA bundle for wss://.")
+@click.option("--notifications", is_flag=True, help="Print notifications that arrive meanwhile as JSON lines on stderr.")
 @click.argument("method")
-@click.argument("params", required=False)
-def call(**_: object) -> int:
-    """Send one request and print its result."""
-    raise ConfigError("`appserver call` is not supported yet")
+@click.argument("params_json", metavar="[PARAMS_JSON]", required=False)
+def call(
+    sock: str | None,
+    connect_url: str | None,
+    auth_token_env: str | None,
+    ca_file: str | None,
+    notifications: bool,
+    method: str,
+    params_json: str | None,
+) -> int:
+    """Send one request (after initialize) and print its result."""
+    from appserver.call import CallFailed, call_once
+    from appserver.connect import ConnectFailed, resolve_target
+
+    params = None
+    if params_json is not None:
+        try:
+            params = json.loads(params_json)
+        except ValueError as exc:
+            raise ConfigError(f"invalid PARAMS_JSON: {exc}") from None
+    target = resolve_target(
+        sock=sock,
+        connect_url=connect_url,
+        auth_token_env=auth_token_env,
+        ca_file=ca_file,
+        env=os.environ,
+    )
+
+    def on_notification(text: str) -> None:
+        if notifications:
+            print(text, file=sys.stderr, flush=True)
+
+    try:
+        answer = anyio.run(
+            lambda: call_once(
+                target,
+                method,
+                params,
+                has_params=params_json is not None,
+                on_notification=on_notification,
+            )
+        )
+    except (ConnectFailed, CallFailed) as exc:
+        raise RuntimeFailure(str(exc)) from None
+    if answer.ok:
+        print(json.dumps(answer.payload, ensure_ascii=False, separators=(",", ":")), flush=True)
+        return 0
+    print(json.dumps(answer.payload, ensure_ascii=False, separators=(",", ":")), file=sys.stderr, flush=True)
+    return 1

@@ -1,0 +1,129 @@
+"""``appserver call``: one request for scripts and operators.
+
+Connect (the same connectors as the proxy), ``initialize`` with ``experimentalApi``, send
+the request, and return its answer. Notifications that arrive meanwhile are passed to
+``on_notification`` (the command prints them only with ``--notifications``); server
+requests (e.g. approvals) cannot be answered by a one-shot caller and get an error reply
+so the server does not wait for them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
+
+from appserver import __version__, jsonrpc
+from appserver.connect import Target, open_websocket
+
+CLIENT_NAME = "appserver-call"
+INITIALIZE_ID = "initialize"
+CALL_ID = 1
+SERVER_REQUEST_REFUSED = "appserver call cannot answer server requests"
+
+
+class CallFailed(Exception):
+    """The connection ended before the answer; ``str(err)`` is the one line shown."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The response to the call: exactly one of ``result`` / ``error`` is meaningful."""
+
+    ok: bool
+    payload: Any  # the result, or the error object
+
+
+def initialize_params() -> dict[str, Any]:
+    return {
+        "clientInfo": {"name": CLIENT_NAME, "title": None, "version": __version__},
+        "capabilities": {"experimentalApi": True},
+    }
+
+
+def request_payload(request_id: Any, method: str, params: Any, has_params: bool) -> dict[str, Any]:
+    payload: dict[str, Any] = {"id": request_id, "method": method}
+    if has_params:
+        payload["params"] = params
+    return payload
+
+
+class _Caller:
+    def __init__(
+        self, ws: ClientConnection, target: Target, on_notification: Callable[[str], None]
+    ) -> None:
+        self.ws = ws
+        self.target = target
+        self.on_notification = on_notification
+
+    async def request(self, payload: dict[str, Any]) -> Answer:
+        await self._send(payload)
+        wanted = payload["id"]
+        while True:
+            try:
+                frame = await self.ws.recv()
+            except ConnectionClosed as exc:
+                raise CallFailed(self._closed_message(exc)) from None
+            if not isinstance(frame, str):
+                continue
+            try:
+                message = json.loads(frame)
+            except ValueError:
+                continue
+            if not isinstance(message, dict):
+                continue
+            if "method" in message:
+                self.on_notification(frame)
+                if "id" in message:  # a server request: refuse it rather than stall it
+                    error = jsonrpc.error(
+                        message["id"], jsonrpc.METHOD_NOT_FOUND, SERVER_REQUEST_REFUSED
+                    )
+                    await self._send(error)
+                continue
+            if message.get("id") == wanted and type(message.get("id")) is type(wanted):
+                if "error" in message:
+                    return Answer(False, message["error"])
+                return Answer(True, message.get("result"))
+
+    async def notify(self, method: str) -> None:
+        await self._send({"method": method})
+
+    async def _send(self, payload: dict[str, Any]) -> None:
+        try:
+            await self.ws.send(json.dumps(payload))
+        except ConnectionClosed as exc:
+            raise CallFailed(self._closed_message(exc)) from None
+
+    def _closed_message(self, exc: ConnectionClosed) -> str:
+        received = exc.rcvd
+        if received is None:
+            return f"connection to {self.target} was lost before the answer"
+        reason = f" {received.reason}" if received.reason else ""
+        return f"{self.target} closed the connection before the answer: {received.code}{reason}"
+
+
+async def call_once(
+    target: Target,
+    method: str,
+    params: Any,
+    *,
+    has_params: bool,
+    on_notification: Callable[[str], None],
+) -> Answer:
+    """Initialize, send ``method``, return its answer. Raises ConnectFailed / CallFailed."""
+    ws = await open_websocket(target)
+    try:
+        caller = _Caller(ws, target, on_notification)
+        init = await caller.request(
+            request_payload(INITIALIZE_ID, "initialize", initialize_params(), True)
+        )
+        if not init.ok:
+            return init
+        await caller.notify("initialized")
+        return await caller.request(request_payload(CALL_ID, method, params, has_params))
+    finally:
+        await ws.close()
