@@ -143,7 +143,7 @@ class BoundSocket:
     sock: socket.socket
     advertised: Path
     physical: Path  # == advertised when bound directly
-    dev_ino: tuple[int, int]
+    identity: tuple[int, int, int]  # (st_dev, st_ino, st_ctime_ns) after our chmod
 
     @property
     def linked(self) -> bool:
@@ -158,7 +158,7 @@ class BoundSocket:
         except OSError as exc:
             log.warning("failed to remove app-server control socket file: %s", exc)
             return
-        if (st.st_dev, st.st_ino) != self.dev_ino:
+        if _identity(st) != self.identity:
             log.info("%s was replaced by another process; leaving it", self.physical)
             return
         try:
@@ -205,7 +205,13 @@ def _clear_stale(path: Path, advertised: Path) -> None:
     raise SocketPathError(strings.SOCKET_NOT_A_SOCKET.format(path=advertised))
 
 
-def _bind(path: Path) -> tuple[socket.socket, tuple[int, int]]:
+def _identity(st: os.stat_result) -> tuple[int, int, int]:
+    # The inode number alone is not enough: once our file is unlinked, a replacement may
+    # get the same number. Its change time (ns) differs.
+    return (st.st_dev, st.st_ino, st.st_ctime_ns)
+
+
+def _bind(path: Path) -> tuple[socket.socket, tuple[int, int, int]]:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     # The socket file's mode comes from the umask at bind time; make it 0600 from the
     # start so there is no moment when others could connect, then chmod for certainty.
@@ -218,10 +224,10 @@ def _bind(path: Path) -> tuple[socket.socket, tuple[int, int]]:
     finally:
         os.umask(old_umask)
     os.chmod(path, SOCKET_MODE)
-    st = os.lstat(path)
+    identity = _identity(os.lstat(path))
     sock.listen(socket.SOMAXCONN)
     sock.setblocking(False)
-    return sock, (st.st_dev, st.st_ino)
+    return sock, identity
 
 
 async def open_control_socket(advertised: Path, *, default_dir: bool) -> BoundSocket:
@@ -247,14 +253,14 @@ def _bind_control_socket(advertised: Path) -> BoundSocket:
     try:
         _clear_stale(advertised, advertised)
         if fits_sun_path(advertised):
-            sock, dev_ino = _bind(advertised)
-            bound = BoundSocket(sock, advertised, advertised, dev_ino)
+            sock, identity = _bind(advertised)
+            bound = BoundSocket(sock, advertised, advertised, identity)
         else:
             physical = physical_path(advertised)
             _prepare_physical_dir()
             _clear_stale(physical, advertised)
-            sock, dev_ino = _bind(physical)
-            bound = BoundSocket(sock, advertised, physical, dev_ino)
+            sock, identity = _bind(physical)
+            bound = BoundSocket(sock, advertised, physical, identity)
             try:
                 os.symlink(physical, advertised)
             except OSError:
