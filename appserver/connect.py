@@ -158,7 +158,8 @@ def describe_failure(target: Target, exc: BaseException) -> str:
             f"{response.status_code} {response.reason_phrase}{detail}"
         )
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return f"TLS handshake with {target} failed: {exc.verify_message or exc.reason}"
+        detail = exc.verify_message or exc.reason
+        return f"TLS handshake with {target} failed: certificate verify failed: {detail}"
     if isinstance(exc, ssl.SSLError):
         return f"TLS handshake with {target} failed: {exc.reason or exc}"
     if isinstance(exc, TimeoutError):

@@ -1,0 +1,275 @@
+"""``appserver proxy`` and ``appserver call`` over real processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.background import Proc, gateway, short_tmp  # noqa: F401 (fixture)
+from tests.support.procs import APPSERVER, appserver_env
+from tests.support.rawws import RawWs
+
+BUILTIN = ["--backend", "builtin"]
+INIT = {"id": 0, "method": "initialize", "params": {"clientInfo": {"name": "t", "title": None, "version": "1"}}}
+
+
+def run(args: list[str], stdin: str = "", env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*APPSERVER, *args], input=stdin, capture_output=True, text=True, env=env, timeout=120
+    )
+
+
+def lines(*messages: object) -> str:
+    return "".join(json.dumps(m) + "\n" for m in messages)
+
+
+@pytest.fixture
+def our_socket(short_tmp: Path) -> Iterator[Path]:
+    path = short_tmp / "s.sock"
+    with gateway([*BUILTIN, "--listen", f"unix://{path}"], appserver_env(short_tmp), short_tmp):
+        yield path
+
+
+# --- JSONL mode ------------------------------------------------------------------------
+
+
+def test_jsonl_burst_then_eof_gets_every_answer(our_socket: Path) -> None:
+    burst = [INIT] + [
+        {"id": i, "method": "initialize" if i % 2 else "nope/method", "params": {}} for i in range(1, 3001)
+    ]
+    result = run(["proxy", "--sock", str(our_socket)], lines(*burst))
+    assert result.returncode == 0, result.stderr
+    out = [json.loads(line) for line in result.stdout.splitlines()]
+    answers = [m for m in out if "id" in m]
+    assert sorted(m["id"] for m in answers) == list(range(3001))
+    assert all("method" in m for m in out if "id" not in m)  # anything else is a notification
+    assert result.stderr == ""
+
+
+def test_jsonl_handles_crlf_blank_lines_and_a_last_line_without_newline(our_socket: Path) -> None:
+    stdin = "\r\n" + json.dumps(INIT) + "\r\n\n" + json.dumps({"id": "s", "method": "initialize", "params": {}})
+    result = run(["proxy", "--sock", str(our_socket), "--mode", "jsonl"], stdin)
+    assert result.returncode == 0, result.stderr
+    by_id = {m["id"]: m for m in map(json.loads, result.stdout.splitlines()) if "id" in m}
+    assert set(by_id) == {0, "s"}
+    assert by_id["s"]["error"]["message"] == "Already initialized"
+
+
+# --- raw mode ---------------------------------------------------------------------------
+
+
+def test_raw_mode_carries_a_websocket_client(our_socket: Path, short_tmp: Path) -> None:
+    proxy = subprocess.Popen(
+        [*APPSERVER, "proxy", "--sock", str(our_socket)],  # auto: sniffs "GET "
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    try:
+        assert proxy.stdin and proxy.stdout
+        ws = RawWs.over_pipes(proxy.stdin.fileno(), proxy.stdout.fileno())
+        response = ws.handshake()
+        assert response.status_code == 101
+        assert response.headers["x-codex-websocket-max-unfragmented-message-bytes"] == "16777216"
+        ws.send_json(INIT)
+        answer, _ = ws.wait_answer(0)
+        assert answer["result"]["codexHome"] == str(short_tmp)
+        ws.close()
+        ws.next_frame()  # the server's close reply
+        proxy.stdin.close()
+        assert proxy.wait(60) == 0
+    finally:
+        proxy.kill()
+        proxy.wait()
+
+
+# --- failures ---------------------------------------------------------------------------
+
+
+def test_missing_and_refused_sockets_are_one_line_exit_1(short_tmp: Path) -> None:
+    missing = short_tmp / "missing.sock"
+    result = run(["proxy", "--sock", str(missing)], lines(INIT))
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == f"Error: failed to connect to socket at {missing}: No such file or directory\n"
+    dead = short_tmp / "dead.sock"
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(dead))  # a socket file nobody listens on
+    result = run(["call", "--sock", str(dead), "thread/list"])
+    assert result.returncode == 1
+    assert result.stderr == f"Error: failed to connect to socket at {dead}: Connection refused\n"
+
+
+def test_default_target_is_the_codex_default_socket(short_tmp: Path) -> None:
+    result = run(["proxy"], lines(INIT), env=appserver_env(short_tmp))
+    expected = short_tmp / "app-server-control" / "app-server-control.sock"
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"Error: failed to connect to socket at {expected}: ")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--connect", "ws://10.1.2.3:4500", "--auth-token-env", "TOK"],
+         "Error: `--auth-token-env` requires a `wss://` or loopback `ws://` URL; got `ws://10.1.2.3:4500`"),
+        (["--auth-token-env", "TOK"], "Error: `--auth-token-env` requires `--connect`."),
+        (["--connect", "ws://127.0.0.1:1", "--auth-token-env", "UNSET_VAR_X"],
+         "Error: environment variable `UNSET_VAR_X` is not set"),
+        (["--connect", "http://127.0.0.1:1"],
+         "Error: invalid --connect URL `http://127.0.0.1:1`; expected `ws://HOST:PORT` or `wss://HOST:PORT`"),
+    ],
+)
+def test_usage_errors_exit_2(args: list[str], message: str) -> None:
+    env = {**os.environ, "TOK": "s3cret-value"}
+    for command in (["proxy"], ["call", "x/y"]):
+        result = run([*command[:1], *args, *command[1:]], "", env)
+        assert result.returncode == 2, result.stderr
+        assert result.stderr == message + "\n"
+
+
+# --- --connect against a TCP WebSocket server ---------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+         "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )
+    return cert, key
+
+
+def start_stub(workdir: Path, *args: str) -> tuple[Proc, int]:
+    port_file = workdir / f"port-{time.monotonic_ns()}"
+    proc = Proc([sys.executable, "-m", "tests.support.ws_stub", str(port_file), *args],
+                dict(os.environ), workdir / "stub.log", cwd=Path(__file__).resolve().parents[2])
+    proc.wait_until(port_file.exists, "the stub's port")
+    return proc, int(port_file.read_text())
+
+
+@pytest.fixture
+def token_stub(short_tmp: Path) -> Iterator[int]:
+    proc, port = start_stub(short_tmp, "--token", "s3cret-value")
+    try:
+        yield port
+    finally:
+        proc.kill()
+
+
+def test_connect_sends_the_bearer_token(token_stub: int) -> None:
+    url = f"ws://127.0.0.1:{token_stub}"
+    env = {**os.environ, "TOK": "s3cret-value\n"}
+    request = {"id": 5, "method": "echo/this", "params": {"a": 1}}
+    result = run(["proxy", "--connect", url, "--auth-token-env", "TOK"], lines(request), env)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"id": 5, "result": {"echo": "echo/this", "params": {"a": 1}, "authorized": True}}
+
+
+def test_connect_401_names_the_target_and_hides_the_token(token_stub: int) -> None:
+    url = f"ws://127.0.0.1:{token_stub}"
+    env = {**os.environ, "TOK": "wrong-token"}
+    result = run(["proxy", "--connect", url, "--auth-token-env", "TOK"], lines(INIT), env)
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        f"Error: {url}: the server refused the WebSocket upgrade with HTTP 401 Unauthorized: "
+        "invalid bearer token\n"
+    )
+    assert "wrong-token" not in result.stderr
+
+
+def test_raw_mode_over_connect_injects_the_token(token_stub: int) -> None:
+    url = f"ws://127.0.0.1:{token_stub}"
+    proxy = subprocess.Popen(
+        [*APPSERVER, "proxy", "--connect", url, "--auth-token-env", "TOK", "--mode", "raw"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env={**os.environ, "TOK": "s3cret-value"},
+    )
+    try:
+        assert proxy.stdin and proxy.stdout
+        ws = RawWs.over_pipes(proxy.stdin.fileno(), proxy.stdout.fileno())
+        assert ws.handshake().status_code == 101
+        ws.send_json({"id": 1, "method": "raw/echo"})
+        answer, _ = ws.wait_answer(1)
+        assert answer["result"]["authorized"] is True
+        ws.close()
+        ws.next_frame()
+        proxy.stdin.close()
+        assert proxy.wait(60) == 0
+    finally:
+        proxy.kill()
+        proxy.wait()
+
+
+def test_wss_needs_a_trusted_ca(short_tmp: Path, tls_files: tuple[Path, Path]) -> None:
+    cert, key = tls_files
+    proc, port = start_stub(short_tmp, "--tls-cert", str(cert), "--tls-key", str(key))
+    try:
+        url = f"wss://127.0.0.1:{port}"
+        env = {k: v for k, v in os.environ.items() if k not in ("SSL_CERT_FILE", "SSL_CERT_DIR")}
+        untrusted = run(["proxy", "--connect", url], lines(INIT), env)
+        assert untrusted.returncode == 1
+        assert untrusted.stderr.startswith(f"Error: TLS handshake with {url} failed: certificate verify failed")
+        assert untrusted.stderr.count("\n") == 1
+        trusted = run(["proxy", "--connect", url, "--ca-file", str(cert)], lines(INIT), env)
+        assert trusted.returncode == 0, trusted.stderr
+        assert json.loads(trusted.stdout)["result"]["echo"] == "initialize"
+        via_env = run(["call", "--connect", url, "x/y", "[1]"], "", {**env, "SSL_CERT_FILE": str(cert)})
+        assert via_env.returncode == 0, via_env.stderr
+        assert json.loads(via_env.stdout) == {"echo": "x/y", "params": [1], "authorized": False}
+    finally:
+        proc.kill()
+
+
+def test_abnormal_server_close_exits_1_with_the_reason(short_tmp: Path) -> None:
+    proc, port = start_stub(short_tmp)
+    try:
+        url = f"ws://127.0.0.1:{port}"
+        stdin = lines({"id": 1, "method": "a"}, {"id": 2, "method": "stub/fail"})
+        result = run(["proxy", "--connect", url], stdin)
+        assert result.returncode == 1
+        assert json.loads(result.stdout)["id"] == 1  # what arrived before the close is flushed
+        assert result.stderr == f"Error: {url} closed the connection: 1011 boom\n"
+    finally:
+        proc.kill()
+
+
+# --- appserver call -------------------------------------------------------------------------
+
+
+def test_call_prints_result_and_optionally_notifications(short_tmp: Path) -> None:
+    proc, port = start_stub(short_tmp)
+    try:
+        url = f"ws://127.0.0.1:{port}"
+        quiet = run(["call", "--connect", url, "stub/notify", '{"k": "v"}'])
+        assert quiet.returncode == 0, quiet.stderr
+        assert json.loads(quiet.stdout) == {"echo": "stub/notify", "params": {"k": "v"}, "authorized": False}
+        assert quiet.stderr == ""
+        loud = run(["call", "--connect", url, "--notifications", "stub/notify"])
+        assert loud.returncode == 0
+        assert json.loads(loud.stdout)["params"] is None  # no PARAMS_JSON: no params key sent
+        assert [json.loads(line) for line in loud.stderr.splitlines()] == [{"method": "stub/note", "params": {"n": 1}}]
+        error = run(["call", "--connect", url, "stub/error", "{}"])
+        assert (error.returncode, error.stdout) == (1, "")
+        assert json.loads(error.stderr) == {"code": -32602, "message": "bad"}
+    finally:
+        proc.kill()
+
+
+def test_call_error_and_bad_input(our_socket: Path) -> None:
+    error = run(["call", "--sock", str(our_socket), "nope/method", "{}"])
+    assert (error.returncode, error.stdout) == (1, "")
+    payload = json.loads(error.stderr)
+    assert payload["code"] == -32600
+    assert payload["message"].startswith("Invalid request: unknown variant `nope/method`")
+    bad = run(["call", "--sock", str(our_socket), "thread/list", "{not json"])
+    assert bad.returncode == 2
+    assert bad.stderr.startswith("Error: invalid PARAMS_JSON: ") and bad.stderr.count("\n") == 1
