@@ -121,8 +121,9 @@ class JsonlBridge:
         received, sent = protocol.close_rcvd, protocol.close_sent
         if received is not None and received.code == 1000:
             return Outcome(0)
-        if self._input_done and sent is not None and protocol.close_rcvd_then_sent is False:
-            return Outcome(0)  # we closed after stdin EOF
+        if self._input_done and sent is not None and not protocol.close_rcvd_then_sent:
+            # We closed after stdin EOF; codex drops the stream without a close reply.
+            return Outcome(0)
         if received is None:
             return Outcome(1, f"connection to {self.target} was lost")
         reason = f" {received.reason}" if received.reason else ""
