@@ -74,18 +74,23 @@ class Proc:
         return self.popen.wait(timeout)
 
     def kill(self) -> None:
+        """SIGKILL the whole process group (no cleanup runs)."""
+        try:
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.popen.wait(10)
+        self._log_file.close()
+
+    def stop(self, grace: float = 10.0) -> None:
+        """SIGTERM the group so it cleans up (codex removes its socket and link), then kill."""
         if self.popen.poll() is None:
             try:
-                os.killpg(self.popen.pid, signal.SIGKILL)
-            except ProcessLookupError:
+                os.killpg(self.popen.pid, signal.SIGTERM)
+                self.popen.wait(grace)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
                 pass
-            self.popen.wait(10)
-        else:
-            try:  # the codex wrapper may be gone while its native child is not
-                os.killpg(self.popen.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        self._log_file.close()
+        self.kill()
 
 
 @contextmanager
@@ -122,4 +127,4 @@ def codex_unix_server(codex_bin: str, codex_home: Path, socket_path: Path, workd
         proc.wait_until(lambda: socket_accepts(socket_path), f"codex socket {socket_path}")
         yield proc
     finally:
-        proc.kill()
+        proc.stop()
