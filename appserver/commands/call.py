@@ -7,20 +7,17 @@ Prints the result as one JSON line on stdout (exit 0) or the error object on std
 from __future__ import annotations
 
 import json
-import os
 import sys
 
 import anyio
 import click
 
+from appserver.commands.target_options import target_from_flags, target_options
 from appserver.config import ConfigError, RuntimeFailure
 
 
 @click.command()
-@click.option("--sock", metavar="PATH", help="Control socket (default: the codex default socket).")
-@click.option("--connect", "connect_url", metavar="ws(s)://HOST:PORT", help="A TCP WebSocket gateway instead of a socket.")
-@click.option("--auth-token-env", metavar="VAR", help="Environment variable holding the bearer token (wss:// or loopback ws:// only).")
-@click.option("--ca-file", metavar="PEM", help="Extra trusted CA bundle for wss://.")
+@target_options
 @click.option("--notifications", is_flag=True, help="Print notifications that arrive meanwhile as JSON lines on stderr.")
 @click.argument("method")
 @click.argument("params_json", metavar="[PARAMS_JSON]", required=False)
@@ -35,7 +32,7 @@ def call(
 ) -> int:
     """Send one request (after initialize) and print its result."""
     from appserver.call import CallFailed, call_once
-    from appserver.connect import ConnectFailed, resolve_target
+    from appserver.connect import ConnectFailed
 
     params = None
     if params_json is not None:
@@ -43,13 +40,7 @@ def call(
             params = json.loads(params_json)
         except ValueError as exc:
             raise ConfigError(f"invalid PARAMS_JSON: {exc}") from None
-    target = resolve_target(
-        sock=sock,
-        connect_url=connect_url,
-        auth_token_env=auth_token_env,
-        ca_file=ca_file,
-        env=os.environ,
-    )
+    target = target_from_flags(sock, connect_url, auth_token_env, ca_file)
 
     def on_notification(text: str) -> None:
         if notifications:

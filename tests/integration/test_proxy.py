@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -148,21 +149,29 @@ def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return cert, key
 
 
-def start_stub(workdir: Path, *args: str) -> tuple[Proc, int]:
+@contextmanager
+def stub(workdir: Path, *args: str) -> Iterator[int]:
+    """tests.support.ws_stub on an ephemeral port; yields the port."""
     port_file = workdir / f"port-{time.monotonic_ns()}"
     proc = Proc([sys.executable, "-m", "tests.support.ws_stub", str(port_file), *args],
                 dict(os.environ), workdir / "stub.log", cwd=Path(__file__).resolve().parents[2])
-    proc.wait_until(port_file.exists, "the stub's port")
-    return proc, int(port_file.read_text())
+    try:
+        proc.wait_until(port_file.exists, "the stub's port")
+        yield int(port_file.read_text())
+    finally:
+        proc.kill()
 
 
 @pytest.fixture
 def token_stub(short_tmp: Path) -> Iterator[int]:
-    proc, port = start_stub(short_tmp, "--token", "s3cret-value")
-    try:
+    with stub(short_tmp, "--token", "s3cret-value") as port:
         yield port
-    finally:
-        proc.kill()
+
+
+@pytest.fixture
+def plain_stub(short_tmp: Path) -> Iterator[str]:
+    with stub(short_tmp) as port:
+        yield f"ws://127.0.0.1:{port}"
 
 
 def test_connect_sends_the_bearer_token(token_stub: int) -> None:
@@ -211,8 +220,7 @@ def test_raw_mode_over_connect_injects_the_token(token_stub: int) -> None:
 
 def test_wss_needs_a_trusted_ca(short_tmp: Path, tls_files: tuple[Path, Path]) -> None:
     cert, key = tls_files
-    proc, port = start_stub(short_tmp, "--tls-cert", str(cert), "--tls-key", str(key))
-    try:
+    with stub(short_tmp, "--tls-cert", str(cert), "--tls-key", str(key)) as port:
         url = f"wss://127.0.0.1:{port}"
         env = {k: v for k, v in os.environ.items() if k not in ("SSL_CERT_FILE", "SSL_CERT_DIR")}
         untrusted = run(["proxy", "--connect", url], lines(INIT), env)
@@ -225,43 +233,33 @@ def test_wss_needs_a_trusted_ca(short_tmp: Path, tls_files: tuple[Path, Path]) -
         via_env = run(["call", "--connect", url, "x/y", "[1]"], "", {**env, "SSL_CERT_FILE": str(cert)})
         assert via_env.returncode == 0, via_env.stderr
         assert json.loads(via_env.stdout) == {"echo": "x/y", "params": [1], "authorized": False}
-    finally:
-        proc.kill()
 
 
-def test_abnormal_server_close_exits_1_with_the_reason(short_tmp: Path) -> None:
-    proc, port = start_stub(short_tmp)
-    try:
-        url = f"ws://127.0.0.1:{port}"
-        stdin = lines({"id": 1, "method": "a"}, {"id": 2, "method": "stub/fail"})
-        result = run(["proxy", "--connect", url], stdin)
-        assert result.returncode == 1
-        assert json.loads(result.stdout)["id"] == 1  # what arrived before the close is flushed
-        assert result.stderr == f"Error: {url} closed the connection: 1011 boom\n"
-    finally:
-        proc.kill()
+def test_abnormal_server_close_exits_1_with_the_reason(plain_stub: str) -> None:
+    url = plain_stub
+    stdin = lines({"id": 1, "method": "a"}, {"id": 2, "method": "stub/fail"})
+    result = run(["proxy", "--connect", url], stdin)
+    assert result.returncode == 1
+    assert json.loads(result.stdout)["id"] == 1  # what arrived before the close is flushed
+    assert result.stderr == f"Error: {url} closed the connection: 1011 boom\n"
 
 
 # --- appserver call -------------------------------------------------------------------------
 
 
-def test_call_prints_result_and_optionally_notifications(short_tmp: Path) -> None:
-    proc, port = start_stub(short_tmp)
-    try:
-        url = f"ws://127.0.0.1:{port}"
-        quiet = run(["call", "--connect", url, "stub/notify", '{"k": "v"}'])
-        assert quiet.returncode == 0, quiet.stderr
-        assert json.loads(quiet.stdout) == {"echo": "stub/notify", "params": {"k": "v"}, "authorized": False}
-        assert quiet.stderr == ""
-        loud = run(["call", "--connect", url, "--notifications", "stub/notify"])
-        assert loud.returncode == 0
-        assert json.loads(loud.stdout)["params"] is None  # no PARAMS_JSON: no params key sent
-        assert [json.loads(line) for line in loud.stderr.splitlines()] == [{"method": "stub/note", "params": {"n": 1}}]
-        error = run(["call", "--connect", url, "stub/error", "{}"])
-        assert (error.returncode, error.stdout) == (1, "")
-        assert json.loads(error.stderr) == {"code": -32602, "message": "bad"}
-    finally:
-        proc.kill()
+def test_call_prints_result_and_optionally_notifications(plain_stub: str) -> None:
+    url = plain_stub
+    quiet = run(["call", "--connect", url, "stub/notify", '{"k": "v"}'])
+    assert quiet.returncode == 0, quiet.stderr
+    assert json.loads(quiet.stdout) == {"echo": "stub/notify", "params": {"k": "v"}, "authorized": False}
+    assert quiet.stderr == ""
+    loud = run(["call", "--connect", url, "--notifications", "stub/notify"])
+    assert loud.returncode == 0
+    assert json.loads(loud.stdout)["params"] is None  # no PARAMS_JSON: no params key sent
+    assert [json.loads(line) for line in loud.stderr.splitlines()] == [{"method": "stub/note", "params": {"n": 1}}]
+    error = run(["call", "--connect", url, "stub/error", "{}"])
+    assert (error.returncode, error.stdout) == (1, "")
+    assert json.loads(error.stderr) == {"code": -32602, "message": "bad"}
 
 
 def test_call_error_and_bad_input(our_socket: Path) -> None:

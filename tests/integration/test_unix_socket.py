@@ -155,8 +155,13 @@ def test_non_socket_file_is_refused(short_tmp: Path) -> None:
 def test_signal_removes_the_socket(short_tmp: Path, signum: int) -> None:
     path = short_tmp / "s.sock"
     with gateway([*BUILTIN, "--listen", f"unix://{path}"], appserver_env(short_tmp), short_tmp) as server:
-        assert os.path.exists(path)
-        server.signal(signum)
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.connect(str(path))
+            ws = RawWs.over_socket(sock)
+            ws.handshake()
+            server.signal(signum)
+            close = ws.next_frame()  # connected clients are told the server is going away
+            assert close.opcode is Opcode.CLOSE and close.data[:2] == (1001).to_bytes(2, "big")
         assert server.wait() == 0
     assert not os.path.lexists(path)
 

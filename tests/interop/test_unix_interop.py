@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.background import codex_unix_server, gateway, short_tmp  # noqa: F401 (fixture)
+from tests.support.background import codex_unix_server, gateway, short_dir, short_tmp  # noqa: F401 (fixture)
 from tests.support.procs import APPSERVER, appserver_env
 from tests.support.rawws import RawWs
 
@@ -26,11 +24,8 @@ INIT_PARAMS = {"clientInfo": {"name": "interop", "title": None, "version": "1"},
 @pytest.fixture
 def codex_home() -> Iterator[Path]:
     # Under /tmp codex warns (on stderr only) that it will not create helper binaries.
-    path = Path(tempfile.mkdtemp(dir="/tmp", prefix="as-codex-home-"))
-    try:
+    with short_dir("as-codex-home-") as path:
         yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def test_codex_proxy_carries_a_websocket_client_to_our_gateway(codex_bin: str, short_tmp: Path, codex_home: Path) -> None:

@@ -24,14 +24,21 @@ from tests.support.procs import APPSERVER
 DEADLINE = 60.0
 
 
-@pytest.fixture
-def short_tmp() -> Iterator[Path]:
-    """A fresh folder with a short path, for sockets."""
-    path = Path(tempfile.mkdtemp(dir="/tmp", prefix="as-"))
+@contextmanager
+def short_dir(prefix: str = "as-") -> Iterator[Path]:
+    """A fresh folder with a short path under /tmp, removed afterwards."""
+    path = Path(tempfile.mkdtemp(dir="/tmp", prefix=prefix))
     try:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def short_tmp() -> Iterator[Path]:
+    """A fresh folder with a short path, for sockets."""
+    with short_dir() as path:
+        yield path
 
 
 class Proc:
