@@ -16,6 +16,7 @@ import pytest
 
 from tests.support.background import Proc, gateway, short_tmp  # noqa: F401 (fixture)
 from tests.support.procs import APPSERVER, appserver_env
+from tests.support.tls import Pki, pki  # noqa: F401 (fixture)
 from tests.support.rawws import RawWs
 
 BUILTIN = ["--backend", "builtin"]
@@ -136,19 +137,6 @@ def test_usage_errors_exit_2(args: list[str], message: str) -> None:
 # --- --connect against a TCP WebSocket server ---------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-         "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-         "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
-    )
-    return cert, key
-
-
 @contextmanager
 def stub(workdir: Path, *args: str) -> Iterator[int]:
     """tests.support.ws_stub on an ephemeral port; yields the port."""
@@ -218,19 +206,18 @@ def test_raw_mode_over_connect_injects_the_token(token_stub: int) -> None:
         proxy.wait()
 
 
-def test_wss_needs_a_trusted_ca(short_tmp: Path, tls_files: tuple[Path, Path]) -> None:
-    cert, key = tls_files
-    with stub(short_tmp, "--tls-cert", str(cert), "--tls-key", str(key)) as port:
+def test_wss_needs_a_trusted_ca(short_tmp: Path, pki: Pki) -> None:  # noqa: F811
+    with stub(short_tmp, "--tls-cert", str(pki.cert), "--tls-key", str(pki.key)) as port:
         url = f"wss://127.0.0.1:{port}"
         env = {k: v for k, v in os.environ.items() if k not in ("SSL_CERT_FILE", "SSL_CERT_DIR")}
         untrusted = run(["proxy", "--connect", url], lines(INIT), env)
         assert untrusted.returncode == 1
         assert untrusted.stderr.startswith(f"Error: TLS handshake with {url} failed: certificate verify failed")
         assert untrusted.stderr.count("\n") == 1
-        trusted = run(["proxy", "--connect", url, "--ca-file", str(cert)], lines(INIT), env)
+        trusted = run(["proxy", "--connect", url, "--ca-file", str(pki.ca)], lines(INIT), env)
         assert trusted.returncode == 0, trusted.stderr
         assert json.loads(trusted.stdout)["result"]["echo"] == "initialize"
-        via_env = run(["call", "--connect", url, "x/y", "[1]"], "", {**env, "SSL_CERT_FILE": str(cert)})
+        via_env = run(["call", "--connect", url, "x/y", "[1]"], "", {**env, "SSL_CERT_FILE": str(pki.ca)})
         assert via_env.returncode == 0, via_env.stderr
         assert json.loads(via_env.stdout) == {"echo": "x/y", "params": [1], "authorized": False}
 

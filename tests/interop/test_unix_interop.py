@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,10 +13,12 @@ import pytest
 from tests.support.background import codex_unix_server, gateway, short_dir, short_tmp  # noqa: F401 (fixture)
 from tests.support.procs import APPSERVER, appserver_env
 from tests.support.rawws import RawWs
+from tests.support.tui import TmuxTui
 
 pytestmark = pytest.mark.interop
 
 BUILTIN = ["--backend", "builtin"]
+COMPOSER = "Ask Codex to do anything"
 INIT_PARAMS = {"clientInfo": {"name": "interop", "title": None, "version": "1"}, "capabilities": {"experimentalApi": True}}
 
 
@@ -82,41 +83,20 @@ def test_our_proxy_and_call_drive_codex_app_server(codex_bin: str, short_tmp: Pa
         assert "remoteControl/status/changed" in {n["method"] for n in notes}
 
 
-def tmux(*args: str) -> str:
-    return subprocess.run(["tmux", *args], capture_output=True, text=True, check=True).stdout
-
-
-def wait_screen(session: str, predicate, what: str, timeout: float = 90.0) -> str:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    screen = ""
-    while time.monotonic() < deadline:
-        screen = tmux("capture-pane", "-p", "-t", session)
-        if predicate(screen):
-            return screen
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}; the screen shows:\n{screen}")
-
-
 def test_codex_tui_bootstraps_over_our_socket(codex_bin: str, short_tmp: Path, codex_home: Path) -> None:
     path = short_tmp / "s.sock"
     workdir = short_tmp / "wd"
     workdir.mkdir()
-    session = f"as-tui-{os.getpid()}"
+    argv = [codex_bin, "--remote", f"unix://{path}"]
+    env = appserver_env(codex_home)
     with gateway([*BUILTIN, "--listen", f"unix://{path}"], appserver_env(short_tmp), short_tmp) as server:
-        command = (
-            f"cd {workdir} && CODEX_HOME={codex_home} {codex_bin} --remote unix://{path}; "
-            "echo TUI-EXITED-$?; sleep 600"
-        )
-        tmux("new-session", "-d", "-x", "200", "-y", "50", "-s", session, command)
-        try:
+        with TmuxTui(argv, cwd=workdir, env=env, stderr_file=short_tmp / "tui.stderr") as tui:
             # The composer, with no login screen (the built-in backend needs no account).
-            screen = wait_screen(session, lambda s: "TUI-EXITED-" in s or "› " in s, "the composer")
-            assert "TUI-EXITED-" not in screen and "Sign in" not in screen, screen
-            tmux("send-keys", "-t", session, "-l", "hello")
+            screen = tui.wait_for("the composer", lambda s: COMPOSER in s)
+            assert "Sign in" not in screen
+            tui.type("hello")
             # Enter only once the text shows, or the TUI takes the burst for a paste.
-            wait_screen(session, lambda s: "› hello" in s, "the typed text")
-            tmux("send-keys", "-t", session, "Enter")
-            wait_screen(session, lambda s: "echo: hello" in s, "the echo reply")
-        finally:
-            subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+            tui.wait_for("the typed text", lambda s: "› hello" in s)
+            tui.enter()
+            tui.wait_for("the echo reply", lambda s: "echo: hello" in s)
         assert "Traceback" not in server.stderr
