@@ -22,7 +22,7 @@ from anyio.abc import TaskStatus
 from appserver import __version__, limits, strings
 from appserver.backends.base import Backend, BackendUnavailable
 from appserver.backends.select import create_backend
-from appserver.config import ConfigError, ListenKind, ListenUrl, ServeConfig
+from appserver.config import ConfigError, ListenKind, ListenUrl, RuntimeFailure, ServeConfig
 from appserver.processor import Processor
 
 log = logging.getLogger("appserver.server")
@@ -78,8 +78,7 @@ async def serve(config: ServeConfig, env: Mapping[str, str]) -> int:
         try:
             await stack.enter_async_context(backend.running())
         except BackendUnavailable as exc:
-            print(f"Error: {exc}", file=sys.stderr)
-            return 1
+            raise RuntimeFailure(str(exc)) from None
         return await _serve(config, processor, why)
     raise AssertionError("unreachable")
 

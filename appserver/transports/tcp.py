@@ -13,6 +13,7 @@ from __future__ import annotations
 import http
 import ipaddress
 import logging
+import os
 import time
 
 import anyio
@@ -23,7 +24,7 @@ from websockets.http11 import Request, Response
 
 from appserver import limits, metrics, strings
 from appserver.auth import Policy
-from appserver.config import ConfigError, ListenKind, ListenUrl, ServeConfig
+from appserver.config import ConfigError, ListenKind, ListenUrl, RuntimeFailure, ServeConfig
 from appserver.processor import Processor
 from appserver.server import Listener
 from appserver.transports import tcp_routes
@@ -152,7 +153,8 @@ async def run_tcp_listener(
             **SERVER_OPTIONS,  # type: ignore[arg-type]
         )
     except OSError as exc:
-        raise ConfigError(f"cannot listen on {listen.url}: {exc.strerror or exc}") from None
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise RuntimeFailure(f"cannot listen on {listen.url}: {reason}") from None
     try:
         host, port = server.sockets[0].getsockname()[:2]
         log.debug("listening on %s://%s", transport, socket_addr(host, port))

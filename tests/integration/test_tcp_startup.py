@@ -126,3 +126,15 @@ def test_secret_never_in_the_error(tmp_path: Path) -> None:
     secret.write_text("short-secret-value")
     message = refused([*LOCAL, "--ws-auth", "signed-bearer-token", "--ws-shared-secret-file", str(secret)], tmp_path)
     assert "short-secret-value" not in message
+
+
+def test_port_in_use_is_a_runtime_failure(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        status, stderr = serve(["--listen", f"ws://127.0.0.1:{port}"], tmp_path)
+    assert status == 1, stderr
+    assert stderr == f"Error: cannot listen on ws://127.0.0.1:{port}: Address already in use\n"

@@ -1,10 +1,9 @@
 """The real pinned codex behind the gateway (docs/codex-backend.md).
 
-Every test uses its own CODEX_HOME. Transports (``TRANSPORTS``): stdio (a gateway
-process) and the shared WebSocket connection loop behind an in-test Unix server
-(tests.support.gateway.inprocess_unix_gateway), which also serves the tests that need
-several clients on one gateway and the real ``codex --remote`` TUI: no socket listener was
-on main when these were written.
+Every test uses its own CODEX_HOME. Transports (``TRANSPORTS``): a real gateway process
+serving stdio, its ``unix://`` listener, or its ``ws://`` listener. Tests that reach into the
+backend (killing the child by pid) run the processor in the test's own event loop behind
+the shared WebSocket connection loop (tests.support.gateway.inprocess_unix_gateway).
 """
 
 from __future__ import annotations
@@ -14,8 +13,8 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from appserver.backends.codex import CodexBackend
+from tests.support.background import gateway, short_dir
 from tests.support.client import RpcClient
 from tests.support.gateway import (
     descendants,
@@ -32,6 +32,7 @@ from tests.support.gateway import (
     stdio_gateway,
     wait_gone,
 )
+from tests.support.listeners import WS_ADDR
 from tests.support.mock_responses import mock_provider_config, start_mock
 from tests.support.procs import appserver_env
 
@@ -72,10 +73,20 @@ def codex_args(codex_bin: str) -> list[str]:
     return ["--backend", "codex", "--codex-bin", codex_bin]
 
 
-#: Every transport a client can reach the gateway by. "websocket" is the shared WebSocket
-#: connection loop (appserver.transports.websocket) behind an in-test Unix server; the
-#: unix:// and ws:// listeners add their own entries here as they land.
-TRANSPORTS = ["stdio", "websocket"]
+#: Every transport a client can reach the gateway by.
+TRANSPORTS = ["stdio", "unix", "ws"]
+
+
+@contextmanager
+def listening_gateway(args: Sequence[str], env: dict[str, str], workdir: Path) -> Iterator[tuple[Path, int]]:
+    """A gateway process on a unix socket and an ephemeral ws port: (socket, port)."""
+    with short_dir() as folder:
+        socket = folder / "gw.sock"
+        listen = ["--listen", f"unix://{socket}", "--listen", "ws://127.0.0.1:0"]
+        with gateway([*args, *listen], env, workdir) as proc:
+            match = WS_ADDR.search(proc.stderr)
+            assert match, proc.stderr
+            yield socket, int(match.group(2))
 
 
 @asynccontextmanager
@@ -89,10 +100,14 @@ async def gateway_client(
         async with stdio_gateway(args, env, tmp_path / "gateway.err") as gw:
             yield gw.client
             return
-    backend = CodexBackend(codex_bin, Path(env["CODEX_HOME"]), overrides, env=env)
-    socket = tmp_path / "gw.sock"
-    async with inprocess_unix_gateway(backend, socket):
-        async with RpcClient.connect_unix(socket) as client:
+    args = codex_args(codex_bin) + [arg for o in overrides for arg in ("-c", o)]
+    with listening_gateway(args, env, tmp_path) as (socket, port):
+        connecting = (
+            RpcClient.connect_unix(socket)
+            if transport == "unix"
+            else RpcClient.connect_url(f"ws://127.0.0.1:{port}")
+        )
+        async with connecting as client:
             yield client
 
 
@@ -163,10 +178,8 @@ async def test_banner_names_the_codex_backend(codex_bin: str, env: dict[str, str
 async def test_two_clients_share_a_thread(
     codex_bin: str, env: dict[str, str], home: Path, tmp_path: Path, mock_model: Any
 ) -> None:
-    backend = CodexBackend(codex_bin, home, env=env)
-    socket = tmp_path / "gw.sock"
-    async with inprocess_unix_gateway(backend, socket):
-        async with RpcClient.connect_unix(socket) as a, RpcClient.connect_unix(socket) as b:
+    with listening_gateway(codex_args(codex_bin), env, tmp_path) as (socket, port):
+        async with RpcClient.connect_unix(socket) as a, RpcClient.connect_url(f"ws://127.0.0.1:{port}") as b:
             await a.initialize("client-a")
             await b.initialize("client-b")
             thread_id = (await a.call("thread/start", {}))["thread"]["id"]
@@ -362,12 +375,10 @@ def _tmux(*args: str) -> str:
 async def test_codex_remote_tui_through_the_gateway_shows_the_login_screen(
     codex_bin: str, env: dict[str, str], home: Path, tmp_path: Path
 ) -> None:
-    backend = CodexBackend(codex_bin, home, env=env)
-    socket = tmp_path / "gw.sock"
     tui_home = tmp_path / "tui-home"
     tui_home.mkdir()
     name = f"appserver-tui-{os.getpid()}"
-    async with inprocess_unix_gateway(backend, socket) as processor:
+    with listening_gateway(codex_args(codex_bin), env, tmp_path) as (socket, _port):
         command = f"CODEX_HOME={tui_home} TERM=xterm-256color {codex_bin} --remote unix://{socket}"
         _tmux("new-session", "-d", "-s", name, "-x", "120", "-y", "40", "-c", str(tmp_path), command)
         try:
@@ -378,6 +389,5 @@ async def test_codex_remote_tui_through_the_gateway_shows_the_login_screen(
                     screen = _tmux("capture-pane", "-p", "-t", name)
             assert "Welcome to Codex" in screen, screen
             assert "Sign in with ChatGPT" in screen, screen
-            assert processor.metrics.connections_opened["unix"] >= 1
         finally:
             _tmux("kill-session", "-t", name)
