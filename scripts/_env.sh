@@ -50,9 +50,11 @@ ensure_venv() {
     stamp="$VENV/.installed-$(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)-${extras:-base}"
     if [ ! -e "$stamp" ]; then
         say "installing appserver into .venv ..."
-        "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$spec" 2>&1 \
-            | grep -v -e '^WARNING: Location' -e '^$' >&2 || true
-        "$VENV/bin/python" -c 'import appserver' || { say "error: installing appserver failed"; exit 1; }
+        if ! "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$spec" \
+                >"$VENV/pip-install.log" 2>&1 || ! "$VENV/bin/python" -c 'import appserver'; then
+            cat "$VENV/pip-install.log" >&2
+            say "error: installing appserver failed (log above, also in .venv/pip-install.log)"; exit 1
+        fi
         touch "$stamp"
     fi
 }
