@@ -51,6 +51,7 @@ The reply text can also be chosen per request: if the last user input text conta
 "MOCK_REPLY:<text>", <text> is streamed back instead of the default reply.
 """
 import argparse
+import itertools
 import json
 import re
 import sys
@@ -84,7 +85,7 @@ def build_events(reply: str, chunks: int, model: str = "mock-model"):
     pieces = [reply[i:i + step] for i in range(0, len(reply), step)] or [""]
     base_resp = {"id": resp_id, "object": "response", "created_at": int(time.time()),
                  "status": "in_progress", "model": model, "output": []}
-    seq = iter(range(10_000))
+    seq = itertools.count()  # any number of events (a 20,000-delta stream needs > 10,000)
     ev = [{"type": "response.created", "sequence_number": next(seq), "response": base_resp}]
     ev.append({"type": "response.output_item.added", "sequence_number": next(seq), "output_index": 0,
                "item": {"id": msg_id, "type": "message", "status": "in_progress",

@@ -1,0 +1,87 @@
+"""Helpers shared by scenarios: the gateway in front of codex or the built-in backend, turns."""
+
+from __future__ import annotations
+
+import json
+
+from benchmarks import services
+from benchmarks.client import Client, RpcFailed
+from benchmarks.procs import Proc
+from benchmarks.scenarios import Context
+from benchmarks.services import Endpoint, Unavailable
+
+CHEAP_METHOD = "thread/loaded/list"
+WARMUP_REQUESTS = 50
+
+
+def need_codex(ctx: Context) -> str:
+    if not ctx.codex_bin:
+        raise Unavailable("no codex binary (scripts/bench installs the pinned one)")
+    return ctx.codex_bin
+
+
+async def gateway_on_codex(ctx: Context, codex: Endpoint) -> tuple[Proc, Endpoint]:
+    """The gateway on a Unix socket, attached to the running codex's socket."""
+    return await services.start_gateway(
+        ctx.runner, listen="unix", backend=f"unix://{codex.address}", profile=ctx.profile_path()
+    )
+
+
+async def gateway_builtin(ctx: Context, listen: str = "ws") -> tuple[Proc, Endpoint]:
+    return await services.start_gateway(
+        ctx.runner, listen=listen, backend="builtin", profile=ctx.profile_path()
+    )
+
+
+async def check_cheap_method(client: Client, who: str) -> None:
+    """Unavailable unless ``who`` answers the cheap method with a result."""
+    answer = await client.request(CHEAP_METHOD, {})
+    if "error" in answer:
+        raise Unavailable(f"{who} answers {CHEAP_METHOD} with: {answer['error'].get('message')}"[:200])
+
+
+async def start_thread(client: Client, who: str) -> str:
+    try:
+        result = await client.call("thread/start", {})
+    except RpcFailed as exc:
+        raise Unavailable(f"{who}: {exc}"[:200]) from None
+    return result["thread"]["id"]
+
+
+def turn_start_frame(request_id: int, thread_id: str, text: str) -> str:
+    params = {
+        "threadId": thread_id,
+        "input": [{"type": "text", "text": text, "text_elements": []}],
+    }
+    return json.dumps({"id": request_id, "method": "turn/start", "params": params})
+
+
+async def send_turn(client: Client, thread_id: str, text: str) -> int:
+    """Send turn/start without waiting; return its request id."""
+    request_id = next(client.ids)
+    await client.ws.send(turn_start_frame(request_id, thread_id, text))
+    return request_id
+
+
+def words(count: int) -> str:
+    """Text the built-in backend echoes as about ``count`` deltas (one per word)."""
+    return "w " * max(1, count - 1)
+
+
+FIRST_DELTA = '"item/agentMessage/delta"'
+TURN_COMPLETED = '"turn/completed"'
+TURN_START_ERROR = '"error"'
+
+
+async def turn(client: Client, thread_id: str, text: str, who: str, *, record: bool = False):
+    """Run one turn; return the stream of frames from the first delta to turn/completed."""
+    from benchmarks.client import consume
+
+    request_id = await send_turn(client, thread_id, text)
+    while True:
+        message = json.loads(await client.ws.recv())
+        if message.get("id") == request_id and "method" not in message:
+            break
+    if "error" in message:
+        raise Unavailable(f"{who}: turn/start: {message['error'].get('message')}"[:200])
+    return await consume(client, first=FIRST_DELTA, last=TURN_COMPLETED, record=record)

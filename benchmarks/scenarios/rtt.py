@@ -1,0 +1,115 @@
+"""rtt_unix and rtt_builtin: sequential request round trips.
+
+Both sides are measured on connections opened up front, in alternating rounds
+(reference, ours, reference, …) so that load from the rest of the machine hits both
+alike; the samples of all rounds are pooled.
+"""
+
+from __future__ import annotations
+
+from benchmarks import services
+from benchmarks.client import Client
+from benchmarks.records import Metric, Results, Target, percentile
+from benchmarks.scenarios import Context, Scenario
+from benchmarks.scenarios.common import (
+    CHEAP_METHOD,
+    WARMUP_REQUESTS,
+    check_cheap_method,
+    gateway_builtin,
+    gateway_on_codex,
+    need_codex,
+)
+from benchmarks.services import Unavailable
+
+CODEX_DIRECT = "codex direct (unix socket)"
+ECHO_SERVER = "websockets echo server"
+
+
+def rtt_metrics(reference: str, p50: float, p99: float) -> list[Metric]:
+    return [
+        Metric("p50 round trip", "ms", "lower", Target("ratio", "<=", p50), reference),
+        Metric("p99 round trip", "ms", "lower", Target("ratio", "<=", p99), reference),
+    ]
+
+
+async def alternate_round_trips(
+    ctx: Context, ref: Client, ours: Client | None, method: str
+) -> tuple[list[float], list[float]]:
+    """Pooled round-trip samples (seconds) of both clients, measured in alternating rounds."""
+    sizes = ctx.sizes
+    per_round = max(1, sizes.rtt_requests // sizes.rtt_rounds)
+    ref_method = method
+    await ref.round_trips(ref_method, WARMUP_REQUESTS)
+    if ours is not None:
+        await ours.round_trips(method, WARMUP_REQUESTS)
+    ref_samples: list[float] = []
+    our_samples: list[float] = []
+    for _ in range(sizes.rtt_rounds):
+        ref_samples += await ref.round_trips(ref_method, per_round)
+        if ours is not None:
+            our_samples += await ours.round_trips(method, per_round)
+    return ref_samples, our_samples
+
+
+def report(results: Results, ref: list[float], ours: list[float], n: int, rounds: int) -> None:
+    for name, p in (("p50 round trip", 50), ("p99 round trip", 99)):
+        results.set(
+            name,
+            reference=percentile(ref, p) * 1e3 if ref else None,
+            ours=percentile(ours, p) * 1e3 if ours else None,
+        )
+    results.note_all(f"{n} sequential requests per side in {rounds} alternating rounds")
+
+
+async def run_rtt_unix(ctx: Context, results: Results) -> None:
+    codex_bin = need_codex(ctx)
+    _, codex = await services.start_codex(ctx.runner, codex_bin)
+    ref = await ctx.connect(codex)
+    ours = None
+    why = None
+    try:
+        _, gateway = await gateway_on_codex(ctx, codex)
+        ours = await ctx.connect(gateway)
+        await check_cheap_method(ours, "the gateway")
+    except Unavailable as exc:
+        why = exc
+    ref_samples, our_samples = await alternate_round_trips(ctx, ref, ours, CHEAP_METHOD)
+    report(results, ref_samples, our_samples, len(ref_samples), ctx.sizes.rtt_rounds)
+    results.note_all(f"method {CHEAP_METHOD}; client -> gateway (unix) -> codex (unix)")
+    if why is not None:
+        raise why
+
+
+async def run_rtt_builtin(ctx: Context, results: Results) -> None:
+    _, echo = await services.start_refserver(ctx.runner, "echo")
+    ref = await ctx.connect(echo, initialize=False)
+    ours = None
+    why = None
+    try:
+        _, gateway = await gateway_builtin(ctx)
+        ours = await ctx.connect(gateway)
+        await check_cheap_method(ours, "the built-in backend")
+    except Unavailable as exc:
+        why = exc
+    ref_samples, our_samples = await alternate_round_trips(ctx, ref, ours, CHEAP_METHOD)
+    report(results, ref_samples, our_samples, len(ref_samples), ctx.sizes.rtt_rounds)
+    results.note_all(
+        f"method {CHEAP_METHOD} over ws://127.0.0.1; the echo server sends each frame back"
+    )
+    if why is not None:
+        raise why
+
+
+RTT_UNIX = Scenario(
+    "rtt_unix",
+    "sequential round trip of a cheap codex method: gateway (unix) -> codex vs codex direct",
+    rtt_metrics(CODEX_DIRECT, 1.25, 1.5),
+    run_rtt_unix,
+    needs_codex=True,
+)
+RTT_BUILTIN = Scenario(
+    "rtt_builtin",
+    "sequential round trip on the built-in backend vs a minimal websockets echo server",
+    rtt_metrics(ECHO_SERVER, 1.5, 1.5),
+    run_rtt_builtin,
+)

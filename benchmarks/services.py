@@ -1,0 +1,214 @@
+"""Starting the processes a scenario measures: codex, the gateway, the mock model, reference servers.
+
+Each ``start_*`` returns once the service accepts connections, or raises
+:class:`Unavailable` with the reason (typically the one ``Error: …`` line the gateway
+prints for a flag whose feature has not landed yet), so a scenario that cannot run
+reports "unavailable: <why>" instead of crashing the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import signal
+import socket
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmarks.procs import Proc, Runner
+
+ROOT = Path(__file__).resolve().parent.parent
+READY_TIMEOUT = 60.0
+POLL_INTERVAL = 0.02
+#: Banner line of a ws listener (ours and upstream's), e.g. ``  listening on: ws://127.0.0.1:4511``.
+_WS_BANNER = re.compile(r"listening on: (ws://[0-9A-Za-z.\[\]:]+)")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+
+class Unavailable(Exception):
+    """The scenario cannot run here (yet); ``str()`` says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """Where a client connects: a WebSocket over a Unix socket path, or a ws:// URL."""
+
+    kind: str  # "unix" | "tcp"
+    address: str
+
+    def __str__(self) -> str:
+        return f"unix://{self.address}" if self.kind == "unix" else self.address
+
+
+def python_env(**extra: str) -> dict[str, str]:
+    """The environment for Python children: this checkout importable, no stray buffering."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env.pop("PYTHONASYNCIODEBUG", None)
+    env.update(extra)
+    return env
+
+
+async def _wait(proc: Proc, ready, what: str, timeout: float = READY_TIMEOUT):
+    """Poll ``ready()`` until it returns something truthy; Unavailable if ``proc`` exits."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = ready()
+        if value:
+            return value
+        if not proc.alive:
+            raise Unavailable(f"{what}: {proc.last_error_line()}")
+        if time.monotonic() > deadline:
+            raise Unavailable(f"{what}: not ready after {timeout:.0f}s")
+        await asyncio.sleep(POLL_INTERVAL)
+
+
+def _unix_accepts(path: Path) -> bool:
+    if not path.exists():
+        return False
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        try:
+            s.connect(str(path))
+        except OSError:
+            return False
+    return True
+
+
+def _ws_banner(proc: Proc) -> str | None:
+    match = _WS_BANNER.search(_ANSI.sub("", proc.stderr_text()))
+    return match.group(1) if match else None
+
+
+# --- the mock Responses API -------------------------------------------------------------
+
+
+async def start_mock(runner: Runner, *, reply: str, chunks: int) -> str:
+    """tests/support/mock_responses.py in its own process; returns its base URL (…/v1)."""
+    port_file = runner.path(f"mock-port-{time.monotonic_ns()}")
+    proc = runner.spawn(
+        "mock",
+        [
+            sys.executable, "-m", "tests.support.mock_responses",
+            "--port", "0", "--port-file", str(port_file),
+            "--chunks", str(chunks), "--delay", "0", "--reply", reply,
+        ],
+        env=python_env(),
+        cwd=ROOT,
+    )
+
+    def port() -> str | None:
+        try:
+            text = port_file.read_text().strip()
+        except FileNotFoundError:
+            return None
+        return text or None
+
+    return f"http://127.0.0.1:{await _wait(proc, port, 'mock Responses server')}/v1"
+
+
+# --- codex --------------------------------------------------------------------------------
+
+
+def codex_home(runner: Runner, name: str, mock_url: str | None) -> Path:
+    """A CODEX_HOME for codex: the mock provider when ``mock_url`` is given (FINDINGS §5)."""
+    from tests.support.mock_responses import mock_provider_config
+
+    home = runner.mkdir(name)
+    if mock_url is not None:
+        (home / "config.toml").write_text(mock_provider_config(mock_url))
+    return home
+
+
+def real_codex_binary(codex_bin: str) -> str:
+    """The native binary behind npm's node wrapper, when we can find it (one process less)."""
+    wrapper = Path(codex_bin).resolve()
+    for vendor in wrapper.parent.parent.glob("@openai/codex-linux-*/vendor/*/bin/codex"):
+        return str(vendor)
+    for vendor in wrapper.parent.parent.parent.glob("codex-linux-*/vendor/*/bin/codex"):
+        return str(vendor)
+    return codex_bin
+
+
+async def start_codex(
+    runner: Runner, codex_bin: str, *, mock_url: str | None = None, name: str = "codex"
+) -> tuple[Proc, Endpoint]:
+    """``codex app-server --listen unix://SOCK`` with its own CODEX_HOME."""
+    home = codex_home(runner, f"{name}-home", mock_url)
+    sock = runner.path(f"{name}.sock")
+    env = dict(os.environ, CODEX_HOME=str(home), MOCK_API_KEY="bench", RUST_LOG="error")
+    proc = runner.spawn(
+        name, [real_codex_binary(codex_bin), "app-server", "--listen", f"unix://{sock}"], env=env
+    )
+    await _wait(proc, lambda: _unix_accepts(sock), "codex app-server")
+    return proc, Endpoint("unix", str(sock))
+
+
+# --- the gateway --------------------------------------------------------------------------
+
+
+async def start_gateway(
+    runner: Runner,
+    *,
+    listen: str,
+    backend: str,
+    extra: list[str] | None = None,
+    name: str = "gateway",
+    profile: Path | None = None,
+) -> tuple[Proc, Endpoint]:
+    """``python -m appserver serve --listen (unix://SOCK | ws://127.0.0.1:0) --backend B``."""
+    home = runner.mkdir(f"{name}-home")
+    if listen == "unix":
+        sock = runner.path(f"{name}.sock")
+        url = f"unix://{sock}"
+    elif listen == "ws":
+        url = "ws://127.0.0.1:0"
+    else:
+        raise ValueError(listen)
+    argv = [sys.executable, "-m", "appserver", "serve", "--listen", url, "--backend", backend]
+    proc = runner.spawn(name, [*argv, *(extra or [])], env=python_env(CODEX_HOME=str(home)), cwd=ROOT)
+    what = f"gateway (--listen {listen}:// --backend {backend.split('://')[0]})"
+    if listen == "unix":
+        endpoint = Endpoint("unix", str(await _wait(proc, lambda: _unix_accepts(sock) and sock, what)))
+    else:
+        endpoint = Endpoint("tcp", await _wait(proc, lambda: _ws_banner(proc), what))
+    if profile is not None:
+        start_profiler(runner, proc, profile)
+    return proc, endpoint
+
+
+def start_profiler(runner: Runner, target: Proc, output: Path) -> Proc:
+    """py-spy sampling ``target`` until it exits or is stopped (SIGINT: it writes on the way out).
+
+    The output is in py-spy's "raw" (collapsed stacks) format; ``python -m
+    benchmarks.profile FILE`` summarises it.
+    """
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if not Path(py_spy).exists():
+        raise Unavailable("--profile needs py-spy (scripts/bench installs the `bench` extra)")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    return runner.spawn(
+        "py-spy",
+        [py_spy, "record", "--pid", str(target.pid), "--rate", "250", "--format", "raw",
+         "--output", str(output), "--nonblocking"],
+        stop_signal=signal.SIGINT,
+    )
+
+
+# --- reference servers --------------------------------------------------------------------
+
+
+async def start_refserver(runner: Runner, mode: str, *args: str) -> tuple[Proc, Endpoint]:
+    """``python -m benchmarks.refserver MODE`` on ws://127.0.0.1:0 (see that module)."""
+    proc = runner.spawn(
+        f"ref-{mode}",
+        [sys.executable, "-m", "benchmarks.refserver", mode, *args],
+        env=python_env(),
+        cwd=ROOT,
+    )
+    url = await _wait(proc, lambda: _ws_banner(proc), f"reference server ({mode})")
+    return proc, Endpoint("tcp", url)
