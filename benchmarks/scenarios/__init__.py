@@ -35,12 +35,13 @@ class Sizes:
     connections: int
     slow_stream: int  # notifications streamed to the stalled client
     slow_window: float  # seconds the fast client is measured for, with and without
+    slow_rounds: int
 
 
 SIZES = {
-    "tiny": Sizes(20, 1, 200, 1, 200, 1, 200, 1, 3, 50, 10, 500, 0.3),
-    "quick": Sizes(2_000, 4, 10_000, 1, 20_000, 2, 20_000, 2, 100, 1_000, 1_000, 100_000, 3.0),
-    "full": Sizes(10_000, 10, 10_000, 3, 20_000, 5, 50_000, 5, 100, 5_000, 1_000, 100_000, 8.0),
+    "tiny": Sizes(20, 1, 200, 1, 200, 1, 200, 1, 3, 50, 10, 500, 0.3, 1),
+    "quick": Sizes(2_000, 4, 10_000, 1, 20_000, 2, 20_000, 2, 100, 1_000, 1_000, 100_000, 2.0, 2),
+    "full": Sizes(10_000, 10, 10_000, 3, 20_000, 5, 50_000, 5, 100, 5_000, 1_000, 100_000, 4.0, 3),
 }
 
 
