@@ -195,13 +195,16 @@ class StreamResult:
 async def consume(
     client: Client,
     *,
-    first: str,
+    first: str | None,
     last: str,
     record: bool = False,
+    started: float | None = None,
     timeout: float = DEFAULT_TIMEOUT,
 ) -> StreamResult:
     """Read frames until one contains ``last``; time and count them from the first with ``first``.
 
+    With ``first=None`` the clock started at ``started`` (a ``perf_counter()`` reading taken
+    just before the request that starts the stream was sent) and every frame counts.
     Markers are plain substrings (e.g. ``'"turn/completed"'``), so the frames of a stream are
     not parsed: the client's cost per frame is one ``recv`` and one or two ``in`` tests.
     """
@@ -209,6 +212,9 @@ async def consume(
     result = StreamResult()
     recorded: list[str] = []
     start = None
+    if first is None:
+        start = clock() if started is None else started
+        first = ""
     async with asyncio.timeout(timeout):
         while True:
             text = await ws.recv()
@@ -216,7 +222,7 @@ async def consume(
             if start is None:
                 if first not in text:
                     continue
-                start = clock()
+                start = clock()  # the first marked frame starts the clock; later ones count
             else:
                 result.frames += 1
             if record:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 from benchmarks import services
 from benchmarks.client import Client, RpcFailed
@@ -73,15 +74,29 @@ TURN_COMPLETED = '"turn/completed"'
 TURN_START_ERROR = '"error"'
 
 
-async def turn(client: Client, thread_id: str, text: str, who: str, *, record: bool = False):
-    """Run one turn; return the stream of frames from the first delta to turn/completed."""
+async def turn(
+    client: Client, thread_id: str, text: str, who: str, *, record: bool = False, whole: bool = False
+):
+    """Run one turn; return its stream, from the first delta (or, ``whole``, from the
+    turn/start request) to turn/completed."""
     from benchmarks.client import consume
 
+    started = time.perf_counter()
     request_id = await send_turn(client, thread_id, text)
+    skipped = []
     while True:
-        message = json.loads(await client.ws.recv())
+        frame = await client.ws.recv()
+        message = json.loads(frame)
         if message.get("id") == request_id and "method" not in message:
             break
+        skipped.append(frame)
     if "error" in message:
         raise Unavailable(f"{who}: turn/start: {message['error'].get('message')}"[:200])
+    if whole:
+        # Frames that came before the answer count too (the answer itself does not).
+        result = await consume(client, first=None, last=TURN_COMPLETED, record=record, started=started)
+        result.frames += len(skipped)
+        if result.recorded is not None:
+            result.recorded[:0] = skipped
+        return result
     return await consume(client, first=FIRST_DELTA, last=TURN_COMPLETED, record=record)
