@@ -202,13 +202,19 @@ def start_profiler(runner: Runner, target: Proc, output: Path) -> Proc:
 # --- reference servers --------------------------------------------------------------------
 
 
-async def start_refserver(runner: Runner, mode: str, *args: str) -> tuple[Proc, Endpoint]:
-    """``python -m benchmarks.refserver MODE`` on ws://127.0.0.1:0 (see that module)."""
+async def start_refserver(
+    runner: Runner, mode: str, *args: str, unix: bool = False
+) -> tuple[Proc, Endpoint]:
+    """``python -m benchmarks.refserver MODE`` on ws://127.0.0.1:0 or a Unix socket."""
+    sock = runner.path(f"ref-{mode}.sock")
     proc = runner.spawn(
         f"ref-{mode}",
-        [sys.executable, "-m", "benchmarks.refserver", mode, *args],
+        [sys.executable, "-m", "benchmarks.refserver", mode, *args, *(["--unix", str(sock)] if unix else [])],
         env=python_env(),
         cwd=ROOT,
     )
-    url = await _wait(proc, lambda: _ws_banner(proc), f"reference server ({mode})")
-    return proc, Endpoint("tcp", url)
+    what = f"reference server ({mode})"
+    if unix:
+        await _wait(proc, lambda: _unix_accepts(sock), what)
+        return proc, Endpoint("unix", str(sock))
+    return proc, Endpoint("tcp", await _wait(proc, lambda: _ws_banner(proc), what))

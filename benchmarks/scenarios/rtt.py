@@ -22,6 +22,8 @@ from benchmarks.scenarios.common import (
 from benchmarks.services import Unavailable
 
 CODEX_DIRECT = "codex direct (unix socket)"
+RELAY = "minimal Python websockets relay (unix) -> codex"
+RELAY_P50 = "p50 round trip vs a minimal relay"
 ECHO_SERVER = "websockets echo server"
 
 
@@ -33,22 +35,20 @@ def rtt_metrics(reference: str, p50: float, p99: float) -> list[Metric]:
 
 
 async def alternate_round_trips(
-    ctx: Context, ref: Client, ours: Client | None, method: str
-) -> tuple[list[float], list[float]]:
-    """Pooled round-trip samples (seconds) of both clients, measured in alternating rounds."""
+    ctx: Context, clients: list[Client | None], method: str
+) -> list[list[float]]:
+    """Pooled round-trip samples (seconds) per client, measured in alternating rounds."""
     sizes = ctx.sizes
     per_round = max(1, sizes.rtt_requests // sizes.rtt_rounds)
-    ref_method = method
-    await ref.round_trips(ref_method, WARMUP_REQUESTS)
-    if ours is not None:
-        await ours.round_trips(method, WARMUP_REQUESTS)
-    ref_samples: list[float] = []
-    our_samples: list[float] = []
+    present = [c for c in clients if c is not None]
+    for client in present:
+        await client.round_trips(method, WARMUP_REQUESTS)
+    samples: list[list[float]] = [[] for _ in clients]
     for _ in range(sizes.rtt_rounds):
-        ref_samples += await ref.round_trips(ref_method, per_round)
-        if ours is not None:
-            our_samples += await ours.round_trips(method, per_round)
-    return ref_samples, our_samples
+        for i, client in enumerate(clients):
+            if client is not None:
+                samples[i] += await client.round_trips(method, per_round)
+    return samples
 
 
 def report(results: Results, ref: list[float], ours: list[float], n: int, rounds: int) -> None:
@@ -65,6 +65,8 @@ async def run_rtt_unix(ctx: Context, results: Results) -> None:
     codex_bin = need_codex(ctx)
     _, codex = await services.start_codex(ctx.runner, codex_bin)
     ref = await ctx.connect(codex)
+    _, relay_endpoint = await services.start_refserver(ctx.runner, "relay", codex.address, unix=True)
+    relay = await ctx.connect(relay_endpoint)
     ours = None
     why = None
     try:
@@ -72,10 +74,18 @@ async def run_rtt_unix(ctx: Context, results: Results) -> None:
         ours = await ctx.connect(gateway)
         await check_cheap_method(ours, "the gateway")
     except Unavailable as exc:
-        why = exc
-    ref_samples, our_samples = await alternate_round_trips(ctx, ref, ours, CHEAP_METHOD)
+        why, ours = exc, None
+    ref_samples, our_samples, relay_samples = await alternate_round_trips(
+        ctx, [ref, ours, relay], CHEAP_METHOD
+    )
     report(results, ref_samples, our_samples, len(ref_samples), ctx.sizes.rtt_rounds)
+    results.set(
+        RELAY_P50,
+        reference=percentile(relay_samples, 50) * 1e3,
+        ours=percentile(our_samples, 50) * 1e3 if our_samples else None,
+    )
     results.note_all(f"method {CHEAP_METHOD}; client -> gateway (unix) -> codex (unix)")
+    results.note(RELAY_P50, "the relay forwards frames between two websockets connections, nothing else")
     if why is not None:
         raise why
 
@@ -91,7 +101,7 @@ async def run_rtt_builtin(ctx: Context, results: Results) -> None:
         await check_cheap_method(ours, "the built-in backend")
     except Unavailable as exc:
         why = exc
-    ref_samples, our_samples = await alternate_round_trips(ctx, ref, ours, CHEAP_METHOD)
+    ref_samples, our_samples = await alternate_round_trips(ctx, [ref, ours], CHEAP_METHOD)
     report(results, ref_samples, our_samples, len(ref_samples), ctx.sizes.rtt_rounds)
     results.note_all(
         f"method {CHEAP_METHOD} over ws://127.0.0.1; the echo server sends each frame back"
@@ -103,7 +113,7 @@ async def run_rtt_builtin(ctx: Context, results: Results) -> None:
 RTT_UNIX = Scenario(
     "rtt_unix",
     "sequential round trip of a cheap codex method: gateway (unix) -> codex vs codex direct",
-    rtt_metrics(CODEX_DIRECT, 1.25, 1.5),
+    [*rtt_metrics(CODEX_DIRECT, 1.25, 1.5), Metric(RELAY_P50, "ms", "lower", None, RELAY)],
     run_rtt_unix,
     needs_codex=True,
 )
