@@ -108,7 +108,7 @@ BUILTIN_DELTA_MAX_CHARS = 64
 
 #: A streaming turn lets other tasks run after this many deltas (other clients' requests
 #: would otherwise wait for the whole turn; see docs/performance.md, slow_client).
-BUILTIN_DELTAS_PER_YIELD = 256
+BUILTIN_DELTAS_PER_YIELD = 32
 
 # --- codex backend (appserver/backends/codex/) ------------------------------------------
 
