@@ -7,9 +7,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import anyio
+import anyio.lowlevel
 import pytest
 
-from appserver import jsonrpc
+from appserver import jsonrpc, limits
 from appserver.backends.builtin import BuiltinBackend, methods
 from appserver.backends.builtin.agent import chunks, input_text, reply
 from appserver.backends.builtin.params import uuid_problem
@@ -402,3 +404,26 @@ async def test_aclose_and_answers_are_ignored_quietly(backend: BuiltinBackend) -
     await session.send(jsonrpc.Message.from_payload({"method": "initialized"}))
     await session.send(jsonrpc.Message.from_payload({"id": 5, "result": {}}))
     assert peer.messages == []
+
+
+async def test_a_long_turn_lets_other_tasks_run_while_it_streams(backend: BuiltinBackend) -> None:
+    # Socket clients never make deliver() wait, so without a checkpoint a long reply would
+    # hold the event loop for the whole turn: other clients' requests (and this client's
+    # own writer) would wait, and a reader would be disconnected as slow once more deltas
+    # than its outbound queue holds were queued (scripts/bench slow_client found both).
+    peer, session = await _connect(backend)
+    thread_id = await _start_thread(peer, session)
+    words = 4 * limits.BUILTIN_DELTAS_PER_YIELD
+    seen: list[int] = []
+
+    async def watch() -> None:
+        while not peer.notifications("turn/completed"):
+            seen.append(len(peer.notifications("item/agentMessage/delta")))
+            await anyio.lowlevel.checkpoint()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(watch)
+        await _turn(peer, session, thread_id, "w " * words)
+    streamed = len(peer.notifications("item/agentMessage/delta"))
+    assert streamed > words
+    assert any(0 < count < streamed for count in seen)
