@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from benchmarks import services
 from benchmarks.client import Client
+from benchmarks.procs import Proc, cpu_seconds
 from benchmarks.records import Metric, Results, Target, percentile
 from benchmarks.scenarios import Context, Scenario
 from benchmarks.scenarios.common import (
@@ -24,6 +25,7 @@ from benchmarks.services import Unavailable
 CODEX_DIRECT = "codex direct (unix socket)"
 RELAY = "minimal Python websockets relay (unix) -> codex"
 RELAY_P50 = "p50 round trip vs a minimal relay"
+RELAY_CPU = "CPU per round trip vs a minimal relay"
 ECHO_SERVER = "websockets echo server"
 
 
@@ -35,20 +37,26 @@ def rtt_metrics(reference: str, p50: float, p99: float) -> list[Metric]:
 
 
 async def alternate_round_trips(
-    ctx: Context, clients: list[Client | None], method: str
-) -> list[list[float]]:
-    """Pooled round-trip samples (seconds) per client, measured in alternating rounds."""
+    ctx: Context, clients: list[Client | None], method: str, servers: list[Proc | None] | None = None
+) -> tuple[list[list[float]], list[float]]:
+    """Pooled round-trip samples (seconds) per client, measured in alternating rounds, and
+    the CPU seconds the matching ``servers`` process spent while its client was measured."""
     sizes = ctx.sizes
+    servers = servers or [None] * len(clients)
     per_round = max(1, sizes.rtt_requests // sizes.rtt_rounds)
     present = [c for c in clients if c is not None]
     for client in present:
         await client.round_trips(method, WARMUP_REQUESTS)
     samples: list[list[float]] = [[] for _ in clients]
+    cpu = [0.0 for _ in clients]
     for _ in range(sizes.rtt_rounds):
         for i, client in enumerate(clients):
             if client is not None:
+                server = servers[i]
+                before = cpu_seconds(server.pid) if server else 0.0
                 samples[i] += await client.round_trips(method, per_round)
-    return samples
+                cpu[i] += cpu_seconds(server.pid) - before if server else 0.0
+    return samples, cpu
 
 
 def report(results: Results, ref: list[float], ours: list[float], n: int, rounds: int) -> None:
@@ -65,18 +73,20 @@ async def run_rtt_unix(ctx: Context, results: Results) -> None:
     codex_bin = need_codex(ctx)
     _, codex = await services.start_codex(ctx.runner, codex_bin)
     ref = await ctx.connect(codex)
-    _, relay_endpoint = await services.start_refserver(ctx.runner, "relay", codex.address, unix=True)
+    relay_proc, relay_endpoint = await services.start_refserver(
+        ctx.runner, "relay", codex.address, unix=True
+    )
     relay = await ctx.connect(relay_endpoint)
-    ours = None
+    ours = gateway_proc = None
     why = None
     try:
-        _, gateway = await gateway_on_codex(ctx, codex)
+        gateway_proc, gateway = await gateway_on_codex(ctx, codex)
         ours = await ctx.connect(gateway)
         await check_cheap_method(ours, "the gateway")
     except Unavailable as exc:
         why, ours = exc, None
-    ref_samples, our_samples, relay_samples = await alternate_round_trips(
-        ctx, [ref, ours, relay], CHEAP_METHOD
+    (ref_samples, our_samples, relay_samples), cpu = await alternate_round_trips(
+        ctx, [ref, ours, relay], CHEAP_METHOD, [None, gateway_proc, relay_proc]
     )
     report(results, ref_samples, our_samples, len(ref_samples), ctx.sizes.rtt_rounds)
     results.set(
@@ -84,8 +94,14 @@ async def run_rtt_unix(ctx: Context, results: Results) -> None:
         reference=percentile(relay_samples, 50) * 1e3,
         ours=percentile(our_samples, 50) * 1e3 if our_samples else None,
     )
+    results.set(
+        RELAY_CPU,
+        reference=cpu[2] / len(relay_samples) * 1e6,
+        ours=cpu[1] / len(our_samples) * 1e6 if our_samples else None,
+    )
     results.note_all(f"method {CHEAP_METHOD}; client -> gateway (unix) -> codex (unix)")
     results.note(RELAY_P50, "the relay forwards frames between two websockets connections, nothing else")
+    results.note(RELAY_CPU, "user+system CPU of the gateway (relay) process per round trip")
     if why is not None:
         raise why
 
@@ -101,7 +117,7 @@ async def run_rtt_builtin(ctx: Context, results: Results) -> None:
         await check_cheap_method(ours, "the built-in backend")
     except Unavailable as exc:
         why = exc
-    ref_samples, our_samples = await alternate_round_trips(ctx, [ref, ours], CHEAP_METHOD)
+    (ref_samples, our_samples), _ = await alternate_round_trips(ctx, [ref, ours], CHEAP_METHOD)
     report(results, ref_samples, our_samples, len(ref_samples), ctx.sizes.rtt_rounds)
     results.note_all(
         f"method {CHEAP_METHOD} over ws://127.0.0.1; the echo server sends each frame back"
@@ -113,7 +129,11 @@ async def run_rtt_builtin(ctx: Context, results: Results) -> None:
 RTT_UNIX = Scenario(
     "rtt_unix",
     "sequential round trip of a cheap codex method: gateway (unix) -> codex vs codex direct",
-    [*rtt_metrics(CODEX_DIRECT, 1.25, 1.5), Metric(RELAY_P50, "ms", "lower", None, RELAY)],
+    [
+        *rtt_metrics(CODEX_DIRECT, 1.25, 1.5),
+        Metric(RELAY_P50, "ms", "lower", None, RELAY),
+        Metric(RELAY_CPU, "us", "lower", None, RELAY),
+    ],
     run_rtt_unix,
     needs_codex=True,
 )
