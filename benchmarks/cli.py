@@ -79,7 +79,6 @@ async def run_scenario(scenario: Scenario, args: argparse.Namespace, root: Path)
         runner=runner,
         sizes=SIZES[args.size],
         codex_bin=args.codex_bin,
-        size_name=args.size,
         scenario=scenario.name,
         profile_dir=args.profile,
     )

@@ -52,7 +52,6 @@ class Context:
     runner: Runner
     sizes: Sizes
     codex_bin: str | None
-    size_name: str
     scenario: str = ""
     profile_dir: Path | None = None
     clients: list[Any] = field(default_factory=list)

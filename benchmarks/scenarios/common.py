@@ -71,7 +71,6 @@ def words(count: int) -> str:
 
 FIRST_DELTA = '"item/agentMessage/delta"'
 TURN_COMPLETED = '"turn/completed"'
-TURN_START_ERROR = '"error"'
 
 
 async def turn(

@@ -21,7 +21,6 @@ from benchmarks.client import Client, StreamResult, consume
 from benchmarks.records import Metric, Results, Target
 from benchmarks.scenarios import Context, Scenario
 from benchmarks.scenarios.common import (
-    FIRST_DELTA,
     TURN_COMPLETED,
     gateway_builtin,
     gateway_on_codex,

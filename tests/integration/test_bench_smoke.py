@@ -42,7 +42,7 @@ def test_tiny_rtt_builtin_run_writes_records_and_leaves_nothing_behind(tmp_path:
             assert record["ours"] is None and record["met"] is None
         else:
             assert record["ours"] > 0
-            assert record["ratio"] == round(record["ours"] / record["reference"], 2) or record["ratio"] > 0
+            assert record["ratio"] > 0
             assert isinstance(record["met"], bool)
         assert record["machine"]["cpu_cores"] >= 1
     assert "rtt_builtin" in proc.stdout  # the table
