@@ -37,7 +37,7 @@ import anyio
 
 from appserver import jsonrpc, limits, strings
 from appserver.backends.base import Backend, BackendSession, BackendUnavailable
-from appserver.queues import MessageQueue, QueueClosed, QueueFull
+from appserver.queues import MessageQueue, Pulse, QueueClosed, QueueFull
 from appserver.session import Session
 
 log = logging.getLogger("appserver.processor")
@@ -117,7 +117,7 @@ class Connection:
         self._window = processor.window
         self._in_flight: dict[jsonrpc.RequestId, int] = {}
         self._in_flight_count = 0
-        self._progress = anyio.Event()
+        self._progress = Pulse()  # fired when in-flight answers or state change
         self._backend_session: BackendSession | None = None
         self._failure: str | None = None
 
@@ -308,8 +308,7 @@ class Connection:
         self._pulse()
 
     def _pulse(self) -> None:
-        self._progress.set()
-        self._progress = anyio.Event()
+        self._progress.fire()
 
     async def _enqueue(self, message: jsonrpc.Message) -> None:
         if self.policy is OverflowPolicy.WAIT:
@@ -377,7 +376,7 @@ class Processor:
         self.metrics = Metrics()
         self._connections: dict[int, Connection] = {}
         self._ids = itertools.count()
-        self._idle = anyio.Event()
+        self._idle = Pulse()
 
     def connect(
         self,
@@ -403,8 +402,7 @@ class Processor:
         if self._connections.pop(conn.id, None) is not None:
             log.debug("connection %d closed (%s)", conn.id, conn.transport)
             if not self._connections:
-                self._idle.set()
-                self._idle = anyio.Event()
+                self._idle.fire()
 
     @property
     def connections(self) -> list[Connection]:

@@ -16,6 +16,29 @@ import anyio
 T = TypeVar("T")
 
 
+class Pulse:
+    """Wakes every task waiting on it. Cheap when nobody waits: the event is created only
+    by a waiter, so firing on the hot path (every message) costs a ``None`` check."""
+
+    __slots__ = ("_event",)
+
+    def __init__(self) -> None:
+        self._event: anyio.Event | None = None
+
+    async def wait(self) -> None:
+        if self._event is None:
+            self._event = anyio.Event()
+        await self._event.wait()
+
+    def fire(self) -> None:
+        if self._event is not None:
+            self._event.set()
+            self._event = None
+
+    def __repr__(self) -> str:
+        return f"<Pulse {'armed' if self._event is not None else 'idle'}>"
+
+
 class QueueFull(Exception):
     """``put_nowait`` found no room."""
 
@@ -36,8 +59,6 @@ class MessageQueue(Generic[T]):
         "_closed",
         "_readable",
         "_writable",
-        "_get_waiters",
-        "_put_waiters",
         "high_water",
     )
 
@@ -48,10 +69,8 @@ class MessageQueue(Generic[T]):
         self._items: deque[tuple[T, int]] = deque()
         self._nbytes = 0
         self._closed = False
-        self._readable = anyio.Event()
-        self._writable = anyio.Event()
-        self._get_waiters = 0
-        self._put_waiters = 0
+        self._readable = Pulse()
+        self._writable = Pulse()
         #: The most items this queue ever held, for metrics.
         self.high_water = 0
 
@@ -86,12 +105,7 @@ class MessageQueue(Generic[T]):
             if self.has_room(size):
                 self._append(item, size)
                 return
-            event = self._writable
-            self._put_waiters += 1
-            try:
-                await event.wait()
-            finally:
-                self._put_waiters -= 1
+            await self._writable.wait()
 
     def get_nowait(self) -> T:
         if not self._items:
@@ -105,12 +119,7 @@ class MessageQueue(Generic[T]):
         while not self._items:
             if self._closed:
                 raise QueueClosed(self.name)
-            event = self._readable
-            self._get_waiters += 1
-            try:
-                await event.wait()
-            finally:
-                self._get_waiters -= 1
+            await self._readable.wait()
         return self._pop()
 
     def close(self, *, discard: bool = False) -> None:
@@ -119,31 +128,21 @@ class MessageQueue(Generic[T]):
         if discard:
             self._items.clear()
             self._nbytes = 0
-        self._wake_getters()
-        self._wake_putters()
+        self._readable.fire()
+        self._writable.fire()
 
     def _append(self, item: T, size: int) -> None:
         self._items.append((item, size))
         self._nbytes += size
         if len(self._items) > self.high_water:
             self.high_water = len(self._items)
-        self._wake_getters()
+        self._readable.fire()
 
     def _pop(self) -> T:
         item, size = self._items.popleft()
         self._nbytes -= size
-        self._wake_putters()
+        self._writable.fire()
         return item
-
-    def _wake_getters(self) -> None:
-        if self._get_waiters:
-            self._readable.set()
-            self._readable = anyio.Event()
-
-    def _wake_putters(self) -> None:
-        if self._put_waiters:
-            self._writable.set()
-            self._writable = anyio.Event()
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
