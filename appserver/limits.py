@@ -41,6 +41,10 @@ INBOUND_QUEUE_BYTES = 64 * 1024 * 1024
 #: Client requests forwarded to the backend and not yet answered, per connection.
 IN_FLIGHT_WINDOW = 64
 
+#: At most this many queued client messages are forwarded to the backend at once (one
+#: write to codex's socket instead of one per request).
+FORWARD_BATCH_MESSAGES = 64
+
 # --- outbound (gateway -> client) ----------------------------------------------------
 
 #: Messages waiting for a socket client to read them; when full the client is closed

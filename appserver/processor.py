@@ -226,32 +226,46 @@ class Connection:
             await self._fail_in_flight()
 
     async def dispatch_one(self) -> bool:
-        """Forward the next queued message; ``False`` once the queue is closed and empty."""
+        """Forward the next queued message, and with it every queued message that is ready
+        and fits the window, in one batch; ``False`` once the queue is closed and empty."""
+        inbound = self._inbound
         try:
-            message = await self._inbound.get()
+            message = await inbound.get()
         except QueueClosed:
             return False
-        is_request = message.kind is _REQUEST
-        if is_request:
+        if message.kind is _REQUEST:
             while self._in_flight_count >= self._window and self._failure is None:
                 if self.state is ConnectionState.CLOSING:
                     return False
                 await self._progress.wait()
         if self._failure is not None:
-            if is_request:
+            if message.kind is _REQUEST:
                 await self._enqueue(self._failure_answer(message.id))
             return True
-        if is_request:
-            self._in_flight[message.id] = self._in_flight.get(message.id, 0) + 1
-            self._in_flight_count += 1
+        batch = [message]
+        self._track(message)
+        while len(batch) < limits.FORWARD_BATCH_MESSAGES:
+            ready = inbound.peek()
+            if ready is None or (
+                ready.kind is _REQUEST and self._in_flight_count >= self._window
+            ):
+                break
+            batch.append(inbound.get_nowait())
+            self._track(ready)
         session = self._backend_session
         try:
             if session is None:
                 raise BackendUnavailable("session is closed")
-            await session.send(message)
+            await session.send_batch(batch)
         except BackendUnavailable as exc:
             self.backend_failed(str(exc))
         return True
+
+    def _track(self, message: jsonrpc.Message) -> None:
+        """Count a forwarded request against the in-flight window."""
+        if message.kind is _REQUEST:
+            self._in_flight[message.id] = self._in_flight.get(message.id, 0) + 1  # type: ignore[index]
+            self._in_flight_count += 1
 
     # --- backend -> client -----------------------------------------------------------------
 

@@ -114,6 +114,10 @@ class MessageQueue(Generic[T]):
             raise anyio.WouldBlock
         return self._pop()
 
+    def peek(self) -> T | None:
+        """The next item without removing it, or ``None`` when empty."""
+        return self._items[0][0] if self._items else None
+
     async def get(self) -> T:
         """Wait for an item. Raises :class:`QueueClosed` once closed and empty."""
         while not self._items:

@@ -53,6 +53,11 @@ class BackendSession(Protocol):
         """A client message: a request, a notification, or an answer to a server request."""
         ...
 
+    async def send_batch(self, messages: list[jsonrpc.Message]) -> None:
+        """Several client messages, in order (what the processor calls). A session that
+        writes to a socket sends them with one write; others may loop over :meth:`send`."""
+        ...
+
     async def aclose(self) -> None:
         """The client connection is gone; release everything held for it."""
         ...

@@ -17,6 +17,7 @@ class FakeSession:
         self.backend = backend
         self.peer = peer
         self.received: list[jsonrpc.Message] = []
+        self.batches: list[int] = []
         self.closed = False
 
     async def send(self, message: jsonrpc.Message) -> None:
@@ -25,6 +26,11 @@ class FakeSession:
         self.received.append(message)
         if message.method == "initialize" and self.backend.answer_initialize:
             await self.answer(message.id, {"userAgent": "fake/1.0"})
+
+    async def send_batch(self, messages: list[jsonrpc.Message]) -> None:
+        self.batches.append(len(messages))
+        for message in messages:
+            await self.send(message)
 
     async def answer(self, request_id: Any, result: Any = None) -> None:
         await self.peer.deliver(jsonrpc.Message.from_payload(jsonrpc.response(request_id, result)))

@@ -58,10 +58,10 @@ async def test_overloaded_request_gets_the_exact_upstream_answer() -> None:
         '{"id":7,"error":{"code":-32001,"message":"Server overloaded; retry later."}}'
     )
     assert processor.metrics.overload_answers == 1
-    # What was already queued stays queued and is forwarded once there is room.
-    await conn.dispatch_one()
+    # What was already queued stays queued and is forwarded, in one batch.
     await conn.dispatch_one()
     assert backend.sessions[0].requests() == [1, 2]
+    assert backend.sessions[0].batches == [2]
 
 
 async def test_full_inbound_queue_makes_notifications_wait_never_drops_them() -> None:
@@ -179,6 +179,7 @@ async def test_window_bounds_requests_in_flight() -> None:
         await wait_all_tasks_blocked()
         session = backend.sessions[0]
         assert session.requests()[1:] == [10, 11]
+        assert session.batches[1:] == [2]  # as many as the window allows, at once
         await session.answer(10)
         await wait_all_tasks_blocked()
         assert session.requests()[1:] == [10, 11, 12]

@@ -74,6 +74,10 @@ class BuiltinSession:
         if reply is not None and reply.then is not None:
             await reply.then()
 
+    async def send_batch(self, messages: list[jsonrpc.Message]) -> None:
+        for message in messages:
+            await self.send(message)
+
     async def aclose(self) -> None:
         self.backend.sessions.pop(self.peer.id, None)
         self.backend.store.unsubscribe_all(self.peer.id)
