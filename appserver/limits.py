@@ -39,7 +39,7 @@ INBOUND_QUEUE_MESSAGES = 16 * 1024
 INBOUND_QUEUE_BYTES = 64 * 1024 * 1024
 
 #: Client requests forwarded to the backend and not yet answered, per connection.
-IN_FLIGHT_WINDOW = 64
+IN_FLIGHT_WINDOW = 96
 
 #: At most this many queued client messages are forwarded to the backend at once (one
 #: write to codex's socket instead of one per request).
