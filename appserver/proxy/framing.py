@@ -9,7 +9,8 @@ from __future__ import annotations
 import enum
 import json
 from collections.abc import Iterator
-from typing import Any
+
+from appserver import jsonrpc
 
 #: A raw client starts with an HTTP request line (upstream proxy clients always send a
 #: WebSocket upgrade, which is a GET).
@@ -94,15 +95,6 @@ def _strip_cr(line: bytes) -> bytes:
     return line[:-1] if line.endswith(b"\r") else line
 
 
-def _request_key(payload: Any) -> tuple[str, int | str] | None:
-    if not isinstance(payload, dict):
-        return None
-    request_id = payload.get("id")
-    if isinstance(request_id, bool) or not isinstance(request_id, (int, str)):
-        return None
-    return (type(request_id).__name__, request_id)
-
-
 class PendingRequests:
     """Ids of requests sent to the server that have not been answered yet.
 
@@ -112,37 +104,33 @@ class PendingRequests:
     """
 
     def __init__(self) -> None:
-        self._ids: set[tuple[str, int | str]] = set()
+        # Keyed with the id's type: 1 == 1.0 and True == 1 in Python, but not on the wire.
+        self._ids: set[tuple[type, int | str]] = set()
 
     def sent(self, text: str) -> None:
-        try:
-            payload = json.loads(text)
-        except ValueError:
-            return
-        if isinstance(payload, dict) and isinstance(payload.get("method"), str):
-            key = _request_key(payload)
-            if key is not None:
-                self._ids.add(key)
+        message = _parse(text)
+        if message is not None and message.kind is jsonrpc.MessageKind.REQUEST:
+            self._ids.add((type(message.id), message.id))  # type: ignore[arg-type]
 
     def received(self, text: str) -> None:
         if not self._ids:
             return
-        try:
-            payload = json.loads(text)
-        except ValueError:
-            return
-        if isinstance(payload, dict) and "method" not in payload and (
-            "result" in payload or "error" in payload
-        ):
-            key = _request_key(payload)
-            if key is not None:
-                self._ids.discard(key)
+        message = _parse(text)
+        if message is not None and message.is_answer:
+            self._ids.discard((type(message.id), message.id))  # type: ignore[arg-type]
 
     def __len__(self) -> int:
         return len(self._ids)
 
     def __repr__(self) -> str:
         return f"<PendingRequests {len(self._ids)}>"
+
+
+def _parse(text: str) -> jsonrpc.Message | None:
+    try:
+        return jsonrpc.parse(text)
+    except jsonrpc.ParseError:
+        return None
 
 
 def one_line(text: str) -> str:
