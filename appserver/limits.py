@@ -205,3 +205,11 @@ PROXY_PIPE_ITEMS = 256
 
 #: Connecting: TCP, TLS and the WebSocket upgrade together (codex's CONNECT_TIMEOUT).
 CONNECT_TIMEOUT = 10.0
+
+# --- remote control: the wire shared by host and relay (appserver.remote_control) ---------
+
+# --- remote control: the host (appserver.remote_control) ---------------------------------
+
+# --- relay (appserver.relay) ---------------------------------------------------------------
+
+# --- controllers (appserver pair / devices / remote, the web controller) -------------------

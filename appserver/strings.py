@@ -167,3 +167,11 @@ AUTH_TOKEN_REQUIRES_SECURE = (
 AUTH_TOKEN_REQUIRES_CONNECT = "`--auth-token-env` requires `--connect`."
 ENV_VAR_NOT_SET = "environment variable `{name}` is not set"
 ENV_VAR_EMPTY = "environment variable `{name}` is empty"
+
+# --- remote control: the wire shared by host and relay (appserver.remote_control) ---------
+
+# --- remote control: the host (appserver.remote_control) ---------------------------------
+
+# --- relay (appserver.relay) ---------------------------------------------------------------
+
+# --- controllers (appserver pair / devices / remote, the web controller) -------------------
