@@ -207,6 +207,36 @@ PROXY_PIPE_ITEMS = 256
 CONNECT_TIMEOUT = 10.0
 
 # --- remote control: the wire shared by host and relay (appserver.remote_control) ---------
+# spec/remote-control.md §4.4–4.5, segment.rs and websocket.rs upstream.
+
+#: A serialized envelope larger than this is split into chunks (and a received chunk
+#: envelope larger than this is dropped).
+RC_MAX_ENVELOPE_BYTES = 150 * 1024
+
+#: About this many message bytes per chunk (the count grows until each envelope fits).
+RC_CHUNK_TARGET_BYTES = 100 * 1024
+
+#: Largest message that may be chunked or reassembled.
+RC_MAX_MESSAGE_BYTES = 100 * 1024 * 1024
+
+#: Most chunks one message may be cut into.
+RC_MAX_SEGMENTS = 1024
+
+#: Messages being reassembled at once per receiver; the least recently active is evicted.
+RC_MAX_ASSEMBLIES = 128
+
+#: Bytes of partial messages a receiver holds across its assemblies; beyond this the least
+#: recently active assembly is dropped (upstream bounds only the count: 128 x 100 MiB).
+RC_MAX_REASSEMBLY_BYTES = 256 * 1024 * 1024
+
+#: Host: server envelopes sent and not yet acked, over the whole link; at this many the
+#: host stops sending new messages until an ack frees a slot (upstream CHANNEL_CAPACITY).
+RC_MAX_UNACKED = 128
+
+#: Streams whose numbering a host (and a relay's replay filter) remembers after they close;
+#: beyond this the least recently used closed stream is forgotten (its numbering restarts).
+RC_MAX_REMEMBERED_STREAMS = 64 * 1024
+
 
 # --- remote control: the host (appserver.remote_control) ---------------------------------
 

@@ -170,6 +170,10 @@ ENV_VAR_EMPTY = "environment variable `{name}` is empty"
 
 # --- remote control: the wire shared by host and relay (appserver.remote_control) ---------
 
+#: Why a message could not be sent over the remote-control link (logged; upstream drops it).
+RC_MESSAGE_TOO_LARGE = "message of {size} bytes exceeds the remote-control message size limit"
+RC_MESSAGE_CANNOT_FIT = "message cannot be cut into remote-control envelopes within the size limit"
+
 # --- remote control: the host (appserver.remote_control) ---------------------------------
 
 # --- relay (appserver.relay) ---------------------------------------------------------------
