@@ -179,3 +179,7 @@ ENV_VAR_EMPTY = "environment variable `{name}` is empty"
 # --- relay (appserver.relay) ---------------------------------------------------------------
 
 # --- controllers (appserver pair / devices / remote, the web controller) -------------------
+
+#: The built-in agent's reply to ``!run CMD`` once the approval request is answered.
+BUILTIN_RUN_APPROVED = "approved: {command}"
+BUILTIN_RUN_DECLINED = "declined: {command}"
