@@ -41,6 +41,11 @@ INBOUND_QUEUE_BYTES = 64 * 1024 * 1024
 #: Client requests forwarded to the backend and not yet answered, per connection.
 IN_FLIGHT_WINDOW = 96
 
+#: Requests for methods the gateway answers itself (remoteControl/*), queued or running,
+#: per connection; one more is answered -32001. Their handlers may take seconds (an
+#: enrollment over HTTP), so they run beside the backend traffic, not in its window.
+GATEWAY_CALLS_PER_CONNECTION = 16
+
 #: At most this many queued client messages are forwarded to the backend at once (one
 #: write to codex's socket instead of one per request).
 FORWARD_BATCH_MESSAGES = 64
@@ -48,7 +53,7 @@ FORWARD_BATCH_MESSAGES = 64
 # --- outbound (gateway -> client) ----------------------------------------------------
 
 #: Messages waiting for a socket client to read them; when full the client is closed
-#: with close code CLOSE_SLOW_CLIENT. Upstream uses 32768 (spec/transport.md §6).
+#: with close code 1008 (appserver.close.CloseCode). Upstream uses 32768 (spec/transport.md §6).
 OUTBOUND_QUEUE_MESSAGES = 32 * 1024
 
 #: Bytes waiting for a socket client (see OUTBOUND_QUEUE_MESSAGES).
@@ -73,16 +78,11 @@ WEBSOCKET_CLOSE_TIMEOUT = 5.0
 #: HTTP upgrade / TLS handshake deadline for one incoming connection.
 HANDSHAKE_TIMEOUT = 10.0
 
-# --- WebSocket close codes (RFC 6455 §7.4.1) --------------------------------------------
+# --- closing a connection -----------------------------------------------------------------
 
-#: The client did not read its messages fast enough and its outbound queue filled.
-CLOSE_SLOW_CLIENT = 1008
-#: The backend behind this connection failed.
-CLOSE_BACKEND_FAILURE = 1011
-#: The gateway is shutting down.
-CLOSE_GOING_AWAY = 1001
-#: The client went away without a close handshake (never sent on the wire).
-CLOSE_ABNORMAL = 1006
+#: Longest close reason, in UTF-8 bytes: a close frame's payload is at most 125 bytes, two
+#: of which are the code (RFC 6455 §5.5). Longer reasons are cut (appserver.close).
+CLOSE_REASON_MAX_BYTES = 123
 
 # --- writers -----------------------------------------------------------------------------
 
