@@ -15,7 +15,7 @@ from appserver.commands.call import call
 from appserver.commands.proxy import proxy
 from appserver.commands.serve import serve
 from appserver.commands.token import token
-from appserver.config import ConfigError, RuntimeFailure
+from appserver.errors import ConfigError, RuntimeFailure
 from appserver.log import setup_logging
 
 

@@ -1,11 +1,13 @@
-"""Remote control: the host side (our gateway dials out to a relay) and the shared wire.
+"""Remote control: the gateway as a host behind a pairing relay (spec/remote-control.md).
 
-spec/remote-control.md and remote-control-observed.md (the 0.169.0 binary wins). The wire
-modules (envelopes, chunks, streams) are sans-I/O and shared with the relay; the host
-modules are: ``urls`` (base URL rules), ``credentials`` (what the relay accepts as us),
-``identity`` (installation id, server name), ``preview`` and ``errors`` (HTTP error
-texts), ``api`` (the HTTP calls), ``enrollment`` (token refresh rules), ``store`` (our
-SQLite file), ``status`` (the status model), ``service`` (enable/disable/pairing and the
-link's lifecycle), ``methods`` (the ``remoteControl/*`` methods), ``link`` (the host
-WebSocket) and ``backoff``.
+The wire modules (:mod:`.envelopes`, :mod:`.chunks`, :mod:`.streams`) are sans-I/O and shared
+by the host (this package) and the relay (:mod:`appserver.relay`): one implementation of the
+envelope protocol, two users.
+
+The host modules: ``urls`` (base URL rules), ``credentials`` (what the relay accepts as us),
+``identity`` (installation id, server name), ``preview`` and ``errors`` (HTTP error texts),
+``api`` (the HTTP calls), ``enrollment`` (token refresh rules), ``store`` (our SQLite file),
+``status`` (the status model), ``service`` (enable/disable/pairing and the link's
+lifecycle), ``methods`` (the ``remoteControl/*`` methods), ``link`` (the host WebSocket),
+``backoff``, ``setup`` (wiring into ``appserver serve``) and ``metrics``.
 """
