@@ -295,10 +295,6 @@ RC_LINK_MAX_FRAME = 1024 * 1024
 #: Envelopes written to the link per wake-up of the writer (one socket write each batch).
 RC_WRITE_BATCH = 256
 
-#: seq counters kept for closed or unknown streams (the binary never restarts a stream's
-#: numbering); the oldest are forgotten past this many.
-RC_RETIRED_STREAMS = 4096
-
 #: Disable: how long link and workers get to stop (upstream: 5 s).
 RC_SHUTDOWN_TIMEOUT = 5.0
 

@@ -32,7 +32,7 @@ import json
 import logging
 import time
 import uuid
-from collections import OrderedDict, deque
+from collections import deque
 from typing import Any
 
 import anyio
@@ -43,6 +43,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from appserver import limits, strings
 from appserver.backends.base import BackendUnavailable
+from appserver.close import CloseCode
 from appserver.processor import Connection, OverflowPolicy, Processor
 from appserver.queues import Pulse, QueueClosed
 from appserver.remote_control import preview
@@ -62,7 +63,7 @@ from appserver.remote_control.envelopes import (
 from appserver.remote_control.errors import ErrorKind, RemoteControlError
 from appserver.remote_control.service import RemoteControlService
 from appserver.remote_control.status import RcStatus
-from appserver.remote_control.streams import InboundFilter, OutboundStream
+from appserver.remote_control.streams import ReplayBuffer, SeqNumbers
 
 log = logging.getLogger("appserver.remote_control")
 
@@ -85,19 +86,27 @@ def _is_initialize(text: str) -> bool:
 class RemoteStream:
     """One controller session: its processor connection and its wire state."""
 
-    __slots__ = ("client_id", "stream_id", "conn", "outbound", "inbound", "last_seen", "room")
+    __slots__ = ("client_id", "stream_id", "conn", "last_inbound", "last_seen")
 
-    def __init__(self, client_id: str, stream_id: str, conn: Connection, outbound: OutboundStream) -> None:
+    def __init__(self, client_id: str, stream_id: str, conn: Connection) -> None:
         self.client_id = client_id
         self.stream_id = stream_id
         self.conn = conn
-        self.outbound = outbound
-        self.inbound = InboundFilter()
+        #: The last inbound seq_id accepted (client_tracker.rs: later ones must be higher).
+        self.last_inbound: int | None = None
         self.last_seen = time.monotonic()
-        self.room = Pulse()  # fired when acks free replay slots
+
+    def accept(self, seq_id: int | None, *, initialize: bool) -> bool:
+        """Inbound de-duplication: drop ``seq_id <=`` the last accepted, except initialize."""
+        if seq_id is None:
+            return True
+        if not initialize and self.last_inbound is not None and seq_id <= self.last_inbound:
+            return False
+        self.last_inbound = seq_id
+        return True
 
     def __repr__(self) -> str:
-        return f"<RemoteStream {self.client_id}/{self.stream_id} conn={self.conn.id} unacked={self.outbound.unacked}>"
+        return f"<RemoteStream {self.client_id}/{self.stream_id} conn={self.conn.id}>"
 
 
 class HostLink:
@@ -108,9 +117,11 @@ class HostLink:
         self.processor = processor
         self.metrics = service.metrics
         self.streams: dict[tuple[str, str], RemoteStream] = {}
-        #: seq counters of closed or never-opened streams: the binary never restarts a
-        #: pair's numbering (observed §3.2). Bounded; the oldest are forgotten.
-        self._retired: OrderedDict[tuple[str, str], OutboundStream] = OrderedDict()
+        #: seq_id counters (never restarted for a pair, observed §3.2) and the link-wide
+        #: replay buffer (upstream stalls the whole link at 128 unacked envelopes).
+        self._seq = SeqNumbers()
+        self.buffer = ReplayBuffer()
+        self._room = Pulse()  # fired when acks free replay slots
         self._legacy: dict[str, str] = {}
         self._reassembler = Reassembler()
         self._socket: ClientConnection | None = None
@@ -223,10 +234,9 @@ class HostLink:
         """A new socket: every unacked envelope first, in order, unchanged."""
         self._out.clear()
         replayed = 0
-        for stream in self.streams.values():
-            for envelope in stream.outbound.replay():
-                self._out.append(encode(envelope))
-                replayed += 1
+        for envelope in self.buffer.replay():
+            self._out.append(encode(envelope))
+            replayed += 1
         if replayed:
             self.metrics.replayed += replayed
             log.info("remote control: replaying %d unacked envelopes", replayed)
@@ -255,21 +265,23 @@ class HostLink:
 
     async def _stream_writer(self, stream: RemoteStream) -> None:
         outbound = stream.conn.outbound
-        wire = stream.outbound
+        buffer = self.buffer
+        client_id, stream_id = stream.client_id, stream.stream_id
         while True:
-            while wire.unacked >= limits.RC_MAX_UNACKED:
-                await stream.room.wait()
+            while buffer.full:
+                await self._room.wait()
             try:
                 text = await outbound.get()
             except QueueClosed:
                 return
+            seq_id = self._seq.next(client_id, stream_id)
             try:
-                envelopes = split_server_message(stream.client_id, stream.stream_id, wire.next_seq(), text)
+                envelopes = split_server_message(client_id, stream_id, seq_id, text)
             except MessageTooLarge:
-                log.warning("remote stream %s/%s: dropping a message too large to send", stream.client_id, stream.stream_id)
+                log.warning("remote stream %s/%s: dropping a message too large to send", client_id, stream_id)
                 continue
             for envelope in envelopes:
-                wire.record(envelope)
+                buffer.record(envelope)
                 self._emit(encode(envelope))
 
     # --- reading -------------------------------------------------------------------------------
@@ -303,7 +315,7 @@ class HostLink:
             self._on_message(envelope.client_id, envelope.stream_id, envelope.seq_id, envelope.message)
         elif isinstance(envelope, ClientMessageChunk):
             try:
-                done = self._reassembler.feed(envelope)
+                done = self._reassembler.feed(envelope, len(frame))
             except ChunkError as exc:
                 self.metrics.bad_envelopes += 1
                 log.warning("remote control: dropping a chunked message: %s", exc)
@@ -329,21 +341,19 @@ class HostLink:
         key = (client_id, stream_id)
         stream = self.streams.get(key)
         if stream is not None and not initialize:
-            if stream.inbound.accept(seq_id, is_initialize=False):
+            if stream.accept(seq_id, initialize=False):
                 stream.last_seen = time.monotonic()
                 stream.conn.receive_nowait(text)
             return
         if not initialize:
             return  # before initialize: ignored, as upstream
         if stream is not None:
-            if not stream.inbound.accept(seq_id, is_initialize=True):
-                return
+            stream.accept(seq_id, initialize=True)
             self._close_stream(stream, strings.RC_CLOSE_REASON_REINITIALIZED)
         self._open_stream(client_id, stream_id, seq_id, text)
 
     def _open_stream(self, client_id: str, stream_id: str, seq_id: int | None, text: str) -> None:
         key = (client_id, stream_id)
-        wire = self._retired.pop(key, None) or OutboundStream()
         conn = self.processor.register(
             TRANSPORT,
             OverflowPolicy.DISCONNECT,
@@ -352,8 +362,8 @@ class HostLink:
             inbound_bytes=limits.RC_STREAM_INBOUND_BYTES,
             peer=f"{client_id}/{stream_id}",
         )
-        stream = RemoteStream(client_id, stream_id, conn, wire)
-        stream.inbound.accept(seq_id, is_initialize=True)
+        stream = RemoteStream(client_id, stream_id, conn)
+        stream.accept(seq_id, initialize=True)
         self.streams[key] = stream
         self.metrics.streams_opened += 1
         log.info("remote stream opened: %s/%s (connection %d)", client_id, stream_id, conn.id)
@@ -368,7 +378,7 @@ class HostLink:
                 await conn.open()
             except BackendUnavailable as exc:
                 log.warning("remote stream %s/%s: backend unavailable: %s", stream.client_id, stream.stream_id, exc)
-                conn.close(limits.CLOSE_BACKEND_FAILURE, strings.CLOSE_REASON_BACKEND.format(reason=exc), flush=False)
+                conn.close(CloseCode.INTERNAL_ERROR, strings.CLOSE_REASON_BACKEND.format(reason=exc), flush=False)
             else:
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(conn.dispatch)
@@ -387,47 +397,26 @@ class HostLink:
         key = (stream.client_id, stream.stream_id)
         if self.streams.get(key) is stream:
             del self.streams[key]
-        if key not in self.streams:
-            self._keep_counter(key, stream.outbound)
-
-    def _keep_counter(self, key: tuple[str, str], wire: OutboundStream) -> None:
-        self._retired[key] = wire
-        self._retired.move_to_end(key)
-        while len(self._retired) > limits.RC_RETIRED_STREAMS:
-            self._retired.popitem(last=False)
 
     def _close_stream(self, stream: RemoteStream, reason: str) -> None:
-        key = (stream.client_id, stream.stream_id)
-        if self.streams.get(key) is stream:
-            del self.streams[key]
-            self._keep_counter(key, stream.outbound)
-        stream.conn.close(1000, reason, flush=False)
+        self._retire(stream)
+        stream.conn.close(CloseCode.NORMAL, reason, flush=False)
 
     def _on_ack(self, ack: Ack) -> None:
-        if ack.stream_id is None:
+        if ack.stream_id is None or ack.seq_id is None:
             return
-        key = (ack.client_id, ack.stream_id)
-        stream = self.streams.get(key)
-        wire = stream.outbound if stream is not None else self._retired.get(key)
-        if wire is None:
-            return
-        if wire.ack(ack.seq_id, ack.segment_id) and stream is not None:
-            stream.room.fire()
+        if self.buffer.ack(ack.client_id, ack.stream_id, ack.seq_id, ack.segment_id):
+            self._room.fire()
 
     def _on_ping(self, client_id: str, stream_id: str | None) -> None:
         if stream_id is None:
             stream_id = self._legacy.get(client_id) or str(uuid.uuid4())
-        key = (client_id, stream_id)
-        stream = self.streams.get(key)
+        stream = self.streams.get((client_id, stream_id))
         if stream is not None:
             stream.last_seen = time.monotonic()
-            wire, status = stream.outbound, PongStatus.ACTIVE
-        else:
-            wire = self._retired.pop(key, None) or OutboundStream()
-            self._keep_counter(key, wire)
-            status = PongStatus.UNKNOWN
-        pong = Pong(client_id, stream_id, wire.next_seq(), status)
-        wire.record(pong)
+        status = PongStatus.ACTIVE if stream is not None else PongStatus.UNKNOWN
+        pong = Pong(client_id, stream_id, self._seq.next(client_id, stream_id), status)
+        self.buffer.record(pong)
         self._emit(encode(pong))
 
     def _on_closed(self, client_id: str, stream_id: str | None) -> None:
