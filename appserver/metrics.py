@@ -82,7 +82,7 @@ def render(processor: Processor) -> str:
         "appserver_backend_restarts_total", "counter", "Times the backend was restarted.",
         [({"backend": backend.name}, int(restarts))],
     )
-    service = getattr(processor.gateway, "service", None)
+    service = getattr(getattr(processor, "gateway", None), "service", None)
     if service is not None:
         from appserver.remote_control.metrics import lines as remote_control_lines
 
