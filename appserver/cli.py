@@ -16,7 +16,7 @@ from appserver.commands.proxy import proxy
 from appserver.commands.relay import relay
 from appserver.commands.serve import serve
 from appserver.commands.token import token
-from appserver.config import ConfigError, RuntimeFailure
+from appserver.errors import ConfigError, RuntimeFailure
 from appserver.log import setup_logging
 
 

@@ -41,6 +41,11 @@ INBOUND_QUEUE_BYTES = 64 * 1024 * 1024
 #: Client requests forwarded to the backend and not yet answered, per connection.
 IN_FLIGHT_WINDOW = 96
 
+#: Requests for methods the gateway answers itself (remoteControl/*), queued or running,
+#: per connection; one more is answered -32001. Their handlers may take seconds (an
+#: enrollment over HTTP), so they run beside the backend traffic, not in its window.
+GATEWAY_CALLS_PER_CONNECTION = 16
+
 #: At most this many queued client messages are forwarded to the backend at once (one
 #: write to codex's socket instead of one per request).
 FORWARD_BATCH_MESSAGES = 64
@@ -48,7 +53,7 @@ FORWARD_BATCH_MESSAGES = 64
 # --- outbound (gateway -> client) ----------------------------------------------------
 
 #: Messages waiting for a socket client to read them; when full the client is closed
-#: with close code CLOSE_SLOW_CLIENT. Upstream uses 32768 (spec/transport.md §6).
+#: with close code 1008 (appserver.close.CloseCode). Upstream uses 32768 (spec/transport.md §6).
 OUTBOUND_QUEUE_MESSAGES = 32 * 1024
 
 #: Bytes waiting for a socket client (see OUTBOUND_QUEUE_MESSAGES).
@@ -73,16 +78,11 @@ WEBSOCKET_CLOSE_TIMEOUT = 5.0
 #: HTTP upgrade / TLS handshake deadline for one incoming connection.
 HANDSHAKE_TIMEOUT = 10.0
 
-# --- WebSocket close codes (RFC 6455 §7.4.1) --------------------------------------------
+# --- closing a connection -----------------------------------------------------------------
 
-#: The client did not read its messages fast enough and its outbound queue filled.
-CLOSE_SLOW_CLIENT = 1008
-#: The backend behind this connection failed.
-CLOSE_BACKEND_FAILURE = 1011
-#: The gateway is shutting down.
-CLOSE_GOING_AWAY = 1001
-#: The client went away without a close handshake (never sent on the wire).
-CLOSE_ABNORMAL = 1006
+#: Longest close reason, in UTF-8 bytes: a close frame's payload is at most 125 bytes, two
+#: of which are the code (RFC 6455 §5.5). Longer reasons are cut (appserver.close).
+CLOSE_REASON_MAX_BYTES = 123
 
 # --- writers -----------------------------------------------------------------------------
 
@@ -207,6 +207,36 @@ PROXY_PIPE_ITEMS = 256
 CONNECT_TIMEOUT = 10.0
 
 # --- remote control: the wire shared by host and relay (appserver.remote_control) ---------
+# spec/remote-control.md §4.4–4.5, segment.rs and websocket.rs upstream.
+
+#: A serialized envelope larger than this is split into chunks (and a received chunk
+#: envelope larger than this is dropped).
+RC_MAX_ENVELOPE_BYTES = 150 * 1024
+
+#: About this many message bytes per chunk (the count grows until each envelope fits).
+RC_CHUNK_TARGET_BYTES = 100 * 1024
+
+#: Largest message that may be chunked or reassembled.
+RC_MAX_MESSAGE_BYTES = 100 * 1024 * 1024
+
+#: Most chunks one message may be cut into.
+RC_MAX_SEGMENTS = 1024
+
+#: Messages being reassembled at once per receiver; the least recently active is evicted.
+RC_MAX_ASSEMBLIES = 128
+
+#: Bytes of partial messages a receiver holds across its assemblies; beyond this the least
+#: recently active assembly is dropped (upstream bounds only the count: 128 x 100 MiB).
+RC_MAX_REASSEMBLY_BYTES = 256 * 1024 * 1024
+
+#: Host: server envelopes sent and not yet acked, over the whole link; at this many the
+#: host stops sending new messages until an ack frees a slot (upstream CHANNEL_CAPACITY).
+RC_MAX_UNACKED = 128
+
+#: Streams whose numbering a host (and a relay's replay filter) remembers after they close;
+#: beyond this the least recently used closed stream is forgotten (its numbering restarts).
+RC_MAX_REMEMBERED_STREAMS = 64 * 1024
+
 
 # --- remote control: the host (appserver.remote_control) ---------------------------------
 

@@ -22,7 +22,9 @@ from anyio.abc import TaskStatus
 from appserver import __version__, limits, strings
 from appserver.backends.base import Backend, BackendUnavailable
 from appserver.backends.select import create_backend
-from appserver.config import ConfigError, ListenKind, ListenUrl, RuntimeFailure, ServeConfig
+from appserver.close import CloseCode
+from appserver.config import ListenKind, ListenUrl, ServeConfig
+from appserver.errors import ConfigError, RuntimeFailure
 from appserver.processor import Processor
 
 log = logging.getLogger("appserver.server")
@@ -98,7 +100,7 @@ async def _serve(config: ServeConfig, processor: Processor, why: str) -> int:
             from appserver.transports.stdio import serve_stdio
 
             close = await serve_stdio(processor)
-            if close.code == limits.CLOSE_BACKEND_FAILURE:
+            if close.code == CloseCode.INTERNAL_ERROR:
                 if listeners:
                     # Like codex, the stdio client's session is over; the others go on.
                     log.error("stdio client: %s; still serving the other listeners", close.reason)
@@ -140,7 +142,7 @@ class _Shutdown:
         with anyio.move_on_after(limits.SHUTDOWN_DRAIN_TIMEOUT):
             for conn in self.processor.connections:
                 await conn.wait_drained()
-        self.processor.close_all(limits.CLOSE_GOING_AWAY, strings.CLOSE_REASON_SHUTDOWN)
+        self.processor.close_all(CloseCode.GOING_AWAY, strings.CLOSE_REASON_SHUTDOWN)
         with anyio.move_on_after(limits.WEBSOCKET_CLOSE_TIMEOUT):
             await self.processor.wait_idle()
         done.cancel()

@@ -19,6 +19,9 @@ INVALID_CLIENT_NAME = "Invalid clientInfo.name: '{name}'. Must be a valid HTTP h
 # connection failed or the gateway is going away.
 BACKEND_UNAVAILABLE = "backend unavailable: {reason}"
 SERVER_DRAINING = "Server is draining; retry after reconnecting"
+# A method the gateway answers itself (e.g. remoteControl/*) failed unexpectedly (-32603);
+# the cause is logged, never sent (it may name local paths or hosts).
+GATEWAY_METHOD_FAILED = "internal error while handling `{method}`"
 
 # --- --listen URL grammar (spec/transport.md §1) ------------------------------------------
 
@@ -35,6 +38,7 @@ NO_TRANSPORT = "no transport configured; use --listen or enable remote control"
 # --- WebSocket close reasons (ours) -------------------------------------------------------
 
 CLOSE_REASON_SLOW_CLIENT = "outbound queue full: client is not reading its messages"
+CLOSE_REASON_INBOUND_FULL = "inbound queue full: client sends faster than the server reads"
 CLOSE_REASON_BACKEND = "backend failed: {reason}"
 CLOSE_REASON_SHUTDOWN = "server shutting down"
 
@@ -170,6 +174,10 @@ ENV_VAR_EMPTY = "environment variable `{name}` is empty"
 
 # --- remote control: the wire shared by host and relay (appserver.remote_control) ---------
 
+#: Why a message could not be sent over the remote-control link (logged; upstream drops it).
+RC_MESSAGE_TOO_LARGE = "message of {size} bytes exceeds the remote-control message size limit"
+RC_MESSAGE_CANNOT_FIT = "message cannot be cut into remote-control envelopes within the size limit"
+
 # --- remote control: the host (appserver.remote_control) ---------------------------------
 
 # --- relay (appserver.relay) ---------------------------------------------------------------
@@ -239,3 +247,7 @@ RELAY_BANNER = "appserver relay {version}: listening on {url} (public URL {publi
 
 
 # --- controllers (appserver pair / devices / remote, the web controller) -------------------
+
+#: The built-in agent's reply to ``!run CMD`` once the approval request is answered.
+BUILTIN_RUN_APPROVED = "approved: {command}"
+BUILTIN_RUN_DECLINED = "declined: {command}"

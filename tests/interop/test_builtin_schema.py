@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft7Validator
 
+from appserver import jsonrpc
 from appserver.backends.builtin import BuiltinBackend, methods
 from appserver.backends.builtin.events import NOTIFICATION_METHODS
 from appserver.backends.builtin.handlers import HANDLERS
@@ -114,6 +115,7 @@ class Recorder:
         self.ok_methods: set[str] = set()
         self.notifications: set[str] = set()
         self.error_codes: set[int] = set()
+        self.server_requests: set[str] = set()
         self.failures: list[str] = []
 
     async def call(
@@ -134,6 +136,13 @@ class Recorder:
 
     def check_notifications(self, peer: FakePeer) -> None:
         for message in peer.notifications():
+            if "id" in message:  # a server request (the `!run` approval)
+                self.server_requests.add(message["method"])
+                self.failures += [
+                    f"{message['method']} request: {p}"
+                    for p in self.v.errors("#/definitions/ServerRequest", message)
+                ]
+                continue
             self.notifications.add(message["method"])
             self.failures += [
                 f"{message['method']}: {p}"
@@ -251,6 +260,25 @@ async def test_every_builtin_message_validates(
     await call(tui, tui_session, "thread/turns/list", {"threadId": thread_id, "itemsView": "full"})
     await call(tui, tui_session, "thread/read", {"threadId": thread_id, "includeTurns": True})
     await call(tui, tui_session, "turn/interrupt", {"threadId": thread_id, "turnId": turn_id})
+    # The deterministic approval path: `!run CMD`, approved then declined.
+    for decision in ("accept", "decline"):
+        before = len(tui.notifications("turn/completed"))
+        await call(
+            tui,
+            tui_session,
+            "turn/start",
+            {"threadId": thread_id, "input": [{"type": "text", "text": f"!run echo {decision}"}]},
+        )
+        ask = await tui.wait_for(
+            lambda m: m.get("method") == "item/commandExecution/requestApproval"
+            and m["params"]["command"] == f"echo {decision}"
+        )
+        answer = {"decision": decision}
+        rec.failures += rec.v.errors(
+            "#/definitions/CommandExecutionRequestApprovalResponse", answer
+        )
+        await tui_session.send(jsonrpc.Message.from_payload(jsonrpc.response(ask["id"], answer)))
+        await tui.wait_for(lambda m: len(tui.notifications("turn/completed")) > before)
     await call(tui, tui_session, "thread/name/set", {"threadId": thread_id, "name": "A title"})
     await tui.wait_for(lambda m: m.get("method") == "thread/name/updated")
 
@@ -302,4 +330,5 @@ async def test_every_builtin_message_validates(
     assert rec.failures == []
     assert rec.ok_methods == set(HANDLERS)
     assert rec.notifications == NOTIFICATION_METHODS
+    assert rec.server_requests == {"item/commandExecution/requestApproval"}
     assert rec.error_codes == {-32600, -32601}

@@ -15,6 +15,9 @@ A turn streams the notification sequence codex 0.169.0 sends for a one-message t
 
 ``turn/interrupt`` cancels the stream; the turn then completes with status
 ``interrupted`` and the agent message holds what was streamed so far.
+
+A message ``!run CMD`` first asks for approval (:mod:`.approvals`); the reply is then
+``approved: CMD`` or ``declined: CMD`` and nothing is executed.
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ from typing import Any
 import anyio
 import anyio.lowlevel
 
-from appserver import limits
+from appserver import limits, strings
+from appserver.backends.builtin.approvals import Approvals, run_command
 from appserver.backends.builtin.events import notification, now_ms, now_s, uuid7
 from appserver.backends.builtin.threads import ACTIVE, IDLE, Thread, ThreadStore, Turn
 
@@ -83,6 +87,7 @@ class TurnRunner:
         client_id: str | None,
         output_schema: Any,
         delta_interval: float,
+        approvals: Approvals | None = None,
     ) -> None:
         self.store = store
         self.thread = thread
@@ -91,6 +96,7 @@ class TurnRunner:
         self.client_id = client_id
         self.output_schema = output_schema
         self.delta_interval = delta_interval
+        self.approvals = approvals if approvals is not None else Approvals()
 
     async def _emit(self, method: str, params: dict[str, Any]) -> None:
         await self.thread.broadcast(notification(method, params))
@@ -135,6 +141,11 @@ class TurnRunner:
         if not thread.preview and text:
             thread.preview = text[: limits.BUILTIN_DELTA_MAX_CHARS * 4]
 
+        answer = reply(text, self.output_schema)
+        command = run_command(text) if self.output_schema is None else None
+        if command is not None:
+            answer = await self._decide(command)
+
         at = now_ms()
         agent = {
             "type": "agentMessage",
@@ -154,7 +165,7 @@ class TurnRunner:
             turn.scope = scope
             if turn.interrupt_requested:
                 scope.cancel()
-            for index, delta in enumerate(chunks(reply(text, self.output_schema))):
+            for index, delta in enumerate(chunks(answer)):
                 if self.delta_interval:
                     await anyio.sleep(self.delta_interval)
                 elif index % limits.BUILTIN_DELTAS_PER_YIELD == 0:
@@ -183,6 +194,20 @@ class TurnRunner:
         self.store.turn_finished(thread, turn)
         await self._emit("thread/status/changed", {"threadId": thread.id, "status": IDLE})
         await self._emit("turn/completed", {"threadId": thread.id, "turn": turn.to_wire("summary")})
+
+    async def _decide(self, command: str) -> str:
+        """Ask for approval of ``command``; the reply text (empty if interrupted meanwhile:
+        the streaming scope below is then cancelled at once)."""
+        with anyio.CancelScope() as scope:
+            self.turn.scope = scope
+            if self.turn.interrupt_requested:
+                scope.cancel()
+            approved = await self.approvals.ask(self.thread, self.turn, command)
+        self.turn.scope = None
+        if scope.cancelled_caught:
+            return ""
+        template = strings.BUILTIN_RUN_APPROVED if approved else strings.BUILTIN_RUN_DECLINED
+        return template.format(command=command)
 
     def __repr__(self) -> str:
         return f"<TurnRunner thread={self.thread.id} turn={self.turn.id}>"

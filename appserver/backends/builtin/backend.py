@@ -30,6 +30,7 @@ from anyio.abc import TaskGroup
 from appserver import jsonrpc, strings
 from appserver.backends.base import BackendUnavailable, Peer
 from appserver.backends.builtin import methods
+from appserver.backends.builtin.approvals import Approvals
 from appserver.backends.builtin.handlers import HANDLERS, Reply
 from appserver.backends.builtin.params import RpcError
 from appserver.backends.builtin.threads import ThreadStore
@@ -46,8 +47,17 @@ class BuiltinSession:
         self.peer = peer
 
     async def send(self, message: jsonrpc.Message) -> None:
+        if message.is_answer:
+            # An answer to a server request (the `!run` approval); unknown ones are dropped.
+            if not self.backend.approvals.answer(self.peer.id, message):
+                log.info(
+                    "connection %d: ignoring an answer to no open server request (id %r)",
+                    self.peer.id,
+                    message.id,
+                )
+            return
         if message.kind is not jsonrpc.MessageKind.REQUEST:
-            return  # client notifications (`initialized`) and answers need no reply
+            return  # client notifications (`initialized`) need no reply
         method = message.method
         assert method is not None
         reply: Reply | None = None
@@ -102,6 +112,7 @@ class BuiltinBackend:
         self.delta_interval = delta_interval
         self.store = store if store is not None else ThreadStore()
         self.sessions: dict[int, BuiltinSession] = {}
+        self.approvals = Approvals()
         self._tasks: TaskGroup | None = None
 
     @property

@@ -39,6 +39,7 @@ NOTIFICATION_METHODS = frozenset(
         "item/started",
         "item/completed",
         "item/agentMessage/delta",
+        "serverRequest/resolved",
     }
 )
 

@@ -307,6 +307,7 @@ async def turn_start(session: BuiltinSession, params: Any) -> Any:
         client_id,
         args.get("outputSchema"),
         backend.delta_interval,
+        backend.approvals,
     )
 
     async def then() -> None:
