@@ -7,19 +7,13 @@ from __future__ import annotations
 import base64
 import json
 import os
-import signal
-import subprocess
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import anyio
-from anyio.abc import Process
-
-from tests.support.background import socket_accepts
-from tests.support.procs import APPSERVER
+from tests.support.launcher import APPSERVER, launch, unix_socket_accepts
 
 ACCOUNT = "acc-rc-stub"
 
@@ -80,22 +74,6 @@ async def unix_host(kind: str, codex_bin: str, home: Path, relay_port: int) -> A
         argv = [codex_bin, "app-server", "--listen", f"unix://{sock}"]
     else:
         argv = [*APPSERVER, "serve", "--backend", "codex", "--codex-bin", codex_bin, "--listen", f"unix://{sock}"]
-    log = open(home / f"{kind}.stderr", "wb")
-    process: Process = await anyio.open_process(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                                stderr=log, env=host_env(home, relay_port), start_new_session=True)
-    try:
-        with anyio.fail_after(90):
-            while not socket_accepts(sock):
-                assert process.returncode is None, (home / f"{kind}.stderr").read_text()
-                await anyio.sleep(0.05)  # polling the socket: there is no event to await
+    async with launch(argv, env=host_env(home, relay_port), name=kind) as host:
+        await host.until(lambda: unix_socket_accepts(sock), f"accepting on {sock}", timeout=90)
         yield sock
-    finally:
-        with anyio.CancelScope(shield=True):
-            if process.returncode is None:
-                process.send_signal(signal.SIGTERM)
-                with anyio.move_on_after(20):
-                    await process.wait()
-            if process.returncode is None:
-                os.killpg(process.pid, signal.SIGKILL)
-                await process.wait()
-            log.close()
