@@ -13,6 +13,7 @@ import click
 from appserver import __version__
 from appserver.commands.call import call
 from appserver.commands.proxy import proxy
+from appserver.commands.relay import relay
 from appserver.commands.serve import serve
 from appserver.commands.token import token
 from appserver.errors import ConfigError, RuntimeFailure
@@ -29,6 +30,7 @@ cli.add_command(serve)
 cli.add_command(proxy)
 cli.add_command(call)
 cli.add_command(token)
+cli.add_command(relay)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -241,6 +241,91 @@ RC_MAX_REMEMBERED_STREAMS = 64 * 1024
 # --- remote control: the host (appserver.remote_control) ---------------------------------
 
 # --- relay (appserver.relay) ---------------------------------------------------------------
+# Ours (the relay is not upstream's); docs/relay.md states every one of these.
+
+#: Host bearer tokens (`remote_control_token`) live this long; codex refreshes 5 min
+#: before expiry. A token is checked at the WebSocket handshake only: an open host link
+#: is never cut because its token expired or a newer one was issued (spec §4.6).
+RELAY_HOST_TOKEN_TTL = 30 * 60
+#: Live host tokens kept per server (older ones are forgotten first).
+RELAY_HOST_TOKENS_PER_SERVER = 8
+#: Pairing codes (and their manual codes) expire this long after `server/pair`.
+RELAY_PAIRING_CODE_TTL = 10 * 60
+#: Random bytes in a pairing code (24 bytes = 192 bits, 32 base64url characters).
+RELAY_PAIRING_CODE_BYTES = 24
+#: Characters in a manual code (from a 32-letter alphabet: 5 bits each), shown as XXXX-XXXX.
+RELAY_MANUAL_CODE_CHARS = 8
+#: Unclaimed, unexpired pairing codes kept per server (the oldest is dropped first).
+RELAY_PAIRING_CODES_PER_SERVER = 16
+#: Expired pairing codes are remembered this long (`pair/status` answers 410, not 404).
+RELAY_PAIRING_CODE_RETENTION = 60 * 60
+#: Claim attempts per client address in one window; over it: 429 with Retry-After.
+RELAY_CLAIM_ATTEMPTS = 20
+#: Claim attempts across all addresses in one window (distributed guessing of manual codes).
+RELAY_CLAIM_ATTEMPTS_GLOBAL = 600
+RELAY_CLAIM_WINDOW = 60.0
+#: Client addresses the claim limiter remembers (least recently seen forgotten first).
+RELAY_CLAIM_TRACKED_ADDRESSES = 10_000
+
+#: Hosts (enrolled servers) per account; enrolling one more is refused with 403.
+RELAY_MAX_HOSTS_PER_ACCOUNT = 32
+#: Paired controller devices per host; claiming one more is refused with 403.
+RELAY_MAX_DEVICES_PER_HOST = 100
+#: Credentials per account (`account add` and each `codex-home` make one).
+RELAY_MAX_CREDENTIALS_PER_ACCOUNT = 64
+#: Open controller streams (live or in their grace period) per device and per host.
+RELAY_MAX_STREAMS_PER_DEVICE = 256
+RELAY_MAX_STREAMS_PER_HOST = 4096
+#: `environments/{env}/clients` page size: default and maximum (codex allows 1..100).
+RELAY_CLIENT_LIST_DEFAULT = 100
+RELAY_CLIENT_LIST_MAX = 100
+
+#: Largest HTTP request body the relay reads (enroll, pair, claim, ...).
+RELAY_MAX_BODY_BYTES = 64 * 1024
+#: Largest WebSocket frame from a host: codex keeps envelopes <= 150 KiB (spec §4.4).
+RELAY_HOST_MAX_FRAME_BYTES = 1024 * 1024
+#: Largest WebSocket frame (one JSON-RPC message) from a controller.
+RELAY_CONTROLLER_MAX_FRAME_BYTES = 16 * 1024 * 1024
+
+#: Controller -> host envelopes kept per host for redelivery after the host link
+#: reconnects (from the host's `x-codex-subscribe-cursor`); oldest forgotten first.
+RELAY_HOST_REDELIVERY_ENVELOPES = 4096
+RELAY_HOST_REDELIVERY_BYTES = 16 * 1024 * 1024
+
+#: Relay -> controller JSON-RPC frames kept per stream for resume; also the most a stream
+#: may hold while its socket is away (more, and the stream expires: close 4002 on resume).
+RELAY_STREAM_BUFFER_FRAMES = 1024
+RELAY_STREAM_BUFFER_BYTES = 8 * 1024 * 1024
+#: Frames waiting to be written to one controller socket; over it: close 4003.
+RELAY_CONTROLLER_SEND_QUEUE_FRAMES = 4096
+RELAY_CONTROLLER_SEND_QUEUE_BYTES = 32 * 1024 * 1024
+#: Controller frames held while the host is offline (requests are answered with the
+#: host-offline error after RELAY_HOST_OFFLINE_WAIT; notifications wait for the host).
+RELAY_STREAM_PENDING_FRAMES = 1024
+
+#: A stream whose controller socket dropped is kept this long for a resume.
+RELAY_STREAM_GRACE = 60.0
+#: How long a request waits for an offline host before it is answered with an error.
+RELAY_HOST_OFFLINE_WAIT = 10.0
+#: Streams without traffic for this long get an envelope `ping` (the host closes virtual
+#: connections idle for 10 min, spec §4.3); also how often the sweep runs.
+RELAY_STREAM_PING_INTERVAL = 120.0
+#: WebSocket Ping frames to controllers (aiohttp heartbeat): a dead peer is noticed after
+#: about twice this.
+RELAY_CONTROLLER_HEARTBEAT = 30.0
+#: How often the relay looks for account/device changes made by `appserver relay` tooling
+#: in another process (revocations close live sockets within this delay).
+RELAY_STORE_POLL_INTERVAL = 1.0
+#: Shutdown: how long open sockets get to close.
+RELAY_SHUTDOWN_TIMEOUT = 5.0
+
+#: Close codes the relay sends to controllers (docs/relay.md).
+RELAY_CLOSE_DEVICE_REVOKED = 4001
+RELAY_CLOSE_STREAM_EXPIRED = 4002
+RELAY_CLOSE_CONTROLLER_TOO_SLOW = 4003
+RELAY_CLOSE_PROTOCOL = 1008
+RELAY_CLOSE_SHUTDOWN = 1001
+
 
 # --- controllers (appserver pair / devices / remote, the web controller) -------------------
 

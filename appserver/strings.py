@@ -181,6 +181,70 @@ RC_MESSAGE_CANNOT_FIT = "message cannot be cut into remote-control envelopes wit
 # --- remote control: the host (appserver.remote_control) ---------------------------------
 
 # --- relay (appserver.relay) ---------------------------------------------------------------
+# Ours; docs/relay.md. HTTP error bodies are {"detail": <one of these>}.
+
+RELAY_NOT_FOUND = "Not Found"
+#: The host WebSocket handshake for an unknown server: codex re-enrolls on exactly this body.
+RELAY_SERVER_NOT_FOUND = "Remote app server not found"
+RELAY_MISSING_BEARER = "missing or malformed Authorization bearer"
+RELAY_BAD_CREDENTIAL = "invalid or revoked credential"
+RELAY_ACCOUNT_MISMATCH = "chatgpt-account-id does not match the credential"
+RELAY_BAD_HOST_TOKEN = "invalid or expired remote control token"
+RELAY_HOST_TOKEN_OTHER_SERVER = "the remote control token belongs to another server"
+RELAY_MISSING_SERVER_ID = "missing x-codex-server-id"
+RELAY_UNKNOWN_SERVER = "server not found"
+RELAY_ENVIRONMENT_NOT_FOUND = "environment not found"
+RELAY_CLIENT_NOT_FOUND = "client not found"
+RELAY_BAD_JSON = "request body is not valid JSON"
+RELAY_BODY_NOT_OBJECT = "request body must be a JSON object"
+RELAY_BODY_TOO_LARGE = "request body too large"
+RELAY_FIELD_TYPE = "`{field}` must be {expected}"
+RELAY_FIELD_MISSING = "missing field `{field}`"
+RELAY_PAIR_STATUS_ONE_CODE = "exactly one of `pairing_code` or `manual_pairing_code` is required"
+RELAY_PAIRING_NOT_FOUND = "pairing code not found"
+RELAY_PAIRING_EXPIRED = "pairing code expired"
+RELAY_CLAIM_NOT_FOUND = "pairing code not found or expired"
+RELAY_CLAIM_RATE_LIMITED = "too many pairing attempts; retry later"
+RELAY_BAD_LIMIT = "limit must be an integer between 1 and {max}"
+RELAY_BAD_ORDER = "order must be asc or desc"
+RELAY_BAD_CURSOR = "invalid cursor"
+RELAY_TOO_MANY_HOSTS = "this account has too many hosts ({max}); remove one first"
+RELAY_TOO_MANY_DEVICES = "this host has too many paired devices ({max}); revoke one first"
+RELAY_TOO_MANY_STREAMS = "too many open streams for this device or host"
+RELAY_BAD_DEVICE_TOKEN = "invalid or revoked device token"
+RELAY_WEBSOCKET_REQUIRED = "WebSocket upgrade required"
+
+#: Controller close reasons (codes in limits.py).
+RELAY_CLOSE_REVOKED = "device revoked"
+RELAY_CLOSE_EXPIRED = "stream expired"
+RELAY_CLOSE_TOO_SLOW = "controller too slow"
+RELAY_CLOSE_BINARY = "binary frames are not supported"
+RELAY_CLOSE_SHUTDOWN = "relay shutting down"
+RELAY_CLOSE_REPLACED = "replaced by a newer connection of this server"
+RELAY_CLOSE_SERVER_REMOVED = "server removed"
+RELAY_CLOSE_BAD_RESUME = "received count is ahead of what the relay sent"
+
+#: JSON-RPC error (-32000) for a request the relay could not deliver to an offline host.
+RELAY_HOST_OFFLINE = "host is offline; the request was not delivered"
+
+# Command line.
+RELAY_LISTEN_BAD = "invalid --listen URL `{url}`; expected `http://IP:PORT` or `https://IP:PORT`"
+RELAY_TLS_NEEDS_HTTPS = "--tls-cert and --tls-key require an `https://IP:PORT` --listen URL"
+RELAY_HTTPS_NEEDS_TLS = "`{url}` needs --tls-cert and --tls-key"
+RELAY_PLAIN_NOT_LOOPBACK = (
+    "refusing plain http on the non-loopback address `{url}`: use https:// with --tls-cert/--tls-key, "
+    "or --behind-proxy when a TLS-terminating reverse proxy is in front"
+)
+RELAY_PUBLIC_URL_BAD = "invalid --public-url `{url}`; expected an http:// or https:// URL"
+RELAY_STATE_FAILED = "cannot open the relay state `{path}`: {err}"
+RELAY_ACCOUNT_EXISTS = "account `{name}` already exists"
+RELAY_ACCOUNT_UNKNOWN = "no account named `{name}`"
+RELAY_ACCOUNT_NAME_BAD = "account names are 1-64 letters, digits, `.`, `_`, `-` or `@`"
+RELAY_DEVICE_UNKNOWN = "no paired device `{client_id}`"
+RELAY_URL_BAD = "invalid --relay `{url}`; expected the relay's http:// or https:// root URL"
+RELAY_OUT_NOT_EMPTY = "`{path}` exists and is not an empty folder (use --force to overwrite its files)"
+RELAY_BANNER = "appserver relay {version}: listening on {url} (public URL {public}, state {state})"
+
 
 # --- controllers (appserver pair / devices / remote, the web controller) -------------------
 
