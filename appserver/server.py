@@ -93,9 +93,11 @@ async def _serve(config: ServeConfig, processor: Processor, why: str) -> int:
             if listen.kind is not ListenKind.STDIO:
                 runner = listener_runner(listen.kind)
                 listeners.append(await tg.start(runner, listen, processor, config))
-        _print_banner(processor.backend, why, listeners, stdio)
         shutdown = _Shutdown(processor, listeners, tg.cancel_scope)
-        tg.start_soon(shutdown.watch_signals)
+        # Signal handlers first: a SIGTERM sent as soon as the banner shows must drain,
+        # not kill the process with the default action.
+        await tg.start(shutdown.watch_signals)
+        _print_banner(processor.backend, why, listeners, stdio)
         if stdio:
             from appserver.transports.stdio import serve_stdio
 
@@ -124,8 +126,11 @@ class _Shutdown:
         self.scope = scope
         self.exit_code = 0
 
-    async def watch_signals(self) -> None:
+    async def watch_signals(
+        self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            task_status.started()
             async for signum in signals:
                 log.info("%s: draining (send it again to exit now)", signal.Signals(signum).name)
                 break
