@@ -19,7 +19,7 @@ import anyio
 import click
 
 from appserver import strings
-from appserver.config import ConfigError
+from appserver.errors import ConfigError
 
 T = TypeVar("T")
 

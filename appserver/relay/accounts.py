@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from appserver import strings
-from appserver.config import ConfigError
+from appserver.errors import ConfigError
 from appserver.relay import credentials
 from appserver.relay.store import Account, RelayStore, StoreError
 from appserver.tokens import write_private_file

@@ -20,7 +20,8 @@ import anyio
 from aiohttp import web
 
 from appserver import __version__, limits, strings
-from appserver.config import ConfigError, RuntimeFailure, TlsConfig, parse_socket_addr
+from appserver.config import TlsConfig, parse_socket_addr
+from appserver.errors import ConfigError, RuntimeFailure
 from appserver.relay.app import create_app
 from appserver.relay.hub import Relay, RelayConfig
 from appserver.relay.sqlite_store import SqliteStore
