@@ -31,10 +31,8 @@ from websockets.asyncio.client import ClientConnection, connect, unix_connect
 from websockets.exceptions import ConnectionClosed
 
 from appserver import limits
-from tests.support.background import short_dir
 from tests.support.gateway import StdioGateway, stdio_gateway
-from tests.support.listeners import ANSI, WS_ADDR
-from tests.support.procs import appserver_env
+from tests.support.launcher import appserver_env, short_dir
 from tests.support.tls import Pki, pki  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.anyio, pytest.mark.interop]
@@ -193,17 +191,10 @@ async def gateway(backend_args: list[str], home: Path, pki: Pki, sockets: Path) 
         "--tls-key", str(pki.key),
     ]
     env = appserver_env(home)
-    async with stdio_gateway(args, env, home / "gateway.stderr", cwd=home) as gw:
-        stdio = Peer("stdio", stdio=gw)
-        await stdio.initialize("stdio-sender")
-        # stdio is served after the banner is printed: the ports are in stderr now.
-        urls = {}
-        for line in ANSI.sub("", gw.stderr).splitlines():
-            match = WS_ADDR.search(line)
-            if "listening on:" in line and match:
-                urls["wss" if "wss://" in line else "ws"] = f"{'wss' if 'wss://' in line else 'ws'}://127.0.0.1:{match.group(2)}"
-        targets = {"unix": str(sockets / "gw.sock"), **urls}
-        assert set(targets) == {"unix", "ws", "wss"}, gw.stderr
+    async with stdio_gateway(args, env, cwd=home) as gw:
+        urls = await gw.server.lines_matching(r"listening on: ((wss?)://\S+)", 2)
+        targets = {"unix": str(sockets / "gw.sock"), **{m.group(2): m.group(1) for m in urls}}
+        await Peer("stdio", stdio=gw).initialize("stdio-sender")
         yield Gateway(gw, targets, pki.client_context())
 
 
