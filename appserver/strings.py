@@ -324,3 +324,10 @@ RELAY_BANNER = "appserver relay {version}: listening on {url} (public URL {publi
 #: The built-in agent's reply to ``!run CMD`` once the approval request is answered.
 BUILTIN_RUN_APPROVED = "approved: {command}"
 BUILTIN_RUN_DECLINED = "declined: {command}"
+
+# --- hardening: bad input at the boundaries ---------------------------------------------------
+
+#: -32603 answer when a built-in handler fails unexpectedly (the cause is logged, not sent).
+BUILTIN_HANDLER_FAILED = "internal error while handling `{method}`"
+#: The failed turn's error message (``turn/completed`` with status ``failed``).
+BUILTIN_TURN_FAILED = "the built-in agent failed to run this turn"
