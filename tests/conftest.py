@@ -25,3 +25,21 @@ def codex_bin() -> str:
         if candidate and shutil.which(candidate):
             return candidate
     pytest.fail("the pinned codex binary is missing: run the suite with scripts/test")
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """One real redis-server for the session (tests/support/redis_server.py)."""
+    from tests.support.redis_server import RedisServer
+
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server) -> str:  # type: ignore[no-untyped-def]
+    """The session's redis-server, emptied for this test."""
+    redis_server.flush()
+    return redis_server.url
