@@ -193,3 +193,6 @@ class ServeConfig:
     tls: TlsConfig | None = None
     # WebSocket auth (``--ws-*``): the loaded appserver.auth.Policy; ``None`` = no auth.
     ws_auth: object | None = None
+    # Remote control (``--remote-control*``): appserver.remote_control.setup.RemoteControlConfig;
+    # ``None``: the remoteControl/* methods are not answered by the gateway (tests only).
+    remote_control: object | None = None

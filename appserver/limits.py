@@ -240,6 +240,64 @@ RC_MAX_REMEMBERED_STREAMS = 64 * 1024
 
 # --- remote control: the host (appserver.remote_control) ---------------------------------
 
+#: HTTP calls to the relay (enroll, refresh, pair, pair/status, client list and revoke),
+#: each, like upstream (spec/remote-control.md §3.1).
+RC_HTTP_TIMEOUT = 30.0
+
+#: Body bytes kept in an error message's redacted preview (upstream: 4096, then ``...``).
+RC_BODY_PREVIEW_BYTES = 4096
+
+#: A host token with less than this left is refreshed before it is used (upstream's
+#: proactive window, §3.3).
+RC_REFRESH_PROACTIVE_WINDOW = 300.0
+
+#: A transient refresh failure without ``Retry-After`` defers the next attempt by a
+#: uniform random delay in this range (seconds, upstream's 24–36 s).
+RC_REFRESH_BACKOFF_MIN = 24
+RC_REFRESH_BACKOFF_MAX = 36
+
+#: While the credential has no account id (auth.json without ``tokens.account_id``), the
+#: link retries this often (upstream: 1 s).
+RC_WAITING_RETRY = 1.0
+
+#: Reconnect backoff: 200 ms doubling per attempt, capped, with +-10 % jitter (§4.6).
+RC_RECONNECT_BASE = 0.2
+RC_RECONNECT_CAP = 30.0
+RC_RECONNECT_JITTER = 0.1
+
+#: Opening the host WebSocket: TCP, TLS and the upgrade (upstream: 30 s).
+RC_CONNECT_TIMEOUT = 30.0
+
+#: WebSocket Ping frames on the host link, and how long a Pong may take (§4.6).
+RC_KEEPALIVE_INTERVAL = 10.0
+RC_KEEPALIVE_TIMEOUT = 60.0
+
+#: A controller stream with no inbound message or ping for this long is closed; the sweep
+#: runs this often (upstream: 10 min and 30 s).
+RC_IDLE_TIMEOUT = 600.0
+RC_IDLE_SWEEP_INTERVAL = 30.0
+
+#: Per controller stream, the processor's bounds are smaller than a local client's: a phone
+#: does not pipeline 16,384 requests. Messages and bytes waiting for the backend ...
+RC_STREAM_INBOUND_MESSAGES = 256
+RC_STREAM_INBOUND_BYTES = 8 * 1024 * 1024
+#: ... and messages waiting to become envelopes (the writer pulls at most RC_MAX_UNACKED
+#: ahead of the relay's acks; past this the stream is closed as a slow client).
+RC_STREAM_OUTBOUND_MESSAGES = 4096
+
+#: Frames the WebSocket library buffers from the relay before it stops reading (the link
+#: reader never waits on a stream, so this only absorbs bursts).
+RC_LINK_MAX_QUEUE = 64
+
+#: Largest frame accepted on the host link: a chunk envelope is at most 150 KiB; leave room.
+RC_LINK_MAX_FRAME = 1024 * 1024
+
+#: Envelopes written to the link per wake-up of the writer (one socket write each batch).
+RC_WRITE_BATCH = 256
+
+#: Disable: how long link and workers get to stop (upstream: 5 s).
+RC_SHUTDOWN_TIMEOUT = 5.0
+
 # --- relay (appserver.relay) ---------------------------------------------------------------
 # Ours (the relay is not upstream's); docs/relay.md states every one of these.
 

@@ -29,6 +29,9 @@ from appserver.processor import Processor
 
 log = logging.getLogger("appserver.server")
 
+#: Read (and removed) by codex app-server 0.169.0 at start: its remote control stays off.
+REMOTE_CONTROL_DISABLED_ENV = "CODEX_INTERNAL_APP_SERVER_REMOTE_CONTROL_DISABLED"
+
 
 @dataclass
 class Listener:
@@ -71,6 +74,8 @@ def check_listeners(config: ServeConfig) -> None:
 
 async def serve(config: ServeConfig, env: Mapping[str, str]) -> int:
     """Run the gateway; return the process exit status."""
+    # The gateway answers remoteControl/* itself: a codex child's own remote control stays off.
+    env = {**env, REMOTE_CONTROL_DISABLED_ENV: "1"}
     backend, why = create_backend(config.backend, env)
     processor = Processor(backend)
     async with AsyncExitStack() as stack:
@@ -81,14 +86,25 @@ async def serve(config: ServeConfig, env: Mapping[str, str]) -> int:
             await stack.enter_async_context(backend.running())
         except BackendUnavailable as exc:
             raise RuntimeFailure(str(exc)) from None
-        return await _serve(config, processor, why)
+        extra: list[Listener] = []
+        if config.remote_control is not None:
+            from appserver.remote_control.setup import running as remote_control
+
+            remote = await stack.enter_async_context(
+                remote_control(config.remote_control, processor, env)  # type: ignore[arg-type]
+            )
+            if remote.banner:
+                extra.append(Listener(banner=remote.banner))
+        return await _serve(config, processor, why, extra)
     raise AssertionError("unreachable")
 
 
-async def _serve(config: ServeConfig, processor: Processor, why: str) -> int:
+async def _serve(
+    config: ServeConfig, processor: Processor, why: str, extra: list[Listener] | None = None
+) -> int:
     stdio = any(listen.kind is ListenKind.STDIO for listen in config.listens)
     async with anyio.create_task_group() as tg:
-        listeners: list[Listener] = []
+        listeners: list[Listener] = list(extra or ())
         for listen in config.listens:
             if listen.kind is not ListenKind.STDIO:
                 runner = listener_runner(listen.kind)

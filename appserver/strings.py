@@ -179,6 +179,79 @@ RC_MESSAGE_TOO_LARGE = "message of {size} bytes exceeds the remote-control messa
 RC_MESSAGE_CANNOT_FIT = "message cannot be cut into remote-control envelopes within the size limit"
 
 # --- remote control: the host (appserver.remote_control) ---------------------------------
+# Upstream's texts (spec/remote-control.md §2–§10, remote-control-observed.md §3), then ours.
+
+RC_REQUIRES_CHATGPT = "remote control requires ChatGPT authentication"
+RC_API_KEY_NOT_SUPPORTED = (
+    "remote control requires ChatGPT authentication; API key auth is not supported"
+)
+RC_WAITING_FOR_ACCOUNT = "remote control enrollment is waiting for a ChatGPT account id"
+RC_REFRESH_DEFERRED = "remote control server token refresh deferred until {until}"
+RC_HTTP_FAILED = "remote control {kind} failed at `{url}`: HTTP {status}, {headers}, body: {preview}"
+RC_HTTP_PARSE_FAILED = (
+    "failed to parse remote control {kind} response from `{url}`: HTTP {status}, {headers}, "
+    "body: {preview}, decode error: {error}"
+)
+RC_HTTP_SEND_FAILED = "failed to {action} remote control server at `{url}`: {error}"
+RC_HTTP_CLIENT_SEND_FAILED = "failed to send remote control {kind} request to `{url}`: {error}"
+RC_HTTP_HEADERS = "request-id: {request_id}, cf-ray: {cf_ray}"
+RC_TOKEN_EXPIRY_PARSE = "failed to parse remote control server token expiry from `{url}`: {error}"
+RC_REFRESH_MISMATCH = (
+    "remote control server refresh returned mismatched enrollment: expected server_id={sid}, "
+    "environment_id={eid}; got server_id={got_sid}, environment_id={got_eid}"
+)
+RC_PAIRING_MISMATCH = (
+    "remote control pairing returned mismatched enrollment: expected server_id={sid}, "
+    "environment_id={eid}; got server_id={got_sid}, environment_id={got_eid}"
+)
+RC_PAIRING_EXPIRY_PARSE = "remote control pairing expires_at parse error: {error}"
+RC_LAST_SEEN_PARSE = "failed to parse remote control client last_seen_at `{value}`: {error}"
+RC_PAIRING_UNAVAILABLE = "remote control pairing is unavailable until enrollment completes"
+RC_PAIRING_REQUIRES_ENABLED = "remote control pairing requires remote control to be enabled"
+RC_PAIRING_STATUS_BOTH = (
+    "remoteControl/pairing/status accepts either pairingCode or manualPairingCode, not both"
+)
+RC_PAIRING_STATUS_NEITHER = "remoteControl/pairing/status requires pairingCode or manualPairingCode"
+RC_CLIENT_LIST_NEEDS_ENV = "remote control client list requires environmentId"
+RC_CLIENT_LIST_LIMIT = "remote control client list limit must be between 1 and 100"
+RC_CLIENT_REVOKE_NEEDS_ENV = "remote control client revoke requires environmentId"
+RC_CLIENT_REVOKE_NEEDS_CLIENT = "remote control client revoke requires clientId"
+RC_UNAVAILABLE = "remote control is unavailable for this app-server"
+RC_SQLITE_UNAVAILABLE = "remote control cannot be enabled because sqlite state db is unavailable"
+RC_WS_AUTH_FAILED = (
+    "remote control websocket auth failed with HTTP {status}; refreshing server token before reconnect"
+)
+RC_WS_CONNECT_FAILED = (
+    "failed to connect app-server remote control websocket `{url}`: HTTP error: {status}, "
+    "{headers}, body: {preview}"
+)
+RC_WS_PONG_TIMEOUT = "remote control websocket pong timeout"
+RC_SERVER_NOT_FOUND_BODY = {"detail": "Remote app server not found"}
+
+# Ours: base URLs (we allow https to any host; plain http only to loopback, where codex
+# allows only chatgpt.com domains and localhost), credentials, the state file.
+RC_URL_INVALID = "invalid remote control URL `{url}`; expected an https:// URL, or http:// to localhost"
+RC_URL_PLAIN_HTTP = (
+    "refusing remote control URL `{url}`: plain http to `{host}` would send the bearer token "
+    "in clear; use https://, or http:// only to localhost or a loopback address"
+)
+RC_TOKEN_FILE_UNREADABLE = "cannot read --remote-control-token-file {path}: {err}"
+RC_TOKEN_FILE_EMPTY = "--remote-control-token-file {path} is empty"
+RC_TOKEN_FILE_NO_ACCOUNT = (
+    "--remote-control-token-file {path} is not a relay account credential: "
+    "no chatgpt_account_id claim in its payload"
+)
+RC_TOKEN_FILE_NEEDS_URL = "`--remote-control-token-file` requires `--remote-control URL`"
+RC_AUTH_JSON_UNREADABLE = "cannot read {path}: {err}"
+RC_STATE_UNAVAILABLE = "remote control state {path} is unavailable: {err}"
+RC_STATE_CORRUPT = "remote control state {path} is not a database; moved it to {moved} and started a fresh one"
+RC_CLOSE_REASON_CLIENT_CLOSED = "controller closed the stream"
+RC_CLOSE_REASON_IDLE = "controller stream idle"
+RC_CLOSE_REASON_REINITIALIZED = "controller re-initialized the stream"
+RC_BANNER_TITLE = "appserver (remote control)"
+RC_BANNER_RELAY = "  relay: {url}"
+RC_BANNER_STATUS = "  status: {status} (server name {name}, installation {installation})"
+RC_BANNER_STATE = "  state: {path}"
 
 # --- relay (appserver.relay) ---------------------------------------------------------------
 # Ours; docs/relay.md. HTTP error bodies are {"detail": <one of these>}.
