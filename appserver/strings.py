@@ -325,6 +325,13 @@ RELAY_BANNER = "appserver relay {version}: listening on {url} (public URL {publi
 BUILTIN_RUN_APPROVED = "approved: {command}"
 BUILTIN_RUN_DECLINED = "declined: {command}"
 
+# --- hardening: bad input at the boundaries ---------------------------------------------------
+
+#: -32603 answer when a built-in handler fails unexpectedly (the cause is logged, not sent).
+BUILTIN_HANDLER_FAILED = "internal error while handling `{method}`"
+#: The failed turn's error message (``turn/completed`` with status ``failed``).
+BUILTIN_TURN_FAILED = "the built-in agent failed to run this turn"
+
 
 # --- relay cluster (Redis) -------------------------------------------------------------------
 RELAY_REDIS_FAILED = "cannot use Redis for the relay state: {err}"

@@ -2,9 +2,12 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.support.launcher import short_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,6 +28,13 @@ def codex_bin() -> str:
         if candidate and shutil.which(candidate):
             return candidate
     pytest.fail("the pinned codex binary is missing: run the suite with scripts/test")
+
+
+@pytest.fixture
+def short_tmp() -> Iterator[Path]:
+    """A fresh folder with a short path under /tmp, for sockets (``sun_path`` is short)."""
+    with short_dir() as path:
+        yield path
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from appserver import strings
-from tests.support.procs import APPSERVER, appserver_env
+from tests.support.launcher import APPSERVER, appserver_env
 from tests.support.tls import Pki, pki  # noqa: F401  (fixture)
 
 

@@ -11,18 +11,15 @@ import base64
 import json
 import os
 import secrets
-import signal
-import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import anyio
 from anyio.abc import Process
 
-from tests.support.procs import APPSERVER, appserver_env
+from tests.support.launcher import APPSERVER, Launched, appserver_env, launch
 
 
 def _b64(obj: Any) -> str:
@@ -46,13 +43,16 @@ def write_token(path: Path, account_id: str = "acct_test0000000000000000001") ->
 
 @dataclass
 class HostProcess:
-    process: Process
-    stderr_path: Path
+    server: Launched
     codex_home: Path
 
     @property
+    def process(self) -> Process:
+        return self.server.process
+
+    @property
     def stderr(self) -> str:
-        return self.stderr_path.read_text()
+        return self.server.stderr
 
 
 @asynccontextmanager
@@ -72,19 +72,6 @@ async def host_process(
     if not any(a.startswith("--backend") for a in args):
         argv += ["--backend", "builtin"]
     argv += list(args)
-    stderr_path = workdir / "host.stderr"
     full_env = appserver_env(home, LOG_LEVEL="INFO", **(env or {}))
-    with open(stderr_path, "wb") as stderr:
-        process = await anyio.open_process(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                           stderr=stderr, env=full_env)
-    try:
-        yield HostProcess(process, stderr_path, home)
-    finally:
-        with anyio.CancelScope(shield=True):
-            if process.returncode is None:
-                process.send_signal(signal.SIGTERM)
-                with anyio.move_on_after(20):
-                    await process.wait()
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
+    async with launch(argv, env=full_env, log=workdir / "host.stderr") as server:
+        yield HostProcess(server, home)
