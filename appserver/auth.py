@@ -363,7 +363,9 @@ def _json_object(data: bytes | None) -> dict[str, Any] | None:
 
     try:
         value = json.loads(data.decode("utf-8"), object_pairs_hook=pairs, parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        # RecursionError: a header or payload nested ~1,000 deep; codex's serde_json
+        # refuses it too (its recursion limit): 401 `invalid websocket jwt`, never a 500.
         return None
     return value if isinstance(value, dict) else None
 

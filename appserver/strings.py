@@ -327,3 +327,18 @@ RELAY_BANNER = "appserver relay {version}: listening on {url} (public URL {publi
 #: The built-in agent's reply to ``!run CMD`` once the approval request is answered.
 BUILTIN_RUN_APPROVED = "approved: {command}"
 BUILTIN_RUN_DECLINED = "declined: {command}"
+
+# --- hardening: bad input at the boundaries ---------------------------------------------------
+
+#: -32603 answer when a built-in handler fails unexpectedly (the cause is logged, not sent).
+BUILTIN_HANDLER_FAILED = "internal error while handling `{method}`"
+#: The failed turn's error message (``turn/completed`` with status ``failed``).
+BUILTIN_TURN_FAILED = "the built-in agent failed to run this turn"
+
+
+# --- relay cluster (Redis) -------------------------------------------------------------------
+RELAY_REDIS_FAILED = "cannot use Redis for the relay state: {err}"
+#: HTTP 503 body while the shared state (Redis) is unreachable.
+RELAY_STORE_UNAVAILABLE = "the relay's state is unavailable; try again shortly"
+RELAY_REDIS_URL_BAD = "invalid --redis `{url}`; expected redis://HOST:PORT/DB, rediss://... or unix:///PATH"
+RELAY_REDIS_AND_STATE = "--redis and --state are exclusive: a relay keeps its state in one place"
