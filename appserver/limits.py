@@ -397,3 +397,12 @@ JSON_MAX_NESTING = 127
 #: Longest ``cursor`` the built-in backend's pages accept (an offset; longer is invalid, as
 #: ``int()`` of thousands of digits is refused by Python and needlessly slow).
 BUILTIN_CURSOR_MAX_DIGITS = 18
+
+
+# --- relay cluster (Redis; appserver.relay.redis_store and the cross-node routing) ---------
+#: Connecting to Redis, and one command's answer: past these the store is "unavailable"
+#: (503 at the routes, not-ready on /readyz) instead of hanging a request.
+RELAY_REDIS_CONNECT_TIMEOUT = 5.0
+RELAY_REDIS_COMMAND_TIMEOUT = 5.0
+#: An idle pooled connection is checked with PING before reuse after this long.
+RELAY_REDIS_HEALTH_CHECK_INTERVAL = 10.0
