@@ -216,7 +216,7 @@ class RcTestRelay:
             body: Any = json.loads(raw) if raw else None
         except ValueError:
             body = raw
-        record = HttpRecord(request.method, request.path, request.query_string, list(request.headers.items()), body)
+        record = HttpRecord(request.method, request.raw_path.split("?")[0], request.raw_path.partition("?")[2], list(request.headers.items()), body)
         if request.path == SERVER and request.headers.get("upgrade", "").lower() == "websocket":
             self.handshakes.append(record)
             return await self._websocket(request)
