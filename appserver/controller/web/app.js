@@ -28,7 +28,8 @@ const app = {
   open: false,         // relay/stream received on the current socket
   stream: null,        // {id, received, sent, unconfirmed: [text]}
   nextId: 1,
-  pending: new Map(),  // request id -> {resolve, reject}
+  pending: new Map(),  // request id -> {method, params, resolve, reject, frame}
+  replay: [],          // requests to issue again on a new stream (never left the page)
   ready: false,        // initialize answered on this stream
   readyWaiters: [],    // resolved once ready (a message typed while connecting waits)
   threadId: null,
@@ -255,11 +256,18 @@ function answerApproval(id, decision) {
 // --- JSON-RPC over the stream ----------------------------------------------------------
 
 function resetStream() {
-  app.stream = { id: null, received: 0, sent: 0, unconfirmed: [] };
+  // The relay lost the stream (or we never had one). Requests never put on a socket are
+  // replayed on the next stream once it is initialized; the others may or may not have
+  // reached the host, so they fail with a message instead of running twice.
+  const wired = app.stream ? app.stream.wired : 0;
+  for (const [id, waiter] of app.pending) {
+    if (waiter.frame > wired && waiter.method !== "initialize") app.replay.push(waiter);
+    else waiter.reject(new Error("the connection to the host was reset; it may not have been delivered"));
+    app.pending.delete(id);
+  }
+  app.stream = { id: null, received: 0, sent: 0, wired: 0, unconfirmed: [] };
   app.open = false;
   app.ready = false;
-  for (const { reject } of app.pending.values()) reject(new Error("the connection to the host was reset"));
-  app.pending.clear();
 }
 
 function sendFrame(payload) {
@@ -268,15 +276,22 @@ function sendFrame(payload) {
   stream.sent += 1;
   stream.unconfirmed.push(text);
   if (stream.unconfirmed.length > RESEND_FRAMES && app.open) stream.unconfirmed.shift();
-  if (app.open && app.ws && app.ws.readyState === WebSocket.OPEN) app.ws.send(text);
+  if (app.open && app.ws && app.ws.readyState === WebSocket.OPEN) {
+    app.ws.send(text);
+    stream.wired = stream.sent;
+  }
+  return stream.sent;
 }
 
 function request(method, params) {
+  return new Promise((resolve, reject) => issue({ method, params, resolve, reject }));
+}
+
+function issue(waiter) {
   const id = app.nextId++;
-  return new Promise((resolve, reject) => {
-    app.pending.set(id, { resolve, reject });
-    sendFrame(params === undefined ? { id, method } : { id, method, params });
-  });
+  app.pending.set(id, waiter);
+  const { method, params } = waiter;
+  waiter.frame = sendFrame(params === undefined ? { id, method } : { id, method, params });
 }
 
 function notify(method, params) {
@@ -404,6 +419,7 @@ function onRelay(method, params) {
   app.open = true;
   app.retryDelay = RECONNECT_INITIAL;
   for (const frame of app.stream.unconfirmed) app.ws.send(frame);
+  app.stream.wired = app.stream.sent;
   setHostOnline(params.hostOnline !== false);
   if (fresh) start();
 }
@@ -422,6 +438,7 @@ async function start() {
     for (const resolve of app.readyWaiters.splice(0)) resolve();
     await refreshThreads();
     if (app.threadId) await openThread(app.threadId, { quiet: true });
+    for (const waiter of app.replay.splice(0)) issue(waiter);
   } catch (err) {
     addMessage("system", `Could not start: ${err.message}`);
   }
@@ -546,6 +563,15 @@ function main() {
   });
   $("new-thread").addEventListener("click", () => newThread().catch((err) => addMessage("system", err.message)));
   $("forget").addEventListener("click", () => forget(""));
+
+  window.addEventListener("hashchange", () => {
+    // A pairing link opened in a tab that already shows this page.
+    const code = pairCodeFromLocation();
+    if (code) {
+      if (app.cred) forget("");
+      pairWith(code);
+    }
+  });
 
   const code = pairCodeFromLocation();
   app.cred = loadCredential();
