@@ -33,7 +33,7 @@ from typing import Any
 from jwt.algorithms import HMACAlgorithm
 
 from appserver import strings
-from appserver.config import ConfigError
+from appserver.errors import ConfigError
 
 DEFAULT_MAX_CLOCK_SKEW_SECONDS = 30
 MIN_SIGNED_BEARER_SECRET_BYTES = 32

@@ -15,10 +15,11 @@ from appserver.commands.call import call
 from appserver.commands.devices import devices
 from appserver.commands.pair import pair
 from appserver.commands.proxy import proxy
+from appserver.commands.relay import relay
 from appserver.commands.remote import remote
 from appserver.commands.serve import serve
 from appserver.commands.token import token
-from appserver.config import ConfigError, RuntimeFailure
+from appserver.errors import ConfigError, RuntimeFailure
 from appserver.log import setup_logging
 
 
@@ -32,6 +33,7 @@ cli.add_command(serve)
 cli.add_command(proxy)
 cli.add_command(call)
 cli.add_command(token)
+cli.add_command(relay)
 cli.add_command(pair)
 cli.add_command(devices)
 cli.add_command(remote)

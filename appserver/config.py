@@ -1,8 +1,9 @@
 """Configuration: the ``--listen`` URL grammar, CODEX_HOME, and the serve config. Sans-I/O.
 
 Listen URLs follow upstream exactly (spec/transport.md §1), plus ``wss://IP:PORT`` for
-native TLS, and may be given several times. Errors are :class:`ConfigError` whose message
-is the one line the CLI prints (exit status 2).
+native TLS, and may be given several times. Errors are
+:class:`~appserver.errors.ConfigError` whose message is the one line the CLI prints (exit
+status 2).
 """
 
 from __future__ import annotations
@@ -15,17 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from appserver import strings
+from appserver.errors import ConfigError
 
 CONTROL_SOCKET_DIR = "app-server-control"
 CONTROL_SOCKET_NAME = "app-server-control.sock"
-
-
-class ConfigError(Exception):
-    """A usage or configuration error; ``str(err)`` is the one line shown to the user."""
-
-
-class RuntimeFailure(Exception):
-    """A runtime failure (e.g. the control socket is in use); one line, exit status 1."""
 
 
 class ListenKind(enum.Enum):
@@ -199,3 +193,6 @@ class ServeConfig:
     tls: TlsConfig | None = None
     # WebSocket auth (``--ws-*``): the loaded appserver.auth.Policy; ``None`` = no auth.
     ws_auth: object | None = None
+    # Remote control (``--remote-control*``): appserver.remote_control.setup.RemoteControlConfig;
+    # ``None``: the remoteControl/* methods are not answered by the gateway (tests only).
+    remote_control: object | None = None

@@ -26,7 +26,8 @@ from websockets.asyncio.client import ClientConnection, connect, unix_connect
 from websockets.exceptions import InvalidHandshake, InvalidStatus
 
 from appserver import __version__, limits, strings
-from appserver.config import ConfigError, default_control_socket
+from appserver.config import default_control_socket
+from appserver.errors import ConfigError
 from appserver.transports.unix_path import connectable_path
 
 #: The URI a client upgrades to over a Unix socket (codex's UDS_WEBSOCKET_HANDSHAKE_URL).

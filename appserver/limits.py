@@ -41,6 +41,11 @@ INBOUND_QUEUE_BYTES = 64 * 1024 * 1024
 #: Client requests forwarded to the backend and not yet answered, per connection.
 IN_FLIGHT_WINDOW = 96
 
+#: Requests for methods the gateway answers itself (remoteControl/*), queued or running,
+#: per connection; one more is answered -32001. Their handlers may take seconds (an
+#: enrollment over HTTP), so they run beside the backend traffic, not in its window.
+GATEWAY_CALLS_PER_CONNECTION = 16
+
 #: At most this many queued client messages are forwarded to the backend at once (one
 #: write to codex's socket instead of one per request).
 FORWARD_BATCH_MESSAGES = 64
@@ -48,7 +53,7 @@ FORWARD_BATCH_MESSAGES = 64
 # --- outbound (gateway -> client) ----------------------------------------------------
 
 #: Messages waiting for a socket client to read them; when full the client is closed
-#: with close code CLOSE_SLOW_CLIENT. Upstream uses 32768 (spec/transport.md §6).
+#: with close code 1008 (appserver.close.CloseCode). Upstream uses 32768 (spec/transport.md §6).
 OUTBOUND_QUEUE_MESSAGES = 32 * 1024
 
 #: Bytes waiting for a socket client (see OUTBOUND_QUEUE_MESSAGES).
@@ -73,16 +78,11 @@ WEBSOCKET_CLOSE_TIMEOUT = 5.0
 #: HTTP upgrade / TLS handshake deadline for one incoming connection.
 HANDSHAKE_TIMEOUT = 10.0
 
-# --- WebSocket close codes (RFC 6455 §7.4.1) --------------------------------------------
+# --- closing a connection -----------------------------------------------------------------
 
-#: The client did not read its messages fast enough and its outbound queue filled.
-CLOSE_SLOW_CLIENT = 1008
-#: The backend behind this connection failed.
-CLOSE_BACKEND_FAILURE = 1011
-#: The gateway is shutting down.
-CLOSE_GOING_AWAY = 1001
-#: The client went away without a close handshake (never sent on the wire).
-CLOSE_ABNORMAL = 1006
+#: Longest close reason, in UTF-8 bytes: a close frame's payload is at most 125 bytes, two
+#: of which are the code (RFC 6455 §5.5). Longer reasons are cut (appserver.close).
+CLOSE_REASON_MAX_BYTES = 123
 
 # --- writers -----------------------------------------------------------------------------
 
@@ -207,10 +207,183 @@ PROXY_PIPE_ITEMS = 256
 CONNECT_TIMEOUT = 10.0
 
 # --- remote control: the wire shared by host and relay (appserver.remote_control) ---------
+# spec/remote-control.md §4.4–4.5, segment.rs and websocket.rs upstream.
+
+#: A serialized envelope larger than this is split into chunks (and a received chunk
+#: envelope larger than this is dropped).
+RC_MAX_ENVELOPE_BYTES = 150 * 1024
+
+#: About this many message bytes per chunk (the count grows until each envelope fits).
+RC_CHUNK_TARGET_BYTES = 100 * 1024
+
+#: Largest message that may be chunked or reassembled.
+RC_MAX_MESSAGE_BYTES = 100 * 1024 * 1024
+
+#: Most chunks one message may be cut into.
+RC_MAX_SEGMENTS = 1024
+
+#: Messages being reassembled at once per receiver; the least recently active is evicted.
+RC_MAX_ASSEMBLIES = 128
+
+#: Bytes of partial messages a receiver holds across its assemblies; beyond this the least
+#: recently active assembly is dropped (upstream bounds only the count: 128 x 100 MiB).
+RC_MAX_REASSEMBLY_BYTES = 256 * 1024 * 1024
+
+#: Host: server envelopes sent and not yet acked, over the whole link; at this many the
+#: host stops sending new messages until an ack frees a slot (upstream CHANNEL_CAPACITY).
+RC_MAX_UNACKED = 128
+
+#: Streams whose numbering a host (and a relay's replay filter) remembers after they close;
+#: beyond this the least recently used closed stream is forgotten (its numbering restarts).
+RC_MAX_REMEMBERED_STREAMS = 64 * 1024
+
 
 # --- remote control: the host (appserver.remote_control) ---------------------------------
 
+#: HTTP calls to the relay (enroll, refresh, pair, pair/status, client list and revoke),
+#: each, like upstream (spec/remote-control.md §3.1).
+RC_HTTP_TIMEOUT = 30.0
+
+#: Body bytes kept in an error message's redacted preview (upstream: 4096, then ``...``).
+RC_BODY_PREVIEW_BYTES = 4096
+
+#: A host token with less than this left is refreshed before it is used (upstream's
+#: proactive window, §3.3).
+RC_REFRESH_PROACTIVE_WINDOW = 300.0
+
+#: A transient refresh failure without ``Retry-After`` defers the next attempt by a
+#: uniform random delay in this range (seconds, upstream's 24–36 s).
+RC_REFRESH_BACKOFF_MIN = 24
+RC_REFRESH_BACKOFF_MAX = 36
+
+#: While the credential has no account id (auth.json without ``tokens.account_id``), the
+#: link retries this often (upstream: 1 s).
+RC_WAITING_RETRY = 1.0
+
+#: Reconnect backoff: 200 ms doubling per attempt, capped, with +-10 % jitter (§4.6).
+RC_RECONNECT_BASE = 0.2
+RC_RECONNECT_CAP = 30.0
+RC_RECONNECT_JITTER = 0.1
+
+#: Opening the host WebSocket: TCP, TLS and the upgrade (upstream: 30 s).
+RC_CONNECT_TIMEOUT = 30.0
+
+#: WebSocket Ping frames on the host link, and how long a Pong may take (§4.6).
+RC_KEEPALIVE_INTERVAL = 10.0
+RC_KEEPALIVE_TIMEOUT = 60.0
+
+#: A controller stream with no inbound message or ping for this long is closed; the sweep
+#: runs this often (upstream: 10 min and 30 s).
+RC_IDLE_TIMEOUT = 600.0
+RC_IDLE_SWEEP_INTERVAL = 30.0
+
+#: Per controller stream, the processor's bounds are smaller than a local client's: a phone
+#: does not pipeline 16,384 requests. Messages and bytes waiting for the backend ...
+RC_STREAM_INBOUND_MESSAGES = 256
+RC_STREAM_INBOUND_BYTES = 8 * 1024 * 1024
+#: ... and messages waiting to become envelopes (the writer pulls at most RC_MAX_UNACKED
+#: ahead of the relay's acks; past this the stream is closed as a slow client).
+RC_STREAM_OUTBOUND_MESSAGES = 4096
+
+#: Frames the WebSocket library buffers from the relay before it stops reading (the link
+#: reader never waits on a stream, so this only absorbs bursts).
+RC_LINK_MAX_QUEUE = 64
+
+#: Largest frame accepted on the host link: a chunk envelope is at most 150 KiB; leave room.
+RC_LINK_MAX_FRAME = 1024 * 1024
+
+#: Envelopes written to the link per wake-up of the writer (one socket write each batch).
+RC_WRITE_BATCH = 256
+
+#: Disable: how long link and workers get to stop (upstream: 5 s).
+RC_SHUTDOWN_TIMEOUT = 5.0
+
 # --- relay (appserver.relay) ---------------------------------------------------------------
+# Ours (the relay is not upstream's); docs/relay.md states every one of these.
+
+#: Host bearer tokens (`remote_control_token`) live this long; codex refreshes 5 min
+#: before expiry. A token is checked at the WebSocket handshake only: an open host link
+#: is never cut because its token expired or a newer one was issued (spec §4.6).
+RELAY_HOST_TOKEN_TTL = 30 * 60
+#: Live host tokens kept per server (older ones are forgotten first).
+RELAY_HOST_TOKENS_PER_SERVER = 8
+#: Pairing codes (and their manual codes) expire this long after `server/pair`.
+RELAY_PAIRING_CODE_TTL = 10 * 60
+#: Random bytes in a pairing code (24 bytes = 192 bits, 32 base64url characters).
+RELAY_PAIRING_CODE_BYTES = 24
+#: Characters in a manual code (from a 32-letter alphabet: 5 bits each), shown as XXXX-XXXX.
+RELAY_MANUAL_CODE_CHARS = 8
+#: Unclaimed, unexpired pairing codes kept per server (the oldest is dropped first).
+RELAY_PAIRING_CODES_PER_SERVER = 16
+#: Expired pairing codes are remembered this long (`pair/status` answers 410, not 404).
+RELAY_PAIRING_CODE_RETENTION = 60 * 60
+#: Claim attempts per client address in one window; over it: 429 with Retry-After.
+RELAY_CLAIM_ATTEMPTS = 20
+#: Claim attempts across all addresses in one window (distributed guessing of manual codes).
+RELAY_CLAIM_ATTEMPTS_GLOBAL = 600
+RELAY_CLAIM_WINDOW = 60.0
+#: Client addresses the claim limiter remembers (least recently seen forgotten first).
+RELAY_CLAIM_TRACKED_ADDRESSES = 10_000
+
+#: Hosts (enrolled servers) per account; enrolling one more is refused with 403.
+RELAY_MAX_HOSTS_PER_ACCOUNT = 32
+#: Paired controller devices per host; claiming one more is refused with 403.
+RELAY_MAX_DEVICES_PER_HOST = 100
+#: Credentials per account (`account add` and each `codex-home` make one).
+RELAY_MAX_CREDENTIALS_PER_ACCOUNT = 64
+#: Open controller streams (live or in their grace period) per device and per host.
+RELAY_MAX_STREAMS_PER_DEVICE = 256
+RELAY_MAX_STREAMS_PER_HOST = 4096
+#: `environments/{env}/clients` page size: default and maximum (codex allows 1..100).
+RELAY_CLIENT_LIST_DEFAULT = 100
+RELAY_CLIENT_LIST_MAX = 100
+
+#: Largest HTTP request body the relay reads (enroll, pair, claim, ...).
+RELAY_MAX_BODY_BYTES = 64 * 1024
+#: Largest WebSocket frame from a host: codex keeps envelopes <= 150 KiB (spec §4.4).
+RELAY_HOST_MAX_FRAME_BYTES = 1024 * 1024
+#: Largest WebSocket frame (one JSON-RPC message) from a controller.
+RELAY_CONTROLLER_MAX_FRAME_BYTES = 16 * 1024 * 1024
+
+#: Controller -> host envelopes kept per host for redelivery after the host link
+#: reconnects (from the host's `x-codex-subscribe-cursor`); oldest forgotten first.
+RELAY_HOST_REDELIVERY_ENVELOPES = 4096
+RELAY_HOST_REDELIVERY_BYTES = 16 * 1024 * 1024
+
+#: Relay -> controller JSON-RPC frames kept per stream for resume; also the most a stream
+#: may hold while its socket is away (more, and the stream expires: close 4002 on resume).
+RELAY_STREAM_BUFFER_FRAMES = 1024
+RELAY_STREAM_BUFFER_BYTES = 8 * 1024 * 1024
+#: Frames waiting to be written to one controller socket; over it: close 4003.
+RELAY_CONTROLLER_SEND_QUEUE_FRAMES = 4096
+RELAY_CONTROLLER_SEND_QUEUE_BYTES = 32 * 1024 * 1024
+#: Controller frames held while the host is offline (requests are answered with the
+#: host-offline error after RELAY_HOST_OFFLINE_WAIT; notifications wait for the host).
+RELAY_STREAM_PENDING_FRAMES = 1024
+
+#: A stream whose controller socket dropped is kept this long for a resume.
+RELAY_STREAM_GRACE = 60.0
+#: How long a request waits for an offline host before it is answered with an error.
+RELAY_HOST_OFFLINE_WAIT = 10.0
+#: Streams without traffic for this long get an envelope `ping` (the host closes virtual
+#: connections idle for 10 min, spec §4.3); also how often the sweep runs.
+RELAY_STREAM_PING_INTERVAL = 120.0
+#: WebSocket Ping frames to controllers (aiohttp heartbeat): a dead peer is noticed after
+#: about twice this.
+RELAY_CONTROLLER_HEARTBEAT = 30.0
+#: How often the relay looks for account/device changes made by `appserver relay` tooling
+#: in another process (revocations close live sockets within this delay).
+RELAY_STORE_POLL_INTERVAL = 1.0
+#: Shutdown: how long open sockets get to close.
+RELAY_SHUTDOWN_TIMEOUT = 5.0
+
+#: Close codes the relay sends to controllers (docs/relay.md).
+RELAY_CLOSE_DEVICE_REVOKED = 4001
+RELAY_CLOSE_STREAM_EXPIRED = 4002
+RELAY_CLOSE_CONTROLLER_TOO_SLOW = 4003
+RELAY_CLOSE_PROTOCOL = 1008
+RELAY_CLOSE_SHUTDOWN = 1001
+
 
 # --- controllers (appserver pair / devices / remote, the web controller) -------------------
 
@@ -236,8 +409,3 @@ CONTROLLER_RESUME_GIVE_UP = 60.0
 
 #: Local clients of `appserver remote connect --listen`: at most this many at once.
 CONTROLLER_MAX_LOCAL_CLIENTS = 64
-
-#: Relay close codes (docs/relay.md, the controller API).
-RELAY_CLOSE_REVOKED = 4001
-RELAY_CLOSE_STREAM_EXPIRED = 4002
-RELAY_CLOSE_TOO_SLOW = 4003

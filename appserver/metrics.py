@@ -82,4 +82,9 @@ def render(processor: Processor) -> str:
         "appserver_backend_restarts_total", "counter", "Times the backend was restarted.",
         [({"backend": backend.name}, int(restarts))],
     )
+    service = getattr(getattr(processor, "gateway", None), "service", None)
+    if service is not None:
+        from appserver.remote_control.metrics import lines as remote_control_lines
+
+        lines += remote_control_lines(service, _family)
     return "\n".join(lines) + "\n"

@@ -19,10 +19,17 @@ rules (spec/transport.md §6–7):
 * answers go to the originating connection only; notifications only once its
   ``initialize`` succeeded, and never when it opted out of the method;
 * the outbound queue is bounded: stdio waits for room, a socket client that overflows
-  it is closed with close code ``CLOSE_SLOW_CLIENT`` and a reason saying so.
+  it is closed with close code 1008 and a reason saying so;
+* methods the gateway answers itself (:class:`GatewayMethods`, e.g. ``remoteControl/*``)
+  never reach the backend: they pass the initialize rules, then run concurrently with the
+  connection's other traffic, and their answer goes to the originating connection;
+* :meth:`Processor.broadcast` sends a gateway notification to every ready connection
+  that did not opt out of it.
 
 A connection is not a socket: remote control multiplexes many over one link, so closing
-is a request (:attr:`Connection.close_request`) the transport carries out.
+is a request (:attr:`Connection.close_request`) the transport carries out, and a
+multiplexing reader offers messages with :meth:`Connection.receive_nowait`, which never
+waits (a stream that floods its inbound queue is closed, never the link).
 """
 
 from __future__ import annotations
@@ -32,13 +39,16 @@ import itertools
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import anyio
+from anyio.abc import TaskGroup
 
 from appserver import jsonrpc, limits, strings
 from appserver.backends.base import Backend, BackendSession, BackendUnavailable
-from appserver.queues import MessageQueue, Pulse, QueueClosed, QueueFull
-from appserver.session import Session
+from appserver.close import CloseCode, CloseRequest
+from appserver.queues import MessageQueue, Pulse, QueueClosed, QueueFull, utf8_size
+from appserver.session import Session, SessionState
 
 log = logging.getLogger("appserver.processor")
 
@@ -52,7 +62,7 @@ class OverflowPolicy(enum.Enum):
 
     #: Producers wait for room (stdio: the only client, never dropped; upstream does so).
     WAIT = "wait"
-    #: The client is closed with ``CLOSE_SLOW_CLIENT`` (sockets; others never wait for it).
+    #: The client is closed with 1008 (sockets; others never wait for it).
     DISCONNECT = "disconnect"
 
 
@@ -64,12 +74,40 @@ class ConnectionState(enum.Enum):
     CLOSING = "closing"
 
 
-@dataclass(frozen=True, slots=True)
-class CloseRequest:
-    """Why the processor wants a connection closed (a WebSocket close code and reason)."""
+class _Admit(enum.Enum):
+    """What :meth:`Connection._admit` decided about one client message."""
 
-    code: int
-    reason: str
+    DONE = "done"  # handled (ignored, queued, or answered without waiting)
+    ANSWER = "answer"  # answer it with the returned message
+    QUEUE = "queue"  # a notification or an answer to a server request: queue it
+
+
+class GatewayMethods(Protocol):
+    """Methods the gateway answers itself, whatever the backend (e.g. ``remoteControl/*``).
+
+    Set as ``Processor(backend, gateway=...)`` or ``processor.gateway = ...`` before
+    listeners start. Owned requests still get ``Not initialized`` before ``initialize``;
+    experimental gating is the handler's job (it knows which of its methods are).
+    """
+
+    def owns(self, method: str) -> bool:
+        """Requests with this method are answered by :meth:`handle`, never by the backend."""
+        ...
+
+    def owns_notification(self, method: str) -> bool:
+        """Backend notifications with this method are dropped (the gateway sends its own)."""
+        ...
+
+    async def handle(self, conn: Connection, request: jsonrpc.Message) -> dict[str, Any]:
+        """The full answer payload for ``request`` (``jsonrpc.response``/``jsonrpc.error``
+        with ``request.id``). Runs concurrently with the connection's other traffic; an
+        exception becomes a -32603 answer, never a dead connection."""
+        ...
+
+    def on_ready(self, conn: Connection) -> list[jsonrpc.Message]:
+        """Called once, right after ``conn``'s initialize answer was queued; the returned
+        notifications are queued right behind it. ``conn.session`` knows the client."""
+        ...
 
 
 @dataclass(slots=True)
@@ -78,10 +116,13 @@ class Metrics:
 
     messages_in: int = 0
     messages_out: int = 0
-    bytes_in: int = 0
+    bytes_in: int = 0  # UTF-8 bytes of message text
     bytes_out: int = 0
     malformed: int = 0
     overload_answers: int = 0
+    inbound_full_closes: int = 0
+    gateway_calls: int = 0
+    gateway_failures: int = 0
     connections_opened: Counter[str] = field(default_factory=Counter)
     closes_by_reason: Counter[str] = field(default_factory=Counter)
     outbound_high_water: int = 0
@@ -96,12 +137,17 @@ class Connection:
         conn_id: int,
         transport: str,
         policy: OverflowPolicy,
+        *,
         outbound_items: int,
+        inbound_items: int,
+        inbound_bytes: int,
+        peer: str = "",
     ) -> None:
         self.id = conn_id
         self.transport = transport
+        self.peer = peer
         self.policy = policy
-        self.session = Session()
+        self.session = Session(transport=transport)
         self.state = ConnectionState.OPEN
         self.close_request: CloseRequest | None = None
         #: Text messages for the client, in order; the transport's writer drains it.
@@ -112,8 +158,13 @@ class Connection:
         self._backend = processor.backend
         self._metrics = processor.metrics
         self._inbound: MessageQueue[jsonrpc.Message] = MessageQueue(
-            f"inbound[{conn_id}]", processor.inbound_items, processor.inbound_bytes
+            f"inbound[{conn_id}]", inbound_items, inbound_bytes
         )
+        #: Requests for gateway-owned methods, waiting for :meth:`dispatch` to start them.
+        self._calls: MessageQueue[jsonrpc.Message] = MessageQueue(
+            f"gateway_calls[{conn_id}]", limits.GATEWAY_CALLS_PER_CONNECTION, inbound_bytes
+        )
+        self._calls_owed = 0  # queued or running gateway calls
         self._window = processor.window
         self._in_flight: dict[jsonrpc.RequestId, int] = {}
         self._in_flight_count = 0
@@ -130,7 +181,7 @@ class Connection:
     async def aclose(self) -> None:
         """Release the backend session and forget the connection (the transport is done)."""
         if self.state is not ConnectionState.CLOSING:
-            self.close(1000, "")
+            self.close(CloseCode.NORMAL, "")
         session, self._backend_session = self._backend_session, None
         self._processor._forget(self)
         if session is not None:
@@ -140,14 +191,21 @@ class Connection:
                 except Exception:
                     log.exception("connection %d: closing the backend session failed", self.id)
 
-    def close(self, code: int, reason: str, *, flush: bool = True) -> None:
-        """Ask the transport to close: after what is queued (``flush``) or at once."""
+    def close(
+        self, code: int, reason: str, *, flush: bool = True, label: str | None = None
+    ) -> None:
+        """Ask the transport to close: after what is queued (``flush``) or at once.
+
+        The reason is cut to what a close frame holds (:func:`appserver.close.cut_reason`);
+        ``label`` names the cause in ``/metrics`` (default: from the code).
+        """
         if self.state is ConnectionState.CLOSING:
             return
         self.state = ConnectionState.CLOSING
-        self.close_request = CloseRequest(code, reason)
-        self._metrics.closes_by_reason[_close_label(code)] += 1
+        self.close_request = CloseRequest.of(code, reason)
+        self._metrics.closes_by_reason[label or _close_label(code)] += 1
         self._inbound.close(discard=True)
+        self._calls.close(discard=True)
         self.outbound.close(discard=not flush)
         self._pulse()
 
@@ -160,7 +218,7 @@ class Connection:
 
     @property
     def owes_answers(self) -> bool:
-        return bool(self._in_flight_count or len(self._inbound))
+        return bool(self._in_flight_count or len(self._inbound) or self._calls_owed)
 
     async def wait_drained(self) -> None:
         """Wait until every request read so far has been answered (or the connection closed)."""
@@ -170,36 +228,85 @@ class Connection:
     # --- client -> backend -----------------------------------------------------------------
 
     async def receive(self, text: str) -> None:
-        """One frame or line from the client. Never raises for bad input."""
+        """One frame or line from the client. Never raises for bad input.
+
+        A notification or an answer to a server request that does not fit the inbound
+        queue waits for room (backpressure on the client's socket; never dropped).
+        """
+        verdict, message, size = self._admit(text)
+        if verdict is _Admit.ANSWER:
+            await self._enqueue(message)
+        elif verdict is _Admit.QUEUE:
+            try:
+                await self._inbound.put(message, size)
+            except QueueClosed:
+                pass
+
+    def receive_nowait(self, text: str) -> None:
+        """Like :meth:`receive`, but never waits: for a reader that serves many connections.
+
+        A notification or an answer to a server request that does not fit the inbound
+        queue closes this connection (1008, ``inbound queue full``) instead of making the
+        reader wait, so one flooding stream never blocks its link or the other streams.
+        """
+        verdict, message, size = self._admit(text)
+        if verdict is _Admit.ANSWER:
+            self._enqueue_nowait(message)
+        elif verdict is _Admit.QUEUE:
+            try:
+                self._inbound.put_nowait(message, size)
+            except QueueFull:
+                log.warning("connection %d: inbound queue full; closing it", self.id)
+                self._metrics.inbound_full_closes += 1
+                self.close(
+                    CloseCode.POLICY_VIOLATION,
+                    strings.CLOSE_REASON_INBOUND_FULL,
+                    flush=False,
+                    label="inbound_full",
+                )
+            except QueueClosed:
+                pass
+
+    def _admit(self, text: str) -> tuple[_Admit, jsonrpc.Message, int]:
+        """The receive rules that need no waiting (sans-I/O): parse, reject, queue requests.
+
+        Requests are queued here (or answered -32001 when their queue is full); what is
+        left to the caller is an answer to queue for the client, or a non-request to put
+        in the inbound queue, waiting or not.
+        """
         metrics = self._metrics
+        size = utf8_size(text)
         metrics.messages_in += 1
-        metrics.bytes_in += len(text)
+        metrics.bytes_in += size
         try:
             message = jsonrpc.parse(text)
         except jsonrpc.ParseError as exc:
             metrics.malformed += 1
             log.warning("connection %d: ignoring malformed message: %s", self.id, exc)
-            return
-        if message.kind is _REQUEST:
-            rejection = self._backend.reject_method(message.method) or self.session.check_request(
-                message
-            )
-            if rejection is not None:
-                await self._enqueue(jsonrpc.Message.from_payload(rejection.to_error(message.id)))
-                return
-            try:
-                self._inbound.put_nowait(message, len(text))
-            except QueueFull:
-                self._answer_overloaded(message)
-            except QueueClosed:
-                pass  # closing: nobody will read the answer
-            return
+            return _Admit.DONE, _NO_MESSAGE, 0
+        if message.kind is not _REQUEST:
+            return _Admit.QUEUE, message, size
+        gateway = self._processor.gateway
+        owned = gateway is not None and gateway.owns(message.method)  # type: ignore[arg-type]
+        if owned:
+            rejection = self.session.check_request(message)
+        else:
+            rejection = self._backend.reject_method(
+                message.method  # type: ignore[arg-type]
+            ) or self.session.check_request(message)
+        if rejection is not None:
+            return _Admit.ANSWER, jsonrpc.Message.from_payload(rejection.to_error(message.id)), 0
+        queue = self._calls if owned else self._inbound
         try:
-            # Notifications and answers to server requests are never dropped: the reader
-            # waits, which pushes back on the client's socket.
-            await self._inbound.put(message, len(text))
+            queue.put_nowait(message, size)
+        except QueueFull:
+            self._answer_overloaded(message)
         except QueueClosed:
-            pass
+            pass  # closing: nobody will read the answer
+        else:
+            if owned:
+                self._calls_owed += 1
+        return _Admit.DONE, message, 0
 
     def _answer_overloaded(self, request: jsonrpc.Message) -> None:
         self._metrics.overload_answers += 1
@@ -220,10 +327,47 @@ class Connection:
         queued requests are answered with an error instead of being forwarded, then the
         in-flight ones, and the connection is closed.
         """
-        while await self.dispatch_one():
-            pass
-        if self._failure is not None:
-            await self._fail_in_flight()
+        async with anyio.create_task_group() as calls:
+            calls.start_soon(self._start_gateway_calls, calls)
+            while await self.dispatch_one():
+                pass
+            if self._failure is not None:
+                await self._fail_in_flight()
+            # No more client messages: the calls already queued finish, then we return.
+            self._calls.close()
+
+    async def _start_gateway_calls(self, calls: TaskGroup) -> None:
+        while True:
+            try:
+                request = await self._calls.get()
+            except QueueClosed:
+                return
+            calls.start_soon(self._answer_gateway_call, request)
+
+    async def _answer_gateway_call(self, request: jsonrpc.Message) -> None:
+        """Run a gateway-owned method's handler; its answer goes to this connection."""
+        gateway = self._processor.gateway
+        self._metrics.gateway_calls += 1
+        try:
+            try:
+                assert gateway is not None
+                answer = jsonrpc.Message.from_payload(await gateway.handle(self, request))
+                if not answer.is_answer or answer.id != request.id:
+                    raise ValueError(f"handler returned {answer!r} for {request!r}")
+            except Exception:
+                self._metrics.gateway_failures += 1
+                log.exception("connection %d: gateway method %s failed", self.id, request.method)
+                answer = jsonrpc.Message.from_payload(
+                    jsonrpc.error(
+                        request.id,  # type: ignore[arg-type]
+                        jsonrpc.INTERNAL_ERROR,
+                        strings.GATEWAY_METHOD_FAILED.format(method=request.method),
+                    )
+                )
+            await self._enqueue(answer)
+        finally:
+            self._calls_owed -= 1
+            self._pulse()
 
     async def dispatch_one(self) -> bool:
         """Forward the next queued message, and with it every queued message that is ready
@@ -272,16 +416,37 @@ class Connection:
     async def deliver(self, message: jsonrpc.Message) -> None:
         """A message from the backend for this client (see :class:`appserver.backends.Peer`)."""
         if message.is_answer:
+            ready_now = False
             if self.session.initialize_id is not None:
                 self.session.on_answer(message)
+                ready_now = self.session.state is SessionState.READY
             # Released only once queued: a drain that sees nothing in flight must find
             # every answer already in the outbound queue.
             await self._enqueue(message)
+            if ready_now:
+                await self._on_ready()
             self._release(message.id)
             return
-        if message.kind is _NOTIFICATION and not self.session.wants_notification(message.method):
-            return
+        if message.kind is _NOTIFICATION:
+            if not self.session.wants_notification(message.method):
+                return
+            gateway = self._processor.gateway
+            if gateway is not None and gateway.owns_notification(message.method):  # type: ignore[arg-type]
+                return
         await self._enqueue(message)
+
+    async def _on_ready(self) -> None:
+        """Queue the gateway's notifications right behind the initialize answer."""
+        gateway = self._processor.gateway
+        if gateway is None:
+            return
+        try:
+            notifications = gateway.on_ready(self)
+        except Exception:
+            log.exception("connection %d: gateway on_ready failed", self.id)
+            return
+        for notification in notifications:
+            await self._enqueue(notification)
 
     def backend_failed(self, reason: str) -> None:
         """The backend session died: answer what is owed with an error, then close (1011)."""
@@ -300,8 +465,7 @@ class Connection:
         self._in_flight.clear()
         self._in_flight_count = 0
         self.close(
-            limits.CLOSE_BACKEND_FAILURE,
-            strings.CLOSE_REASON_BACKEND.format(reason=self._failure)[:120],
+            CloseCode.INTERNAL_ERROR, strings.CLOSE_REASON_BACKEND.format(reason=self._failure)
         )
 
     def _failure_answer(self, request_id: jsonrpc.RequestId) -> jsonrpc.Message:
@@ -325,51 +489,68 @@ class Connection:
         self._progress.fire()
 
     async def _enqueue(self, message: jsonrpc.Message) -> None:
+        """Queue a message for the client: WAIT connections wait for room, others never."""
         if self.policy is OverflowPolicy.WAIT:
+            size = utf8_size(message.text)
             try:
-                await self.outbound.put(message.text, len(message.text))
+                await self.outbound.put(message.text, size)
             except QueueClosed:
                 return
-            self._count_out(message.text)
+            self._count_out(size)
             return
+        self._enqueue_nowait(message)
+
+    def _enqueue_nowait(self, message: jsonrpc.Message) -> None:
+        """Queue a message for the client without waiting; a full queue closes it (1008)."""
         try:
             self._put_outbound_nowait(message)
         except QueueFull:
             log.warning(
                 "disconnecting slow connection after outbound queue filled: %d", self.id
             )
-            self.close(limits.CLOSE_SLOW_CLIENT, strings.CLOSE_REASON_SLOW_CLIENT, flush=False)
+            self.close(
+                CloseCode.POLICY_VIOLATION,
+                strings.CLOSE_REASON_SLOW_CLIENT,
+                flush=False,
+                label="slow_client",
+            )
 
     def _put_outbound_nowait(self, message: jsonrpc.Message) -> None:
+        size = utf8_size(message.text)
         try:
-            self.outbound.put_nowait(message.text, len(message.text))
+            self.outbound.put_nowait(message.text, size)
         except QueueClosed:
             return
-        self._count_out(message.text)
+        self._count_out(size)
 
-    def _count_out(self, text: str) -> None:
+    def _count_out(self, size: int) -> None:
         metrics = self._metrics
         metrics.messages_out += 1
-        metrics.bytes_out += len(text)
+        metrics.bytes_out += size
         if self.outbound.high_water > metrics.outbound_high_water:
             metrics.outbound_high_water = self.outbound.high_water
 
     def __repr__(self) -> str:
         return (
-            f"<Connection {self.id} {self.transport} {self.state.value} "
+            f"<Connection {self.id} {self.transport} {self.peer!r} {self.state.value} "
             f"{self.session.state.value} in_flight={self._in_flight_count} "
             f"queued_in={len(self._inbound)} queued_out={len(self.outbound)}>"
         )
 
 
+_NO_MESSAGE = jsonrpc.Message(jsonrpc.MessageKind.NOTIFICATION, {}, "")
+
+_CLOSE_LABELS = {
+    CloseCode.NORMAL: "normal",
+    CloseCode.GOING_AWAY: "shutdown",
+    CloseCode.POLICY_VIOLATION: "policy",
+    CloseCode.INTERNAL_ERROR: "backend_failure",
+    CloseCode.ABNORMAL: "lost",
+}
+
+
 def _close_label(code: int) -> str:
-    return {
-        1000: "normal",
-        limits.CLOSE_GOING_AWAY: "shutdown",
-        limits.CLOSE_SLOW_CLIENT: "slow_client",
-        limits.CLOSE_BACKEND_FAILURE: "backend_failure",
-        limits.CLOSE_ABNORMAL: "lost",
-    }.get(code, str(code))
+    return _CLOSE_LABELS.get(code, str(code))  # type: ignore[call-overload]
 
 
 class Processor:
@@ -379,11 +560,14 @@ class Processor:
         self,
         backend: Backend,
         *,
+        gateway: GatewayMethods | None = None,
         window: int = limits.IN_FLIGHT_WINDOW,
         inbound_items: int = limits.INBOUND_QUEUE_MESSAGES,
         inbound_bytes: int = limits.INBOUND_QUEUE_BYTES,
     ) -> None:
         self.backend = backend
+        #: Methods answered by the gateway itself; may be set until listeners start.
+        self.gateway = gateway
         self.window = window
         self.inbound_items = inbound_items
         self.inbound_bytes = inbound_bytes
@@ -392,29 +576,58 @@ class Processor:
         self._ids = itertools.count()
         self._idle = Pulse()
 
-    def connect(
+    def register(
         self,
         transport: str,
         policy: OverflowPolicy = OverflowPolicy.DISCONNECT,
         *,
         outbound_items: int | None = None,
+        inbound_items: int | None = None,
+        inbound_bytes: int | None = None,
+        peer: str = "",
     ) -> Connection:
-        """Register a new client connection (call :meth:`Connection.open` next)."""
+        """Register a new client connection (call :meth:`Connection.open` next).
+
+        ``transport`` is ``stdio``, ``unix``, ``ws``, ``wss`` or ``remote``; the bounds
+        default to the processor's (a multiplexed stream passes smaller ones); ``peer``
+        names the client in logs (``127.0.0.1:5555``, ``client-1/stream-1``).
+        """
         if outbound_items is None:
             outbound_items = (
                 limits.STDIO_OUTBOUND_QUEUE_MESSAGES
                 if policy is OverflowPolicy.WAIT
                 else limits.OUTBOUND_QUEUE_MESSAGES
             )
-        conn = Connection(self, next(self._ids), transport, policy, outbound_items)
+        conn = Connection(
+            self,
+            next(self._ids),
+            transport,
+            policy,
+            outbound_items=outbound_items,
+            inbound_items=self.inbound_items if inbound_items is None else inbound_items,
+            inbound_bytes=self.inbound_bytes if inbound_bytes is None else inbound_bytes,
+            peer=peer,
+        )
         self._connections[conn.id] = conn
         self.metrics.connections_opened[transport] += 1
-        log.debug("connection %d opened (%s)", conn.id, transport)
+        log.debug("connection %d opened (%s %s)", conn.id, transport, peer)
         return conn
+
+    async def broadcast(self, message: jsonrpc.Message) -> None:
+        """Queue a gateway notification to every ready connection that did not opt out.
+
+        Never waits on a socket (DISCONNECT) connection: one whose queue is full is
+        closed as a slow client. May wait for room on a WAIT (stdio) connection.
+        """
+        for conn in list(self._connections.values()):
+            if conn.state is ConnectionState.CLOSING:
+                continue
+            if conn.session.wants_notification(message.method):
+                await conn._enqueue(message)
 
     def _forget(self, conn: Connection) -> None:
         if self._connections.pop(conn.id, None) is not None:
-            log.debug("connection %d closed (%s)", conn.id, conn.transport)
+            log.debug("connection %d closed (%s %s)", conn.id, conn.transport, conn.peer)
             if not self._connections:
                 self._idle.fire()
 

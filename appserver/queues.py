@@ -16,6 +16,15 @@ import anyio
 T = TypeVar("T")
 
 
+def utf8_size(text: str) -> int:
+    """The size of ``text`` in UTF-8 bytes, which is what queue and metric bounds count.
+
+    ``str.isascii`` is a flag check in CPython, so the common (ASCII) case costs no
+    encoding; other text is encoded once to be measured.
+    """
+    return len(text) if text.isascii() else len(text.encode("utf-8"))
+
+
 class Pulse:
     """Wakes every task waiting on it. Cheap when nobody waits: the event is created only
     by a waiter, so firing on the hot path (every message) costs a ``None`` check."""

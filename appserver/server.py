@@ -22,10 +22,15 @@ from anyio.abc import TaskStatus
 from appserver import __version__, limits, strings
 from appserver.backends.base import Backend, BackendUnavailable
 from appserver.backends.select import create_backend
-from appserver.config import ConfigError, ListenKind, ListenUrl, RuntimeFailure, ServeConfig
+from appserver.close import CloseCode
+from appserver.config import ListenKind, ListenUrl, ServeConfig
+from appserver.errors import ConfigError, RuntimeFailure
 from appserver.processor import Processor
 
 log = logging.getLogger("appserver.server")
+
+#: Read (and removed) by codex app-server 0.169.0 at start: its remote control stays off.
+REMOTE_CONTROL_DISABLED_ENV = "CODEX_INTERNAL_APP_SERVER_REMOTE_CONTROL_DISABLED"
 
 
 @dataclass
@@ -69,6 +74,8 @@ def check_listeners(config: ServeConfig) -> None:
 
 async def serve(config: ServeConfig, env: Mapping[str, str]) -> int:
     """Run the gateway; return the process exit status."""
+    # The gateway answers remoteControl/* itself: a codex child's own remote control stays off.
+    env = {**env, REMOTE_CONTROL_DISABLED_ENV: "1"}
     backend, why = create_backend(config.backend, env)
     processor = Processor(backend)
     async with AsyncExitStack() as stack:
@@ -79,14 +86,25 @@ async def serve(config: ServeConfig, env: Mapping[str, str]) -> int:
             await stack.enter_async_context(backend.running())
         except BackendUnavailable as exc:
             raise RuntimeFailure(str(exc)) from None
-        return await _serve(config, processor, why)
+        extra: list[Listener] = []
+        if config.remote_control is not None:
+            from appserver.remote_control.setup import running as remote_control
+
+            remote = await stack.enter_async_context(
+                remote_control(config.remote_control, processor, env)  # type: ignore[arg-type]
+            )
+            if remote.banner:
+                extra.append(Listener(banner=remote.banner))
+        return await _serve(config, processor, why, extra)
     raise AssertionError("unreachable")
 
 
-async def _serve(config: ServeConfig, processor: Processor, why: str) -> int:
+async def _serve(
+    config: ServeConfig, processor: Processor, why: str, extra: list[Listener] | None = None
+) -> int:
     stdio = any(listen.kind is ListenKind.STDIO for listen in config.listens)
     async with anyio.create_task_group() as tg:
-        listeners: list[Listener] = []
+        listeners: list[Listener] = list(extra or ())
         for listen in config.listens:
             if listen.kind is not ListenKind.STDIO:
                 runner = listener_runner(listen.kind)
@@ -98,7 +116,7 @@ async def _serve(config: ServeConfig, processor: Processor, why: str) -> int:
             from appserver.transports.stdio import serve_stdio
 
             close = await serve_stdio(processor)
-            if close.code == limits.CLOSE_BACKEND_FAILURE:
+            if close.code == CloseCode.INTERNAL_ERROR:
                 if listeners:
                     # Like codex, the stdio client's session is over; the others go on.
                     log.error("stdio client: %s; still serving the other listeners", close.reason)
@@ -140,7 +158,7 @@ class _Shutdown:
         with anyio.move_on_after(limits.SHUTDOWN_DRAIN_TIMEOUT):
             for conn in self.processor.connections:
                 await conn.wait_drained()
-        self.processor.close_all(limits.CLOSE_GOING_AWAY, strings.CLOSE_REASON_SHUTDOWN)
+        self.processor.close_all(CloseCode.GOING_AWAY, strings.CLOSE_REASON_SHUTDOWN)
         with anyio.move_on_after(limits.WEBSOCKET_CLOSE_TIMEOUT):
             await self.processor.wait_idle()
         done.cancel()

@@ -44,6 +44,8 @@ class Session:
     """What the gateway knows about one client connection's protocol state."""
 
     state: SessionState = SessionState.NEW
+    #: The connection's transport: ``stdio``, ``unix``, ``ws``, ``wss`` or ``remote``.
+    transport: str = ""
     experimental_api: bool = False
     opt_out: frozenset[str] = field(default_factory=frozenset)
     client_name: str | None = None
@@ -100,6 +102,6 @@ class Session:
 
     def __repr__(self) -> str:
         return (
-            f"<Session {self.state.value} client={self.client_name!r} "
+            f"<Session {self.transport} {self.state.value} client={self.client_name!r} "
             f"experimental={self.experimental_api} opt_out={len(self.opt_out)}>"
         )

@@ -19,6 +19,9 @@ INVALID_CLIENT_NAME = "Invalid clientInfo.name: '{name}'. Must be a valid HTTP h
 # connection failed or the gateway is going away.
 BACKEND_UNAVAILABLE = "backend unavailable: {reason}"
 SERVER_DRAINING = "Server is draining; retry after reconnecting"
+# A method the gateway answers itself (e.g. remoteControl/*) failed unexpectedly (-32603);
+# the cause is logged, never sent (it may name local paths or hosts).
+GATEWAY_METHOD_FAILED = "internal error while handling `{method}`"
 
 # --- --listen URL grammar (spec/transport.md §1) ------------------------------------------
 
@@ -35,6 +38,7 @@ NO_TRANSPORT = "no transport configured; use --listen or enable remote control"
 # --- WebSocket close reasons (ours) -------------------------------------------------------
 
 CLOSE_REASON_SLOW_CLIENT = "outbound queue full: client is not reading its messages"
+CLOSE_REASON_INBOUND_FULL = "inbound queue full: client sends faster than the server reads"
 CLOSE_REASON_BACKEND = "backend failed: {reason}"
 CLOSE_REASON_SHUTDOWN = "server shutting down"
 
@@ -170,9 +174,150 @@ ENV_VAR_EMPTY = "environment variable `{name}` is empty"
 
 # --- remote control: the wire shared by host and relay (appserver.remote_control) ---------
 
+#: Why a message could not be sent over the remote-control link (logged; upstream drops it).
+RC_MESSAGE_TOO_LARGE = "message of {size} bytes exceeds the remote-control message size limit"
+RC_MESSAGE_CANNOT_FIT = "message cannot be cut into remote-control envelopes within the size limit"
+
 # --- remote control: the host (appserver.remote_control) ---------------------------------
+# Upstream's texts (spec/remote-control.md §2–§10, remote-control-observed.md §3), then ours.
+
+RC_REQUIRES_CHATGPT = "remote control requires ChatGPT authentication"
+RC_API_KEY_NOT_SUPPORTED = (
+    "remote control requires ChatGPT authentication; API key auth is not supported"
+)
+RC_WAITING_FOR_ACCOUNT = "remote control enrollment is waiting for a ChatGPT account id"
+RC_REFRESH_DEFERRED = "remote control server token refresh deferred until {until}"
+RC_HTTP_FAILED = "remote control {kind} failed at `{url}`: HTTP {status}, {headers}, body: {preview}"
+RC_HTTP_PARSE_FAILED = (
+    "failed to parse remote control {kind} response from `{url}`: HTTP {status}, {headers}, "
+    "body: {preview}, decode error: {error}"
+)
+RC_HTTP_SEND_FAILED = "failed to {action} remote control server at `{url}`: {error}"
+RC_HTTP_CLIENT_SEND_FAILED = "failed to send remote control {kind} request to `{url}`: {error}"
+RC_HTTP_HEADERS = "request-id: {request_id}, cf-ray: {cf_ray}"
+RC_TOKEN_EXPIRY_PARSE = "failed to parse remote control server token expiry from `{url}`: {error}"
+RC_REFRESH_MISMATCH = (
+    "remote control server refresh returned mismatched enrollment: expected server_id={sid}, "
+    "environment_id={eid}; got server_id={got_sid}, environment_id={got_eid}"
+)
+RC_PAIRING_MISMATCH = (
+    "remote control pairing returned mismatched enrollment: expected server_id={sid}, "
+    "environment_id={eid}; got server_id={got_sid}, environment_id={got_eid}"
+)
+RC_PAIRING_EXPIRY_PARSE = "remote control pairing expires_at parse error: {error}"
+RC_LAST_SEEN_PARSE = "failed to parse remote control client last_seen_at `{value}`: {error}"
+RC_PAIRING_UNAVAILABLE = "remote control pairing is unavailable until enrollment completes"
+RC_PAIRING_REQUIRES_ENABLED = "remote control pairing requires remote control to be enabled"
+RC_PAIRING_STATUS_BOTH = (
+    "remoteControl/pairing/status accepts either pairingCode or manualPairingCode, not both"
+)
+RC_PAIRING_STATUS_NEITHER = "remoteControl/pairing/status requires pairingCode or manualPairingCode"
+RC_CLIENT_LIST_NEEDS_ENV = "remote control client list requires environmentId"
+RC_CLIENT_LIST_LIMIT = "remote control client list limit must be between 1 and 100"
+RC_CLIENT_REVOKE_NEEDS_ENV = "remote control client revoke requires environmentId"
+RC_CLIENT_REVOKE_NEEDS_CLIENT = "remote control client revoke requires clientId"
+RC_UNAVAILABLE = "remote control is unavailable for this app-server"
+RC_SQLITE_UNAVAILABLE = "remote control cannot be enabled because sqlite state db is unavailable"
+RC_WS_AUTH_FAILED = (
+    "remote control websocket auth failed with HTTP {status}; refreshing server token before reconnect"
+)
+RC_WS_CONNECT_FAILED = (
+    "failed to connect app-server remote control websocket `{url}`: HTTP error: {status}, "
+    "{headers}, body: {preview}"
+)
+RC_WS_PONG_TIMEOUT = "remote control websocket pong timeout"
+RC_SERVER_NOT_FOUND_BODY = {"detail": "Remote app server not found"}
+
+# Ours: base URLs (we allow https to any host; plain http only to loopback, where codex
+# allows only chatgpt.com domains and localhost), credentials, the state file.
+RC_URL_INVALID = "invalid remote control URL `{url}`; expected an https:// URL, or http:// to localhost"
+RC_URL_PLAIN_HTTP = (
+    "refusing remote control URL `{url}`: plain http to `{host}` would send the bearer token "
+    "in clear; use https://, or http:// only to localhost or a loopback address"
+)
+RC_TOKEN_FILE_UNREADABLE = "cannot read --remote-control-token-file {path}: {err}"
+RC_TOKEN_FILE_EMPTY = "--remote-control-token-file {path} is empty"
+RC_TOKEN_FILE_NO_ACCOUNT = (
+    "--remote-control-token-file {path} is not a relay account credential: "
+    "no chatgpt_account_id claim in its payload"
+)
+RC_TOKEN_FILE_NEEDS_URL = "`--remote-control-token-file` requires `--remote-control URL`"
+RC_AUTH_JSON_UNREADABLE = "cannot read {path}: {err}"
+RC_STATE_UNAVAILABLE = "remote control state {path} is unavailable: {err}"
+RC_STATE_CORRUPT = "remote control state {path} is not a database; moved it to {moved} and started a fresh one"
+RC_CLOSE_REASON_CLIENT_CLOSED = "controller closed the stream"
+RC_CLOSE_REASON_IDLE = "controller stream idle"
+RC_CLOSE_REASON_REINITIALIZED = "controller re-initialized the stream"
+RC_BANNER_TITLE = "appserver (remote control)"
+RC_BANNER_RELAY = "  relay: {url}"
+RC_BANNER_STATUS = "  status: {status} (server name {name}, installation {installation})"
+RC_BANNER_STATE = "  state: {path}"
 
 # --- relay (appserver.relay) ---------------------------------------------------------------
+# Ours; docs/relay.md. HTTP error bodies are {"detail": <one of these>}.
+
+RELAY_NOT_FOUND = "Not Found"
+#: The host WebSocket handshake for an unknown server: codex re-enrolls on exactly this body.
+RELAY_SERVER_NOT_FOUND = "Remote app server not found"
+RELAY_MISSING_BEARER = "missing or malformed Authorization bearer"
+RELAY_BAD_CREDENTIAL = "invalid or revoked credential"
+RELAY_ACCOUNT_MISMATCH = "chatgpt-account-id does not match the credential"
+RELAY_BAD_HOST_TOKEN = "invalid or expired remote control token"
+RELAY_HOST_TOKEN_OTHER_SERVER = "the remote control token belongs to another server"
+RELAY_MISSING_SERVER_ID = "missing x-codex-server-id"
+RELAY_UNKNOWN_SERVER = "server not found"
+RELAY_ENVIRONMENT_NOT_FOUND = "environment not found"
+RELAY_CLIENT_NOT_FOUND = "client not found"
+RELAY_BAD_JSON = "request body is not valid JSON"
+RELAY_BODY_NOT_OBJECT = "request body must be a JSON object"
+RELAY_BODY_TOO_LARGE = "request body too large"
+RELAY_FIELD_TYPE = "`{field}` must be {expected}"
+RELAY_FIELD_MISSING = "missing field `{field}`"
+RELAY_PAIR_STATUS_ONE_CODE = "exactly one of `pairing_code` or `manual_pairing_code` is required"
+RELAY_PAIRING_NOT_FOUND = "pairing code not found"
+RELAY_PAIRING_EXPIRED = "pairing code expired"
+RELAY_CLAIM_NOT_FOUND = "pairing code not found or expired"
+RELAY_CLAIM_RATE_LIMITED = "too many pairing attempts; retry later"
+RELAY_BAD_LIMIT = "limit must be an integer between 1 and {max}"
+RELAY_BAD_ORDER = "order must be asc or desc"
+RELAY_BAD_CURSOR = "invalid cursor"
+RELAY_TOO_MANY_HOSTS = "this account has too many hosts ({max}); remove one first"
+RELAY_TOO_MANY_DEVICES = "this host has too many paired devices ({max}); revoke one first"
+RELAY_TOO_MANY_STREAMS = "too many open streams for this device or host"
+RELAY_BAD_DEVICE_TOKEN = "invalid or revoked device token"
+RELAY_WEBSOCKET_REQUIRED = "WebSocket upgrade required"
+
+#: Controller close reasons (codes in limits.py).
+RELAY_CLOSE_REVOKED = "device revoked"
+RELAY_CLOSE_EXPIRED = "stream expired"
+RELAY_CLOSE_TOO_SLOW = "controller too slow"
+RELAY_CLOSE_BINARY = "binary frames are not supported"
+RELAY_CLOSE_SHUTDOWN = "relay shutting down"
+RELAY_CLOSE_REPLACED = "replaced by a newer connection of this server"
+RELAY_CLOSE_SERVER_REMOVED = "server removed"
+RELAY_CLOSE_BAD_RESUME = "received count is ahead of what the relay sent"
+
+#: JSON-RPC error (-32000) for a request the relay could not deliver to an offline host.
+RELAY_HOST_OFFLINE = "host is offline; the request was not delivered"
+
+# Command line.
+RELAY_LISTEN_BAD = "invalid --listen URL `{url}`; expected `http://IP:PORT` or `https://IP:PORT`"
+RELAY_TLS_NEEDS_HTTPS = "--tls-cert and --tls-key require an `https://IP:PORT` --listen URL"
+RELAY_HTTPS_NEEDS_TLS = "`{url}` needs --tls-cert and --tls-key"
+RELAY_PLAIN_NOT_LOOPBACK = (
+    "refusing plain http on the non-loopback address `{url}`: use https:// with --tls-cert/--tls-key, "
+    "or --behind-proxy when a TLS-terminating reverse proxy is in front"
+)
+RELAY_PUBLIC_URL_BAD = "invalid --public-url `{url}`; expected an http:// or https:// URL"
+RELAY_STATE_FAILED = "cannot open the relay state `{path}`: {err}"
+RELAY_ACCOUNT_EXISTS = "account `{name}` already exists"
+RELAY_ACCOUNT_UNKNOWN = "no account named `{name}`"
+RELAY_ACCOUNT_NAME_BAD = "account names are 1-64 letters, digits, `.`, `_`, `-` or `@`"
+RELAY_DEVICE_UNKNOWN = "no paired device `{client_id}`"
+RELAY_URL_BAD = "invalid --relay `{url}`; expected the relay's http:// or https:// root URL"
+RELAY_OUT_NOT_EMPTY = "`{path}` exists and is not an empty folder (use --force to overwrite its files)"
+RELAY_BANNER = "appserver relay {version}: listening on {url} (public URL {public}, state {state})"
+
 
 # --- controllers (appserver pair / devices / remote, the web controller) -------------------
 

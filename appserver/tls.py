@@ -14,7 +14,8 @@ from pathlib import Path
 
 from appserver import strings
 from appserver.auth import os_error_text
-from appserver.config import ConfigError, ListenKind, ListenUrl, TlsConfig
+from appserver.config import ListenKind, ListenUrl, TlsConfig
+from appserver.errors import ConfigError
 
 
 def check_flags(cert: str | None, key: str | None, listens: Sequence[ListenUrl]) -> TlsConfig | None:

@@ -21,7 +21,7 @@ import jwt
 
 from appserver import strings
 from appserver.auth import os_error_text, rust_trim
-from appserver.config import ConfigError
+from appserver.errors import ConfigError
 
 CAPABILITY_TOKEN_BYTES = 32
 #: 48 random bytes → 64 URL-safe characters, comfortably over the 32-byte minimum.

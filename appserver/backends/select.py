@@ -8,7 +8,8 @@ from collections.abc import Mapping
 from appserver import strings
 from appserver.backends.base import Backend
 from appserver.backends.builtin import BuiltinBackend
-from appserver.config import BackendChoice, BackendConfig, ConfigError, codex_home
+from appserver.config import BackendChoice, BackendConfig, codex_home
+from appserver.errors import ConfigError
 
 
 def find_codex(config: BackendConfig, env: Mapping[str, str]) -> str | None:

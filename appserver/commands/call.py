@@ -13,7 +13,7 @@ import anyio
 import click
 
 from appserver.commands.target_options import target_from_flags, target_options
-from appserver.config import ConfigError, RuntimeFailure
+from appserver.errors import ConfigError, RuntimeFailure
 
 
 @click.command()

@@ -9,7 +9,7 @@ import anyio
 import click
 
 from appserver.commands.target_options import target_from_flags, target_options
-from appserver.config import RuntimeFailure
+from appserver.errors import RuntimeFailure
 
 
 @click.command()

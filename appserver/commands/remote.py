@@ -18,7 +18,7 @@ import anyio
 import click
 
 from appserver import strings
-from appserver.config import ConfigError
+from appserver.errors import ConfigError
 
 if TYPE_CHECKING:
     from appserver.controller.credentials import DeviceStore

@@ -7,6 +7,8 @@ import os
 import anyio
 import click
 
+from appserver import strings
+from appserver.errors import RuntimeFailure
 from appserver.config import (
     BackendConfig,
     ListenKind,
@@ -55,20 +57,49 @@ LISTEN_HELP = (
 )
 @click.option("--tls-cert", metavar="PATH", help="PEM certificate chain for wss:// listeners.")
 @click.option("--tls-key", metavar="PATH", help="PEM private key for wss:// listeners.")
+@click.option(
+    "--remote-control",
+    "remote_control",
+    metavar="URL",
+    help="Enable remote control for this run: enroll with the relay whose base URL is URL "
+    "(https://…, or http:// to localhost) and serve its paired controllers.",
+)
+@click.option(
+    "--remote-control-token-file",
+    "remote_control_token_file",
+    metavar="PATH",
+    help="The relay account credential (default: ChatGPT login in $CODEX_HOME/auth.json).",
+)
 def serve(
-    listens: tuple[str, ...], backend: str, codex_bin: str | None, overrides: tuple[str, ...], **ws: object
+    listens: tuple[str, ...],
+    backend: str,
+    codex_bin: str | None,
+    overrides: tuple[str, ...],
+    remote_control: str | None,
+    remote_control_token_file: str | None,
+    **ws: object,
 ) -> int:
     """Run the gateway (stdio by default)."""
+    from appserver.remote_control.setup import check_flags, persisted_enable
     from appserver.server import check_listeners, serve as run_serve
 
     choice, socket = parse_backend(backend)
-    listen_urls = tuple(parse_listen_urls(listens))
+    rc_config = check_flags(remote_control, remote_control_token_file, os.environ)
+    if listens == ("off",):
+        # `--listen off`: remote control is the only transport (codex: a durable enable
+        # stored for the relay also counts).
+        if remote_control is None and not persisted_enable(os.environ):
+            raise RuntimeFailure(strings.NO_TRANSPORT)
+        listen_urls: tuple[ListenUrl, ...] = ()
+    else:
+        listen_urls = tuple(parse_listen_urls(listens))
     ws_auth, tls = _websocket_options(listen_urls, ws)
     config = ServeConfig(
         listens=listen_urls,
         backend=BackendConfig(choice=choice, socket=socket, codex_bin=codex_bin, overrides=overrides),
         tls=tls,
         ws_auth=ws_auth,
+        remote_control=rc_config,
     )
     check_listeners(config)
     return anyio.run(run_serve, config, os.environ)

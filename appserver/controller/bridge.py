@@ -204,17 +204,17 @@ class RelayLink:
         self.stream.disconnected()
         close = ws.protocol.close_rcvd
         code = close.code if close is not None else None
-        if code == limits.RELAY_CLOSE_REVOKED:
+        if code == limits.RELAY_CLOSE_DEVICE_REVOKED:
             await self._refuse()
             return False
         if code == limits.RELAY_CLOSE_STREAM_EXPIRED:
             reason = strings.CONTROLLER_CLOSE_LOST.format(reason="stream expired")
             await self.local.close(limits.RELAY_CLOSE_STREAM_EXPIRED, reason)
             return False
-        if code == limits.RELAY_CLOSE_TOO_SLOW:
-            await self.local.close(limits.RELAY_CLOSE_TOO_SLOW, strings.CONTROLLER_CLOSE_TOO_SLOW)
+        if code == limits.RELAY_CLOSE_CONTROLLER_TOO_SLOW:
+            await self.local.close(limits.RELAY_CLOSE_CONTROLLER_TOO_SLOW, strings.CONTROLLER_CLOSE_TOO_SLOW)
             return False
-        if code == 1008:
+        if code == limits.RELAY_CLOSE_PROTOCOL:
             reason = strings.CONTROLLER_CLOSE_PROTOCOL.format(code=code, reason=close.reason if close else "")
             await self.local.close(CLOSE_INTERNAL, reason)
             return False
@@ -225,7 +225,7 @@ class RelayLink:
         self.refused = DeviceRefused(strings.CONTROLLER_DEVICE_REFUSED)
         log.warning("%s: the relay refused this device (revoked or unknown)", self.local.peer)
         with anyio.CancelScope(shield=True):
-            await self.local.close(limits.RELAY_CLOSE_REVOKED, strings.CONTROLLER_CLOSE_REVOKED)
+            await self.local.close(limits.RELAY_CLOSE_DEVICE_REVOKED, strings.CONTROLLER_CLOSE_REVOKED)
 
     def __repr__(self) -> str:
         return f"<RelayLink {self.local.peer} {self.stream!r} reconnects={self.reconnects}>"

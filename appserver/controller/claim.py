@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from appserver import __version__, limits, strings
-from appserver.config import RuntimeFailure
+from appserver.errors import RuntimeFailure
 from appserver.controller.credentials import Device, device_from_claim
 from appserver.controller.links import PairingTarget, claim_url
 

@@ -20,7 +20,7 @@ import click
 
 from appserver import strings
 from appserver.auth import os_error_text
-from appserver.config import ConfigError, RuntimeFailure
+from appserver.errors import ConfigError, RuntimeFailure
 from appserver.tokens import WriteFailed, write_private_file
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}\Z")

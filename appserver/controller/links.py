@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from appserver import strings
-from appserver.config import ConfigError
+from appserver.errors import ConfigError
 from appserver.connect import is_loopback_host
 
 PAIR_FRAGMENT = "pair"

@@ -20,7 +20,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from appserver import limits, strings
-from appserver.config import ConfigError, RuntimeFailure
+from appserver.errors import ConfigError, RuntimeFailure
 from appserver.connect import is_loopback_host
 from appserver.controller.bridge import DeviceRefused, RelayLink
 from appserver.controller.credentials import Device
@@ -154,7 +154,7 @@ async def run_listener(device: Device, host: str, port: int, *, ready: anyio.Eve
 
     async def handle(ws: ServerConnection) -> None:
         if refused:
-            await ws.close(limits.RELAY_CLOSE_REVOKED, strings.CONTROLLER_CLOSE_REVOKED)
+            await ws.close(limits.RELAY_CLOSE_DEVICE_REVOKED, strings.CONTROLLER_CLOSE_REVOKED)
             return
         if len(clients) >= limits.CONTROLLER_MAX_LOCAL_CLIENTS:
             await ws.close(1013, strings.CONTROLLER_TOO_MANY_CLIENTS)
@@ -199,7 +199,7 @@ async def run_listener(device: Device, host: str, port: int, *, ready: anyio.Eve
     finally:
         with anyio.CancelScope(shield=True):
             code, reason = (
-                (limits.RELAY_CLOSE_REVOKED, strings.CONTROLLER_CLOSE_REVOKED)
+                (limits.RELAY_CLOSE_DEVICE_REVOKED, strings.CONTROLLER_CLOSE_REVOKED)
                 if refused
                 else (1001, strings.CONTROLLER_SHUTTING_DOWN)
             )

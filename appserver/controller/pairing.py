@@ -20,7 +20,7 @@ import segno
 
 from appserver import jsonrpc, limits, strings
 from appserver.call import Answer, CallFailed, Session, session
-from appserver.config import RuntimeFailure
+from appserver.errors import RuntimeFailure
 from appserver.connect import ConnectFailed, Target
 
 

@@ -2,7 +2,7 @@
 
 :func:`run_connection` ties a :class:`~appserver.processor.Connection` to a source of
 incoming text messages and a writer, and returns once the connection is over with the
-:class:`~appserver.processor.CloseRequest` the transport should carry out.
+:class:`~appserver.close.CloseRequest` the transport should carry out.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ import anyio
 
 from appserver import limits, strings
 from appserver.backends.base import BackendUnavailable
-from appserver.processor import CloseRequest, Connection
+from appserver.close import CloseCode, CloseRequest
+from appserver.processor import Connection
 from appserver.queues import QueueClosed
 
 log = logging.getLogger("appserver.transport")
@@ -48,8 +49,8 @@ async def run_connection(
         except BackendUnavailable as exc:
             log.warning("connection %d: backend unavailable: %s", conn.id, exc)
             conn.close(
-                limits.CLOSE_BACKEND_FAILURE,
-                strings.CLOSE_REASON_BACKEND.format(reason=exc)[:120],
+                CloseCode.INTERNAL_ERROR,
+                strings.CLOSE_REASON_BACKEND.format(reason=exc),
                 flush=False,
             )
         else:
@@ -70,7 +71,7 @@ async def _read(
     async for text in incoming:
         await conn.receive(text)
     if not drain_on_eof:
-        conn.close(limits.CLOSE_ABNORMAL, "", flush=False)
+        conn.close(CloseCode.ABNORMAL, "", flush=False)
         return
     conn.finish_input()
     with anyio.move_on_after(timeout) as scope:
@@ -79,7 +80,7 @@ async def _read(
         log.warning(
             "connection %d: input closed; gave up waiting %.0fs for owed answers", conn.id, timeout
         )
-    conn.close(1000, "")
+    conn.close(CloseCode.NORMAL, "")
 
 
 async def _write(conn: Connection, send_batch: SendBatch) -> None:
@@ -97,5 +98,5 @@ async def _write(conn: Connection, send_batch: SendBatch) -> None:
         try:
             await send_batch(batch)
         except TransportClosed:
-            conn.close(limits.CLOSE_ABNORMAL, "", flush=False)
+            conn.close(CloseCode.ABNORMAL, "", flush=False)
             return

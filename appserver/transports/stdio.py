@@ -23,7 +23,8 @@ import anyio
 import anyio.to_thread
 
 from appserver import limits
-from appserver.processor import CloseRequest, OverflowPolicy, Processor
+from appserver.close import CloseRequest
+from appserver.processor import OverflowPolicy, Processor
 from appserver.transports.base import TransportClosed, run_connection
 
 log = logging.getLogger("appserver.stdio")
@@ -138,7 +139,7 @@ async def serve_stdio(
     stdout = stdout if stdout is not None else sys.stdout.buffer
     writer = _StdoutWriter(stdout)
     await writer.start()
-    conn = processor.connect("stdio", OverflowPolicy.WAIT)
+    conn = processor.register("stdio", OverflowPolicy.WAIT, peer="stdio")
     try:
         return await run_connection(
             conn, _decoded(_stdin_lines(stdin)), writer.send_batch, drain_on_eof=True

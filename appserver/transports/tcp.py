@@ -24,7 +24,8 @@ from websockets.http11 import Request, Response
 
 from appserver import limits, metrics, strings
 from appserver.auth import Policy
-from appserver.config import ConfigError, ListenKind, ListenUrl, RuntimeFailure, ServeConfig
+from appserver.config import ListenKind, ListenUrl, ServeConfig
+from appserver.errors import ConfigError, RuntimeFailure
 from appserver.processor import Processor
 from appserver.server import Listener
 from appserver.transports import tcp_routes

@@ -32,13 +32,8 @@ from websockets.asyncio.server import ServerConnection, unix_serve
 from websockets.http11 import Request, Response
 
 from appserver import limits, strings
-from appserver.config import (
-    ConfigError,
-    ListenUrl,
-    RuntimeFailure,
-    ServeConfig,
-    default_control_socket,
-)
+from appserver.config import ListenUrl, ServeConfig, default_control_socket
+from appserver.errors import ConfigError, RuntimeFailure
 from appserver.processor import Processor
 from appserver.server import Listener
 from appserver.transports.unix_path import SocketPathError, open_control_socket
@@ -88,7 +83,7 @@ async def run_unix_listener(
     """Bind the control socket, report the banner, serve until cancelled, then clean up.
 
     Setup failures (socket in use, a non-socket file in the way, an unsafe folder) raise
-    :class:`~appserver.config.RuntimeFailure`: one line, exit status 1, like upstream.
+    :class:`~appserver.errors.RuntimeFailure`: one line, exit status 1, like upstream.
     """
     assert listen.path is not None
     default = listen.url == "unix://" or listen.path == _default_socket()

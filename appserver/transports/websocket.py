@@ -15,6 +15,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from appserver import limits
+from appserver.close import CloseCode
 from appserver.processor import OverflowPolicy, Processor
 from appserver.transports.base import TransportClosed, run_connection
 
@@ -46,9 +47,21 @@ async def _frames(ws: ServerConnection, conn_id: int) -> AsyncIterator[str]:
         return
 
 
+def _peer_name(ws: ServerConnection) -> str:
+    """``IP:PORT`` of a TCP client, for logs; Unix socket clients have no address."""
+    try:
+        address = ws.remote_address
+    except OSError:
+        return ""
+    if isinstance(address, tuple) and len(address) >= 2:
+        host, port = address[0], address[1]
+        return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+    return ""
+
+
 async def serve_websocket(processor: Processor, ws: ServerConnection, transport: str) -> None:
     """Serve one upgraded WebSocket connection until either side ends it."""
-    conn = processor.connect(transport, OverflowPolicy.DISCONNECT)
+    conn = processor.register(transport, OverflowPolicy.DISCONNECT, peer=_peer_name(ws))
 
     async def send_batch(batch: list[str]) -> None:
         # One text frame per message, but one socket write and one drain per batch:
@@ -63,5 +76,5 @@ async def serve_websocket(processor: Processor, ws: ServerConnection, transport:
             raise TransportClosed(str(exc)) from exc
 
     close = await run_connection(conn, _frames(ws, conn.id), send_batch, drain_on_eof=False)
-    if close.code != limits.CLOSE_ABNORMAL:
+    if close.code != CloseCode.ABNORMAL:
         await ws.close(close.code, close.reason)

@@ -284,6 +284,7 @@ async def test_sigterm_closes_clients_with_1001_and_exits_zero(tmp_path: Path) -
             await client.initialize()
             server.proc.send_signal(signal.SIGTERM)
             with pytest.raises(ConnectionClosedOK) as info:
-                await client.ws.recv()
+                while True:  # past the remoteControl/status/changed after initialize
+                    await client.ws.recv()
             assert info.value.rcvd is not None and info.value.rcvd.code == 1001
         assert await anyio.to_thread.run_sync(lambda: server.proc.wait(30)) == 0

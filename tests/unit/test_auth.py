@@ -20,7 +20,7 @@ from appserver.auth import (
     SignedBearerPolicy,
     SignedBearerSettings,
 )
-from appserver.config import ConfigError
+from appserver.errors import ConfigError
 from tests.support.jwt_table import AUDIENCE, ISSUER, SECRET, SKEW, hand_signed, jwt_table
 
 NOW = 1_800_000_000

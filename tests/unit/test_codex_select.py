@@ -12,7 +12,8 @@ from appserver.backends.builtin import BuiltinBackend
 from appserver.backends.codex import CodexBackend, SocketBackend
 from appserver.backends.codex.child import child_command, describe_status
 from appserver.backends.select import create_backend
-from appserver.config import BackendChoice, BackendConfig, ConfigError
+from appserver.config import BackendChoice, BackendConfig
+from appserver.errors import ConfigError
 
 
 def _fake_codex(folder: Path) -> Path:

@@ -8,12 +8,12 @@ import pytest
 
 from appserver.config import (
     BackendChoice,
-    ConfigError,
     ListenKind,
     parse_backend,
     parse_listen_url,
     parse_listen_urls,
 )
+from appserver.errors import ConfigError
 
 ENV = {"CODEX_HOME": "/srv/codex", "HOME": "/home/u"}
 CWD = Path("/work/dir")

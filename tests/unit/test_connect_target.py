@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from appserver.config import ConfigError
+from appserver.errors import ConfigError
 from appserver.connect import resolve_target
 
 

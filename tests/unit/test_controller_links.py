@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from appserver.config import ConfigError, RuntimeFailure
+from appserver.errors import ConfigError, RuntimeFailure
 from appserver.controller.credentials import (
     Device,
     DeviceStore,

@@ -14,6 +14,7 @@ import pytest
 from anyio import wait_all_tasks_blocked
 
 from appserver import jsonrpc, limits
+from appserver.close import CloseCode
 from appserver.processor import Connection, ConnectionState, OverflowPolicy, Processor
 from appserver.session import SessionState
 from tests.support.fakes import FakeBackend
@@ -36,7 +37,7 @@ def drain(conn: Connection) -> list[dict[str, Any]]:
 
 async def ready(processor: Processor, policy: OverflowPolicy = OverflowPolicy.DISCONNECT, **kw: Any) -> Connection:
     """A connection whose backend session is open and whose initialize succeeded."""
-    conn = processor.connect("test", policy, **kw)
+    conn = processor.register("test", policy, **kw)
     await conn.open()
     await conn.receive(INIT)
     await conn.dispatch_one()
@@ -48,7 +49,7 @@ async def ready(processor: Processor, policy: OverflowPolicy = OverflowPolicy.DI
 async def test_overloaded_request_gets_the_exact_upstream_answer() -> None:
     backend = FakeBackend()
     processor = Processor(backend, inbound_items=2)
-    conn = processor.connect("test")
+    conn = processor.register("test")
     await conn.open()
     # Nothing dispatches: the inbound queue fills with initialize and request 2.
     await conn.receive(INIT)
@@ -67,7 +68,7 @@ async def test_overloaded_request_gets_the_exact_upstream_answer() -> None:
 async def test_full_inbound_queue_makes_notifications_wait_never_drops_them() -> None:
     backend = FakeBackend()
     processor = Processor(backend, inbound_items=1)
-    conn = processor.connect("test")
+    conn = processor.register("test")
     await conn.open()
     await conn.receive(INIT)
     done = anyio.Event()
@@ -88,7 +89,7 @@ async def test_full_inbound_queue_makes_notifications_wait_never_drops_them() ->
 
 async def test_overload_answer_is_dropped_when_the_writer_is_full_too() -> None:
     processor = Processor(FakeBackend(), inbound_items=1)
-    conn = processor.connect("test", outbound_items=1)
+    conn = processor.register("test", outbound_items=1)
     await conn.open()
     await conn.receive(INIT)  # queued
     await conn.receive(req(2))  # overloaded: answer fills the 1-slot writer
@@ -101,7 +102,7 @@ async def test_overload_answer_is_dropped_when_the_writer_is_full_too() -> None:
 
 async def test_requests_before_initialize_and_twice_initialize() -> None:
     processor = Processor(FakeBackend())
-    conn = processor.connect("test")
+    conn = processor.register("test")
     await conn.open()
     await conn.receive(req(5))
     await conn.receive(req("u", "nope"))
@@ -122,7 +123,7 @@ async def test_failed_initialize_can_be_retried() -> None:
     backend = FakeBackend()
     backend.answer_initialize = False
     processor = Processor(backend)
-    conn = processor.connect("test")
+    conn = processor.register("test")
     await conn.open()
     await conn.receive(INIT)
     await conn.dispatch_one()
@@ -152,7 +153,7 @@ async def test_notifications_only_after_initialize_and_never_opted_out() -> None
     backend = FakeBackend()
     backend.answer_initialize = False
     processor = Processor(backend)
-    conn = processor.connect("test")
+    conn = processor.register("test")
     await conn.open()
     init = {"id": 1, "method": "initialize", "params": {"capabilities": {"optOutNotificationMethods": ["noisy/thing"]}}}
     await conn.receive(json.dumps(init))
@@ -195,7 +196,7 @@ async def test_slow_socket_client_is_closed_with_a_reason() -> None:
         await backend.sessions[0].notify("item/agentMessage/delta", {"i": i})
     assert conn.state is ConnectionState.CLOSING
     assert conn.close_request is not None
-    assert conn.close_request.code == limits.CLOSE_SLOW_CLIENT == 1008
+    assert conn.close_request.code == CloseCode.POLICY_VIOLATION == 1008
     assert conn.close_request.reason == "outbound queue full: client is not reading its messages"
     assert len(conn.outbound) == 0  # discarded: the client is not reading anyway
     assert processor.metrics.closes_by_reason["slow_client"] == 1

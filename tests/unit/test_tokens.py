@@ -11,7 +11,7 @@ import pytest
 
 from appserver import tokens
 from appserver.auth import SignedBearerPolicy
-from appserver.config import ConfigError
+from appserver.errors import ConfigError
 
 SECRET = b"s" * 40
 

@@ -1,0 +1,17 @@
+"""The two failures a command reports as one ``Error: ...`` line, by exit status.
+
+:func:`appserver.cli.main` catches them (also from inside task groups) and prints
+``Error: {message}``: :class:`ConfigError` exits 2 (usage and configuration, click's
+convention), :class:`RuntimeFailure` exits 1. Any module may raise them; this module has
+no other job, so raising one never drags in the config grammar or a transport.
+"""
+
+from __future__ import annotations
+
+
+class ConfigError(Exception):
+    """A usage or configuration error; ``str(err)`` is the one line shown (exit status 2)."""
+
+
+class RuntimeFailure(Exception):
+    """A runtime failure (e.g. the control socket is in use); one line, exit status 1."""

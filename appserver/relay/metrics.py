@@ -1,0 +1,79 @@
+"""The relay's Prometheus metrics (prometheus-client), one registry per relay instance.
+
+Names are documented in docs/relay.md "Metrics".
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, disable_created_metrics, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+# `*_created` series only double the scrape; counters start with the process anyway.
+disable_created_metrics()
+
+
+class RelayMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.host_links = Gauge("appserver_relay_host_links", "Hosts connected now.", registry=r)
+        self.controller_sockets = Gauge(
+            "appserver_relay_controller_sockets", "Controller WebSockets open now.", registry=r
+        )
+        self.streams = Gauge(
+            "appserver_relay_streams", "Controller streams (open sockets and streams in their grace period).",
+            registry=r,
+        )
+        self.http_requests = Counter(
+            "appserver_relay_http_requests", "HTTP API requests, by route and status.",
+            ["route", "status"], registry=r,
+        )
+        self.auth_failures = Counter(
+            "appserver_relay_auth_failures", "Rejected credentials, by what was presented.",
+            ["kind"], registry=r,
+        )
+        self.events = Counter(
+            "appserver_relay_events", "Enrollments, refreshes, pairings, claims and revocations.",
+            ["event"], registry=r,
+        )
+        self.envelopes_in = Counter(
+            "appserver_relay_host_envelopes_received", "Envelopes received from hosts, by type.",
+            ["type"], registry=r,
+        )
+        self.envelopes_out = Counter(
+            "appserver_relay_host_envelopes_sent", "Envelopes sent to hosts, by type.", ["type"], registry=r
+        )
+        self.duplicates = Counter(
+            "appserver_relay_host_envelopes_duplicate", "Replayed host envelopes dropped as duplicates.",
+            registry=r,
+        )
+        self.bad_envelopes = Counter(
+            "appserver_relay_host_envelopes_rejected", "Host envelopes rejected (malformed, bad chunks).",
+            registry=r,
+        )
+        self.controller_frames_in = Counter(
+            "appserver_relay_controller_frames_received", "JSON-RPC frames received from controllers.",
+            registry=r,
+        )
+        self.controller_frames_out = Counter(
+            "appserver_relay_controller_frames_sent", "JSON-RPC frames queued for controllers.", registry=r
+        )
+        self.offline_answers = Counter(
+            "appserver_relay_host_offline_answers",
+            "Controller requests answered with the host-offline error.", registry=r,
+        )
+        self.resumes = Counter(
+            "appserver_relay_stream_resumes", "Controller streams resumed on a new socket.", registry=r
+        )
+        self.closes = Counter(
+            "appserver_relay_controller_closes", "Controller sockets closed by the relay, by close code.",
+            ["code"], registry=r,
+        )
+        self.claim_limited = Counter(
+            "appserver_relay_claims_rate_limited", "Pairing claims refused with 429.", registry=r
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+    content_type = CONTENT_TYPE_LATEST

@@ -1,0 +1,319 @@
+"""The envelopes of codex's remote-control host WebSocket, both ways. Sans-I/O.
+
+spec/remote-control.md §4.2; key order and numbering as the 0.169.0 binary writes them
+(spec/remote-control-observed.md §2–3). One JSON object per text frame, tagged by ``type``:
+
+* relay -> host ("client envelopes"): ``client_message``, ``client_message_chunk``, ``ack``,
+  ``ping``, ``client_closed``; each names a ``client_id`` and, except in the legacy form, a
+  ``stream_id``; ``seq_id`` and ``cursor`` are optional;
+* host -> relay ("server envelopes"): ``server_message``, ``server_message_chunk``, ``pong``;
+  each carries ``client_id``, ``stream_id`` and ``seq_id``.
+
+A ``message`` field holds one JSON-RPC message. Here it is kept as compact JSON *text*, so
+the host hands it to the processor and the relay to a controller socket without building it
+again, and :func:`encode` embeds it as it is.
+
+This module is hand-written because the wire is byte-exact upstream behaviour (field order,
+omitted nulls), which a generic serializer would not keep.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "Ack",
+    "ClientClosed",
+    "ClientEnvelope",
+    "ClientMessage",
+    "ClientMessageChunk",
+    "EnvelopeError",
+    "Ping",
+    "Pong",
+    "PongStatus",
+    "ServerEnvelope",
+    "ServerMessage",
+    "ServerMessageChunk",
+    "encode",
+    "envelope_size",
+    "parse_client_envelope",
+    "parse_server_envelope",
+]
+
+
+class EnvelopeError(ValueError):
+    """A frame is not a valid envelope. The message says why, never what the frame held."""
+
+
+class PongStatus(enum.Enum):
+    #: The host serves this stream.
+    ACTIVE = "active"
+    #: The host does not know the stream: the controller must ``initialize`` again.
+    UNKNOWN = "unknown"
+
+
+# --- relay -> host -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ClientMessage:
+    """A controller's JSON-RPC message for the host."""
+
+    client_id: str
+    stream_id: str | None
+    seq_id: int | None
+    message: str
+    cursor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ClientMessageChunk:
+    """One piece of a controller message too large for one envelope (§4.4)."""
+
+    client_id: str
+    stream_id: str | None
+    seq_id: int | None
+    segment_id: int
+    segment_count: int
+    message_size_bytes: int
+    message_chunk_base64: str
+    cursor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    """The relay received the host's envelopes of a stream up to ``seq_id`` (and
+    ``segment_id``, for chunks) (§4.5)."""
+
+    client_id: str
+    stream_id: str | None
+    seq_id: int | None
+    segment_id: int | None = None
+    cursor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    """A controller liveness probe; the host answers :class:`Pong` (§4.3)."""
+
+    client_id: str
+    stream_id: str | None
+    cursor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ClientClosed:
+    """The controller's connection ended; the host closes the stream (§4.3)."""
+
+    client_id: str
+    stream_id: str | None
+    cursor: str | None = None
+
+
+ClientEnvelope = ClientMessage | ClientMessageChunk | Ack | Ping | ClientClosed
+
+
+# --- host -> relay -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ServerMessage:
+    """A JSON-RPC message from the host for one controller stream."""
+
+    client_id: str
+    stream_id: str
+    seq_id: int
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class ServerMessageChunk:
+    """One piece of a host message too large for one envelope; all pieces of a message
+    share its ``seq_id`` (§4.4)."""
+
+    client_id: str
+    stream_id: str
+    seq_id: int
+    segment_id: int
+    segment_count: int
+    message_size_bytes: int
+    message_chunk_base64: str
+
+
+@dataclass(frozen=True, slots=True)
+class Pong:
+    """The host's answer to :class:`Ping`; it shares the stream's ``seq_id`` counter."""
+
+    client_id: str
+    stream_id: str
+    seq_id: int
+    status: PongStatus
+
+
+ServerEnvelope = ServerMessage | ServerMessageChunk | Pong
+
+
+# --- encoding ------------------------------------------------------------------------------
+
+_str = json.JSONEncoder(ensure_ascii=False).encode
+
+
+def _tail(client_id: str, stream_id: str | None, seq_id: int | None, cursor: str | None) -> str:
+    """The fields every envelope ends with, in the binary's order; ``None`` is omitted."""
+    parts = [',"client_id":', _str(client_id)]
+    if stream_id is not None:
+        parts += [',"stream_id":', _str(stream_id)]
+    if seq_id is not None:
+        parts += [',"seq_id":', str(seq_id)]
+    if cursor is not None:
+        parts += [',"cursor":', _str(cursor)]
+    parts.append("}")
+    return "".join(parts)
+
+
+def _chunk_head(kind: str, segment_id: int, segment_count: int, size: int, data: str) -> str:
+    return (
+        f'{{"type":"{kind}","segment_id":{segment_id},"segment_count":{segment_count},'
+        f'"message_size_bytes":{size},"message_chunk_base64":{_str(data)}'
+    )
+
+
+def encode(envelope: ClientEnvelope | ServerEnvelope) -> str:
+    """The envelope as one compact JSON text frame, fields in the binary's order: the
+    ``type``, the event's own fields, then ``client_id``, ``stream_id``, ``seq_id``,
+    ``cursor`` (spec/remote-control-observed.md §3 item 13)."""
+    match envelope:
+        case ServerMessage(client_id, stream_id, seq_id, message):
+            head = '{"type":"server_message","message":' + message
+            return head + _tail(client_id, stream_id, seq_id, None)
+        case ServerMessageChunk(client_id, stream_id, seq_id, segment, count, size, data):
+            head = _chunk_head("server_message_chunk", segment, count, size, data)
+            return head + _tail(client_id, stream_id, seq_id, None)
+        case Pong(client_id, stream_id, seq_id, status):
+            head = f'{{"type":"pong","status":"{status.value}"'
+            return head + _tail(client_id, stream_id, seq_id, None)
+        case ClientMessage(client_id, stream_id, seq_id, message, cursor):
+            head = '{"type":"client_message","message":' + message
+            return head + _tail(client_id, stream_id, seq_id, cursor)
+        case ClientMessageChunk(client_id, stream_id, seq_id, segment, count, size, data, cursor):
+            head = _chunk_head("client_message_chunk", segment, count, size, data)
+            return head + _tail(client_id, stream_id, seq_id, cursor)
+        case Ack(client_id, stream_id, seq_id, segment_id, cursor):
+            head = '{"type":"ack"' if segment_id is None else f'{{"type":"ack","segment_id":{segment_id}'
+            return head + _tail(client_id, stream_id, seq_id, cursor)
+        case Ping(client_id, stream_id, cursor):
+            return '{"type":"ping"' + _tail(client_id, stream_id, None, cursor)
+        case ClientClosed(client_id, stream_id, cursor):
+            return '{"type":"client_closed"' + _tail(client_id, stream_id, None, cursor)
+    raise TypeError(f"not an envelope: {type(envelope).__name__}")
+
+
+def envelope_size(envelope: ClientEnvelope | ServerEnvelope) -> int:
+    """Bytes of the envelope on the wire (its UTF-8 encoded :func:`encode`)."""
+    return len(encode(envelope).encode("utf-8"))
+
+
+# --- parsing -------------------------------------------------------------------------------
+
+_compact = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def _load(text: str | bytes) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise EnvelopeError(f"not JSON: {type(exc).__name__}") from None
+    if not isinstance(value, dict):
+        raise EnvelopeError("not a JSON object")
+    return value
+
+
+def _string(obj: dict[str, Any], key: str, *, required: bool = False) -> str | None:
+    value = obj.get(key)
+    if value is None:
+        if required:
+            raise EnvelopeError(f"missing `{key}`")
+        return None
+    if not isinstance(value, str):
+        raise EnvelopeError(f"`{key}` is not a string")
+    return value
+
+
+def _count(obj: dict[str, Any], key: str, *, required: bool = False) -> int | None:
+    value = obj.get(key)
+    if value is None:
+        if required:
+            raise EnvelopeError(f"missing `{key}`")
+        return None
+    if type(value) is not int or value < 0:
+        raise EnvelopeError(f"`{key}` is not a non-negative integer")
+    return value
+
+
+def _message(obj: dict[str, Any]) -> str:
+    value = obj.get("message")
+    if not isinstance(value, dict):
+        raise EnvelopeError("`message` is not a JSON-RPC object")
+    try:
+        return _compact(value)
+    except (ValueError, RecursionError) as exc:
+        raise EnvelopeError(f"`message` cannot be encoded: {type(exc).__name__}") from None
+
+
+def parse_client_envelope(text: str | bytes) -> ClientEnvelope:
+    """One relay -> host frame (spec/remote-control.md §4.2)."""
+    obj = _load(text)
+    kind = obj.get("type")
+    client_id = _string(obj, "client_id", required=True)
+    assert client_id is not None
+    stream_id = _string(obj, "stream_id")
+    seq_id = _count(obj, "seq_id")
+    cursor = _string(obj, "cursor")
+    if kind == "client_message":
+        return ClientMessage(client_id, stream_id, seq_id, _message(obj), cursor)
+    if kind == "client_message_chunk":
+        segment_id, count, size, data = _chunk_fields(obj)
+        return ClientMessageChunk(
+            client_id, stream_id, seq_id, segment_id, count, size, data, cursor
+        )
+    if kind == "ack":
+        return Ack(client_id, stream_id, seq_id, _count(obj, "segment_id"), cursor)
+    if kind == "ping":
+        return Ping(client_id, stream_id, cursor)
+    if kind == "client_closed":
+        return ClientClosed(client_id, stream_id, cursor)
+    raise EnvelopeError("unknown envelope type" if isinstance(kind, str) else "missing `type`")
+
+
+def parse_server_envelope(text: str | bytes) -> ServerEnvelope:
+    """One host -> relay frame (spec/remote-control.md §4.2)."""
+    obj = _load(text)
+    kind = obj.get("type")
+    client_id = _string(obj, "client_id", required=True)
+    stream_id = _string(obj, "stream_id", required=True)
+    seq_id = _count(obj, "seq_id", required=True)
+    assert client_id is not None and stream_id is not None and seq_id is not None
+    if kind == "server_message":
+        return ServerMessage(client_id, stream_id, seq_id, _message(obj))
+    if kind == "server_message_chunk":
+        segment_id, count, size, data = _chunk_fields(obj)
+        return ServerMessageChunk(client_id, stream_id, seq_id, segment_id, count, size, data)
+    if kind == "pong":
+        try:
+            status = PongStatus(obj.get("status"))
+        except ValueError:
+            raise EnvelopeError("`status` is not `active` or `unknown`") from None
+        return Pong(client_id, stream_id, seq_id, status)
+    raise EnvelopeError("unknown envelope type" if isinstance(kind, str) else "missing `type`")
+
+
+def _chunk_fields(obj: dict[str, Any]) -> tuple[int, int, int, str]:
+    segment_id = _count(obj, "segment_id", required=True)
+    count = _count(obj, "segment_count", required=True)
+    size = _count(obj, "message_size_bytes", required=True)
+    data = _string(obj, "message_chunk_base64", required=True)
+    assert segment_id is not None and count is not None and size is not None and data is not None
+    return segment_id, count, size, data

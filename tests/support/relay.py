@@ -1,0 +1,100 @@
+"""The relay in tests: in-process (:func:`running_relay`) or as ``appserver relay serve``.
+
+:func:`running_relay` serves the real aiohttp application on an ephemeral loopback port in
+the test's own event loop and yields a :class:`RelayHandle` with the base URL, the
+:class:`~appserver.relay.hub.Relay` and helpers that create accounts and enroll hosts over
+the real HTTP API.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+from aiohttp import web
+
+from appserver.relay import accounts
+from appserver.relay.app import create_app
+from appserver.relay.hub import Relay, RelayConfig
+from appserver.relay.sqlite_store import SqliteStore
+
+SHUTDOWN = 1.0
+BANNER = re.compile(r"listening on (http\S+/) ")
+
+
+def account_id_of(credential: str) -> str:
+    payload = credential.split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    return claims["https://api.openai.com/auth"]["chatgpt_account_id"]
+
+
+def account_headers(credential: str) -> dict[str, str]:
+    """What codex sends on enroll/refresh/list/revoke."""
+    return {"Authorization": f"Bearer {credential}", "chatgpt-account-id": account_id_of(credential)}
+
+
+ENROLL_BODY = {
+    "name": "vm", "os": "linux", "arch": "x86_64", "app_server_version": "0.169.0",
+    "installation_id": "5efbd8d1-a5f5-43e4-a007-82b01f2428a1",
+}
+
+
+@dataclass
+class RelayHandle:
+    url: str
+    relay: Relay
+    http: httpx.AsyncClient
+
+    async def account(self, name: str = "alice") -> str:
+        """A new account; its credential."""
+        return (await accounts.add_account(self.relay.store, name)).token
+
+    async def enroll(self, credential: str, **body: Any) -> dict[str, Any]:
+        answer = await self.http.post(
+            "wham/remote/control/server/enroll", json={**ENROLL_BODY, **body},
+            headers=account_headers(credential),
+        )
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    async def pair(self, host_token: str, manual: bool = False) -> dict[str, Any]:
+        answer = await self.http.post(
+            "wham/remote/control/server/pair", json={"manual_code": manual},
+            headers={"Authorization": f"Bearer {host_token}"},
+        )
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    async def claim(self, code: str, **fields: Any) -> dict[str, Any]:
+        answer = await self.http.post("api/v1/pair/claim", json={"code": code, **fields})
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+
+@asynccontextmanager
+async def running_relay(state: Path, *, web_root: Path | None = None, **config: Any) -> AsyncIterator[RelayHandle]:
+    store = await SqliteStore.open(state)
+    relay = Relay(store, RelayConfig(listen_url="", public_url=""))
+    app = create_app(relay, web_root=web_root) if web_root else create_app(relay)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=SHUTDOWN)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    url = f"http://127.0.0.1:{port}/"
+    relay.config = replace(RelayConfig(listen_url=url, public_url=url, state_path=state), **config)
+    try:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+            yield RelayHandle(url, relay, http)
+    finally:
+        relay.closing = True
+        await relay.shutdown()
+        await runner.cleanup()
+        await store.close()

@@ -1,0 +1,137 @@
+"""Remote-control envelopes (spec/remote-control.md §4.2), literal frames, no event loop.
+
+The frames are those of the 0.169.0 transcript (spec/remote-control-observed.md §2).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from appserver.remote_control.envelopes import (
+    Ack,
+    ClientClosed,
+    ClientMessage,
+    ClientMessageChunk,
+    EnvelopeError,
+    Ping,
+    Pong,
+    PongStatus,
+    ServerMessage,
+    ServerMessageChunk,
+    encode,
+    envelope_size,
+    parse_client_envelope,
+    parse_server_envelope,
+)
+
+INIT = (
+    '{"id":1,"method":"initialize","params":{"clientInfo":{"name":"phone","title":null,'
+    '"version":"1.0"},"capabilities":{"experimentalApi":true}}}'
+)
+
+
+def test_client_message_keeps_the_inner_message_as_compact_text() -> None:
+    frame = (
+        '{"type":"client_message","client_id":"client-1","message":{"id": 1, "method": '
+        '"initialize","params":{"clientInfo":{"name":"phone","title":null,"version":"1.0"},'
+        '"capabilities":{"experimentalApi":true}}},"stream_id":"stream-1","seq_id":0}'
+    )
+    assert parse_client_envelope(frame) == ClientMessage("client-1", "stream-1", 0, INIT)
+
+
+def test_server_envelopes_are_written_in_the_binarys_key_order() -> None:
+    message = '{"id":1,"result":{"userAgent":"x"}}'
+    assert encode(ServerMessage("client-1", "stream-1", 1, message)) == (
+        '{"type":"server_message","message":{"id":1,"result":{"userAgent":"x"}},'
+        '"client_id":"client-1","stream_id":"stream-1","seq_id":1}'
+    )
+    assert encode(Pong("client-x", "stream-unknown", 1, PongStatus.UNKNOWN)) == (
+        '{"type":"pong","status":"unknown","client_id":"client-x",'
+        '"stream_id":"stream-unknown","seq_id":1}'
+    )
+    assert encode(ServerMessageChunk("client-1", "stream-1", 5, 0, 3, 273103, "eyJp")) == (
+        '{"type":"server_message_chunk","segment_id":0,"segment_count":3,'
+        '"message_size_bytes":273103,"message_chunk_base64":"eyJp","client_id":"client-1",'
+        '"stream_id":"stream-1","seq_id":5}'
+    )
+
+
+@pytest.mark.parametrize(
+    ("frame", "envelope"),
+    [
+        (
+            '{"type":"ack","client_id":"client-1","stream_id":"stream-1","seq_id":5,"segment_id":0}',
+            Ack("client-1", "stream-1", 5, 0),
+        ),
+        (
+            '{"type":"ack","client_id":"client-1","stream_id":"stream-1","seq_id":1}',
+            Ack("client-1", "stream-1", 1),
+        ),
+        (
+            '{"type":"ping","client_id":"client-2","stream_id":"stream-2","cursor":"cursor-1"}',
+            Ping("client-2", "stream-2", "cursor-1"),
+        ),
+        (
+            '{"type":"client_closed","client_id":"client-1","stream_id":"stream-1"}',
+            ClientClosed("client-1", "stream-1"),
+        ),
+        (
+            '{"type":"client_message_chunk","segment_id":1,"segment_count":2,'
+            '"message_size_bytes":9,"message_chunk_base64":"e30=","client_id":"c",'
+            '"stream_id":"s","seq_id":7,"cursor":null}',
+            ClientMessageChunk("c", "s", 7, 1, 2, 9, "e30="),
+        ),
+        # Legacy form: no stream_id, no seq_id.
+        ('{"type":"ping","client_id":"c"}', Ping("c", None)),
+    ],
+)
+def test_client_envelopes_parse_and_encode_back(frame: str, envelope: object) -> None:
+    parsed = parse_client_envelope(frame)
+    assert parsed == envelope
+    assert parse_client_envelope(encode(parsed)) == parsed
+
+
+def test_server_envelopes_round_trip() -> None:
+    for envelope in (
+        ServerMessage("c", "s", 2, '{"method":"x","params":{"a":"é"},"emittedAtMs":1}'),
+        ServerMessageChunk("c", "s", 3, 1, 2, 10, "AAAA"),
+        Pong("c", "s", 4, PongStatus.ACTIVE),
+    ):
+        assert parse_server_envelope(encode(envelope)) == envelope
+
+
+def test_sizes_count_utf8_bytes() -> None:
+    envelope = ServerMessage("c", "s", 1, '{"method":"é"}')
+    assert envelope_size(envelope) == len(encode(envelope)) + 1
+
+
+@pytest.mark.parametrize(
+    ("frame", "reason"),
+    [
+        ("not json", "not JSON"),
+        ("[1]", "not a JSON object"),
+        ('{"type":"client_message","message":{}}', "missing `client_id`"),
+        ('{"type":"bogus","client_id":"c"}', "unknown envelope type"),
+        ('{"client_id":"c"}', "missing `type`"),
+        ('{"type":"client_message","client_id":"c","message":[1]}', "`message` is not"),
+        ('{"type":"ack","client_id":"c","seq_id":-1}', "`seq_id` is not"),
+        ('{"type":"ack","client_id":"c","seq_id":true}', "`seq_id` is not"),
+        ('{"type":"ping","client_id":7}', "`client_id` is not a string"),
+        ('{"type":"client_message_chunk","client_id":"c","segment_id":0}', "missing `segment_count`"),
+        ("[" * 100_000, "not JSON"),
+    ],
+)
+def test_bad_client_frames_say_why(frame: str, reason: str) -> None:
+    with pytest.raises(EnvelopeError, match=reason):
+        parse_client_envelope(frame)
+
+
+def test_bad_server_frames_say_why() -> None:
+    with pytest.raises(EnvelopeError, match="missing `seq_id`"):
+        parse_server_envelope('{"type":"pong","status":"active","client_id":"c","stream_id":"s"}')
+    with pytest.raises(EnvelopeError, match="`status`"):
+        parse_server_envelope(
+            '{"type":"pong","status":"gone","client_id":"c","stream_id":"s","seq_id":1}'
+        )
+    with pytest.raises(EnvelopeError, match="unknown envelope type"):
+        parse_server_envelope('{"type":"ack","client_id":"c","stream_id":"s","seq_id":1}')
