@@ -175,7 +175,9 @@ class RelayLink:
                     await self.local.send(text)
                 elif isinstance(event, StreamOpened):
                     async with self._lock:
-                        for frame in event.resend:
+                        # Not event.resend: the uplink may have recorded frames since.
+                        resend = self.stream.unconfirmed()
+                        for frame in resend:
                             await ws.send(frame)
                         self._ws = ws
                     log.info(
@@ -183,7 +185,7 @@ class RelayLink:
                         self.local.peer,
                         event.stream_id,
                         "resumed" if event.resumed else "opened",
-                        len(event.resend),
+                        len(resend),
                         "" if event.host_online else "; the host is offline",
                     )
                 elif isinstance(event, HostStatus):

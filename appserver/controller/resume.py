@@ -136,6 +136,11 @@ class ControllerStream:
                 return
             self._unconfirmed_bytes -= len(self._unconfirmed.popleft())
 
+    def unconfirmed(self) -> tuple[str, ...]:
+        """The frames the relay has not confirmed, oldest first: after a ``StreamOpened``,
+        what to resend, including frames recorded since (not yet on any socket)."""
+        return tuple(self._unconfirmed)
+
     def receive(self, text: str) -> Event:
         """One text frame from the relay."""
         relay = _relay_message(text)

@@ -179,7 +179,7 @@ async def test_an_expired_stream_closes_the_local_client_with_the_reason(
             await client.initialize()
             await relay.forget_streams()  # like a relay restart: the resume gets 4002
             with pytest.raises(ConnectionClosed) as closed:
-                await client.recv(timeout=60)
+                await client.wait_for(lambda m: False, timeout=60)  # until the close
             assert closed.value.rcvd is not None
             assert closed.value.rcvd.code == 4002
             assert closed.value.rcvd.reason == "the relay could not resume the stream: stream expired"
@@ -197,7 +197,7 @@ async def test_revocation_closes_local_clients_at_once_and_exits_non_zero(
             await client.initialize()
             await relay.revoke("client-1")
             with pytest.raises(ConnectionClosed) as closed:
-                await client.recv(timeout=60)
+                await client.wait_for(lambda m: False, timeout=60)  # until the close
             assert closed.value.rcvd is not None and closed.value.rcvd.code == 4001
             assert closed.value.rcvd.reason.startswith("device revoked")
         assert proc.proc is not None

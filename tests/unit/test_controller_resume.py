@@ -119,3 +119,12 @@ def test_overflow_while_disconnected_loses_rather_than_drops() -> None:
     s.send("{}")
     assert s.state is StreamState.LOST
     assert "ControllerStream s1 lost" in repr(s)
+
+
+def test_frames_recorded_after_the_open_event_are_in_unconfirmed() -> None:
+    s = ControllerStream()
+    s.send("a")
+    opened = s.receive(NEW)
+    s.send("b")  # recorded by the uplink before the socket was ready for it
+    assert isinstance(opened, StreamOpened) and opened.resend == ("a",)
+    assert s.unconfirmed() == ("a", "b")
