@@ -409,3 +409,23 @@ CONTROLLER_RESUME_GIVE_UP = 60.0
 
 #: Local clients of `appserver remote connect --listen`: at most this many at once.
 CONTROLLER_MAX_LOCAL_CLIENTS = 64
+
+# --- hardening: bad input at the boundaries ---------------------------------------------------
+
+#: Arrays/objects nested inside each other in one incoming message; deeper messages are
+#: malformed (logged, ignored). codex's serde_json stops at its 128th level (observed with
+#: codex 0.169.0: 127 levels answered, 128 ignored), so we do too.
+JSON_MAX_NESTING = 127
+
+#: Longest ``cursor`` the built-in backend's pages accept (an offset; longer is invalid, as
+#: ``int()`` of thousands of digits is refused by Python and needlessly slow).
+BUILTIN_CURSOR_MAX_DIGITS = 18
+
+
+# --- relay cluster (Redis; appserver.relay.redis_store and the cross-node routing) ---------
+#: Connecting to Redis, and one command's answer: past these the store is "unavailable"
+#: (503 at the routes, not-ready on /readyz) instead of hanging a request.
+RELAY_REDIS_CONNECT_TIMEOUT = 5.0
+RELAY_REDIS_COMMAND_TIMEOUT = 5.0
+#: An idle pooled connection is checked with PING before reuse after this long.
+RELAY_REDIS_HEALTH_CHECK_INTERVAL = 10.0

@@ -109,9 +109,11 @@ async def _serve(
             if listen.kind is not ListenKind.STDIO:
                 runner = listener_runner(listen.kind)
                 listeners.append(await tg.start(runner, listen, processor, config))
-        _print_banner(processor.backend, why, listeners, stdio)
         shutdown = _Shutdown(processor, listeners, tg.cancel_scope)
-        tg.start_soon(shutdown.watch_signals)
+        # Signals are ours before the banner says we listen: a client (or a test) that
+        # sends SIGTERM as soon as it reads the banner gets the clean shutdown.
+        await tg.start(shutdown.watch_signals)
+        _print_banner(processor.backend, why, listeners, stdio)
         if stdio:
             from appserver.transports.stdio import serve_stdio
 
@@ -140,8 +142,9 @@ class _Shutdown:
         self.scope = scope
         self.exit_code = 0
 
-    async def watch_signals(self) -> None:
+    async def watch_signals(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            task_status.started()
             async for signum in signals:
                 log.info("%s: draining (send it again to exit now)", signal.Signals(signum).name)
                 break

@@ -171,6 +171,9 @@ AUTH_TOKEN_REQUIRES_SECURE = (
 AUTH_TOKEN_REQUIRES_CONNECT = "`--auth-token-env` requires `--connect`."
 ENV_VAR_NOT_SET = "environment variable `{name}` is not set"
 ENV_VAR_EMPTY = "environment variable `{name}` is empty"
+CALL_SERVER_REQUEST_REFUSED = "appserver call cannot answer server requests"
+CALL_CONNECTION_LOST = "connection to {target} was lost before the answer"
+CALL_CONNECTION_CLOSED = "{target} closed the connection before the answer: {code}{reason}"
 
 # --- remote control: the wire shared by host and relay (appserver.remote_control) ---------
 
@@ -406,3 +409,18 @@ DEVICES_NO_ENVIRONMENT = (
     "remote control has no environment yet (not enrolled with a relay); "
     "start the gateway with `--remote-control URL`"
 )
+
+# --- hardening: bad input at the boundaries ---------------------------------------------------
+
+#: -32603 answer when a built-in handler fails unexpectedly (the cause is logged, not sent).
+BUILTIN_HANDLER_FAILED = "internal error while handling `{method}`"
+#: The failed turn's error message (``turn/completed`` with status ``failed``).
+BUILTIN_TURN_FAILED = "the built-in agent failed to run this turn"
+
+
+# --- relay cluster (Redis) -------------------------------------------------------------------
+RELAY_REDIS_FAILED = "cannot use Redis for the relay state: {err}"
+#: HTTP 503 body while the shared state (Redis) is unreachable.
+RELAY_STORE_UNAVAILABLE = "the relay's state is unavailable; try again shortly"
+RELAY_REDIS_URL_BAD = "invalid --redis `{url}`; expected redis://HOST:PORT/DB, rediss://... or unix:///PATH"
+RELAY_REDIS_AND_STATE = "--redis and --state are exclusive: a relay keeps its state in one place"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.support.procs import appserver_env, run_stdio
+from tests.support.launcher import appserver_env, run_stdio
 
 INIT = {"id": 1, "method": "initialize", "params": {"clientInfo": {"name": "t", "title": None, "version": "1"}}}
 

@@ -2,7 +2,8 @@
 
 :func:`account_token` writes a relay account credential shaped like the relay's
 (contracts: JWT-shaped, the account id in the ``https://api.openai.com/auth`` claim);
-:func:`host_process` runs ``appserver serve … --remote-control URL`` as a real process.
+:func:`host_process` runs ``appserver serve … --remote-control URL`` as a real process
+(:func:`tests.support.launcher.launch`).
 """
 
 from __future__ import annotations
@@ -11,18 +12,15 @@ import base64
 import json
 import os
 import secrets
-import signal
-import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import anyio
 from anyio.abc import Process
 
-from tests.support.procs import APPSERVER, appserver_env
+from tests.support.launcher import APPSERVER, Launched, appserver_env, launch
 
 
 def _b64(obj: Any) -> str:
@@ -44,23 +42,13 @@ def write_token(path: Path, account_id: str = "acct_test0000000000000000001") ->
     return token
 
 
-@dataclass
-class HostProcess:
-    process: Process
-    stderr_path: Path
-    codex_home: Path
-
-    @property
-    def stderr(self) -> str:
-        return self.stderr_path.read_text()
-
-
 @asynccontextmanager
 async def host_process(
     relay_url: str, workdir: Path, *args: str, token: bool = True, env: dict[str, str] | None = None,
     listen: list[str] | None = None,
-) -> AsyncIterator[HostProcess]:
-    """``appserver serve --backend builtin --remote-control relay_url`` (+ ``args``)."""
+) -> AsyncIterator[Launched]:
+    """``appserver serve --backend builtin --remote-control relay_url`` (+ ``args``), with
+    ``--listen off`` unless ``listen`` is given; ``CODEX_HOME`` is ``workdir/home``."""
     home = workdir / "home"
     home.mkdir(exist_ok=True)
     argv = [*APPSERVER, "serve", "--remote-control", relay_url]
@@ -72,19 +60,5 @@ async def host_process(
     if not any(a.startswith("--backend") for a in args):
         argv += ["--backend", "builtin"]
     argv += list(args)
-    stderr_path = workdir / "host.stderr"
-    full_env = appserver_env(home, LOG_LEVEL="INFO", **(env or {}))
-    with open(stderr_path, "wb") as stderr:
-        process = await anyio.open_process(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                           stderr=stderr, env=full_env)
-    try:
-        yield HostProcess(process, stderr_path, home)
-    finally:
-        with anyio.CancelScope(shield=True):
-            if process.returncode is None:
-                process.send_signal(signal.SIGTERM)
-                with anyio.move_on_after(20):
-                    await process.wait()
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
+    async with launch(argv, env=appserver_env(home, LOG_LEVEL="INFO", **(env or {}))) as host:
+        yield host

@@ -227,6 +227,8 @@ EXPECTED = {
     "padded segment": "invalid websocket jwt",
     "tampered": "invalid websocket jwt",
     "not a JWT": "invalid websocket jwt",
+    "deeply nested header": "invalid websocket jwt",  # codex 0.169.0: 401 (was our 500)
+    "deeply nested claims": "invalid websocket jwt",
 }
 
 

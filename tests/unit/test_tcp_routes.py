@@ -91,3 +91,15 @@ def test_upgrade_on_any_path_with_upstream_header_leniency() -> None:
     assert decide(headers=replace("Upgrade", "WebSocket")) is Route.UPGRADE
     authorized = [*UPGRADE, ("authorization", "Bearer tok"), ("Authorization", "Bearer other")]
     assert decide(headers=authorized, policy=POLICY) is Route.UPGRADE  # the first header counts
+
+
+def test_a_deeply_nested_jwt_is_401_on_every_route() -> None:
+    from appserver.auth import SignedBearerPolicy
+    from tests.support.jwt_table import SECRET, jwt_table
+
+    policy = SignedBearerPolicy(SECRET)
+    token = dict(jwt_table(0))["deeply nested header"]
+    bearer = [("Authorization", f"Bearer {token}")]
+    unauthorized = Reply(401, "invalid websocket jwt")
+    assert decide(headers=UPGRADE + bearer, policy=policy) == unauthorized
+    assert decide(target="/metrics", headers=bearer, policy=policy) == unauthorized
