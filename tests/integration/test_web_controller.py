@@ -6,7 +6,7 @@ a forgotten stream, host offline, revocation and forget.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -14,19 +14,18 @@ from playwright.async_api import Browser, Page, expect
 
 from tests.support import browser as chromium
 from tests.support.contract_relay import ContractRelay
-from tests.support.listeners import ListenerProcess
-from tests.support.procs import APPSERVER, appserver_env
+from tests.support.launcher import APPSERVER, appserver_env, launch
 
 pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-def gateway(tmp_path: Path) -> Iterator[str]:
+async def gateway(tmp_path: Path) -> AsyncIterator[str]:
     home = tmp_path / "gateway-home"
     home.mkdir()
     argv = [*APPSERVER, "serve", "--backend", "builtin", "--listen", "ws://127.0.0.1:0"]
-    with ListenerProcess(argv, appserver_env(home)) as proc:
-        yield f"ws://127.0.0.1:{proc.port}"
+    async with launch(argv, env=appserver_env(home)) as server:
+        yield (await server.line_matching(r"listening on: (ws://\S+)")).group(1)
 
 
 @pytest.fixture
