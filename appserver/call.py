@@ -17,13 +17,12 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-from appserver import __version__, jsonrpc
+from appserver import __version__, jsonrpc, strings
 from appserver.connect import Target, open_websocket
 
 CLIENT_NAME = "appserver-call"
 INITIALIZE_ID = "initialize"
 CALL_ID = 1
-SERVER_REQUEST_REFUSED = "appserver call cannot answer server requests"
 
 
 class CallFailed(Exception):
@@ -71,23 +70,21 @@ class _Caller:
             if not isinstance(frame, str):
                 continue
             try:
-                message = json.loads(frame)
-            except ValueError:
+                message = jsonrpc.parse(frame)
+            except jsonrpc.ParseError:
                 continue
-            if not isinstance(message, dict):
-                continue
-            if "method" in message:
+            if message.kind is jsonrpc.MessageKind.NOTIFICATION:
                 self.on_notification(frame)
-                if "id" in message:  # a server request: refuse it rather than stall it
-                    error = jsonrpc.error(
-                        message["id"], jsonrpc.METHOD_NOT_FOUND, SERVER_REQUEST_REFUSED
-                    )
-                    await self._send(error)
-                continue
-            if message.get("id") == wanted and type(message.get("id")) is type(wanted):
-                if "error" in message:
-                    return Answer(False, message["error"])
-                return Answer(True, message.get("result"))
+            elif message.kind is jsonrpc.MessageKind.REQUEST:
+                # A server request (e.g. an approval): refuse it rather than stall it.
+                self.on_notification(frame)
+                await self._send(
+                    jsonrpc.error(message.id, jsonrpc.METHOD_NOT_FOUND, strings.CALL_SERVER_REQUEST_REFUSED)  # type: ignore[arg-type]
+                )
+            elif message.id == wanted and type(message.id) is type(wanted):
+                if message.kind is jsonrpc.MessageKind.ERROR:
+                    return Answer(False, message.payload["error"])
+                return Answer(True, message.payload.get("result"))
 
     async def notify(self, method: str) -> None:
         await self._send({"method": method})
@@ -101,9 +98,11 @@ class _Caller:
     def _closed_message(self, exc: ConnectionClosed) -> str:
         received = exc.rcvd
         if received is None:
-            return f"connection to {self.target} was lost before the answer"
+            return strings.CALL_CONNECTION_LOST.format(target=self.target)
         reason = f" {received.reason}" if received.reason else ""
-        return f"{self.target} closed the connection before the answer: {received.code}{reason}"
+        return strings.CALL_CONNECTION_CLOSED.format(
+            target=self.target, code=received.code, reason=reason
+        )
 
 
 async def call_once(

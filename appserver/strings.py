@@ -171,6 +171,9 @@ AUTH_TOKEN_REQUIRES_SECURE = (
 AUTH_TOKEN_REQUIRES_CONNECT = "`--auth-token-env` requires `--connect`."
 ENV_VAR_NOT_SET = "environment variable `{name}` is not set"
 ENV_VAR_EMPTY = "environment variable `{name}` is empty"
+CALL_SERVER_REQUEST_REFUSED = "appserver call cannot answer server requests"
+CALL_CONNECTION_LOST = "connection to {target} was lost before the answer"
+CALL_CONNECTION_CLOSED = "{target} closed the connection before the answer: {code}{reason}"
 
 # --- remote control: the wire shared by host and relay (appserver.remote_control) ---------
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.launcher import short_dir
+from tests.support.tls import pki  # noqa: F401  (the session-wide test PKI fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
 
