@@ -332,3 +332,17 @@ BUILTIN_RUN_DECLINED = "declined: {command}"
 BUILTIN_HANDLER_FAILED = "internal error while handling `{method}`"
 #: The failed turn's error message (``turn/completed`` with status ``failed``).
 BUILTIN_TURN_FAILED = "the built-in agent failed to run this turn"
+
+#: ``appserver --version``.
+VERSION_LINE = "appserver {version} (codex app-server protocol {codex})"
+#: ``-c`` given, but no codex child is started to receive it.
+OVERRIDES_UNUSED = "ignoring {count} `-c` override(s): they configure a codex child, and {chosen} starts none"
+
+# `--auth-token-file` for `appserver call` and `appserver proxy`.
+AUTH_TOKEN_SOURCES_EXCLUSIVE = "`--auth-token-env` and `--auth-token-file` are mutually exclusive"
+AUTH_TOKEN_FILE_REQUIRES_CONNECT = "`--auth-token-file` requires `--connect`."
+AUTH_TOKEN_FILE_REQUIRES_SECURE = (
+    "`--auth-token-file` requires a `wss://` or loopback `ws://` URL; got `{url}`"
+)
+AUTH_TOKEN_FILE_UNREADABLE = "cannot read --auth-token-file {path}: {err}"
+AUTH_TOKEN_FILE_EMPTY = "--auth-token-file {path} is empty"
