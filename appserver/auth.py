@@ -33,7 +33,7 @@ from typing import Any
 from jwt.algorithms import HMACAlgorithm
 
 from appserver import strings
-from appserver.errors import ConfigError
+from appserver.errors import ConfigError, os_error_text
 
 DEFAULT_MAX_CLOCK_SKEW_SECONDS = 30
 MIN_SIGNED_BEARER_SECRET_BYTES = 32
@@ -185,13 +185,6 @@ def read_signing_secret(path: Path) -> bytes:
             strings.WS_AUTH_SECRET_TOO_SHORT.format(path=path, min=MIN_SIGNED_BEARER_SECRET_BYTES)
         )
     return secret
-
-
-def os_error_text(exc: OSError) -> str:
-    """An OS error the way Rust prints it: ``No such file or directory (os error 2)``."""
-    if exc.errno is None:
-        return str(exc)
-    return f"{exc.strerror or os.strerror(exc.errno)} (os error {exc.errno})"
 
 
 # --- verification -----------------------------------------------------------------------------

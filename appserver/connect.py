@@ -28,10 +28,8 @@ from websockets.exceptions import InvalidHandshake, InvalidStatus
 from appserver import __version__, limits, strings
 from appserver.config import default_control_socket
 from appserver.errors import ConfigError
-from appserver.transports.unix_path import connectable_path
-
-#: The URI a client upgrades to over a Unix socket (codex's UDS_WEBSOCKET_HANDSHAKE_URL).
-UDS_WEBSOCKET_URI = "ws://localhost/rpc"
+from appserver.transports.unix_path import UDS_WEBSOCKET_URI, connectable_path
+from appserver.transports.websocket import CLIENT_OPTIONS
 USER_AGENT = f"appserver/{__version__}"
 
 
@@ -199,10 +197,8 @@ def describe_failure(target: Target, exc: BaseException) -> str:
 async def open_websocket(target: Target) -> ClientConnection:
     """An open WebSocket connection to ``target``; :class:`ConnectFailed` otherwise."""
     common: dict[str, object] = {
-        "max_size": limits.MAX_MESSAGE_BYTES,
-        "compression": None,  # local and loopback links gain nothing from deflate
+        **CLIENT_OPTIONS,
         "open_timeout": limits.CONNECT_TIMEOUT,
-        "close_timeout": limits.WEBSOCKET_CLOSE_TIMEOUT,
         "user_agent_header": USER_AGENT,
     }
     try:

@@ -91,7 +91,7 @@ def serve(
     from appserver.server import check_listeners, serve as run_serve
 
     choice, socket = parse_backend(backend)
-    rc_config = check_flags(remote_control, remote_control_token_file, os.environ)
+    rc_config = check_flags(remote_control, remote_control_token_file, os.environ, overrides)
     if listens == ("off",):
         # `--listen off`: remote control is the only transport (codex: a durable enable
         # stored for the relay also counts).

@@ -4,8 +4,9 @@
   ephemeral enable) against the relay at ``URL``; ``--remote-control-token-file PATH``
   gives the relay account credential (else ``$CODEX_HOME/auth.json``).
 * Without ``--remote-control`` the ``remoteControl/*`` methods still work (answered by the
-  gateway), against codex's default base URL, and a durable enable stored for it is
-  honoured at start, as codex does.
+  gateway), against codex's ``chatgpt_base_url`` (``-c chatgpt_base_url=…``, else
+  ``$CODEX_HOME/config.toml``, else ``https://chatgpt.com/backend-api/``), and a durable
+  enable stored for it is honoured at start, as codex does.
 
 Flags are checked before anything starts (exit 2 with one line); the state file and the
 link start with the backend (:func:`running`).
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import tomllib
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -60,12 +62,33 @@ class RemoteControlConfig:
     http_transport: httpx.AsyncBaseTransport | None = field(default=None, repr=False)
 
 
-def check_flags(url: str | None, token_file: str | None, env: Mapping[str, str]) -> RemoteControlConfig:
+def configured_base_url(env: Mapping[str, str], overrides: tuple[str, ...] = ()) -> str:
+    """Codex's ``chatgpt_base_url``: a ``-c chatgpt_base_url=…`` override, else
+    ``$CODEX_HOME/config.toml``, else codex's default."""
+    for override in reversed(overrides):
+        key, sep, value = override.partition("=")
+        if sep and key.strip() == "chatgpt_base_url":
+            try:
+                parsed = tomllib.loads(f"v = {value}")["v"]
+            except tomllib.TOMLDecodeError:
+                parsed = value
+            return str(parsed)
+    try:
+        with open(codex_home(env) / "config.toml", "rb") as f:
+            value = tomllib.load(f).get("chatgpt_base_url")
+    except (OSError, tomllib.TOMLDecodeError, ConfigError):
+        value = None
+    return value if isinstance(value, str) and value else DEFAULT_BASE_URL
+
+
+def check_flags(
+    url: str | None, token_file: str | None, env: Mapping[str, str], overrides: tuple[str, ...] = ()
+) -> RemoteControlConfig:
     """Validate the flags and read the token file once; :class:`ConfigError` if bad."""
     if token_file is not None and url is None:
         raise ConfigError(strings.RC_TOKEN_FILE_NEEDS_URL)
     try:
-        target = normalize(url if url is not None else DEFAULT_BASE_URL)
+        target = normalize(url if url is not None else configured_base_url(env, overrides))
     except RemoteControlUrlError as exc:
         raise ConfigError(str(exc)) from None
     source: CredentialSource | None = None
@@ -84,7 +107,7 @@ def persisted_enable(env: Mapping[str, str]) -> bool:
         path = identity_files.state_dir(codex_home(env)) / STATE_FILE
         if not path.exists():
             return False
-        target = normalize(DEFAULT_BASE_URL)
+        target = normalize(configured_base_url(env))
         with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
             row = db.execute(
                 "SELECT 1 FROM remote_control_enrollments WHERE websocket_url = ?"

@@ -41,6 +41,10 @@ from appserver import limits, strings
 
 log = logging.getLogger("appserver.unix")
 
+#: The URI a client upgrades to over a Unix control socket (codex's
+#: UDS_WEBSOCKET_HANDSHAKE_URL); the server accepts any path.
+UDS_WEBSOCKET_URI = "ws://localhost/rpc"
+
 DIR_MODE = 0o700
 SOCKET_MODE = 0o600
 LOCK_MODE = 0o600

@@ -17,7 +17,7 @@ import pytest
 
 from tests.support import launcher
 from tests.support.launcher import APPSERVER, appserver_env, launch
-from tests.support.tls import Pki, pki  # noqa: F401 (fixture)
+from tests.support.tls import Pki
 from tests.support.rawws import RawWs
 
 pytestmark = pytest.mark.anyio
@@ -198,7 +198,7 @@ async def test_raw_mode_over_connect_injects_the_token(token_stub: int) -> None:
     assert answer["result"]["authorized"] is True
 
 
-async def test_wss_needs_a_trusted_ca(short_tmp: Path, pki: Pki) -> None:  # noqa: F811
+async def test_wss_needs_a_trusted_ca(short_tmp: Path, pki: Pki) -> None:
     async with stub("--tls-cert", str(pki.cert), "--tls-key", str(pki.key)) as port:
         url = f"wss://127.0.0.1:{port}"
         env = {k: v for k, v in os.environ.items() if k not in ("SSL_CERT_FILE", "SSL_CERT_DIR")}

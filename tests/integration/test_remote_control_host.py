@@ -34,7 +34,7 @@ async def test_enroll_handshake_and_a_streamed_echo_turn(tmp_path: Path) -> None
         token = (tmp_path / "account.token").read_text().strip()
         assert enroll.header("authorization") == f"Bearer {token}"
         assert list(enroll.body) == ["name", "os", "arch", "app_server_version", "installation_id"]
-        identity = json.loads((host.codex_home / "appserver/remote-control/identity.json").read_text())
+        identity = json.loads(((tmp_path / "home") / "appserver/remote-control/identity.json").read_text())
         assert enroll.body["installation_id"] == identity["installation_id"]
         assert enroll.body["name"] == identity["server_name"]
 
@@ -69,9 +69,9 @@ async def test_enroll_handshake_and_a_streamed_echo_turn(tmp_path: Path) -> None
             if m.get("method") == "turn/completed":
                 break
         assert "".join(deltas) == "echo: hello relay"
-        mode = stat.S_IMODE(os.stat(host.codex_home / "appserver/remote-control/state.sqlite").st_mode)
+        mode = stat.S_IMODE(os.stat((tmp_path / "home") / "appserver/remote-control/state.sqlite").st_mode)
         assert mode == 0o600
-        assert stat.S_IMODE(os.stat(host.codex_home / "appserver/remote-control").st_mode) == 0o700
+        assert stat.S_IMODE(os.stat((tmp_path / "home") / "appserver/remote-control").st_mode) == 0o700
     assert token not in host.stderr
     assert "remote control connected" in host.stderr
     assert "remote stream opened: client-1/stream-1" in host.stderr

@@ -33,7 +33,7 @@ from tests.support.client import RpcClient
 from tests.support import launcher
 from tests.support.launcher import APPSERVER, Launched, appserver_env, launch, launch_blocking
 from tests.support.rawhttp import raw_request
-from tests.support.tls import Pki, pki  # noqa: F401  (fixture)
+from tests.support.tls import Pki
 
 LISTENING = r"listening on: (wss?://\S+)"
 TOKEN = "side-by-side-token"
@@ -45,7 +45,7 @@ def port_of(url: str) -> int:
 
 
 @pytest.fixture(scope="module")
-def gateway(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:  # noqa: F811
+def gateway(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
     """One gateway: ws and wss listeners, capability-token auth, built-in backend."""
     home = tmp_path_factory.mktemp("home")
     token_file = home / "token"

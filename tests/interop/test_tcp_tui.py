@@ -18,7 +18,7 @@ import pytest
 
 from tests.support.launcher import BlockingLaunched, appserver_env, launch_blocking
 from tests.support.rawhttp import WS_ADDR
-from tests.support.tls import Pki, pki  # noqa: F401  (fixture)
+from tests.support.tls import Pki
 from tests.support.tui import TmuxTui
 
 pytestmark = pytest.mark.interop
@@ -74,7 +74,7 @@ def test_tui_over_ws_with_a_bearer_token(codex_bin: str, tmp_path: Path, token_f
 
 
 def test_tui_over_wss_with_the_test_ca(
-    codex_bin: str, tmp_path: Path, token_file: Path, pki: Pki  # noqa: F811
+    codex_bin: str, tmp_path: Path, token_file: Path, pki: Pki
 ) -> None:
     tls = ["--tls-cert", str(pki.cert), "--tls-key", str(pki.key)]
     with _gateway(tmp_path, "wss://127.0.0.1:0", token_file, tls) as (gateway, port):

@@ -19,6 +19,8 @@ from typing import Any
 import anyio
 from websockets.asyncio.client import ClientConnection, connect, unix_connect
 
+from appserver.transports.unix_path import UDS_WEBSOCKET_URI
+
 DEFAULT_TIMEOUT = 30.0
 
 
@@ -39,7 +41,7 @@ class RpcClient:
 
     @classmethod
     def connect_unix(cls, path: Path | str, **kwargs: Any) -> _Connecting:
-        return _Connecting(unix_connect(str(path), "ws://localhost/rpc", max_size=None, **kwargs))
+        return _Connecting(unix_connect(str(path), UDS_WEBSOCKET_URI, max_size=None, **kwargs))
 
     @classmethod
     def connect_url(

@@ -57,6 +57,8 @@ from anyio.abc import Process
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 from anyio.streams.buffered import BufferedByteReceiveStream
 
+from appserver.log import strip_ansi
+
 #: ``python -m appserver`` from this checkout.
 APPSERVER = [sys.executable, "-m", "appserver"]
 
@@ -69,7 +71,6 @@ STOP_GRACE = 10.0
 #: it) before the reader stops.
 STDERR_LINGER = 2.0
 
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _MAX_LINE = 1 << 20
 _SIGTERM = signal.SIGTERM  # (the class below has a method named `signal`)
 
@@ -248,7 +249,7 @@ class Launched:
                 self._log.close()
 
     def _add(self, raw: bytes) -> None:
-        line = _ANSI.sub("", raw.decode(errors="replace")).rstrip("\r")
+        line = strip_ansi(raw.decode(errors="replace")).rstrip("\r")
         self.lines.append(line)
         if self._log is not None:
             self._log.write(line + "\n")

@@ -2,7 +2,8 @@
 
 :func:`account_token` writes a relay account credential shaped like the relay's
 (contracts: JWT-shaped, the account id in the ``https://api.openai.com/auth`` claim);
-:func:`host_process` runs ``appserver serve … --remote-control URL`` as a real process.
+:func:`host_process` runs ``appserver serve … --remote-control URL`` as a real process
+(:func:`tests.support.launcher.launch`).
 """
 
 from __future__ import annotations
@@ -41,26 +42,13 @@ def write_token(path: Path, account_id: str = "acct_test0000000000000000001") ->
     return token
 
 
-@dataclass
-class HostProcess:
-    server: Launched
-    codex_home: Path
-
-    @property
-    def process(self) -> Process:
-        return self.server.process
-
-    @property
-    def stderr(self) -> str:
-        return self.server.stderr
-
-
 @asynccontextmanager
 async def host_process(
     relay_url: str, workdir: Path, *args: str, token: bool = True, env: dict[str, str] | None = None,
     listen: list[str] | None = None,
-) -> AsyncIterator[HostProcess]:
-    """``appserver serve --backend builtin --remote-control relay_url`` (+ ``args``)."""
+) -> AsyncIterator[Launched]:
+    """``appserver serve --backend builtin --remote-control relay_url`` (+ ``args``), with
+    ``--listen off`` unless ``listen`` is given; ``CODEX_HOME`` is ``workdir/home``."""
     home = workdir / "home"
     home.mkdir(exist_ok=True)
     argv = [*APPSERVER, "serve", "--remote-control", relay_url]
@@ -72,6 +60,5 @@ async def host_process(
     if not any(a.startswith("--backend") for a in args):
         argv += ["--backend", "builtin"]
     argv += list(args)
-    full_env = appserver_env(home, LOG_LEVEL="INFO", **(env or {}))
-    async with launch(argv, env=full_env, log=workdir / "host.stderr") as server:
-        yield HostProcess(server, home)
+    async with launch(argv, env=appserver_env(home, LOG_LEVEL="INFO", **(env or {}))) as host:
+        yield host

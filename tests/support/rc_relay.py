@@ -297,14 +297,18 @@ class RcTestRelay:
         await ws.prepare(request)
         if self._ws is not None:
             await self._ws.close()
+        cursor = request.headers.get("x-codex-subscribe-cursor")
+        if cursor is not None and self.cursors:
+            # Resend everything after the host's cursor, then go live with no await in
+            # between the last check and publishing the socket (nothing slips through).
+            sent = int(cursor)
+            while pending := [(n, env) for n, env in self._history if n > sent]:
+                for n, env in pending:
+                    await ws.send_str(json.dumps(env, separators=(",", ":")))
+                    sent = n
         self._ws = ws
         self.links += 1
         self._link_up.set()
-        cursor = request.headers.get("x-codex-subscribe-cursor")
-        if cursor is not None and self.cursors:
-            for n, env in list(self._history):
-                if n > int(cursor):
-                    await ws.send_str(json.dumps(env, separators=(",", ":")))
         try:
             async for msg in ws:
                 if msg.type is not WSMsgType.TEXT:

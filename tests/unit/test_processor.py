@@ -13,7 +13,7 @@ import anyio
 import pytest
 from anyio import wait_all_tasks_blocked
 
-from appserver import jsonrpc, limits
+from appserver import jsonrpc
 from appserver.close import CloseCode
 from appserver.processor import Connection, ConnectionState, OverflowPolicy, Processor
 from appserver.session import SessionState

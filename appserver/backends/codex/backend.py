@@ -29,7 +29,13 @@ from appserver import limits, strings
 from appserver.backends.base import BackendUnavailable, Peer
 from appserver.backends.codex.child import CodexChild, child_command, describe_status
 from appserver.backends.codex.pacing import Backoff, RestartPacer
-from appserver.backends.codex.upstream import SessionRegistry, UpstreamSession, probe
+from appserver.private_files import make_private_dirs
+from appserver.backends.codex.upstream import (
+    SessionRegistry,
+    UpstreamSession,
+    health_checks,
+    probe,
+)
 from appserver.session import Rejection
 
 log = logging.getLogger("appserver.codex")
@@ -143,8 +149,7 @@ class CodexBackend(_UpstreamBackend):
             raise BackendUnavailable(strings.CODEX_START_FAILED.format(reason=failure))
 
     def _prepare_state_dir(self) -> None:
-        self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.chmod(self.state_dir, 0o700)
+        make_private_dirs(self.state_dir, tighten=True)
         # Links left by gateways that were killed: their codex is gone, so is the target.
         for link in self.state_dir.glob("codex-*.sock"):
             if link.is_symlink() and not link.exists():
@@ -238,16 +243,12 @@ class CodexBackend(_UpstreamBackend):
 
             async def unresponsive() -> None:
                 nonlocal reason
-                failures = 0
-                while failures < limits.CODEX_HEALTH_FAILURES:
-                    await anyio.sleep(limits.CODEX_HEALTH_INTERVAL)
-                    try:
-                        await probe(self.socket)
-                        failures = 0
-                    except BackendUnavailable as exc:
-                        failures += 1
+                async for failures, exc in health_checks(self.socket):
+                    if exc is not None:
                         log.warning("codex health probe failed (%d/%d): %s", failures,
                                     limits.CODEX_HEALTH_FAILURES, exc)
+                    if failures >= limits.CODEX_HEALTH_FAILURES:
+                        break
                 if not child.exited.is_set():
                     reason = strings.CODEX_UNRESPONSIVE
                     tg.cancel_scope.cancel()
@@ -309,21 +310,14 @@ class SocketBackend(_UpstreamBackend):
 
     async def _health(self) -> None:
         """Readiness follows the socket: probed every CODEX_HEALTH_INTERVAL seconds."""
-        failures = 0
-        while True:
-            await anyio.sleep(limits.CODEX_HEALTH_INTERVAL)
-            try:
-                await probe(self.socket)
-            except BackendUnavailable as exc:
-                failures += 1
-                if failures >= limits.CODEX_HEALTH_FAILURES and self._ready:
-                    log.warning("app-server at %s is not answering: %s", self.socket, exc)
-                    self._ready = False
-            else:
+        async for failures, exc in health_checks(self.socket):
+            if exc is None:
                 if not self._ready:
                     log.info("app-server at %s answers again", self.socket)
-                failures = 0
                 self._ready = True
+            elif failures >= limits.CODEX_HEALTH_FAILURES and self._ready:
+                log.warning("app-server at %s is not answering: %s", self.socket, exc)
+                self._ready = False
 
     def __repr__(self) -> str:
         return f"<SocketBackend {self.socket} ready={self._ready} sessions={len(self._sessions)}>"
