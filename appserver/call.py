@@ -10,7 +10,9 @@ so the server does not wait for them.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import itertools
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,6 +105,38 @@ class _Caller:
         return strings.CALL_CONNECTION_CLOSED.format(
             target=self.target, code=received.code, reason=reason
         )
+
+
+class Session:
+    """An initialized connection for several requests in turn (``appserver pair``)."""
+
+    def __init__(self, caller: _Caller) -> None:
+        self._caller = caller
+        self._ids = itertools.count(CALL_ID)
+
+    async def request(self, method: str, params: Any = None) -> Answer:
+        payload = request_payload(next(self._ids), method, params, params is not None)
+        return await self._caller.request(payload)
+
+
+@asynccontextmanager
+async def session(
+    target: Target, on_notification: Callable[[str], None] = lambda _: None
+) -> AsyncIterator[Session]:
+    """Connect and initialize; raises ConnectFailed / CallFailed (also if initialize fails)."""
+    ws = await open_websocket(target)
+    try:
+        caller = _Caller(ws, target, on_notification)
+        init = await caller.request(
+            request_payload(INITIALIZE_ID, "initialize", initialize_params(), True)
+        )
+        if not init.ok:
+            message = init.payload.get("message") if isinstance(init.payload, dict) else None
+            raise CallFailed(f"initialize failed: {message or init.payload}")
+        await caller.notify("initialized")
+        yield Session(caller)
+    finally:
+        await ws.close()
 
 
 async def call_once(

@@ -12,8 +12,11 @@ import click
 
 from appserver import __version__
 from appserver.commands.call import call
+from appserver.commands.devices import devices
+from appserver.commands.pair import pair
 from appserver.commands.proxy import proxy
 from appserver.commands.relay import relay
+from appserver.commands.remote import remote
 from appserver.commands.serve import serve
 from appserver.commands.token import token
 from appserver.errors import ConfigError, RuntimeFailure
@@ -31,6 +34,9 @@ cli.add_command(proxy)
 cli.add_command(call)
 cli.add_command(token)
 cli.add_command(relay)
+cli.add_command(pair)
+cli.add_command(devices)
+cli.add_command(remote)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -387,6 +387,29 @@ RELAY_CLOSE_SHUTDOWN = 1001
 
 # --- controllers (appserver pair / devices / remote, the web controller) -------------------
 
+#: `appserver pair`: how often `remoteControl/pairing/status` is polled while the code is
+#: shown (seconds), and how long a claimed device name is looked for in the client list.
+PAIR_POLL_INTERVAL = 1.0
+
+#: `appserver remote pair`: the claim request to the relay (seconds, whole request).
+CONTROLLER_CLAIM_TIMEOUT = 15.0
+
+#: A controller stream keeps the JSON-RPC frames it sent until the relay confirms them
+#: (the `received` count of `relay/stream` after a reconnect). At most this many frames /
+#: bytes; past that, the oldest are dropped while connected (assumed delivered), and a
+#: resume that would need a dropped frame ends the stream instead of losing a message.
+CONTROLLER_RESEND_FRAMES = 1024
+CONTROLLER_RESEND_BYTES = 8 * 1024 * 1024
+
+#: Reconnecting to the relay: first delay, cap (seconds, jittered ±20 %), and how long a
+#: stream keeps trying before its local client is closed (the relay's stream grace, 60 s).
+CONTROLLER_RECONNECT_INITIAL = 0.25
+CONTROLLER_RECONNECT_MAX = 5.0
+CONTROLLER_RESUME_GIVE_UP = 60.0
+
+#: Local clients of `appserver remote connect --listen`: at most this many at once.
+CONTROLLER_MAX_LOCAL_CLIENTS = 64
+
 # --- hardening: bad input at the boundaries ---------------------------------------------------
 
 #: Arrays/objects nested inside each other in one incoming message; deeper messages are

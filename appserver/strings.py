@@ -329,6 +329,88 @@ RELAY_BANNER = "appserver relay {version}: listening on {url} (public URL {publi
 BUILTIN_RUN_APPROVED = "approved: {command}"
 BUILTIN_RUN_DECLINED = "declined: {command}"
 
+# `appserver remote` (the CLI controller)
+CONTROLLER_BAD_RELAY_URL = (
+    "invalid relay URL `{url}`; expected `https://HOST[:PORT]/` (or `http://` to a loopback address)"
+)
+CONTROLLER_INSECURE_RELAY = (
+    "refusing plain http:// to `{host}`: the device credential would travel in clear; "
+    "use an https:// relay URL (http:// is allowed to loopback addresses only)"
+)
+CONTROLLER_BAD_LINK = "not a pairing link: expected `<relay URL>#pair=<code>`"
+CONTROLLER_RELAY_MISMATCH = "the pairing link points at the relay {link}, but --relay says {relay}"
+CONTROLLER_EMPTY_CODE = "the pairing code is empty"
+CONTROLLER_CODE_NEEDS_RELAY = (
+    "a bare pairing code needs --relay URL (or give the whole pairing link instead)"
+)
+CONTROLLER_BAD_NAME = (
+    "invalid name `{name}`: use 1-63 letters, digits, `.`, `_` or `-`, starting with a "
+    "letter or digit"
+)
+CONTROLLER_BAD_DEVICE_FILE = (
+    "{path} is not a readable paired-host file; delete it and pair again"
+)
+CONTROLLER_NO_DEVICES = "no paired hosts; pair first with `appserver remote pair LINK_OR_CODE`"
+CONTROLLER_WHICH_DEVICE = "several paired hosts ({names}); name the one to use"
+CONTROLLER_UNKNOWN_DEVICE = "no paired host named `{name}` (paired: {known})"
+CONTROLLER_BAD_CLAIM_ANSWER = "the relay's answer to the claim is not a controller-API claim result"
+CONTROLLER_CLAIM_REFUSED = "the relay refused the pairing code: HTTP {status}: {detail}"
+CONTROLLER_CLAIM_RATE_LIMITED = (
+    "the relay is rate limiting pairing attempts; try again in {seconds} s"
+)
+CONTROLLER_RELAY_UNREACHABLE = "cannot reach the relay at {url}: {reason}"
+CONTROLLER_DEVICE_REFUSED = (
+    "the relay refused this device's credential (revoked or unknown); "
+    "pair again with `appserver remote pair`"
+)
+#: Close reasons given to local clients of `appserver remote connect` (<= 123 bytes).
+CONTROLLER_CLOSE_REVOKED = "device revoked: this controller's pairing was revoked on the host"
+CONTROLLER_CLOSE_LOST = "the relay could not resume the stream: {reason}"
+CONTROLLER_CLOSE_UNREACHABLE = "the relay is unreachable"
+CONTROLLER_CLOSE_TOO_SLOW = "the relay closed the stream: controller too slow"
+CONTROLLER_CLOSE_PROTOCOL = "the relay closed the stream: {code} {reason}"
+CONTROLLER_HOST_OFFLINE = "the host is offline; requests get an error until it is back"
+CONTROLLER_HOST_ONLINE = "the host is back online"
+
+# `appserver pair` and `appserver devices` (the host side)
+PAIR_GATEWAY_NOT_RUNNING = (
+    "no gateway is running at {path} ({reason}); start one with "
+    "`appserver serve --listen unix:// --remote-control URL ...`"
+)
+PAIR_REMOTE_CONTROL_OFF = (
+    "remote control is off on this gateway; start it with `--remote-control URL` "
+    "(or enable it with `appserver call remoteControl/enable`)"
+)
+PAIR_REMOTE_CONTROL_UNAVAILABLE = "this gateway cannot do remote control: {message}"
+PAIR_EXPIRED = "the pairing code expired before a device claimed it; run `appserver pair` again"
+PAIR_CLAIMED = "paired: {name}"
+PAIR_FAILED = "{method} failed: {message}"
+DEVICES_NONE = "no paired devices"
+DEVICES_REVOKED = "revoked {client_id}"
+CONTROLLER_BAD_LISTEN = "invalid --listen URL `{url}`; expected `ws://127.0.0.1:PORT`"
+CONTROLLER_LISTEN_NOT_LOOPBACK = (
+    "--listen must be a loopback address (local clients are not authenticated); got `{host}`"
+)
+CONTROLLER_LISTEN_FAILED = "cannot listen on {host}:{port}: {reason}"
+CONTROLLER_LISTENING = (
+    "appserver remote: listening on ws://{host}:{port} for `{name}` (host {server}); "
+    "try: codex --remote ws://{host}:{port}"
+)
+CONTROLLER_TOO_MANY_CLIENTS = "too many local clients"
+CONTROLLER_SHUTTING_DOWN = "appserver remote is shutting down"
+CONTROLLER_LISTEN_OR_STDIO = "give exactly one of --listen ws://127.0.0.1:PORT or --stdio"
+CONTROLLER_PAIRED = "paired with {server} as `{name}` (device {client_id}); saved in {path}"
+CONTROLLER_FORGOTTEN = "forgot `{name}` (the host still lists this device until it revokes it)"
+PAIR_SCAN_OR_OPEN = "Scan the code with your phone, or open this link on the device to pair:"
+PAIR_NO_LINK = "This relay gives no pairing link; claim this pairing code from the controller:"
+PAIR_MANUAL_CODE = "Or type this code: {code}"
+PAIR_COUNTDOWN = "Waiting for a device; the code expires in {left}"
+PAIR_UNKNOWN_DEVICE = "a new device"
+DEVICES_NO_ENVIRONMENT = (
+    "remote control has no environment yet (not enrolled with a relay); "
+    "start the gateway with `--remote-control URL`"
+)
+
 # --- hardening: bad input at the boundaries ---------------------------------------------------
 
 #: -32603 answer when a built-in handler fails unexpectedly (the cause is logged, not sent).
