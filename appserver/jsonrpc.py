@@ -23,6 +23,14 @@ a request as a notification (never answered), and so does :func:`classify`.
 
 A parsed :class:`Message` keeps the text it came from, so a gateway forwards exactly the
 bytes it received without re-serialising them.
+
+Speed: every message is parsed once, so :func:`parse` and :func:`encode` use orjson (C)
+for the common case. Where orjson refuses text the stdlib reads (NaN, ``1e400``, lone
+surrogate escapes, nesting past orjson's own limit) the stdlib path decides, with the rules
+above, exactly as without orjson; where orjson would read a number differently (integers
+beyond 64 bits become floats in orjson) the stdlib reads it. :func:`encode` falls back to
+the stdlib for what orjson refuses (integers beyond 64 bits, non-string keys) and for text
+with a ``null`` in it (orjson writes NaN and infinities as null; the stdlib refuses them).
 """
 
 from __future__ import annotations
@@ -30,6 +38,8 @@ from __future__ import annotations
 import enum
 import json
 import re
+
+import orjson
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,6 +64,12 @@ def _reject_constant(name: str) -> Any:
 
 
 _decode = json.JSONDecoder(parse_constant=_reject_constant).decode
+_fast_decode = orjson.loads
+_FastDecodeError = orjson.JSONDecodeError
+_fast_encode = orjson.dumps
+
+#: 19 digits in a row: maybe an integer orjson reads as a float (beyond u64, below i64).
+_LONG_NUMBER = re.compile(r"\d{19}")
 
 #: A ``\uD800``-``\uDFFF`` escape; only then can a decoded string hold a lone surrogate.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
@@ -151,12 +167,7 @@ def parse(text: str | bytes) -> Message:
             text = text.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise ParseError(f"invalid UTF-8: {exc}") from None
-    try:
-        obj = _decode(text)
-    except ValueError as exc:
-        raise ParseError(f"invalid JSON: {exc}") from None
-    except RecursionError:
-        raise ParseError("recursion limit exceeded") from None
+    obj = _load(text)
     if isinstance(obj, list):
         raise ParseError("batches are not supported")
     if not isinstance(obj, dict):
@@ -169,6 +180,23 @@ def parse(text: str | bytes) -> Message:
         # Accepted and ignored (§9.1). Forwarded text keeps it; upstream ignores it too.
         pass
     return Message(classify(obj), obj, text)
+
+
+def _load(text: str) -> Any:
+    """orjson where it reads ``text`` exactly as the stdlib would; the stdlib otherwise."""
+    try:
+        obj = _fast_decode(text)
+    except _FastDecodeError:
+        pass  # the stdlib decides, and says why in its own words
+    else:
+        if _LONG_NUMBER.search(text) is None:
+            return obj
+    try:
+        return _decode(text)
+    except ValueError as exc:
+        raise ParseError(f"invalid JSON: {exc}") from None
+    except RecursionError:
+        raise ParseError("recursion limit exceeded") from None
 
 
 def _containers(value: Any) -> Any:
@@ -216,7 +244,16 @@ def _has_lone_surrogate(obj: Any) -> bool:
 
 def encode(payload: dict[str, Any]) -> str:
     """Compact JSON, UTF-8 as is, no ``"jsonrpc"`` member added."""
-    return _encoder.encode(payload)
+    try:
+        data = _fast_encode(payload)
+    except TypeError:  # orjson.JSONEncodeError: an int beyond 64 bits, a non-str key, ...
+        return _encoder.encode(payload)
+    if b"null" in data:
+        # orjson writes NaN and infinities as null where the stdlib refuses them (a
+        # ValueError the callers handle: e.g. a built-in turn fails); only text with a
+        # null in it can hide one, so only that is encoded again by the stdlib.
+        return _encoder.encode(payload)
+    return data.decode()
 
 
 # --- constructors for the messages we emit --------------------------------------------------

@@ -438,3 +438,7 @@ RELAY_REDIS_FAILED = "cannot use Redis for the relay state: {err}"
 RELAY_STORE_UNAVAILABLE = "the relay's state is unavailable; try again shortly"
 RELAY_REDIS_URL_BAD = "invalid --redis `{url}`; expected redis://HOST:PORT/DB, rediss://... or unix:///PATH"
 RELAY_REDIS_AND_STATE = "--redis and --state are exclusive: a relay keeps its state in one place"
+
+# --- the per-message path: event loop ----------------------------------------------------------
+EVENT_LOOP_UNKNOWN = "invalid APPSERVER_EVENT_LOOP `{value}`; expected one of: {choices}"
+EVENT_LOOP_NO_UVLOOP = "APPSERVER_EVENT_LOOP=uvloop, but uvloop is not installed; use auto or asyncio"

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import os
 
-import anyio
 import click
 
-from appserver import strings
+from appserver import event_loop, strings
 from appserver.errors import RuntimeFailure
 from appserver.config import (
     BackendConfig,
@@ -125,4 +124,4 @@ def serve(
         ws_auth=policy,
         remote_control=rc_config,
     )
-    return anyio.run(run_serve, config, os.environ)
+    return event_loop.run(run_serve, config, os.environ, env=os.environ)
