@@ -26,6 +26,15 @@ rules (spec/transport.md §6–7):
 * :meth:`Processor.broadcast` sends a gateway notification to every ready connection
   that did not opt out of it.
 
+The direct path: once a connection is initialized and nothing waits in its queues, a
+client message goes from the transport's reader straight to the backend session
+(:meth:`BackendSession.send_nowait <appserver.backends.base.BackendSession>`), and an answer
+from the backend straight to the client's socket (a writer the transport registers with
+:meth:`Connection.set_direct_writer`), without waking the dispatcher or writer tasks. The
+rules above are applied first, exactly as on the queued path; the queues take over whenever
+the direct path cannot go on at once (a message already queued or being forwarded, the
+window full, a socket applying backpressure), so the order of messages never changes.
+
 A connection is not a socket: remote control multiplexes many over one link, so closing
 is a request (:attr:`Connection.close_request`) the transport carries out, and a
 multiplexing reader offers messages with :meth:`Connection.receive_nowait`, which never
@@ -34,10 +43,12 @@ waits (a stream that floods its inbound queue is closed, never the link).
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import itertools
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -123,6 +134,10 @@ class Metrics:
     inbound_full_closes: int = 0
     gateway_calls: int = 0
     gateway_failures: int = 0
+    #: Client messages handed to the backend by the reader itself (the direct path).
+    forwarded_direct: int = 0
+    #: Answers written to the client's socket by the backend's reader itself.
+    written_direct: int = 0
     connections_opened: Counter[str] = field(default_factory=Counter)
     closes_by_reason: Counter[str] = field(default_factory=Counter)
     outbound_high_water: int = 0
@@ -171,12 +186,24 @@ class Connection:
         self._progress = Pulse()  # fired when in-flight answers or state change
         self._backend_session: BackendSession | None = None
         self._failure: str | None = None
+        # The direct path (see the module docstring).
+        self._send_now: Callable[[jsonrpc.Message], bool] | None = None
+        self._forwarding = False  # dispatch_one holds a message it took from the queue
+        self._write_now: Callable[[str], bool] | None = None
+        self._wrote_now = False  # an answer went out directly in this loop iteration
 
     # --- lifecycle ---------------------------------------------------------------------
 
     async def open(self) -> None:
         """Open the backend session; raises :class:`BackendUnavailable`."""
         self._backend_session = await self._backend.open_session(self)
+        self._send_now = getattr(self._backend_session, "send_nowait", None)
+
+    def set_direct_writer(self, write_now: Callable[[str], bool]) -> None:
+        """Let answers bypass :attr:`outbound` when it is empty: ``write_now(text)`` writes
+        one message to the client at once and returns ``True``, or returns ``False``
+        (without writing) when it cannot without waiting; the message is queued then."""
+        self._write_now = write_now
 
     async def aclose(self) -> None:
         """Release the backend session and forget the connection (the transport is done)."""
@@ -236,7 +263,7 @@ class Connection:
         verdict, message, size = self._admit(text)
         if verdict is _Admit.ANSWER:
             await self._enqueue(message)
-        elif verdict is _Admit.QUEUE:
+        elif verdict is _Admit.QUEUE and not self._forward_direct(message):
             try:
                 await self._inbound.put(message, size)
             except QueueClosed:
@@ -252,7 +279,7 @@ class Connection:
         verdict, message, size = self._admit(text)
         if verdict is _Admit.ANSWER:
             self._enqueue_nowait(message)
-        elif verdict is _Admit.QUEUE:
+        elif verdict is _Admit.QUEUE and not self._forward_direct(message):
             try:
                 self._inbound.put_nowait(message, size)
             except QueueFull:
@@ -296,6 +323,8 @@ class Connection:
             ) or self.session.check_request(message)
         if rejection is not None:
             return _Admit.ANSWER, jsonrpc.Message.from_payload(rejection.to_error(message.id)), 0
+        if not owned and self._forward_direct(message):
+            return _Admit.DONE, message, 0
         queue = self._calls if owned else self._inbound
         try:
             queue.put_nowait(message, size)
@@ -307,6 +336,39 @@ class Connection:
             if owned:
                 self._calls_owed += 1
         return _Admit.DONE, message, 0
+
+    def _forward_direct(self, message: jsonrpc.Message) -> bool:
+        """Hand an admitted message to the backend session now, if nothing is ahead of it.
+
+        ``False`` leaves it to the queue: before ``initialize`` succeeded, while anything is
+        queued or :meth:`dispatch_one` holds a message, when a request would exceed the
+        window, or when the session cannot take it without waiting.
+        """
+        send_now = self._send_now
+        if (
+            send_now is None
+            or self._forwarding
+            or len(self._inbound)
+            or self._failure is not None
+            or self.state is not ConnectionState.OPEN
+            or self.session.state is not SessionState.READY
+        ):
+            return False
+        is_request = message.kind is _REQUEST
+        if is_request and self._in_flight_count >= self._window:
+            return False
+        try:
+            if not send_now(message):
+                return False
+        except BackendUnavailable as exc:
+            if is_request:
+                self._track(message)  # answered with the failure, like the queued ones
+            self.backend_failed(str(exc))
+            return True
+        if is_request:
+            self._track(message)
+        self._metrics.forwarded_direct += 1
+        return True
 
     def _answer_overloaded(self, request: jsonrpc.Message) -> None:
         self._metrics.overload_answers += 1
@@ -377,6 +439,14 @@ class Connection:
             message = await inbound.get()
         except QueueClosed:
             return False
+        self._forwarding = True
+        try:
+            return await self._forward_queued(message)
+        finally:
+            self._forwarding = False
+
+    async def _forward_queued(self, message: jsonrpc.Message) -> bool:
+        inbound = self._inbound
         if message.kind is _REQUEST:
             while self._in_flight_count >= self._window and self._failure is None:
                 if self.state is ConnectionState.CLOSING:
@@ -517,11 +587,35 @@ class Connection:
 
     def _put_outbound_nowait(self, message: jsonrpc.Message) -> None:
         size = utf8_size(message.text)
+        if self._write_now is not None and message.is_answer and self._write_direct(message):
+            self._count_out(size)
+            return
         try:
             self.outbound.put_nowait(message.text, size)
         except QueueClosed:
             return
         self._count_out(size)
+
+    def _write_direct(self, message: jsonrpc.Message) -> bool:
+        """Write an answer to the client now when nothing is queued before it.
+
+        One answer per event-loop iteration goes out this way (a lone round trip's); the
+        rest of a burst is queued behind it so that the writer sends it in one batch.
+        """
+        if (
+            self._wrote_now
+            or len(self.outbound)
+            or self.state is ConnectionState.CLOSING
+            or not self._write_now(message.text)  # type: ignore[misc]
+        ):
+            return False
+        self._wrote_now = True
+        asyncio.get_running_loop().call_soon(self._rearm_direct_write)
+        self._metrics.written_direct += 1
+        return True
+
+    def _rearm_direct_write(self) -> None:
+        self._wrote_now = False
 
     def _count_out(self, size: int) -> None:
         metrics = self._metrics

@@ -97,7 +97,7 @@ async def run_scenario(scenario: Scenario, args: argparse.Namespace, root: Path)
         await ctx.close_clients()
         keep = args.keep_logs / scenario.name if args.keep_logs else None
         await runner.aclose(keep_logs=keep)
-    ctx.log(f"done in {time.monotonic() - started:.1f}s")
+    ctx.log(f"done in {time.monotonic() - started:.1f}s; load average {os.getloadavg()[0]:.2f}")
     return results.records()
 
 
@@ -129,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         status = 130
     finally:
         root.close()
+    info["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     for record in records:
         record["machine"] = info
     args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -44,6 +44,8 @@ def codex_version(codex_bin: str | None) -> str | None:
 def describe(codex_bin: str | None) -> dict[str, Any]:
     import websockets
 
+    from appserver import event_loop
+
     return {
         "cpu_cores": os.cpu_count(),
         "cpu_cores_usable": len(os.sched_getaffinity(0)),
@@ -52,6 +54,7 @@ def describe(codex_bin: str | None) -> dict[str, Any]:
         "os": f"{platform.system()} {platform.release()}",
         "python": f"{platform.python_implementation()} {platform.python_version()}",
         "websockets": websockets.__version__,
+        "event_loop": event_loop.choose(os.environ),
         "codex": codex_version(codex_bin),
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
         "argv": sys.argv[1:],
@@ -62,6 +65,8 @@ def summary(machine: dict[str, Any]) -> str:
     return (
         f"machine: {machine['cpu_cores']} cores ({machine['cpu_model']}), "
         f"{machine['memory_gib']} GiB, {machine['os']}; {machine['python']}, "
-        f"websockets {machine['websockets']}; codex: {machine['codex'] or 'not found'}; "
+        f"websockets {machine['websockets']}, event loop {machine.get('event_loop')}; "
+        f"codex: {machine['codex'] or 'not found'}; "
         f"load average at start {machine['load_average_at_start']}"
+        + (f", at end {machine['load_average_at_end']}" if "load_average_at_end" in machine else "")
     )

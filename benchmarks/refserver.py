@@ -6,17 +6,26 @@
     python -m benchmarks.refserver relay SOCK --unix PATH
                                                    # each connection on PATH is relayed, frame
                                                    # by frame, to a new connection to SOCK
+    python -m benchmarks.refserver bytes SOCK --unix PATH
+                                                   # each connection on PATH is relayed, byte
+                                                   # by byte, to a new connection to SOCK
 
 They listen on ``ws://127.0.0.1:0`` and print ``listening on: ws://ADDR`` on stderr, like
 the gateway's banner, or on the Unix socket given with ``--unix``. ``replay`` sends
 pre-encoded frames, one ``send`` per frame, the way the gateway's WebSocket writer does, so
 it is the cost of the socket path alone. ``relay`` is the least a Python gateway in front
-of codex can do (no parsing, no queues, no rules): the floor for rtt_unix.
+of codex can do with a WebSocket library (no parsing, no queues, no rules); ``bytes`` is the
+least any Python process in the path can do (no framing either: asyncio protocols copying
+bytes both ways, with flow control), the floor for rtt_unix next to ``socat``.
+
+They run on the event loop the gateway runs on (``appserver.event_loop``: uvloop unless
+``APPSERVER_EVENT_LOOP`` says otherwise), so ratios compare code, not loops.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from pathlib import Path
 
@@ -58,7 +67,65 @@ def _relay(upstream: str):
     return relay
 
 
-USAGE = "usage: python -m benchmarks.refserver echo | replay FILE | relay SOCK [--unix PATH]"
+class _Pipe(asyncio.Protocol):
+    """One side of a byte relay: what it reads is written to its peer, as is."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.peer: _Pipe | None = None
+        self.pending: list[bytes] = []  # read before the peer's connection existed
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        if self.peer is not None and self.peer.transport is not None:
+            self.peer.transport.write(data)
+        else:
+            self.pending.append(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.peer is not None and self.peer.transport is not None:
+            self.peer.transport.close()
+
+    # flow control: the peer stops reading while this side cannot write
+    def pause_writing(self) -> None:
+        if self.peer is not None and self.peer.transport is not None:
+            self.peer.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.peer is not None and self.peer.transport is not None:
+            self.peer.transport.resume_reading()
+
+
+async def _serve_bytes(upstream: str, path: str) -> None:
+    loop = asyncio.get_running_loop()
+
+    def accepted() -> _Pipe:
+        client = _Pipe()
+
+        async def connect() -> None:
+            try:
+                _, server = await loop.create_unix_connection(_Pipe, upstream)
+            except OSError:
+                if client.transport is not None:
+                    client.transport.close()
+                return
+            server.peer, client.peer = client, server
+            for data in client.pending:
+                server.transport.write(data)  # type: ignore[union-attr]
+            client.pending.clear()
+
+        loop.create_task(connect())
+        return client
+
+    server = await loop.create_unix_server(accepted, path)
+    async with server:
+        print(f"reference server (bytes)\n  listening on: unix://{path}", file=sys.stderr, flush=True)
+        await asyncio.Future()
+
+
+USAGE = "usage: python -m benchmarks.refserver echo | replay FILE | relay SOCK [--unix PATH] | bytes SOCK --unix PATH"
 
 
 async def main(argv: list[str]) -> int:
@@ -72,6 +139,9 @@ async def main(argv: list[str]) -> int:
         handler = _replayer(Path(argv[1]).read_text().splitlines())
     elif argv[:1] == ["relay"] and len(argv) == 2:
         handler = _relay(argv[1])
+    elif argv[:1] == ["bytes"] and len(argv) == 2 and unix is not None:
+        await _serve_bytes(argv[1], unix)
+        return 0
     else:
         print(USAGE, file=sys.stderr)
         return 2
@@ -86,8 +156,19 @@ async def main(argv: list[str]) -> int:
     return 0
 
 
+def _loop_factory():  # type: ignore[no-untyped-def]
+    from appserver import event_loop
+
+    if event_loop.choose(os.environ) == "uvloop":
+        import uvloop
+
+        return uvloop.new_event_loop
+    return None
+
+
 if __name__ == "__main__":
     try:
-        sys.exit(asyncio.run(main(sys.argv[1:])))
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            sys.exit(runner.run(main(sys.argv[1:])))
     except KeyboardInterrupt:
         sys.exit(0)

@@ -195,3 +195,21 @@ async def start_refserver(
         await _ready(proc, what, check=lambda: unix_socket_accepts(sock))
         return proc, Endpoint("unix", str(sock))
     return proc, Endpoint("tcp", await _ready(proc, what, line=_WS_BANNER))
+
+
+async def start_socat(runner: Runner, upstream: Endpoint) -> tuple[Launched, Endpoint]:
+    """``socat`` (C) relaying bytes from a new Unix socket to ``upstream``: the floor.
+
+    Without ``fork``: socat serves one connection in the process started here, so its CPU
+    is measured on that pid (the harness opens exactly one connection through it). Ready
+    when it logs that it listens (a probe connection would use up its one accept).
+    """
+    socat = shutil.which("socat")
+    if socat is None:
+        raise Unavailable("socat is not installed (scripts/bench installs the socat package)")
+    sock = runner.path("socat.sock")
+    proc = await runner.start(
+        "socat", [socat, "-d", "-d", f"UNIX-LISTEN:{sock}", f"UNIX-CONNECT:{upstream.address}"]
+    )
+    await _ready(proc, "socat relay", line=r"(listening) on")
+    return proc, Endpoint("unix", str(sock))

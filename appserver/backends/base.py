@@ -62,6 +62,13 @@ class BackendSession(Protocol):
         """The client connection is gone; release everything held for it."""
         ...
 
+    # Optional (the processor's direct path; looked up with getattr):
+    #
+    # def send_nowait(self, message: jsonrpc.Message) -> bool:
+    #     """Send one client message at once, without waiting, and return True; or return
+    #     False, having sent nothing, when that is not possible now (the processor queues it
+    #     and calls send_batch later). Raises BackendUnavailable like send_batch."""
+
 
 class Backend(Protocol):
     """A source of app-server semantics shared by every connection of the gateway."""

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Iterable
 from websockets.asyncio.connection import Connection
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
+from websockets.protocol import State
 
 from appserver import limits
 from appserver.close import CloseCode
@@ -62,6 +63,17 @@ async def send_texts(ws: Connection, texts: Iterable[str]) -> None:
         _write_joined(ws, protocol.data_to_send())
 
 
+def write_now(ws: Connection, text: str) -> bool:
+    """Send one text frame at once, without waiting: ``False`` (nothing sent) when the
+    connection is not open or its socket is applying backpressure (``send_texts`` would
+    wait for room); the caller queues the message then."""
+    if ws.protocol.state is not State.OPEN or ws.paused or ws.transport.is_closing():
+        return False
+    ws.protocol.send_text(text.encode())
+    _write_joined(ws, ws.protocol.data_to_send())
+    return True
+
+
 def _write_joined(ws: Connection, data: list[bytes]) -> None:
     if not data:
         return
@@ -105,6 +117,7 @@ def _peer_name(ws: ServerConnection) -> str:
 async def serve_websocket(processor: Processor, ws: ServerConnection, transport: str) -> None:
     """Serve one upgraded WebSocket connection until either side ends it."""
     conn = processor.register(transport, OverflowPolicy.DISCONNECT, peer=_peer_name(ws))
+    conn.set_direct_writer(lambda text: write_now(ws, text))
 
     async def send_batch(batch: list[str]) -> None:
         # One text frame per message, one socket write and one drain per batch.

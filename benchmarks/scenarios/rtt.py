@@ -25,8 +25,16 @@ from benchmarks.services import Unavailable
 
 CODEX_DIRECT = "codex direct (unix socket)"
 RELAY = "minimal Python websockets relay (unix) -> codex"
+BYTES = "minimal Python byte relay (unix, same event loop) -> codex"
+SOCAT = "socat byte relay (unix) -> codex"
 RELAY_P50 = "p50 round trip vs a minimal relay"
 RELAY_CPU = "CPU per round trip vs a minimal relay"
+FLOOR_P50 = "p50 round trip vs the byte relay (floor)"
+FLOOR_ADDED = "added p50 latency vs the byte relay's"
+FLOOR_CPU = "CPU per round trip vs the byte relay"
+SOCAT_P50 = "p50 round trip vs socat"
+SOCAT_ADDED = "added p50 latency vs socat's"
+SOCAT_CPU = "CPU per round trip vs socat"
 ECHO_SERVER = "websockets echo server"
 
 
@@ -78,6 +86,12 @@ async def run_rtt_unix(ctx: Context, results: Results) -> None:
         ctx.runner, "relay", codex.address, unix=True
     )
     relay = await ctx.connect(relay_endpoint)
+    bytes_proc, bytes_endpoint = await services.start_refserver(
+        ctx.runner, "bytes", codex.address, unix=True
+    )
+    byte_relay = await ctx.connect(bytes_endpoint)
+    socat_proc, socat_endpoint = await services.start_socat(ctx.runner, codex)
+    socat = await ctx.connect(socat_endpoint)
     ours = gateway_proc = None
     why = None
     try:
@@ -86,23 +100,40 @@ async def run_rtt_unix(ctx: Context, results: Results) -> None:
         await check_cheap_method(ours, "the gateway")
     except Unavailable as exc:
         why, ours = exc, None
-    (ref_samples, our_samples, relay_samples), cpu = await alternate_round_trips(
-        ctx, [ref, ours, relay], CHEAP_METHOD, [None, gateway_proc, relay_proc]
+    samples, cpu = await alternate_round_trips(
+        ctx,
+        [ref, ours, relay, byte_relay, socat],
+        CHEAP_METHOD,
+        [None, gateway_proc, relay_proc, bytes_proc, socat_proc],
     )
+    ref_samples, our_samples, relay_samples, bytes_samples, socat_samples = samples
     report(results, ref_samples, our_samples, len(ref_samples), ctx.sizes.rtt_rounds)
-    results.set(
-        RELAY_P50,
-        reference=percentile(relay_samples, 50) * 1e3,
-        ours=percentile(our_samples, 50) * 1e3 if our_samples else None,
-    )
-    results.set(
-        RELAY_CPU,
-        reference=cpu[2] / len(relay_samples) * 1e6,
-        ours=cpu[1] / len(our_samples) * 1e6 if our_samples else None,
-    )
+    direct = percentile(ref_samples, 50)
+    ours_p50 = percentile(our_samples, 50) if our_samples else None
+
+    def per_rt(i: int, side: list[float]) -> float | None:
+        return cpu[i] / len(side) * 1e6 if side else None
+
+    for p50_name, added_name, cpu_name, i, side in (
+        (RELAY_P50, None, RELAY_CPU, 2, relay_samples),
+        (FLOOR_P50, FLOOR_ADDED, FLOOR_CPU, 3, bytes_samples),
+        (SOCAT_P50, SOCAT_ADDED, SOCAT_CPU, 4, socat_samples),
+    ):
+        p50 = percentile(side, 50)
+        results.set(p50_name, reference=p50 * 1e3, ours=ours_p50 * 1e3 if ours_p50 else None)
+        if added_name is not None:
+            results.set(
+                added_name,
+                reference=(p50 - direct) * 1e6,
+                ours=(ours_p50 - direct) * 1e6 if ours_p50 else None,
+            )
+            results.note(added_name, "p50 round trip minus codex direct's p50, measured in the same rounds")
+        results.set(cpu_name, reference=per_rt(i, side), ours=per_rt(1, our_samples))
+        results.note(cpu_name, "user+system CPU of the gateway (relay) process per round trip")
     results.note_all(f"method {CHEAP_METHOD}; client -> gateway (unix) -> codex (unix)")
     results.note(RELAY_P50, "the relay forwards frames between two websockets connections, nothing else")
-    results.note(RELAY_CPU, "user+system CPU of the gateway (relay) process per round trip")
+    results.note(FLOOR_P50, "the byte relay copies bytes between two Unix sockets on the gateway's event loop")
+    results.note(SOCAT_P50, "socat (C) copies bytes between two Unix sockets")
     if why is not None:
         raise why
 
@@ -131,7 +162,13 @@ RTT_UNIX = Scenario(
     "rtt_unix",
     "sequential round trip of a cheap codex method: gateway (unix) -> codex vs codex direct",
     [
-        *rtt_metrics(CODEX_DIRECT, 1.25, 1.5),
+        *rtt_metrics(CODEX_DIRECT, 1.5, 1.5),
+        Metric(FLOOR_P50, "ms", "lower", Target("ratio", "<=", 1.3), BYTES),
+        Metric(FLOOR_ADDED, "us", "lower", None, BYTES),
+        Metric(FLOOR_CPU, "us", "lower", None, BYTES),
+        Metric(SOCAT_P50, "ms", "lower", None, SOCAT),
+        Metric(SOCAT_ADDED, "us", "lower", None, SOCAT),
+        Metric(SOCAT_CPU, "us", "lower", None, SOCAT),
         Metric(RELAY_P50, "ms", "lower", None, RELAY),
         Metric(RELAY_CPU, "us", "lower", None, RELAY),
     ],

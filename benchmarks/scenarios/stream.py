@@ -95,13 +95,13 @@ async def run_stream_builtin(ctx: Context, results: Results) -> None:
 STREAM_TURN = Scenario(
     "stream_turn",
     "notifications/s to a ws client during a codex turn streaming mock deltas",
-    [Metric(RATE, "msgs/s", "higher", Target("ratio", ">=", 0.8), "codex direct (unix socket)")],
+    [Metric(RATE, "msgs/s", "higher", Target("ratio", ">=", 0.9), "codex direct (unix socket)")],
     run_stream_turn,
     needs_codex=True,
 )
 STREAM_BUILTIN = Scenario(
     "stream_builtin",
     "notifications/s from the built-in backend vs a server replaying the same frames",
-    [Metric(RATE, "msgs/s", "higher", Target("ratio", ">=", 0.5), "websockets server, pre-encoded frames")],
+    [Metric(RATE, "msgs/s", "higher", Target("ratio", ">=", 0.7), "websockets server, pre-encoded frames")],
     run_stream_builtin,
 )

@@ -31,7 +31,7 @@ from appserver import jsonrpc, limits, strings
 from appserver.backends.base import BackendUnavailable, Peer
 from appserver.backends.codex.pacing import Backoff
 from appserver.transports.unix_path import UDS_WEBSOCKET_URI, connectable_path
-from appserver.transports.websocket import CLIENT_OPTIONS, send_texts
+from appserver.transports.websocket import CLIENT_OPTIONS, send_texts, write_now
 
 log = logging.getLogger("appserver.codex.upstream")
 
@@ -203,6 +203,17 @@ class UpstreamSession:
                 raise BackendUnavailable(self._describe_close(exc)) from exc
             # run() sees the same close and reports it once it knows why (the child's
             # exit status), failing every request in flight, this one included.
+
+    def send_nowait(self, message: jsonrpc.Message) -> bool:
+        """Forward one message now (the processor's direct path); ``False`` when the socket
+        is applying backpressure or not open, and nothing was sent."""
+        if not write_now(self.ws, message.text):
+            if self._failed or self._closed:
+                raise BackendUnavailable(self._describe_close(None))
+            return False
+        if message.kind is _REQUEST:
+            self._pending.setdefault(message.id, deque()).append(_Pending(message.text))  # type: ignore[arg-type]
+        return True
 
     async def aclose(self) -> None:
         self._closed = True

@@ -1,0 +1,222 @@
+"""The direct path: reader -> backend and backend -> socket without the queues' tasks.
+
+A fake session that can take messages without waiting (``send_nowait``) and a fake socket
+writer that can refuse (backpressure); no sockets. The rules must be those of the queued
+path (tests/unit/test_processor.py): what changes is only who carries the message.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import anyio
+import pytest
+from anyio import wait_all_tasks_blocked
+
+from appserver import jsonrpc
+from appserver.backends.base import BackendUnavailable, Peer
+from appserver.close import CloseCode
+from appserver.processor import Connection, OverflowPolicy, Processor
+from appserver.session import SessionState
+from tests.support.fakes import FakeBackend, FakeSession
+
+pytestmark = pytest.mark.anyio
+
+INIT = json.dumps({"id": 1, "method": "initialize", "params": {"clientInfo": {"name": "t", "version": "1"}}})
+
+
+def req(request_id: Any, method: str = "thread/list") -> str:
+    return json.dumps({"id": request_id, "method": method, "params": {}})
+
+
+class DirectSession(FakeSession):
+    """A session that takes a message at once unless ``accepting`` is off."""
+
+    def __init__(self, backend: FakeBackend, peer: Peer) -> None:
+        super().__init__(backend, peer)
+        self.accepting = True
+        self.direct: list[Any] = []  # what came through send_nowait (ids or methods)
+
+    def send_nowait(self, message: jsonrpc.Message) -> bool:
+        if self.backend.fail_sends:
+            raise BackendUnavailable("fake backend is down")
+        if not self.accepting:
+            return False
+        self.received.append(message)
+        self.direct.append(message.id if message.id is not None else message.method)
+        return True
+
+    def order(self) -> list[Any]:
+        return [m.id if m.id is not None else m.method for m in self.received]
+
+
+class DirectBackend(FakeBackend):
+    async def open_session(self, peer: Peer) -> DirectSession:  # type: ignore[override]
+        session = DirectSession(self, peer)
+        self.sessions.append(session)
+        return session
+
+
+class Socket:
+    """A client socket the processor may write answers to directly."""
+
+    def __init__(self) -> None:
+        self.accepting = True
+        self.written: list[dict[str, Any]] = []
+
+    def write_now(self, text: str) -> bool:
+        if not self.accepting:
+            return False
+        self.written.append(json.loads(text))
+        return True
+
+
+async def ready(processor: Processor, **kw: Any) -> tuple[Connection, DirectSession]:
+    conn = processor.register("test", OverflowPolicy.DISCONNECT, **kw)
+    await conn.open()
+    await conn.receive(INIT)  # not initialized yet: queued, as always
+    assert len(conn._inbound) == 1
+    await conn.dispatch_one()
+    assert conn.session.state is SessionState.READY
+    conn.outbound.get_nowait()
+    session = processor.backend.sessions[0]  # type: ignore[attr-defined]
+    return conn, session
+
+
+async def test_an_initialized_connection_forwards_from_the_reader() -> None:
+    processor = Processor(DirectBackend())
+    conn, session = await ready(processor)
+    await conn.receive(req(2))
+    conn.receive_nowait('{"method":"initialized"}')  # the multiplexed reader's variant
+    conn.receive_nowait(req(3))
+    assert session.direct == [2, "initialized", 3]  # no dispatch_one ran
+    assert conn._inbound.high_water == 1  # only initialize was ever queued
+    assert conn._in_flight_count == 2
+    assert processor.metrics.forwarded_direct == 3
+
+
+async def test_rejections_are_answered_as_on_the_queued_path() -> None:
+    processor = Processor(DirectBackend())
+    conn, session = await ready(processor)
+    await conn.receive(INIT)  # Already initialized
+    await conn.receive(req(5, "nope"))  # the backend's unknown method
+    await conn.receive("{")
+    assert session.direct == []
+    assert [json.loads(conn.outbound.get_nowait())["id"] for _ in range(2)] == [1, 5]
+
+
+async def test_the_window_holds_and_order_is_kept_behind_it() -> None:
+    processor = Processor(DirectBackend(), window=2)
+    conn, session = await ready(processor)
+    for i in (10, 11, 12):
+        await conn.receive(req(i))
+    await conn.receive('{"method":"initialized"}')  # behind queued request 12: queued too
+    assert session.direct == [10, 11]
+    assert len(conn._inbound) == 2
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(conn.dispatch)
+        await wait_all_tasks_blocked()
+        assert session.order()[1:] == [10, 11]  # 12 waits for the window
+        await session.answer(10)
+        await wait_all_tasks_blocked()
+        assert session.order()[1:] == [10, 11, 12, "initialized"]
+        await conn.receive(req(13))  # the queue is empty again, but the window is full
+        await wait_all_tasks_blocked()
+        assert session.order()[-1] == "initialized"
+        await session.answer(11)
+        await wait_all_tasks_blocked()
+        assert session.order()[-1] == 13
+        conn.close(CloseCode.NORMAL, "")
+
+
+async def test_a_message_the_dispatcher_holds_is_never_overtaken() -> None:
+    processor = Processor(DirectBackend(), window=1)
+    conn, session = await ready(processor)
+    await conn.receive(req(20))  # direct, fills the window
+    await conn.receive(req(21))  # queued
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(conn.dispatch)
+        await wait_all_tasks_blocked()  # the dispatcher took 21 and waits for the window
+        assert len(conn._inbound) == 0
+        await conn.receive('{"method":"initialized"}')
+        assert session.direct == [20]  # not ahead of 21
+        await session.answer(20)
+        await wait_all_tasks_blocked()
+        assert session.order()[1:] == [20, 21, "initialized"]
+        conn.close(CloseCode.NORMAL, "")
+
+
+async def test_backpressure_from_the_backend_falls_back_to_the_queue_in_order() -> None:
+    processor = Processor(DirectBackend())
+    conn, session = await ready(processor)
+    session.accepting = False
+    await conn.receive(req(30))
+    session.accepting = True
+    await conn.receive(req(31))  # 30 is queued: 31 must wait behind it
+    assert session.direct == []
+    await conn.dispatch_one()
+    assert session.order()[1:] == [30, 31]
+    assert session.batches[-1] == 2
+
+
+async def test_a_backend_that_fails_on_the_direct_path_answers_and_closes_1011() -> None:
+    backend = DirectBackend()
+    processor = Processor(backend)
+    conn, session = await ready(processor)
+    backend.fail_sends = True
+    await conn.receive(req(40))
+    await conn.dispatch()
+    answer = json.loads(conn.outbound.get_nowait())
+    assert answer["id"] == 40 and answer["error"]["code"] == -32603
+    assert conn.close_request is not None and conn.close_request.code == 1011
+
+
+async def test_one_answer_per_loop_iteration_is_written_directly_the_rest_batched() -> None:
+    processor = Processor(DirectBackend())
+    conn, session = await ready(processor)
+    socket = Socket()
+    conn.set_direct_writer(socket.write_now)
+    for i in (50, 51, 52):
+        await conn.receive(req(i))
+    await session.answer(50)
+    await session.answer(51)  # same iteration: queued behind for the writer's batch
+    await session.notify("thread/started", {})  # notifications always queue
+    assert [m["id"] for m in socket.written] == [50]
+    assert len(conn.outbound) == 2
+    await wait_all_tasks_blocked()  # the next iteration: direct again, but 51 is queued
+    await session.answer(52)
+    assert [m["id"] for m in socket.written] == [50]
+    assert [json.loads(conn.outbound.get_nowait()).get("id") for _ in range(3)] == [51, None, 52]
+    await session.answer(2)  # (nothing owed: still written, as the queued path would)
+    assert [m["id"] for m in socket.written] == [50, 2]
+    assert processor.metrics.written_direct == 2
+    assert processor.metrics.messages_out == 6  # initialize's answer + 5, whichever way
+    assert conn._in_flight_count == 0
+
+
+async def test_a_socket_applying_backpressure_gets_its_answers_queued() -> None:
+    processor = Processor(DirectBackend(), **{})
+    conn, session = await ready(processor, outbound_items=1)
+    socket = Socket()
+    socket.accepting = False
+    conn.set_direct_writer(socket.write_now)
+    await conn.receive(req(60))
+    await conn.receive(req(61))
+    await session.answer(60)
+    assert socket.written == [] and len(conn.outbound) == 1
+    await session.answer(61)  # the slow-client rule is the outbound queue's, as always
+    assert conn.close_request is not None and conn.close_request.code == 1008
+
+
+async def test_a_closing_connection_writes_nothing_directly() -> None:
+    processor = Processor(DirectBackend())
+    conn, session = await ready(processor)
+    socket = Socket()
+    conn.set_direct_writer(socket.write_now)
+    await conn.receive(req(70))
+    conn.close(CloseCode.GOING_AWAY, "bye", flush=True)
+    await conn.receive(req(71))
+    await session.answer(70)
+    assert socket.written == []
+    assert session.direct == [70]
