@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from types import SimpleNamespace
 from typing import Any
 
@@ -118,3 +119,17 @@ def test_legacy_streamless_initialize_gets_a_host_chosen_stream(link: HostLink) 
     link.on_frame('{"type":"ping","client_id":"old"}')
     [pong] = [json.loads(t) for t in sent(link)]
     assert (pong["status"], pong["stream_id"]) == ("active", stream)
+
+
+def test_streams_idle_for_ten_minutes_are_closed(link: HostLink) -> None:
+    link.on_frame(message("client-1", "stream-1", 0, INIT))
+    link.on_frame(message("client-2", "stream-2", 0, INIT))
+    [first, second] = [s for s in link.streams.values()]
+    first.last_seen -= 601
+    assert link.close_idle(first.last_seen + 601) == 1
+    assert list(link.streams.values()) == [second]
+    assert first.conn.close_request is not None and first.conn.close_request.reason == "controller stream idle"
+    # A ping keeps a stream alive.
+    second.last_seen -= 599
+    link.on_frame('{"type":"ping","client_id":"client-2","stream_id":"stream-2"}')
+    assert link.close_idle(time.monotonic() + 2) == 0  # without the ping: 601 s idle by then
