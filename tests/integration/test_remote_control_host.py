@@ -218,3 +218,26 @@ async def test_bad_remote_control_flags_are_one_line_exit_2(tmp_path: Path, args
     result = await run([*APPSERVER, "serve", "--backend", "builtin", *args], env=appserver_env(tmp_path))
     assert result.returncode == 2
     assert result.stderr.startswith("Error: ") and message in result.stderr and result.stderr.count("\n") == 1
+
+
+async def test_metrics_and_banner(tmp_path: Path) -> None:
+    import httpx
+
+    async with RcTestRelay() as relay, host_process(relay.base_url, tmp_path, listen=["ws://127.0.0.1:0"]) as host:
+        url = (await host.line_matching(r"listening on: (ws://\S+)")).group(1)
+        await relay.wait_link()
+        stream = relay.stream("client-1", "stream-1")
+        await stream.initialize()
+        await stream.ping()
+        async with httpx.AsyncClient() as http:
+            text = (await http.get(url.replace("ws://", "http://") + "/metrics")).text
+    assert 'appserver_remote_control_status{status="connected"} 1' in text
+    assert 'appserver_remote_control_status{status="errored"} 0' in text
+    assert "appserver_remote_control_streams 1" in text
+    assert "appserver_remote_control_enrolls_total 1" in text
+    assert 'appserver_open_connections{transport="remote"} 1' in text
+    envelopes_in = int(text.split('appserver_remote_control_envelopes_total{direction="in"} ')[1].split()[0])
+    assert envelopes_in >= 3  # initialize, initialized, ping (and acks)
+    banner = host.stderr
+    assert "appserver (remote control)" in banner and f"  relay: {relay.base_url}" in banner
+    assert "  status: connecting (server name " in banner
