@@ -241,3 +241,42 @@ async def test_metrics_and_banner(tmp_path: Path) -> None:
     banner = host.stderr
     assert "appserver (remote control)" in banner and f"  relay: {relay.base_url}" in banner
     assert "  status: connecting (server name " in banner
+
+
+async def test_durable_enable_with_auth_json_is_honoured_at_the_next_start(tmp_path: Path) -> None:
+    from tests.support.launcher import launch
+    from tests.support.rc_codex import write_chatgpt_home
+
+    home = tmp_path / "home"
+    home.mkdir()
+    with short_dir() as short:
+        sock = short / "gw.sock"
+        async with RcTestRelay() as relay:
+            access = write_chatgpt_home(home, relay.base_url, None)
+            argv = [*APPSERVER, "serve", "--backend", "builtin", "--listen", f"unix://{sock}"]
+            async with launch(argv, env=appserver_env(home)) as gateway:
+                await gateway.until(lambda: unix_socket_accepts(sock), "accepting")
+                async with RpcClient.connect_unix(sock) as local:
+                    await local.initialize("desk")
+                    assert (await local.call("remoteControl/status/read"))["status"] == "disabled"
+                    enabled = await local.call("remoteControl/enable")
+                    assert (enabled["status"], enabled["environmentId"]) == ("connecting", "env_stub1")
+                    await relay.wait_link()
+            enroll = relay.requests("server/enroll")[0]
+            assert enroll.header("authorization") == f"Bearer {access}"
+            assert enroll.header("chatgpt-account-id") == "acc-rc-stub"
+            # No flag, no local client: the stored durable enable brings the link up, even
+            # with `--listen off`.
+            argv = [*APPSERVER, "serve", "--backend", "builtin", "--listen", "off"]
+            async with launch(argv, env=appserver_env(home)):
+                await relay.wait_link()
+                assert relay.links == 2 and len(relay.requests("server/refresh")) == 1
+            # A durable disable is remembered too: `--listen off` then has nothing to serve.
+            argv = [*APPSERVER, "serve", "--backend", "builtin", "--listen", f"unix://{sock}"]
+            async with launch(argv, env=appserver_env(home)) as gateway:
+                await gateway.until(lambda: unix_socket_accepts(sock), "accepting")
+                async with RpcClient.connect_unix(sock) as local:
+                    await local.initialize("desk")
+                    assert (await local.call("remoteControl/disable"))["status"] == "disabled"
+            result = await run([*APPSERVER, "serve", "--backend", "builtin", "--listen", "off"], env=appserver_env(home))
+            assert (result.returncode, result.stderr) == (1, "Error: no transport configured; use --listen or enable remote control\n")

@@ -9,6 +9,7 @@ import time
 from types import SimpleNamespace
 from typing import Any
 
+import anyio
 import pytest
 
 from appserver.processor import Processor
@@ -133,3 +134,26 @@ def test_streams_idle_for_ten_minutes_are_closed(link: HostLink) -> None:
     second.last_seen -= 599
     link.on_frame('{"type":"ping","client_id":"client-2","stream_id":"stream-2"}')
     assert link.close_idle(time.monotonic() + 2) == 0  # without the ping: 601 s idle by then
+
+
+@pytest.mark.anyio
+async def test_the_writer_stalls_at_128_unacked_envelopes_and_one_ack_frees_one(link: HostLink) -> None:
+    from anyio import wait_all_tasks_blocked
+
+    link.on_frame(message("client-1", "stream-1", 0, INIT))
+    [stream] = link.streams.values()
+    for i in range(200):
+        stream.conn.outbound.put_nowait(f'{{"method":"n","params":{i}}}', 20)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(link._stream_writer, stream)
+        await wait_all_tasks_blocked()
+        assert link.buffer.unacked == 128 and len(link._out) == 128
+        link.on_frame('{"type":"ack","client_id":"client-1","stream_id":"stream-1","seq_id":1}')
+        await wait_all_tasks_blocked()
+        assert link.buffer.unacked == 128 and len(link._out) == 129
+        link.on_frame('{"type":"ack","client_id":"client-1","stream_id":"stream-1","seq_id":129}')
+        await wait_all_tasks_blocked()
+        assert len(link._out) == 200 and link.buffer.unacked == 71
+        tg.cancel_scope.cancel()
+    seqs = [json.loads(t)["seq_id"] for t in link._out]
+    assert seqs == list(range(1, 201))
