@@ -11,11 +11,13 @@ from __future__ import annotations
 import enum
 import ipaddress
 import os
+import ssl
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from appserver import strings
+from appserver.auth import Policy
 from appserver.errors import ConfigError
 
 CONTROL_SOCKET_DIR = "app-server-control"
@@ -55,7 +57,7 @@ def codex_home(env: Mapping[str, str]) -> Path:
         return Path(value).expanduser()
     home = env.get("HOME")
     if not home:
-        raise ConfigError("HOME is not set")
+        raise ConfigError(strings.HOME_NOT_SET)
     return Path(home) / ".codex"
 
 
@@ -129,15 +131,15 @@ def parse_listen_urls(
     kinds = [p.kind for p in parsed]
     if ListenKind.OFF in kinds:
         if len(parsed) > 1:
-            raise ConfigError("`--listen off` cannot be combined with other --listen URLs")
+            raise ConfigError(strings.LISTEN_OFF_COMBINED)
         raise ConfigError(strings.NO_TRANSPORT)
     if kinds.count(ListenKind.STDIO) > 1:
-        raise ConfigError("`--listen stdio://` may be given only once")
+        raise ConfigError(strings.LISTEN_STDIO_TWICE)
     seen: set[object] = set()
     for p in parsed:
         key = p.path if p.kind is ListenKind.UNIX else (p.host, p.port)
         if p.kind is not ListenKind.STDIO and p.port != 0 and key in seen:
-            raise ConfigError(f"--listen `{p.url}` is given twice")
+            raise ConfigError(strings.LISTEN_TWICE.format(url=p.url))
         seen.add(key)
     return parsed
 
@@ -161,20 +163,15 @@ def parse_backend(value: str, *, cwd: Path | None = None) -> tuple[BackendChoice
     if value.startswith("unix://"):
         rest = value[len("unix://") :]
         if not rest:
-            raise ConfigError(
-                "invalid --backend `unix://`; expected `unix://PATH` naming an app-server "
-                "control socket"
-            )
+            raise ConfigError(strings.BACKEND_UNIX_NO_PATH)
         base = cwd if cwd is not None else Path.cwd()
         return BackendChoice.UNIX, Path(os.path.normpath(base / Path(rest).expanduser()))
     try:
         choice = BackendChoice(value)
     except ValueError:
-        raise ConfigError(
-            f"invalid --backend `{value}`; expected `auto`, `builtin`, `codex` or `unix://PATH`"
-        ) from None
+        raise ConfigError(strings.BACKEND_INVALID.format(value=value)) from None
     if choice is BackendChoice.UNIX:
-        raise ConfigError("invalid --backend `unix`; expected `unix://PATH`")
+        raise ConfigError(strings.BACKEND_UNIX_BARE)
     return choice, None
 
 
@@ -190,9 +187,10 @@ class ServeConfig:
 
     listens: tuple[ListenUrl, ...]
     backend: BackendConfig = field(default_factory=BackendConfig)
-    tls: TlsConfig | None = None
-    # WebSocket auth (``--ws-*``): the loaded appserver.auth.Policy; ``None`` = no auth.
-    ws_auth: object | None = None
+    #: The server TLS context of ``wss://`` listeners, built once at start-up.
+    tls_context: ssl.SSLContext | None = None
+    #: WebSocket auth (``--ws-*``), its secret read once at start-up; ``None`` = no auth.
+    ws_auth: Policy | None = None
     # Remote control (``--remote-control*``): appserver.remote_control.setup.RemoteControlConfig;
     # ``None``: the remoteControl/* methods are not answered by the gateway (tests only).
     remote_control: object | None = None

@@ -86,6 +86,13 @@ CLOSE_REASON_MAX_BYTES = 123
 
 # --- writers -----------------------------------------------------------------------------
 
+#: Frames the ``websockets`` library buffers per client connection before it stops
+#: reading that socket (backpressure on a client that sends faster than we dispatch).
+WEBSOCKET_SERVER_MAX_QUEUE = 64
+
+#: An over-long stdin line is skipped in reads of this many bytes.
+STDIO_SKIP_CHUNK = 1 << 20
+
 #: At most this many queued messages are handed to a transport's writer at once (one
 #: stdout write, or back-to-back frames before the socket is drained).
 WRITE_BATCH_MESSAGES = 256
@@ -206,6 +213,9 @@ PROXY_PIPE_ITEMS = 256
 #: Connecting: TCP, TLS and the WebSocket upgrade together (codex's CONNECT_TIMEOUT).
 CONNECT_TIMEOUT = 10.0
 
+#: When a server refuses the upgrade, this much of its body's first line is shown.
+REFUSAL_BODY_SHOWN_CHARS = 200
+
 # --- remote control: the wire shared by host and relay (appserver.remote_control) ---------
 # spec/remote-control.md §4.4–4.5, segment.rs and websocket.rs upstream.
 
@@ -281,9 +291,12 @@ RC_IDLE_SWEEP_INTERVAL = 30.0
 #: does not pipeline 16,384 requests. Messages and bytes waiting for the backend ...
 RC_STREAM_INBOUND_MESSAGES = 256
 RC_STREAM_INBOUND_BYTES = 8 * 1024 * 1024
-#: ... and messages waiting to become envelopes (the writer pulls at most RC_MAX_UNACKED
-#: ahead of the relay's acks; past this the stream is closed as a slow client).
-RC_STREAM_OUTBOUND_MESSAGES = 4096
+#: ... and messages waiting to become envelopes: as many as a local socket client may have
+#: waiting (OUTBOUND_QUEUE_MESSAGES, bytes bounded by OUTBOUND_QUEUE_BYTES), since the link
+#: drains a stream only as fast as the relay acks (at most RC_MAX_UNACKED envelopes ahead);
+#: a built-in turn of 20,000 deltas must not close the stream as a slow client. Past this the
+#: stream is closed as a slow client. An idle stream's queue holds nothing.
+RC_STREAM_OUTBOUND_MESSAGES = OUTBOUND_QUEUE_MESSAGES
 
 #: Frames the WebSocket library buffers from the relay before it stops reading (the link
 #: reader never waits on a stream, so this only absorbs bursts).

@@ -18,7 +18,6 @@ INVALID_CLIENT_NAME = "Invalid clientInfo.name: '{name}'. Must be a valid HTTP h
 # Gateway-specific (not upstream): what a client sees when the backend behind its
 # connection failed or the gateway is going away.
 BACKEND_UNAVAILABLE = "backend unavailable: {reason}"
-SERVER_DRAINING = "Server is draining; retry after reconnecting"
 # A method the gateway answers itself (e.g. remoteControl/*) failed unexpectedly (-32603);
 # the cause is logged, never sent (it may name local paths or hosts).
 GATEWAY_METHOD_FAILED = "internal error while handling `{method}`"
@@ -34,6 +33,7 @@ LISTEN_BAD_WS = "invalid websocket --listen URL `{url}`; expected `ws://IP:PORT`
 LISTEN_BAD_WSS = "invalid websocket --listen URL `{url}`; expected `wss://IP:PORT`"
 CODEX_HOME_UNRESOLVED = "failed to resolve CODEX_HOME: {err}"
 NO_TRANSPORT = "no transport configured; use --listen or enable remote control"
+NO_LISTENER = "no listener for `{kind}`"
 
 # --- WebSocket close reasons (ours) -------------------------------------------------------
 
@@ -143,6 +143,7 @@ CODEX_START_FAILED = "codex app-server failed to start: {reason}"
 CODEX_EXITED = "codex app-server exited ({status})"
 CODEX_UNRESPONSIVE = "codex app-server stopped answering on its socket"
 CODEX_RESTARTING = "codex app-server is restarting"
+CODEX_STARTING = "codex app-server is starting"
 CODEX_STOPPING = "the gateway is stopping"
 UPSTREAM_UNREACHABLE = "cannot reach app-server at {path}: {err}"
 UPSTREAM_CLOSED = "app-server closed the session ({detail})"
@@ -174,6 +175,39 @@ ENV_VAR_EMPTY = "environment variable `{name}` is empty"
 CALL_SERVER_REQUEST_REFUSED = "appserver call cannot answer server requests"
 CALL_CONNECTION_LOST = "connection to {target} was lost before the answer"
 CALL_CONNECTION_CLOSED = "{target} closed the connection before the answer: {code}{reason}"
+
+# --- moved here from the modules that raise them (ours unless noted) -------------------------
+
+WS_AUTH_BAD_MODE = "invalid --ws-auth `{mode}`"
+BUILTIN_NOT_RUNNING = "the built-in backend is not running"
+CODEX_CANNOT_RUN = "cannot run `{bin}`: {err}"
+CODEX_EXITED_AT_START = "it exited during start-up ({status}); see its log above"
+CODEX_SOCKET_SILENT = "its socket did not answer within {seconds:.0f}s ({err})"
+CALL_INITIALIZE_FAILED = "initialize failed: {message}"
+CALL_BAD_PARAMS_JSON = "invalid PARAMS_JSON: {err}"
+HOME_NOT_SET = "HOME is not set"
+LISTEN_OFF_COMBINED = "`--listen off` cannot be combined with other --listen URLs"
+LISTEN_STDIO_TWICE = "`--listen stdio://` may be given only once"
+LISTEN_TWICE = "--listen `{url}` is given twice"
+BACKEND_UNIX_NO_PATH = "invalid --backend `unix://`; expected `unix://PATH` naming an app-server control socket"
+BACKEND_INVALID = "invalid --backend `{value}`; expected `auto`, `builtin`, `codex` or `unix://PATH`"
+BACKEND_UNIX_BARE = "invalid --backend `unix`; expected `unix://PATH`"
+BACKEND_SESSION_CLOSED = "session is closed"
+WS_CANNOT_LISTEN = "cannot listen on {url}: {reason}"
+SOCKET_DIR_NOT_OURS = "{dir} must be a directory owned by uid {uid} (not a symlink)"
+SOCKET_SETUP_FAILED = "cannot set up app-server control socket at {path}: {err}"
+SOCKET_BIND_FAILED = "cannot bind app-server control socket at {path}: {err}"
+SOCKET_LOCK_TIMEOUT = "timed out after {seconds:.0f}s waiting for {path}"
+CA_FILE_UNREADABLE = "cannot load --ca-file `{path}`: {reason}; it must be a PEM file with one or more CERTIFICATE blocks"
+SOCK_AND_CONNECT = "`--sock` and `--connect` cannot be used together"
+CONNECT_URL_INVALID = "invalid --connect URL `{url}`; expected `ws://HOST:PORT` or `wss://HOST:PORT`"
+CA_FILE_NEEDS_WSS = "`--ca-file` requires a `wss://` `--connect` URL"
+CONNECT_REFUSED = "{target}: the server refused the WebSocket upgrade with HTTP {status} {phrase}{detail}"
+CONNECT_TLS_UNTRUSTED = "TLS handshake with {target} failed: certificate verify failed: {detail}"
+CONNECT_TLS_FAILED = "TLS handshake with {target} failed: {detail}"
+CONNECT_TIMED_OUT = "timed out after {seconds:.0f}s connecting to {target}"
+CONNECT_UPGRADE_FAILED = "WebSocket upgrade with {target} failed: {detail}"
+CONNECT_FAILED = "failed to connect to {target}: {detail}"
 
 # --- remote control: the wire shared by host and relay (appserver.remote_control) ---------
 
@@ -417,6 +451,19 @@ BUILTIN_HANDLER_FAILED = "internal error while handling `{method}`"
 #: The failed turn's error message (``turn/completed`` with status ``failed``).
 BUILTIN_TURN_FAILED = "the built-in agent failed to run this turn"
 
+#: ``appserver --version``.
+VERSION_LINE = "appserver {version} (codex app-server protocol {codex})"
+#: ``-c`` given, but no codex child is started to receive it.
+OVERRIDES_UNUSED = "ignoring {count} `-c` override(s): they configure a codex child, and {chosen} starts none"
+
+# `--auth-token-file` for `appserver call` and `appserver proxy`.
+AUTH_TOKEN_SOURCES_EXCLUSIVE = "`--auth-token-env` and `--auth-token-file` are mutually exclusive"
+AUTH_TOKEN_FILE_REQUIRES_CONNECT = "`--auth-token-file` requires `--connect`."
+AUTH_TOKEN_FILE_REQUIRES_SECURE = (
+    "`--auth-token-file` requires a `wss://` or loopback `ws://` URL; got `{url}`"
+)
+AUTH_TOKEN_FILE_UNREADABLE = "cannot read --auth-token-file {path}: {err}"
+AUTH_TOKEN_FILE_EMPTY = "--auth-token-file {path} is empty"
 
 # --- relay cluster (Redis) -------------------------------------------------------------------
 RELAY_REDIS_FAILED = "cannot use Redis for the relay state: {err}"
