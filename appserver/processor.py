@@ -188,7 +188,7 @@ class Connection:
         self._failure: str | None = None
         # The direct path (see the module docstring).
         self._send_now: Callable[[jsonrpc.Message], bool] | None = None
-        self._forwarding = False  # dispatch_one holds a message it took from the queue
+        self._forwarding = False  # _forward_next holds a message it took from the queue
         self._write_now: Callable[[str], bool] | None = None
         self._wrote_now = False  # an answer went out directly in this loop iteration
 
@@ -341,7 +341,7 @@ class Connection:
         """Hand an admitted message to the backend session now, if nothing is ahead of it.
 
         ``False`` leaves it to the queue: before ``initialize`` succeeded, while anything is
-        queued or :meth:`dispatch_one` holds a message, when a request would exceed the
+        queued or :meth:`_forward_next` holds a message, when a request would exceed the
         window, or when the session cannot take it without waiting.
         """
         send_now = self._send_now
