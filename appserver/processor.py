@@ -189,6 +189,7 @@ class Connection:
         # The direct path (see the module docstring).
         self._send_now: Callable[[jsonrpc.Message], bool] | None = None
         self._forwarding = False  # _forward_next holds a message it took from the queue
+        self._forwarded_now = False  # a message went to the backend directly this iteration
         self._write_now: Callable[[str], bool] | None = None
         self._wrote_now = False  # an answer went out directly in this loop iteration
 
@@ -340,6 +341,10 @@ class Connection:
     def _forward_direct(self, message: jsonrpc.Message) -> bool:
         """Hand an admitted message to the backend session now, if nothing is ahead of it.
 
+        One message per event-loop iteration goes this way (a lone request's); the rest of a
+        pipelined burst read in the same iteration is queued behind it, so that the
+        dispatcher forwards it in one write.
+
         ``False`` leaves it to the queue: before ``initialize`` succeeded, while anything is
         queued or :meth:`_forward_next` holds a message, when a request would exceed the
         window, or when the session cannot take it without waiting.
@@ -347,6 +352,7 @@ class Connection:
         send_now = self._send_now
         if (
             send_now is None
+            or self._forwarded_now
             or self._forwarding
             or len(self._inbound)
             or self._failure is not None
@@ -367,8 +373,13 @@ class Connection:
             return True
         if is_request:
             self._track(message)
+        self._forwarded_now = True
+        asyncio.get_running_loop().call_soon(self._rearm_direct_forward)
         self._metrics.forwarded_direct += 1
         return True
+
+    def _rearm_direct_forward(self) -> None:
+        self._forwarded_now = False
 
     def _answer_overloaded(self, request: jsonrpc.Message) -> None:
         self._metrics.overload_answers += 1

@@ -88,12 +88,25 @@ async def test_an_initialized_connection_forwards_from_the_reader() -> None:
     processor = Processor(DirectBackend())
     conn, session = await ready(processor)
     await conn.receive(req(2))
+    await wait_all_tasks_blocked()  # one message per loop iteration goes directly
     conn.receive_nowait('{"method":"initialized"}')  # the multiplexed reader's variant
+    await wait_all_tasks_blocked()
     conn.receive_nowait(req(3))
     assert session.direct == [2, "initialized", 3]  # nothing was dispatched
     assert conn._inbound.high_water == 1  # only initialize was ever queued
     assert conn._in_flight_count == 2
     assert processor.metrics.forwarded_direct == 3
+
+
+async def test_a_burst_read_in_one_iteration_is_queued_behind_its_first_message() -> None:
+    processor = Processor(DirectBackend())
+    conn, session = await ready(processor)
+    for i in (4, 5, 6):
+        conn.receive_nowait(req(i))
+    assert session.direct == [4]
+    assert len(conn._inbound) == 2
+    await conn._forward_next()  # the dispatcher sends the rest in one batch
+    assert session.order()[1:] == [4, 5, 6]
 
 
 async def test_rejections_are_answered_as_on_the_queued_path() -> None:
@@ -111,6 +124,7 @@ async def test_the_window_holds_and_order_is_kept_behind_it() -> None:
     conn, session = await ready(processor)
     for i in (10, 11, 12):
         await conn.receive(req(i))
+        await wait_all_tasks_blocked()
     await conn.receive('{"method":"initialized"}')  # behind queued request 12: queued too
     assert session.direct == [10, 11]
     assert len(conn._inbound) == 2
@@ -121,6 +135,7 @@ async def test_the_window_holds_and_order_is_kept_behind_it() -> None:
         await session.answer(10)
         await wait_all_tasks_blocked()
         assert session.order()[1:] == [10, 11, 12, "initialized"]
+        await wait_all_tasks_blocked()
         await conn.receive(req(13))  # the queue is empty again, but the window is full
         await wait_all_tasks_blocked()
         assert session.order()[-1] == "initialized"
@@ -134,11 +149,12 @@ async def test_a_message_the_dispatcher_holds_is_never_overtaken() -> None:
     processor = Processor(DirectBackend(), window=1)
     conn, session = await ready(processor)
     await conn.receive(req(20))  # direct, fills the window
+    await wait_all_tasks_blocked()
     await conn.receive(req(21))  # queued
     async with anyio.create_task_group() as tg:
         tg.start_soon(conn.dispatch)
         await wait_all_tasks_blocked()  # the dispatcher took 21 and waits for the window
-        assert len(conn._inbound) == 0
+        assert len(conn._inbound) == 0 and not conn._forwarded_now
         await conn.receive('{"method":"initialized"}')
         assert session.direct == [20]  # not ahead of 21
         await session.answer(20)
@@ -153,6 +169,7 @@ async def test_backpressure_from_the_backend_falls_back_to_the_queue_in_order() 
     session.accepting = False
     await conn.receive(req(30))
     session.accepting = True
+    await wait_all_tasks_blocked()
     await conn.receive(req(31))  # 30 is queued: 31 must wait behind it
     assert session.direct == []
     await conn._forward_next()
@@ -178,6 +195,7 @@ async def test_one_answer_per_loop_iteration_is_written_directly_the_rest_batche
     conn.set_direct_writer(socket.write_now)
     for i in (50, 51, 52):
         await conn.receive(req(i))
+        await wait_all_tasks_blocked()
     await session.answer(50)
     await session.answer(51)  # same iteration: queued behind for the writer's batch
     await session.notify("thread/started", {})  # notifications always queue
@@ -201,7 +219,9 @@ async def test_a_socket_applying_backpressure_gets_its_answers_queued() -> None:
     socket.accepting = False
     conn.set_direct_writer(socket.write_now)
     await conn.receive(req(60))
+    await wait_all_tasks_blocked()
     await conn.receive(req(61))
+    await wait_all_tasks_blocked()
     await session.answer(60)
     assert socket.written == [] and len(conn.outbound) == 1
     await session.answer(61)  # the slow-client rule is the outbound queue's, as always
