@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -24,13 +22,8 @@ def relay(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess
     )
 
 
-@contextmanager
-def node(tmp_path: Path, redis_url: str, name: str) -> Iterator[BlockingLaunched]:
-    """A relay node on ``redis_url``, once its banner shows."""
-    argv = [*APPSERVER, "relay", "serve", "--listen", "http://127.0.0.1:0", "--redis", redis_url]
-    with launch_blocking(argv, name=f"relay node {name}", log=tmp_path / f"{name}.log") as proc:
-        proc.line_matching(BANNER)
-        yield proc
+def node_argv(redis_url: str) -> list[str]:
+    return [*APPSERVER, "relay", "serve", "--listen", "http://127.0.0.1:0", "--redis", redis_url]
 
 
 def node_url(proc: BlockingLaunched) -> str:
@@ -69,37 +62,42 @@ def test_a_node_that_cannot_reach_redis_exits_1_with_one_line(tmp_path: Path) ->
 def test_nodes_share_state_and_report_not_ready_while_redis_is_away(tmp_path: Path) -> None:
     server = RedisServer(tmp_path / "redis")
     server.start()
-    relay(tmp_path, "account", "add", "alice", "--out", str(tmp_path / "a"), "--redis", server.url)
-    cred = (tmp_path / "a").read_text().strip()
-    with node(tmp_path, server.url, "a") as node_a, node(tmp_path, server.url, "b") as node_b:
-        try:
-            with httpx.Client(base_url=node_url(node_a), timeout=30) as a, httpx.Client(base_url=node_url(node_b), timeout=30) as b:
-                host = a.post("wham/remote/control/server/enroll", json=ENROLL_BODY, headers=account_headers(cred)).json()
-                bearer = {"Authorization": f"Bearer {host['remote_control_token']}"}
-                codes = b.post("wham/remote/control/server/pair", json={"manual_code": True}, headers=bearer).json()
-                claimed = a.post("api/v1/pair/claim", json={"code": codes["manual_pairing_code"].lower()})
-                assert claimed.status_code == 200, claimed.text
-                again = b.post("api/v1/pair/claim", json={"code": codes["pairing_code"]})
-                assert again.status_code == 404  # single use across nodes
-                assert [c["client_id"] for c in b.get(
-                    f"wham/remote/control/environments/{host['environment_id']}/clients",
-                    headers=account_headers(cred)).json()["items"]] == [claimed.json()["client_id"]]
-
-                server.stop()
-                for http in (a, b):
-                    ready = http.get("readyz")
-                    assert (ready.status_code, ready.text) == (503, "state unavailable\n")
-                    refused = http.post("wham/remote/control/server/pair", json={}, headers=bearer)
-                    assert refused.status_code == 503
-                    assert refused.json() == {"detail": strings.RELAY_STORE_UNAVAILABLE}
-                    assert http.get("healthz").status_code == 200  # alive, only not ready
-                server.start()  # empty again: no persistence
-                assert a.get("readyz").status_code == 200 and b.get("readyz").status_code == 200
-                gone = a.post("wham/remote/control/server/pair", json={}, headers=bearer)
-                assert gone.status_code == 401  # the state went with Redis; nothing half-written
+    try:
+        relay(tmp_path, "account", "add", "alice", "--out", str(tmp_path / "a"), "--redis", server.url)
+        cred = (tmp_path / "a").read_text().strip()
+        with launch_blocking(node_argv(server.url), name="node-a") as node_a, \
+                launch_blocking(node_argv(server.url), name="node-b") as node_b:
+            _share_state_then_lose_redis(server, cred, node_url(node_a), node_url(node_b))
             assert "Traceback" not in node_a.stderr and "Traceback" not in node_b.stderr
             for proc in (node_a, node_b):
                 proc.signal(15)
                 assert proc.wait() == 0
-        finally:
-            server.stop()
+    finally:
+        server.stop()
+
+
+def _share_state_then_lose_redis(server: RedisServer, cred: str, url_a: str, url_b: str) -> None:
+    with httpx.Client(base_url=url_a, timeout=30) as a, httpx.Client(base_url=url_b, timeout=30) as b:
+        host = a.post("wham/remote/control/server/enroll", json=ENROLL_BODY, headers=account_headers(cred)).json()
+        bearer = {"Authorization": f"Bearer {host['remote_control_token']}"}
+        codes = b.post("wham/remote/control/server/pair", json={"manual_code": True}, headers=bearer).json()
+        claimed = a.post("api/v1/pair/claim", json={"code": codes["manual_pairing_code"].lower()})
+        assert claimed.status_code == 200, claimed.text
+        again = b.post("api/v1/pair/claim", json={"code": codes["pairing_code"]})
+        assert again.status_code == 404  # single use across nodes
+        listed = b.get(f"wham/remote/control/environments/{host['environment_id']}/clients",
+                       headers=account_headers(cred)).json()
+        assert [c["client_id"] for c in listed["items"]] == [claimed.json()["client_id"]]
+
+        server.stop()
+        for http in (a, b):
+            ready = http.get("readyz")
+            assert (ready.status_code, ready.text) == (503, "state unavailable\n")
+            refused = http.post("wham/remote/control/server/pair", json={}, headers=bearer)
+            assert refused.status_code == 503
+            assert refused.json() == {"detail": strings.RELAY_STORE_UNAVAILABLE}
+            assert http.get("healthz").status_code == 200  # alive, only not ready
+        server.start()  # empty again: no persistence
+        assert a.get("readyz").status_code == 200 and b.get("readyz").status_code == 200
+        gone = a.post("wham/remote/control/server/pair", json={}, headers=bearer)
+        assert gone.status_code == 401  # the state went with Redis; nothing half-written

@@ -1,23 +1,24 @@
 """A real ``redis-server`` for tests (Debian package ``redis-server``; scripts/test installs it).
 
-:class:`RedisServer` starts one on a free loopback port in a temporary folder, without
-persistence (no RDB snapshots, no AOF), waits for its "Ready to accept connections" line
-(an event, not a sleep), and stops it. ``url`` is what ``--redis`` takes.
+:class:`RedisServer` starts one (through :func:`tests.support.launcher.launch_blocking`) on a
+free loopback port in a temporary folder, without persistence (no RDB snapshots, no AOF),
+waits for its "Ready to accept connections" line (an event, not a sleep), and stops it;
+:meth:`RedisServer.start` again brings it back, empty, on the same port. ``url`` is what
+``--redis`` takes.
 """
 
 from __future__ import annotations
 
 import shutil
-import signal
 import socket
-import subprocess
-import threading
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 
+from tests.support.launcher import BlockingLaunched, launch_blocking
+
 READY = "Ready to accept connections"
-START_TIMEOUT = 30.0
 
 
 def _free_port() -> int:
@@ -32,11 +33,11 @@ class RedisServer:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.port = _free_port()
-        self.proc: subprocess.Popen[str] | None = None
-        self.log: list[str] = []
+        self.proc: BlockingLaunched | None = None
+        self._stack: ExitStack | None = None
 
     def __repr__(self) -> str:
-        state = "running" if self.proc and self.proc.poll() is None else "stopped"
+        state = "running" if self.proc is not None else "stopped"
         return f"<RedisServer 127.0.0.1:{self.port} {state}>"
 
     @property
@@ -48,40 +49,25 @@ class RedisServer:
         if binary is None:
             pytest.fail("redis-server is missing: run the suite with scripts/test")
         self.folder.mkdir(parents=True, exist_ok=True)
-        args = [
+        argv = [
             binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder),
-            "--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", "",
+            "--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", "/dev/stderr",
             "--protected-mode", "yes",
         ]
-        self.proc = subprocess.Popen(
-            args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL
-        )
-        ready = threading.Event()
-
-        def pump() -> None:
-            assert self.proc is not None and self.proc.stdout is not None
-            for line in self.proc.stdout:
-                self.log.append(line.rstrip())
-                if READY in line:
-                    ready.set()
-            ready.set()  # exited: let start() see it
-
-        threading.Thread(target=pump, daemon=True).start()
-        ready.wait(START_TIMEOUT)
-        if self.proc.poll() is not None or not any(READY in line for line in self.log):
+        stack = ExitStack()
+        self.proc = stack.enter_context(launch_blocking(argv, name="redis-server"))
+        self._stack = stack
+        try:
+            self.proc.line_matching(READY)
+        except BaseException:
             self.stop()
-            pytest.fail("redis-server did not start:\n" + "\n".join(self.log[-20:]))
+            raise
 
     def stop(self) -> None:
-        proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        """SIGTERM (the launcher kills it after its grace if it lingers)."""
+        stack, self._stack, self.proc = self._stack, None, None
+        if stack is not None:
+            stack.close()
 
     def flush(self) -> None:
         """Empty every database (between tests sharing one server)."""
