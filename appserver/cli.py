@@ -10,7 +10,8 @@ import sys
 
 import click
 
-from appserver import __version__
+from appserver import CODEX_PROTOCOL_VERSION, __version__
+from appserver import strings
 from appserver.commands.call import call
 from appserver.commands.devices import devices
 from appserver.commands.pair import pair
@@ -24,7 +25,11 @@ from appserver.log import setup_logging
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="appserver")
+@click.version_option(
+    __version__,
+    prog_name="appserver",
+    message=strings.VERSION_LINE.format(version=__version__, codex=CODEX_PROTOCOL_VERSION),
+)
 def cli() -> None:
     """A gateway for the Codex app-server protocol."""
 

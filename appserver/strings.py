@@ -143,6 +143,7 @@ CODEX_START_FAILED = "codex app-server failed to start: {reason}"
 CODEX_EXITED = "codex app-server exited ({status})"
 CODEX_UNRESPONSIVE = "codex app-server stopped answering on its socket"
 CODEX_RESTARTING = "codex app-server is restarting"
+CODEX_STARTING = "codex app-server is starting"
 CODEX_STOPPING = "the gateway is stopping"
 UPSTREAM_UNREACHABLE = "cannot reach app-server at {path}: {err}"
 UPSTREAM_CLOSED = "app-server closed the session ({detail})"
@@ -417,6 +418,19 @@ BUILTIN_HANDLER_FAILED = "internal error while handling `{method}`"
 #: The failed turn's error message (``turn/completed`` with status ``failed``).
 BUILTIN_TURN_FAILED = "the built-in agent failed to run this turn"
 
+#: ``appserver --version``.
+VERSION_LINE = "appserver {version} (codex app-server protocol {codex})"
+#: ``-c`` given, but no codex child is started to receive it.
+OVERRIDES_UNUSED = "ignoring {count} `-c` override(s): they configure a codex child, and {chosen} starts none"
+
+# `--auth-token-file` for `appserver call` and `appserver proxy`.
+AUTH_TOKEN_SOURCES_EXCLUSIVE = "`--auth-token-env` and `--auth-token-file` are mutually exclusive"
+AUTH_TOKEN_FILE_REQUIRES_CONNECT = "`--auth-token-file` requires `--connect`."
+AUTH_TOKEN_FILE_REQUIRES_SECURE = (
+    "`--auth-token-file` requires a `wss://` or loopback `ws://` URL; got `{url}`"
+)
+AUTH_TOKEN_FILE_UNREADABLE = "cannot read --auth-token-file {path}: {err}"
+AUTH_TOKEN_FILE_EMPTY = "--auth-token-file {path} is empty"
 
 # --- relay cluster (Redis) -------------------------------------------------------------------
 RELAY_REDIS_FAILED = "cannot use Redis for the relay state: {err}"

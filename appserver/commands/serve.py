@@ -25,8 +25,10 @@ LISTEN_HELP = (
 )
 
 
-@click.command()
-@click.option("--listen", "listens", multiple=True, metavar="URL", help=LISTEN_HELP)
+# Every flag can also come from APPSERVER_<FLAG> (APPSERVER_LISTEN, APPSERVER_WS_AUTH, ...;
+# repeatable flags split on whitespace); a flag on the command line wins.
+@click.command(context_settings={"auto_envvar_prefix": "APPSERVER"})
+@click.option("--listen", "listens", multiple=True, metavar="URL", envvar="APPSERVER_LISTEN", help=LISTEN_HELP)
 @click.option(
     "--backend",
     default="auto",
@@ -37,7 +39,12 @@ LISTEN_HELP = (
 )
 @click.option("--codex-bin", metavar="PATH", help="The codex executable (default: `codex` on PATH).")
 @click.option(
-    "-c", "overrides", multiple=True, metavar="key=value", help="Config override passed to the codex child."
+    "-c",
+    "overrides",
+    multiple=True,
+    metavar="key=value",
+    allow_from_autoenv=False,  # values may hold spaces; environment lists split on them
+    help="Config override passed to the codex child.",
 )
 @click.option(
     "--ws-auth",

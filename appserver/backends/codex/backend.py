@@ -23,7 +23,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import anyio
-from anyio.abc import TaskGroup
+from anyio.abc import TaskGroup, TaskStatus
 
 from appserver import limits, strings
 from appserver.backends.base import BackendUnavailable, Peer
@@ -64,7 +64,7 @@ class _UpstreamBackend:
         self._sessions = SessionRegistry()
         self._tg: TaskGroup | None = None
         self._ready = False
-        self._unavailable = strings.CODEX_RESTARTING
+        self._unavailable = strings.CODEX_STARTING
 
     @property
     def ready(self) -> bool:
@@ -131,7 +131,10 @@ class CodexBackend(_UpstreamBackend):
             except BackendUnavailable as exc:
                 failure = exc
             else:
-                tg.start_soon(self._supervise, child)
+                # Ready before the first client is served: published by _supervise before
+                # it returns from start (a start_soon task may not have run yet when stdio
+                # reads its first line).
+                await tg.start(self._supervise, child)
                 try:
                     yield
                 finally:
@@ -188,7 +191,9 @@ class CodexBackend(_UpstreamBackend):
             f"its socket did not answer within {limits.CODEX_STARTUP_TIMEOUT:.0f}s ({last_error})"
         )
 
-    async def _supervise(self, child: CodexChild) -> None:
+    async def _supervise(
+        self, child: CodexChild, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
         pacer = RestartPacer(
             Backoff(limits.CODEX_RESTART_BASE, limits.CODEX_RESTART_CAP),
             limits.CODEX_RESTART_HEALTHY_AFTER,
@@ -199,6 +204,9 @@ class CodexBackend(_UpstreamBackend):
                 self._run_ended = anyio.Event()
                 self._ready = True
                 log.info("codex app-server is ready (guard pid %d)", child.pid)
+                if task_status is not anyio.TASK_STATUS_IGNORED:
+                    task_status.started()
+                    task_status = anyio.TASK_STATUS_IGNORED
                 started = anyio.current_time()
                 reason = await self._watch(child)
                 self._ready = False
