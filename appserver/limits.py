@@ -417,6 +417,13 @@ CONTROLLER_MAX_LOCAL_CLIENTS = 64
 #: codex 0.169.0: 127 levels answered, 128 ignored), so we do too.
 JSON_MAX_NESTING = 127
 
+#: Once a connection is asked to close, the write in progress and (for a flushing close,
+#: e.g. shutdown's 1001) the messages still queued get this long; a client that does not
+#: read is then dropped. Then the close frame gets WEBSOCKET_CLOSE_TIMEOUT. So a close takes
+#: at most CLOSE_FLUSH_TIMEOUT + WEBSOCKET_CLOSE_TIMEOUT (10 s), and a first SIGTERM at most
+#: SHUTDOWN_DRAIN_TIMEOUT + that (20 s).
+CLOSE_FLUSH_TIMEOUT = 5.0
+
 #: Longest ``cursor`` the built-in backend's pages accept (an offset; longer is invalid, as
 #: ``int()`` of thousands of digits is refused by Python and needlessly slow).
 BUILTIN_CURSOR_MAX_DIGITS = 18

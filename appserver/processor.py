@@ -171,6 +171,7 @@ class Connection:
         self._progress = Pulse()  # fired when in-flight answers or state change
         self._backend_session: BackendSession | None = None
         self._failure: str | None = None
+        self._closing: anyio.Event | None = None  # made by wait_closing(), set by close()
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -208,6 +209,15 @@ class Connection:
         self._calls.close(discard=True)
         self.outbound.close(discard=not flush)
         self._pulse()
+        if self._closing is not None:
+            self._closing.set()
+
+    async def wait_closing(self) -> None:
+        """Return once closing was requested (the transport then bounds its last writes)."""
+        if self.close_request is None:
+            if self._closing is None:
+                self._closing = anyio.Event()
+            await self._closing.wait()
 
     def finish_input(self) -> None:
         """The client will send nothing more (stdin EOF); owed answers still come."""

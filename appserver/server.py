@@ -152,6 +152,12 @@ class _Shutdown:
                 tg.start_soon(self._drain, tg.cancel_scope)
                 async for signum in signals:
                     log.warning("second %s: exiting now", signal.Signals(signum).name)
+                    # Clients are told 1001 with nothing more flushed; the listeners'
+                    # close (appserver.transports.websocket.close_server) bounds the rest.
+                    for conn in self.processor.connections:
+                        conn.close(
+                            CloseCode.GOING_AWAY, strings.CLOSE_REASON_SHUTDOWN, flush=False
+                        )
                     tg.cancel_scope.cancel()
         self.scope.cancel()
 
@@ -162,7 +168,8 @@ class _Shutdown:
             for conn in self.processor.connections:
                 await conn.wait_drained()
         self.processor.close_all(CloseCode.GOING_AWAY, strings.CLOSE_REASON_SHUTDOWN)
-        with anyio.move_on_after(limits.WEBSOCKET_CLOSE_TIMEOUT):
+        # Each close is bounded (limits.CLOSE_FLUSH_TIMEOUT, then the close handshake).
+        with anyio.move_on_after(limits.CLOSE_FLUSH_TIMEOUT + limits.WEBSOCKET_CLOSE_TIMEOUT):
             await self.processor.wait_idle()
         done.cancel()
 

@@ -30,7 +30,7 @@ from appserver.processor import Processor
 from appserver.server import Listener
 from appserver.transports import tcp_routes
 from appserver.transports.tcp_routes import Reply, Route
-from appserver.transports.websocket import SERVER_OPTIONS, serve_websocket
+from appserver.transports.websocket import SERVER_OPTIONS, close_server, serve_websocket
 
 log = logging.getLogger("appserver.tcp")
 
@@ -167,7 +167,4 @@ async def run_tcp_listener(
         )
         await anyio.sleep_forever()
     finally:
-        with anyio.CancelScope(shield=True):
-            server.close()
-            with anyio.move_on_after(limits.WEBSOCKET_CLOSE_TIMEOUT):
-                await server.wait_closed()
+        await close_server(server)

@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 
-from websockets.asyncio.server import ServerConnection
+import anyio
+from websockets.asyncio.server import Server, ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from appserver import limits
@@ -87,5 +88,35 @@ async def serve_websocket(processor: Processor, ws: ServerConnection, transport:
             raise TransportClosed(str(exc)) from exc
 
     close = await run_connection(conn, _frames(ws, conn.id), send_batch, drain_on_eof=False)
-    if close.code != CloseCode.ABNORMAL:
-        await ws.close(close.code, close.reason)
+    await close_bounded(ws, close.code, close.reason)
+
+
+async def close_bounded(ws: ServerConnection, code: int, reason: str) -> None:
+    """Send the close frame and wait for the handshake, at most WEBSOCKET_CLOSE_TIMEOUT;
+    then drop the socket (a client that does not read never takes the close frame: its
+    unsent data keeps the socket busy)."""
+    if code != CloseCode.ABNORMAL:
+        with anyio.move_on_after(limits.WEBSOCKET_CLOSE_TIMEOUT):
+            await ws.close(code, reason)
+            return
+    ws.transport.abort()
+
+
+async def close_server(server: Server) -> None:
+    """Stop a listener's ``websockets`` server within 2 x WEBSOCKET_CLOSE_TIMEOUT: 1001 to
+    every connection still open, then drop the sockets whose close did not finish (a
+    client that does not read would otherwise keep the process alive)."""
+    with anyio.CancelScope(shield=True):
+        for connection in list(server.connections):
+            # Unsent data at this point (after the drain, or on a second signal) means a
+            # client that is not reading: no close frame can reach it.
+            if connection.transport.get_write_buffer_size():
+                connection.transport.abort()
+        server.close(close_connections=True)
+        with anyio.move_on_after(limits.WEBSOCKET_CLOSE_TIMEOUT):
+            await server.wait_closed()
+            return
+        for connection in server.connections:
+            connection.transport.abort()
+        with anyio.move_on_after(limits.WEBSOCKET_CLOSE_TIMEOUT):
+            await server.wait_closed()
