@@ -12,9 +12,8 @@ from __future__ import annotations
 import logging
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
 
 import anyio
 from anyio.abc import TaskStatus
@@ -23,9 +22,10 @@ from appserver import __version__, limits, strings
 from appserver.backends.base import Backend, BackendUnavailable
 from appserver.backends.select import create_backend
 from appserver.close import CloseCode
-from appserver.config import ListenKind, ListenUrl, ServeConfig
+from appserver.config import ListenKind, ServeConfig
 from appserver.errors import ConfigError, RuntimeFailure
 from appserver.processor import Processor
+from appserver.transports.listener import Listener, ListenerRunner
 
 log = logging.getLogger("appserver.server")
 
@@ -33,43 +33,17 @@ log = logging.getLogger("appserver.server")
 REMOTE_CONTROL_DISABLED_ENV = "CODEX_INTERNAL_APP_SERVER_REMOTE_CONTROL_DISABLED"
 
 
-@dataclass
-class Listener:
-    """What a started listener reports: its banner block and how to stop accepting."""
-
-    banner: list[str]
-    stop_accepting: Callable[[], None] = field(default=lambda: None)
-
-
-#: A listener runner binds, calls ``task_status.started(Listener)``, then serves until
-#: cancelled, cleaning up (e.g. removing its socket file) on the way out.
-ListenerRunner = Callable[
-    [ListenUrl, Processor, ServeConfig, TaskStatus[Listener]], Awaitable[None]
-]
-
-
 def listener_runner(kind: ListenKind) -> ListenerRunner:
     """The runner for a listen URL kind; :class:`ConfigError` if not available."""
     if kind is ListenKind.UNIX:
-        try:
-            from appserver.transports.unix import run_unix_listener
-        except ImportError:
-            raise ConfigError("`--listen unix://` is not supported yet") from None
+        from appserver.transports.unix import run_unix_listener
+
         return run_unix_listener
     if kind in (ListenKind.WS, ListenKind.WSS):
-        try:
-            from appserver.transports.tcp import run_tcp_listener
-        except ImportError:
-            raise ConfigError(f"`--listen {kind.value}://` is not supported yet") from None
+        from appserver.transports.tcp import run_tcp_listener
+
         return run_tcp_listener
-    raise ConfigError(f"no listener for `{kind.value}`")
-
-
-def check_listeners(config: ServeConfig) -> None:
-    """Fail early, before any side effect, for a listener kind that is not available."""
-    for listen in config.listens:
-        if listen.kind is not ListenKind.STDIO:
-            listener_runner(listen.kind)
+    raise ConfigError(strings.NO_LISTENER.format(kind=kind.value))
 
 
 async def serve(config: ServeConfig, env: Mapping[str, str]) -> int:

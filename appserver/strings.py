@@ -34,6 +34,7 @@ LISTEN_BAD_WS = "invalid websocket --listen URL `{url}`; expected `ws://IP:PORT`
 LISTEN_BAD_WSS = "invalid websocket --listen URL `{url}`; expected `wss://IP:PORT`"
 CODEX_HOME_UNRESOLVED = "failed to resolve CODEX_HOME: {err}"
 NO_TRANSPORT = "no transport configured; use --listen or enable remote control"
+NO_LISTENER = "no listener for `{kind}`"
 
 # --- WebSocket close reasons (ours) -------------------------------------------------------
 

@@ -2,7 +2,7 @@
 
 Files are created 0600 (folders 0700 when created) and replaced atomically with
 ``--force``; a token or secret is written to its file and never printed. Signed tokens
-use the same secret-file rules as the server (:func:`appserver.auth.read_signing_secret`)
+use the same secret-file rules as the server (:func:`appserver.auth_config.read_signing_secret`)
 so whatever ``sign`` accepts, ``serve --ws-auth signed-bearer-token`` accepts too.
 """
 

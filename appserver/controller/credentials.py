@@ -19,7 +19,7 @@ from typing import Any
 import click
 
 from appserver import strings
-from appserver.auth import os_error_text
+from appserver.errors import os_error_text
 from appserver.errors import ConfigError, RuntimeFailure
 from appserver.tokens import WriteFailed, write_private_file
 
