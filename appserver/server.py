@@ -20,7 +20,7 @@ from anyio.abc import TaskStatus
 
 from appserver import __version__, limits, strings
 from appserver.backends.base import Backend, BackendUnavailable
-from appserver.backends.select import create_backend
+from appserver.backends.choice import create_backend
 from appserver.close import CloseCode
 from appserver.config import ListenKind, ServeConfig
 from appserver.errors import ConfigError, RuntimeFailure

@@ -18,7 +18,6 @@ INVALID_CLIENT_NAME = "Invalid clientInfo.name: '{name}'. Must be a valid HTTP h
 # Gateway-specific (not upstream): what a client sees when the backend behind its
 # connection failed or the gateway is going away.
 BACKEND_UNAVAILABLE = "backend unavailable: {reason}"
-SERVER_DRAINING = "Server is draining; retry after reconnecting"
 # A method the gateway answers itself (e.g. remoteControl/*) failed unexpectedly (-32603);
 # the cause is logged, never sent (it may name local paths or hosts).
 GATEWAY_METHOD_FAILED = "internal error while handling `{method}`"

@@ -29,7 +29,7 @@ from appserver.errors import ConfigError, RuntimeFailure
 from appserver.processor import Processor
 from appserver.transports.listener import Listener
 from appserver.transports import tcp_routes
-from appserver.transports.tcp_routes import Reply, Route
+from appserver.transports.tcp_routes import HttpResponse, Route
 from appserver.transports.websocket import SERVER_OPTIONS, close_server, serve_websocket
 
 log = logging.getLogger("appserver.tcp")
@@ -64,7 +64,7 @@ def banner(kind: ListenKind, host: str, port: int, loopback: bool) -> list[str]:
     ]
 
 
-def _response(reply: Reply, *, content_type: str = "text/plain; charset=utf-8") -> Response:
+def _response(reply: HttpResponse, *, content_type: str = "text/plain; charset=utf-8") -> Response:
     body = reply.body.encode()
     headers = Headers(
         [*reply.headers, ("Content-Length", str(len(body)))]
@@ -93,9 +93,9 @@ class _Router:
         )
         if decision is Route.METRICS:
             return _response(
-                Reply(200, metrics.render(self.processor)), content_type=metrics.CONTENT_TYPE
+                HttpResponse(200, metrics.render(self.processor)), content_type=metrics.CONTENT_TYPE
             )
-        if isinstance(decision, Reply):
+        if isinstance(decision, HttpResponse):
             if decision.status == 403:
                 log.info("rejecting websocket listener request with Origin header")
             elif decision.status == 401:

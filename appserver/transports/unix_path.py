@@ -86,7 +86,7 @@ def connectable_path(path: Path | str) -> str:
     raise OSError(errno.ENAMETOOLONG, "socket path is too long and is not a link to a shorter one")
 
 
-def probe(path: Path | str) -> bool:
+def accepts_connections(path: Path | str) -> bool:
     """True when something accepts connections at ``path`` (following links)."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         try:
@@ -184,7 +184,7 @@ class BoundSocket:
 
 def _clear_stale(path: Path, advertised: Path) -> None:
     """Fail if ``path`` is live; remove it if it is a stale socket or a stale link of ours."""
-    if probe(path):
+    if accepts_connections(path):
         raise SocketPathError(strings.SOCKET_IN_USE.format(path=advertised))
     try:
         st = os.lstat(path)

@@ -24,7 +24,7 @@ from appserver.transports.unix_path import UDS_WEBSOCKET_URI
 DEFAULT_TIMEOUT = 30.0
 
 
-class RpcError(Exception):
+class ErrorAnswer(Exception):
     def __init__(self, error: dict[str, Any]) -> None:
         super().__init__(f"{error.get('code')}: {error.get('message')}")
         self.error = error
@@ -89,10 +89,10 @@ class RpcClient:
         )
 
     async def call(self, method: str, params: Any = None) -> Any:
-        """Send a request and return its result; raise :class:`RpcError` for an error."""
+        """Send a request and return its result; raise :class:`ErrorAnswer` for an error."""
         answer = await self.request(method, params)
         if "error" in answer:
-            raise RpcError(answer["error"])
+            raise ErrorAnswer(answer["error"])
         return answer["result"]
 
     async def initialize(self, name: str = "tests", *, experimental: bool = True, **caps: Any) -> Any:

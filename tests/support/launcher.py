@@ -43,7 +43,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -58,6 +57,7 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from appserver.log import strip_ansi
+from appserver.transports.unix_path import accepts_connections
 
 #: ``python -m appserver`` from this checkout.
 APPSERVER = [sys.executable, "-m", "appserver"]
@@ -416,12 +416,10 @@ def run_stdio(
 def unix_socket_accepts(path: Path | str) -> bool:
     """Whether something accepts connections on the Unix socket at ``path`` (a readiness
     check for a process that prints nothing when it is ready; see :meth:`Launched.until`)."""
-    with socket.socket(socket.AF_UNIX) as sock:
-        try:
-            sock.connect(os.path.realpath(path))
-        except OSError:
-            return False
-    return True
+    try:
+        return accepts_connections(path)
+    except OSError:
+        return False
 
 
 def appserver_env(codex_home: Path, **extra: str) -> dict[str, str]:

@@ -52,7 +52,7 @@ UPSTREAM_OPTIONS: dict[str, object] = {
 LossExplainer = Callable[[str], Awaitable[str]]
 
 
-async def connect(path: Path) -> ClientConnection:
+async def open_control_socket(path: Path) -> ClientConnection:
     """Open a WebSocket to an app-server control socket; raises :class:`BackendUnavailable`."""
     try:
         # A path too long for sun_path is reached through its target (codex's advertised
@@ -75,7 +75,7 @@ async def probe(path: Path) -> None:
     """
     try:
         with anyio.fail_after(limits.CODEX_PROBE_TIMEOUT):
-            ws = await connect(path)
+            ws = await open_control_socket(path)
             try:
                 await ws.send('{"id":"appserver-probe","method":"thread/loaded/list"}')
                 while True:
@@ -181,7 +181,7 @@ class UpstreamSession:
         task_group: TaskGroup,
     ) -> UpstreamSession:
         """Connect and start delivering; the session is in ``registry`` until closed."""
-        session = cls(await connect(path), peer, retry, explain_loss, registry)
+        session = cls(await open_control_socket(path), peer, retry, explain_loss, registry)
         task_group.start_soon(session.run)
         return session
 
