@@ -12,6 +12,9 @@ import os
 import re
 import sys
 import time
+from collections.abc import Callable
+
+from appserver import limits
 
 #: Terminal escape sequences (colours, cursor moves) in another program's output.
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -37,6 +40,56 @@ class _JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+class RepeatLimiter(logging.Filter):
+    """Bounds log volume that clients control (malformed frames, refused upgrades, failed
+    accepts): per logger and message template, at most ``burst`` records per ``interval``
+    seconds. Applies to WARNING and above, and to records logged with
+    ``extra={"rate_limited": True}``. The first record let through after some were dropped
+    says how many. Sans-I/O: the clock is injected.
+    """
+
+    def __init__(
+        self,
+        burst: int = limits.LOG_REPEAT_BURST,
+        interval: float = limits.LOG_REPEAT_INTERVAL,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__()
+        self.burst = burst
+        self.interval = interval
+        self.clock = clock
+        # (logger, template) -> [window start, records let through, records dropped]
+        self._windows: dict[tuple[str, str], list[float]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING and not getattr(record, "rate_limited", False):
+            return True
+        key = (record.name, str(record.msg))
+        now = self.clock()
+        window = self._windows.get(key)
+        if window is None or now - window[0] >= self.interval:
+            dropped = int(window[2]) if window is not None else 0
+            if window is None and len(self._windows) >= limits.LOG_REPEAT_KEYS:
+                self._windows.clear()  # templates are literals; this only bounds memory
+            self._windows[key] = [now, 1, 0]
+            if dropped:
+                record.msg = f"{record.msg} " + _DROPPED.format(
+                    count=dropped, interval=self.interval
+                ).replace("%", "%%")
+            return True
+        if window[1] < self.burst:
+            window[1] += 1
+            return True
+        window[2] += 1
+        return False
+
+    def __repr__(self) -> str:
+        return f"<RepeatLimiter {self.burst} per {self.interval:g}s templates={len(self._windows)}>"
+
+
+_DROPPED = "[{count} more like this were not logged in the last {interval:g}s]"
+
+
 def setup_logging() -> None:
     level = os.environ.get("LOG_LEVEL", "INFO").upper()
     handler = logging.StreamHandler(sys.stderr)
@@ -44,6 +97,7 @@ def setup_logging() -> None:
         handler.setFormatter(_JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RepeatLimiter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level if level in logging.getLevelNamesMapping() else "INFO")

@@ -46,7 +46,7 @@ from anyio.abc import TaskGroup
 
 from appserver import jsonrpc, limits, strings
 from appserver.backends.base import Backend, BackendSession, BackendUnavailable
-from appserver.close import CloseCode, CloseRequest
+from appserver.close import CloseCode, CloseRequest, public_reason
 from appserver.queues import MessageQueue, Pulse, QueueClosed, QueueFull, utf8_size
 from appserver.session import Session, SessionState
 
@@ -463,7 +463,7 @@ class Connection:
         if self._failure is not None or self.state is ConnectionState.CLOSING:
             return
         log.warning("connection %d: backend failed: %s", self.id, reason)
-        self._failure = reason
+        self._failure = public_reason(reason)  # the client's copy names no local paths
         self._inbound.close()  # dispatch() answers what is queued, then the in-flight
         self._pulse()
 

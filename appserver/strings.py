@@ -418,6 +418,9 @@ BUILTIN_HANDLER_FAILED = "internal error while handling `{method}`"
 #: The failed turn's error message (``turn/completed`` with status ``failed``).
 BUILTIN_TURN_FAILED = "the built-in agent failed to run this turn"
 
+#: Close reason (code 1013) for a connection over limits.MAX_CONNECTIONS.
+CLOSE_REASON_TOO_MANY = "too many connections; try again later"
+
 #: ``appserver --version``.
 VERSION_LINE = "appserver {version} (codex app-server protocol {codex})"
 #: ``-c`` given, but no codex child is started to receive it.

@@ -14,7 +14,7 @@ import anyio
 
 from appserver import limits, strings
 from appserver.backends.base import BackendUnavailable
-from appserver.close import CloseCode, CloseRequest
+from appserver.close import CloseCode, CloseRequest, public_reason
 from appserver.processor import Connection
 from appserver.queues import QueueClosed
 
@@ -50,7 +50,7 @@ async def run_connection(
             log.warning("connection %d: backend unavailable: %s", conn.id, exc)
             conn.close(
                 CloseCode.INTERNAL_ERROR,
-                strings.CLOSE_REASON_BACKEND.format(reason=exc),
+                strings.CLOSE_REASON_BACKEND.format(reason=public_reason(str(exc))),
                 flush=False,
             )
         else:

@@ -95,6 +95,10 @@ async def _decoded(lines: AsyncIterator[bytes]) -> AsyncIterator[str]:
         line = line.rstrip(b"\n").rstrip(b"\r")
         if not line.strip():
             continue
+        if len(line) > limits.MAX_MESSAGE_BYTES:
+            # The reader's limit leaves room for the terminator; the message may not use it.
+            log.warning("dropping a stdin line longer than %d bytes", limits.MAX_MESSAGE_BYTES)
+            continue
         try:
             yield line.decode("utf-8")
         except UnicodeDecodeError as exc:

@@ -97,10 +97,17 @@ class _Router:
             )
         if isinstance(decision, HttpResponse):
             if decision.status == 403:
-                log.info("rejecting websocket listener request with Origin header")
+                log.info(
+                    "rejecting websocket listener request with Origin header",
+                    extra={"rate_limited": True},
+                )
             elif decision.status == 401:
                 # The body is one of the fixed auth messages; never the presented token.
-                log.info("rejecting websocket client during upgrade: %s", decision.body)
+                log.info(
+                    "rejecting websocket client during upgrade: %s",
+                    decision.body,
+                    extra={"rate_limited": True},
+                )
             return _response(decision)
         # Upstream checks only the first Connection/Upgrade/Version/Key header, and
         # "upgrade" anywhere in Connection; hand websockets the canonical single values

@@ -9,13 +9,14 @@ frames are dropped with a warning; pings are answered once, by the ``websockets`
 from __future__ import annotations
 
 import logging
+import resource
 from collections.abc import AsyncIterator
 
 import anyio
 from websockets.asyncio.server import Server, ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from appserver import limits
+from appserver import limits, strings
 from appserver.close import CloseCode
 from appserver.processor import OverflowPolicy, Processor
 from appserver.transports.base import TransportClosed, run_connection
@@ -71,8 +72,30 @@ def _peer_name(ws: ServerConnection) -> str:
     return ""
 
 
+def connection_cap() -> int:
+    """limits.MAX_CONNECTIONS, lowered to what the open-file limit can hold."""
+    try:
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (OSError, ValueError):
+        return limits.MAX_CONNECTIONS
+    if soft == resource.RLIM_INFINITY:
+        return limits.MAX_CONNECTIONS
+    fit = (soft - limits.FD_RESERVE) // limits.CONNECTION_FDS
+    return max(1, min(limits.MAX_CONNECTIONS, fit))
+
+
 async def serve_websocket(processor: Processor, ws: ServerConnection, transport: str) -> None:
     """Serve one upgraded WebSocket connection until either side ends it."""
+    cap = connection_cap()
+    if len(processor.connections) >= cap:
+        log.warning(
+            "refusing a %s connection from %s: %d connections are open (the cap)",
+            transport,
+            _peer_name(ws) or "a local client",
+            cap,
+        )
+        await close_bounded(ws, CloseCode.TRY_AGAIN_LATER, strings.CLOSE_REASON_TOO_MANY)
+        return
     conn = processor.register(transport, OverflowPolicy.DISCONNECT, peer=_peer_name(ws))
 
     async def send_batch(batch: list[str]) -> None:

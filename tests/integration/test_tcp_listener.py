@@ -160,17 +160,21 @@ async def test_metrics(gateway: SimpleNamespace) -> None:
         reply = await anyio.to_thread.run_sync(scrape)
     assert reply.status == 200
     assert reply.header("content-type") == "text/plain; version=0.0.4; charset=utf-8"
-    samples = dict(
-        line.rsplit(" ", 1) for line in reply.body.decode().splitlines() if not line.startswith("#")
-    )
-    assert samples['appserver_open_connections{transport="wss"}'] == "1"
-    assert int(samples["appserver_messages_in_total"]) >= 2  # initialize + initialized
-    assert int(samples["appserver_messages_out_total"]) >= 1
-    assert int(samples["appserver_bytes_in_total"]) > 0
-    assert samples['appserver_backend_ready{backend="builtin"}'] == "1"
-    assert samples['appserver_backend_restarts_total{backend="builtin"}'] == "0"
+    samples = {
+        name: float(value)
+        for name, value in (
+            line.rsplit(" ", 1) for line in reply.body.decode().splitlines() if not line.startswith("#")
+        )
+    }
+    assert samples['appserver_open_connections{transport="wss"}'] == 1
+    assert samples["appserver_messages_in_total"] >= 2  # initialize + initialized
+    assert samples["appserver_messages_out_total"] >= 1
+    assert samples["appserver_bytes_in_total"] > 0
+    assert samples['appserver_backend_ready{backend="builtin"}'] == 1
+    assert samples['appserver_backend_restarts_total{backend="builtin"}'] == 0
     assert "appserver_outbound_queue_high_water_messages" in samples
-    assert "appserver_overload_answers_total" in samples
+    assert 'appserver_overload_answers_total{source="gateway"}' in samples
+    assert samples["process_resident_memory_bytes"] > 0
 
 
 # --- /readyz follows the backend (in process) -----------------------------------------------
