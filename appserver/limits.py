@@ -281,9 +281,12 @@ RC_IDLE_SWEEP_INTERVAL = 30.0
 #: does not pipeline 16,384 requests. Messages and bytes waiting for the backend ...
 RC_STREAM_INBOUND_MESSAGES = 256
 RC_STREAM_INBOUND_BYTES = 8 * 1024 * 1024
-#: ... and messages waiting to become envelopes (the writer pulls at most RC_MAX_UNACKED
-#: ahead of the relay's acks; past this the stream is closed as a slow client).
-RC_STREAM_OUTBOUND_MESSAGES = 4096
+#: ... and messages waiting to become envelopes: as many as a local socket client may have
+#: waiting (OUTBOUND_QUEUE_MESSAGES, bytes bounded by OUTBOUND_QUEUE_BYTES), since the link
+#: drains a stream only as fast as the relay acks (at most RC_MAX_UNACKED envelopes ahead);
+#: a built-in turn of 20,000 deltas must not close the stream as a slow client. Past this the
+#: stream is closed as a slow client. An idle stream's queue holds nothing.
+RC_STREAM_OUTBOUND_MESSAGES = OUTBOUND_QUEUE_MESSAGES
 
 #: Frames the WebSocket library buffers from the relay before it stops reading (the link
 #: reader never waits on a stream, so this only absorbs bursts).

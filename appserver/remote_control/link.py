@@ -57,6 +57,7 @@ from appserver.remote_control.envelopes import (
     Ping,
     Pong,
     PongStatus,
+    ServerMessage,
     encode,
     parse_client_envelope,
 )
@@ -244,11 +245,12 @@ class HostLink:
 
     # --- writing -------------------------------------------------------------------------------
 
-    def _emit(self, text: str) -> None:
+    def _emit(self, text: str, *, fire: bool = True) -> None:
         self.metrics.envelopes_out += 1
         if self._socket is not None:
             self._out.append(text)
-            self._out_ready.fire()
+            if fire:
+                self._out_ready.fire()
 
     async def _write(self, socket: ClientConnection) -> None:
         out = self._out
@@ -267,6 +269,7 @@ class HostLink:
         outbound = stream.conn.outbound
         buffer = self.buffer
         client_id, stream_id = stream.client_id, stream.stream_id
+        limit = limits.RC_MAX_ENVELOPE_BYTES
         while True:
             while buffer.full:
                 await self._room.wait()
@@ -274,15 +277,31 @@ class HostLink:
                 text = await outbound.get()
             except QueueClosed:
                 return
-            seq_id = self._seq.next(client_id, stream_id)
-            try:
-                envelopes = split_server_message(client_id, stream_id, seq_id, text)
-            except MessageTooLarge:
-                log.warning("remote stream %s/%s: dropping a message too large to send", client_id, stream_id)
-                continue
-            for envelope in envelopes:
-                buffer.record(envelope)
-                self._emit(encode(envelope))
+            # Everything queued, while the window allows: one wake-up of the link writer
+            # per batch instead of one per message.
+            while True:
+                seq_id = self._seq.next(client_id, stream_id)
+                whole = ServerMessage(client_id, stream_id, seq_id, text)
+                wire = encode(whole)
+                if len(wire) * 4 <= limit or len(wire.encode()) <= limit:
+                    buffer.record(whole)
+                    self._emit(wire, fire=False)
+                else:
+                    try:
+                        envelopes = split_server_message(client_id, stream_id, seq_id, text)
+                    except MessageTooLarge:
+                        log.warning("remote stream %s/%s: dropping a message too large to send", client_id, stream_id)
+                        envelopes = []
+                    for envelope in envelopes:
+                        buffer.record(envelope)
+                        self._emit(encode(envelope), fire=False)
+                if buffer.full:
+                    break
+                try:
+                    text = outbound.get_nowait()
+                except (anyio.WouldBlock, QueueClosed):
+                    break
+            self._out_ready.fire()
 
     # --- reading -------------------------------------------------------------------------------
 

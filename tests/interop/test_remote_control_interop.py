@@ -146,7 +146,17 @@ def _stream_shapes(envelopes: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
     # Status notifications are coalesced differently from run to run (observed §3.5), and
     # ours is queued right behind the initialize answer while codex's configWarning comes
     # first in the binary: compare everything else in order, and the numbering separately.
-    return [_shape(e) for e in envelopes if "remoteControl/status/changed" not in json.dumps(e.get("message", ""))]
+    # Replays are left out too (which envelopes were still unacked when the link dropped
+    # depends on that ordering); the replay itself is checked on its own.
+    shapes, seen = [], (0, -1)
+    for e in envelopes:
+        where = (e["seq_id"], e.get("segment_id", 0))
+        if where <= seen:
+            continue
+        seen = where
+        if "remoteControl/status/changed" not in json.dumps(e.get("message", "")):
+            shapes.append(_shape(e))
+    return shapes
 
 
 def _numbering_ok(envelopes: list[dict[str, Any]]) -> bool:

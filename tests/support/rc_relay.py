@@ -33,6 +33,8 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from appserver.remote_control.envelopes import Ack, ClientMessage, ServerMessage, encode, parse_server_envelope
+
 PREFIX = "/backend-api/"
 SERVER = PREFIX + "wham/remote/control/server"
 NOT_FOUND_SERVER = {"detail": "Remote app server not found"}
@@ -80,6 +82,9 @@ class RelayStream:
         self._last: tuple[int, int] = (-1, -1)
         self._parts: list[bytes] = []
         self.inbox: list[dict[str, Any]] = []
+        #: For a controller WebSocket (``/controller``): this stream's messages as text.
+        self.sink: asyncio.Queue[str] | None = None
+        self.opened: asyncio.Future[None] | None = None
 
     # --- relay -> host
     async def send_message(self, message: dict[str, Any] | str, *, seq_id: int | None = None) -> int:
@@ -118,6 +123,12 @@ class RelayStream:
             return
         self._last = key
         kind = env["type"]
+        if self.opened is not None and not self.opened.done() and kind == "server_message":
+            self.opened.set_result(None)  # the initialize answer of a /bench/streams stream
+            return
+        if self.sink is not None and kind == "server_message":
+            self.sink.put_nowait(json.dumps(env["message"], separators=(",", ":")))
+            return
         if kind == "pong":
             self.pongs.put_nowait(env)
         elif kind == "server_message":
@@ -177,6 +188,8 @@ class RcTestRelay:
         self._ws: web.WebSocketResponse | None = None
         self._link_up = asyncio.Event()
         self._streams: dict[tuple[str, str | None], RelayStream] = {}
+        self._sinks = 0
+        self._pending_acks: dict[tuple[str, str], int] = {}
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -189,7 +202,7 @@ class RcTestRelay:
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         return self
@@ -216,10 +229,14 @@ class RcTestRelay:
             body: Any = json.loads(raw) if raw else None
         except ValueError:
             body = raw
-        record = HttpRecord(request.method, request.path, request.query_string, list(request.headers.items()), body)
+        record = HttpRecord(request.method, request.raw_path.split("?")[0], request.raw_path.partition("?")[2], list(request.headers.items()), body)
         if request.path == SERVER and request.headers.get("upgrade", "").lower() == "websocket":
             self.handshakes.append(record)
             return await self._websocket(request)
+        if request.path == "/controller":
+            return await self._controller(request)
+        if request.path == "/bench/streams":
+            return await self._bench_streams(request)
         self.http.append(record)
         for suffix, queue in self.replies.items():
             if queue and request.path.endswith(suffix):
@@ -309,9 +326,15 @@ class RcTestRelay:
         self._ws = ws
         self.links += 1
         self._link_up.set()
+        acking = asyncio.Event()
+        acker = asyncio.get_running_loop().create_task(self._send_acks(ws, acking))
         try:
             async for msg in ws:
                 if msg.type is not WSMsgType.TEXT:
+                    continue
+                if self._fast_path(msg.data):
+                    if not acking.is_set():
+                        acking.set()
                     continue
                 self.received.append(msg.data)
                 env = json.loads(msg.data)
@@ -322,10 +345,76 @@ class RcTestRelay:
                     await ws.send_str(json.dumps(ack))
                 self.stream(env["client_id"], env["stream_id"])._on_envelope(env)
         finally:
+            acker.cancel()
             if self._ws is ws:
                 self._ws = None
                 self._link_up.clear()
         return ws
+
+    # --- a minimal controller side (benchmarks): one WebSocket per stream, plain JSON-RPC
+    async def _controller(self, request: web.Request) -> web.StreamResponse:
+        ws = web.WebSocketResponse(max_msg_size=0)
+        await ws.prepare(request)
+        stream = self.stream(f"ctl-{next(self._ids)}", f"stream-{next(self._ids)}")
+        stream.sink = asyncio.Queue()
+        self._sinks += 1
+
+        async def pump() -> None:
+            assert stream.sink is not None
+            while True:
+                await ws.send_str(await stream.sink.get())
+
+        pumping = asyncio.get_running_loop().create_task(pump())
+        try:
+            async for msg in ws:
+                if msg.type is WSMsgType.TEXT and self._ws is not None:
+                    # As is, through the shared envelope codec (the relay never re-serialises).
+                    seq = next(stream.seq)
+                    await self._ws.send_str(encode(ClientMessage(stream.client_id, stream.stream_id, seq, msg.data)))
+        finally:
+            pumping.cancel()
+        return ws
+
+    async def _bench_streams(self, request: web.Request) -> web.Response:
+        """``POST /bench/streams?n=N``: open N idle streams (initialize each) and wait for
+        every initialize answer."""
+        n = int(request.query.get("n", "1"))
+        loop = asyncio.get_running_loop()
+        waits = []
+        for _ in range(n):
+            stream = self.stream(f"idle-{next(self._ids)}", f"stream-{next(self._ids)}")
+            stream.opened = loop.create_future()
+            waits.append(stream.opened)
+            await stream.send_request(1, "initialize", {"clientInfo": {"name": "idle", "title": None, "version": "1"},
+                                                         "capabilities": {"experimentalApi": True}})
+        await asyncio.wait_for(asyncio.gather(*waits), 300)
+        return self._json({"opened": n})
+
+    def _fast_path(self, text: str) -> bool:
+        """A ``server_message`` for a ``/controller`` stream: its message text goes to the
+        controller as is (the shared envelope codec, no re-serialising); its ack is sent by
+        :meth:`_send_acks` together with the others received meanwhile."""
+        if not self._sinks:
+            return False
+        envelope = parse_server_envelope(text)
+        stream = self._streams.get((envelope.client_id, envelope.stream_id))
+        if stream is None or stream.sink is None or not isinstance(envelope, ServerMessage):
+            return False
+        if envelope.seq_id > stream._last[0]:  # a replay of what it already got is dropped
+            stream._last = (envelope.seq_id, 0)
+            stream.sink.put_nowait(envelope.message)
+        self._pending_acks[(envelope.client_id, envelope.stream_id)] = envelope.seq_id
+        return True
+
+    async def _send_acks(self, ws: web.WebSocketResponse, acking: asyncio.Event) -> None:
+        """Acks for /controller streams, coalesced: one per stream per wake-up (the highest
+        seq_id), however many envelopes arrived since the last one."""
+        while True:
+            await acking.wait()
+            acking.clear()
+            pending, self._pending_acks = self._pending_acks, {}
+            for (client_id, stream_id), seq_id in pending.items():
+                await ws.send_str(encode(Ack(client_id, stream_id, seq_id)))
 
     async def wait_link(self, timeout: float = 60.0) -> None:
         await asyncio.wait_for(self._link_up.wait(), timeout)
@@ -357,3 +446,28 @@ class RcTestRelay:
             self._ws = None
             self._link_up.clear()
             await ws.close()
+
+
+async def _main(port: int) -> None:
+    relay = RcTestRelay()
+    relay.cursors = False  # a long-running relay keeps no history
+    relay.port = port
+    async with relay:
+        import sys
+
+        print(f"rc test relay listening on: {relay.base_url}", file=sys.stderr, flush=True)
+        await asyncio.Event().wait()
+
+
+def main() -> None:
+    """``python -m tests.support.rc_relay [--port N]``: serve until killed (benchmarks)."""
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args()
+    asyncio.run(_main(args.port))
+
+
+if __name__ == "__main__":
+    main()
