@@ -443,6 +443,9 @@ MAX_CONNECTIONS = 4096
 CONNECTION_FDS = 2
 FD_RESERVE = 64
 
+#: ``appserver call --wait-for METHOD``: how long to wait for the notification after the answer.
+CALL_WAIT_TIMEOUT = 60.0
+
 #: Longest ``cursor`` the built-in backend's pages accept (an offset; longer is invalid, as
 #: ``int()`` of thousands of digits is refused by Python and needlessly slow).
 BUILTIN_CURSOR_MAX_DIGITS = 18

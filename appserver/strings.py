@@ -421,6 +421,9 @@ BUILTIN_TURN_FAILED = "the built-in agent failed to run this turn"
 #: Close reason (code 1013) for a connection over limits.MAX_CONNECTIONS.
 CLOSE_REASON_TOO_MANY = "too many connections; try again later"
 
+#: ``appserver call --wait-for``: the notification did not come.
+CALL_WAIT_TIMED_OUT = "no `{method}` notification within {seconds:g}s after the answer"
+
 #: ``appserver --version``.
 VERSION_LINE = "appserver {version} (codex app-server protocol {codex})"
 #: ``-c`` given, but no codex child is started to receive it.
