@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from appserver import limits
+from appserver import limits, strings
 
 #: Terminal escape sequences (colours, cursor moves) in another program's output.
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -90,16 +90,49 @@ class RepeatLimiter(logging.Filter):
 _DROPPED = "[{count} more like this were not logged in the last {interval:g}s]"
 
 
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def json_logs() -> bool:
+    return os.environ.get("LOG_FORMAT") == "json"
+
+
+def emit(lines: list[str], *, level: str = "info", logger: str = "appserver") -> None:
+    """Lines for an operator that are not log records (the banner, the final ``Error: ...``):
+    as they are, or with LOG_FORMAT=json one JSON object per line like every log line."""
+    if json_logs():
+        now = time.time()
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
+        text = "\n".join(
+            json.dumps({"ts": stamp, "level": level, "logger": logger, "message": line}, ensure_ascii=False)
+            for line in lines
+        )
+    else:
+        text = "\n".join(lines)
+    print(text, file=sys.stderr, flush=True)
+
+
+def set_level(level: str) -> None:
+    """Set the log level by name; :class:`ConfigError` for a name that is not one."""
+    from appserver.errors import ConfigError
+
+    name = level.strip().upper()
+    if name not in LEVELS:
+        raise ConfigError(strings.LOG_LEVEL_INVALID.format(level=level, levels=", ".join(LEVELS)))
+    logging.getLogger().setLevel(name)
+
+
 def setup_logging() -> None:
-    level = os.environ.get("LOG_LEVEL", "INFO").upper()
+    """Handlers and format from the environment; the level from LOG_LEVEL (checked by
+    :func:`set_level`, called by the command line with ``--log-level`` or LOG_LEVEL)."""
     handler = logging.StreamHandler(sys.stderr)
-    if os.environ.get("LOG_FORMAT") == "json":
+    if json_logs():
         handler.setFormatter(_JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RepeatLimiter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level if level in logging.getLevelNamesMapping() else "INFO")
+    root.setLevel("INFO")
     # websockets logs every failed handshake at INFO with a traceback; keep it quiet.
     logging.getLogger("websockets").setLevel(logging.WARNING)

@@ -559,6 +559,13 @@ _CLOSE_LABELS = {
 }
 
 
+def _describe_close(close: CloseRequest | None) -> str:
+    """For the closed-connection log line: who closed, and the code and reason sent."""
+    if close is None or close.code == CloseCode.ABNORMAL:
+        return "by the client"
+    return f"{close.code} {close.reason}".strip()
+
+
 def _close_label(code: int) -> str:
     return _CLOSE_LABELS.get(code, str(code))  # type: ignore[call-overload]
 
@@ -620,7 +627,7 @@ class Processor:
         )
         self._connections[conn.id] = conn
         self.metrics.connections_opened[transport] += 1
-        log.debug("connection %d opened (%s %s)", conn.id, transport, peer)
+        log.info("connection %d opened: %s %s", conn.id, transport, peer or "-")
         return conn
 
     async def broadcast(self, message: jsonrpc.Message) -> None:
@@ -637,7 +644,14 @@ class Processor:
 
     def _forget(self, conn: Connection) -> None:
         if self._connections.pop(conn.id, None) is not None:
-            log.debug("connection %d closed (%s %s)", conn.id, conn.transport, conn.peer)
+            close = conn.close_request
+            log.info(
+                "connection %d closed: %s %s, %s",
+                conn.id,
+                conn.transport,
+                conn.peer or "-",
+                _describe_close(close),
+            )
             if not self._connections:
                 self._idle.fire()
 

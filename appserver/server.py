@@ -24,6 +24,7 @@ from appserver.backends.choice import create_backend
 from appserver.close import CloseCode
 from appserver.config import ListenKind, ServeConfig
 from appserver.errors import ConfigError, RuntimeFailure
+from appserver.log import emit
 from appserver.processor import Processor
 from appserver.transports.listener import Listener, ListenerRunner
 
@@ -97,7 +98,7 @@ async def _serve(
                     # Like codex, the stdio client's session is over; the others go on.
                     log.error("stdio client: %s; still serving the other listeners", close.reason)
                     await anyio.sleep_forever()
-                print(f"Error: {close.reason}", file=sys.stderr)
+                emit([f"Error: {close.reason}"], level="error")
                 shutdown.exit_code = 1
             tg.cancel_scope.cancel()
         else:
@@ -154,4 +155,4 @@ def _print_banner(backend: Backend, why: str, listeners: list[Listener], stdio: 
         lines.extend(listener.banner)
     if stdio:
         lines.extend(["appserver (stdio)", "  listening on: stdio://"])
-    print("\n".join(lines), file=sys.stderr, flush=True)
+    emit(lines)

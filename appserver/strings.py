@@ -424,6 +424,12 @@ CLOSE_REASON_TOO_MANY = "too many connections; try again later"
 #: ``appserver call --wait-for``: the notification did not come.
 CALL_WAIT_TIMED_OUT = "no `{method}` notification within {seconds:g}s after the answer"
 
+#: The TCP banner's auth line when no --ws-auth is set.
+WS_BANNER_NO_AUTH = "none (loopback only)"
+
+#: LOG_LEVEL / --log-level with a name that is not a level.
+LOG_LEVEL_INVALID = "invalid log level `{level}`; expected one of {levels}"
+
 #: ``appserver --version``.
 VERSION_LINE = "appserver {version} (codex app-server protocol {codex})"
 #: ``-c`` given, but no codex child is started to receive it.

@@ -49,7 +49,9 @@ def check_startup(listen: ListenUrl, policy: Policy | None) -> None:
         )
 
 
-def banner(kind: ListenKind, host: str, port: int, loopback: bool) -> list[str]:
+def banner(
+    kind: ListenKind, host: str, port: int, loopback: bool, policy: Policy | None = None
+) -> list[str]:
     """The stderr block for one bound listener, in upstream's shape (§4.1)."""
     addr = socket_addr(host, port)
     tls = kind is ListenKind.WSS
@@ -60,6 +62,7 @@ def banner(kind: ListenKind, host: str, port: int, loopback: bool) -> list[str]:
         f"  readyz: {http_scheme}://{addr}/readyz",
         f"  healthz: {http_scheme}://{addr}/healthz",
         f"  metrics: {http_scheme}://{addr}/metrics",
+        "  auth: " + (policy.mode.value if policy is not None else strings.WS_BANNER_NO_AUTH),
         "  " + (strings.WS_BANNER_NOTE_LOOPBACK if loopback else strings.WS_BANNER_NOTE_REMOTE),
     ]
 
@@ -71,6 +74,15 @@ def _response(reply: HttpResponse, *, content_type: str = "text/plain; charset=u
         + ([("Content-Type", content_type)] if body else [])
     )
     return Response(reply.status, http.HTTPStatus(reply.status).phrase, headers, body)
+
+
+def _peer(connection: ServerConnection) -> str:
+    """``IP:PORT`` of the client, for logs (never anything it sent)."""
+    try:
+        host, port = connection.remote_address[:2]
+    except (OSError, TypeError, ValueError):
+        return "-"
+    return socket_addr(host, port)
 
 
 class _Router:
@@ -98,13 +110,15 @@ class _Router:
         if isinstance(decision, HttpResponse):
             if decision.status == 403:
                 log.info(
-                    "rejecting websocket listener request with Origin header",
+                    "rejecting websocket listener request with Origin header from %s",
+                    _peer(connection),
                     extra={"rate_limited": True},
                 )
             elif decision.status == 401:
                 # The body is one of the fixed auth messages; never the presented token.
                 log.info(
-                    "rejecting websocket client during upgrade: %s",
+                    "rejecting websocket client %s during upgrade: %s",
+                    _peer(connection),
                     decision.body,
                     extra={"rate_limited": True},
                 )
@@ -165,7 +179,7 @@ async def run_tcp_listener(
         log.debug("listening on %s://%s", transport, socket_addr(host, port))
         task_status.started(
             Listener(
-                banner=banner(listen.kind, host, port, listen.is_loopback),
+                banner=banner(listen.kind, host, port, listen.is_loopback, policy),
                 stop_accepting=lambda: server.close(close_connections=False),
             )
         )
