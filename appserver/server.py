@@ -90,13 +90,15 @@ async def _serve(
         await tg.start(shutdown.watch_signals)
         _print_banner(processor.backend, why, listeners, stdio)
         if stdio:
-            from appserver.transports.stdio import serve_stdio
+            from appserver.transports.stdio import end_stdio_session, serve_stdio
 
             close = await serve_stdio(processor)
             if close.code == CloseCode.INTERNAL_ERROR:
                 if listeners:
                     # Like codex, the stdio client's session is over; the others go on.
+                    # It was answered -32603 for what it was owed; now its pipes close.
                     log.error("stdio client: %s; still serving the other listeners", close.reason)
+                    end_stdio_session()
                     await anyio.sleep_forever()
                 emit([f"Error: {close.reason}"], level="error")
                 shutdown.exit_code = 1

@@ -166,3 +166,17 @@ async def serve_stdio(
         )
     finally:
         await writer.aclose()
+
+
+def end_stdio_session() -> None:
+    """The stdio client's session is over but the process goes on (other listeners run):
+    its end of stdout sees EOF and its writes to stdin fail, instead of a silent hang.
+    fd 0 and fd 1 are pointed at /dev/null (nothing may reuse them for something else)."""
+    for fd, mode in ((1, os.O_WRONLY), (0, os.O_RDONLY)):
+        null = os.open(os.devnull, mode)
+        try:
+            os.dup2(null, fd)
+        except OSError:
+            pass
+        finally:
+            os.close(null)
