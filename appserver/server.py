@@ -88,6 +88,7 @@ async def _serve(
         # Signals are ours before the banner says we listen: a client (or a test) that
         # sends SIGTERM as soon as it reads the banner gets the clean shutdown.
         await tg.start(shutdown.watch_signals)
+        await tg.start(_reload_on_sighup)
         _print_banner(processor.backend, why, listeners, stdio)
         if stdio:
             from appserver.transports.stdio import end_stdio_session, serve_stdio
@@ -106,6 +107,16 @@ async def _serve(
         else:
             await anyio.sleep_forever()
     return shutdown.exit_code
+
+
+async def _reload_on_sighup(*, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+    """SIGHUP re-reads token, secret and certificate files (appserver.reload)."""
+    from appserver import reload
+
+    with anyio.open_signal_receiver(signal.SIGHUP) as signals:
+        task_status.started()
+        async for _ in signals:
+            reload.reload_all()
 
 
 class _Shutdown:
