@@ -453,6 +453,10 @@ MAX_CONNECTIONS = 4096
 CONNECTION_FDS = 2
 FD_RESERVE = 64
 
+#: An HTTP request head on the TCP listener is looked at (for pipelining) up to this size;
+#: a longer one goes to the WebSocket library, which refuses it.
+HTTP_HEAD_MAX_BYTES = 64 * 1024
+
 #: ``appserver call --wait-for METHOD``: how long to wait for the notification after the answer.
 CALL_WAIT_TIMEOUT = 60.0
 

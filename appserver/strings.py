@@ -460,6 +460,9 @@ CALL_WAIT_TIMED_OUT = "no `{method}` notification within {seconds:g}s after the 
 #: The TCP banner's auth line when no --ws-auth is set.
 WS_BANNER_NO_AUTH = "none (loopback only)"
 
+#: 400 body for an upgrade request that arrives pipelined behind other HTTP requests.
+HTTP_PIPELINED_UPGRADE = "a WebSocket upgrade cannot follow other pipelined requests"
+
 #: LOG_LEVEL / --log-level with a name that is not a level.
 LOG_LEVEL_INVALID = "invalid log level `{level}`; expected one of {levels}"
 
