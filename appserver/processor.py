@@ -425,6 +425,22 @@ class Connection:
 
     async def deliver(self, message: jsonrpc.Message) -> None:
         """A message from the backend for this client (see :class:`appserver.backends.Peer`)."""
+        if len(message.text) > limits.MAX_MESSAGE_BYTES // 4 and (
+            utf8_size(message.text) > limits.MAX_MESSAGE_BYTES
+        ):
+            # No transport may carry it (clients refuse frames over the limit): an answer
+            # becomes an error for its request, a notification is dropped.
+            size = utf8_size(message.text)
+            log.warning("connection %d: %r is %d bytes, over the message limit", self.id, message, size)
+            if not message.is_answer:
+                return
+            message = jsonrpc.Message.from_payload(
+                jsonrpc.error(
+                    message.id,  # type: ignore[arg-type]
+                    jsonrpc.INTERNAL_ERROR,
+                    strings.MESSAGE_TOO_LARGE.format(size=size, limit=limits.MAX_MESSAGE_BYTES),
+                )
+            )
         if message.is_answer:
             ready_now = False
             if self.session.initialize_id is not None:

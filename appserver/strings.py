@@ -463,6 +463,12 @@ WS_BANNER_NO_AUTH = "none (loopback only)"
 #: 400 body for an upgrade request that arrives pipelined behind other HTTP requests.
 HTTP_PIPELINED_UPGRADE = "a WebSocket upgrade cannot follow other pipelined requests"
 
+#: -32603 instead of an answer too large for any transport (e.g. thread/read of a huge turn).
+MESSAGE_TOO_LARGE = (
+    "the answer is {size} bytes, over the {limit}-byte message limit; "
+    "read it in pages (thread/turns/list, thread/items/list)"
+)
+
 #: LOG_LEVEL / --log-level with a name that is not a level.
 LOG_LEVEL_INVALID = "invalid log level `{level}`; expected one of {levels}"
 

@@ -59,3 +59,18 @@ async def test_stdio_refuses_a_line_one_byte_over_the_limit(monkeypatch: pytest.
 
     got = [text async for text in stdio._decoded(lines())]
     assert got == ["x" * 10]  # as on the sockets: at most MAX_MESSAGE_BYTES per message
+
+
+async def test_an_answer_over_the_message_limit_becomes_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from appserver import jsonrpc
+
+    monkeypatch.setattr(limits, "MAX_MESSAGE_BYTES", 64)
+    processor = Processor(FakeBackend())
+    conn = await ready(processor)
+    await conn.deliver(jsonrpc.Message.from_payload(jsonrpc.response(9, "é" * 40)))  # 80+ bytes
+    await conn.deliver(jsonrpc.Message.from_payload(jsonrpc.notification("n", {"x": "y" * 100})))
+    await conn.deliver(jsonrpc.Message.from_payload(jsonrpc.response(10, "small")))
+    first, second = drain(conn)
+    assert first["id"] == 9 and first["error"]["code"] == -32603
+    assert "over the 64-byte message limit" in first["error"]["message"]
+    assert second == {"id": 10, "result": "small"}  # the dropped notification is not sent
