@@ -254,7 +254,7 @@ class UpstreamSession:
     async def _from_codex(self, text: str, retries: TaskGroup) -> None:
         try:
             # codex's own output: its nesting was bounded by its serializer's types.
-            message = jsonrpc.parse(text, check_nesting=False)
+            message = jsonrpc.parse(text, strict=False)
         except jsonrpc.ParseError as exc:
             log.warning("connection %d: ignoring a malformed message from codex: %s", self.peer.id, exc)
             return
