@@ -25,7 +25,7 @@ from appserver import limits
 from appserver.relay.http import peer as request_peer
 from appserver.relay.metrics import RelayMetrics
 from appserver.relay.pairing import ClaimLimiter
-from appserver.relay.store import RelayStore
+from appserver.relay.store import RelayStore, StoreUnavailable
 
 if TYPE_CHECKING:
     from appserver.relay.host_link import HostLink
@@ -141,6 +141,8 @@ class Relay:
                     continue
                 marker = current
                 await self.sweep_removed()
+            except StoreUnavailable as exc:  # Redis away: /readyz says so; no traceback a second
+                log.debug("checking the relay state for changes failed: %s", exc)
             except Exception:  # a locked or vanished file must not stop the relay
                 log.exception("checking the relay state for changes failed")
 
