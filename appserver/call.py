@@ -10,20 +10,21 @@ so the server does not wait for them.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import itertools
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-from appserver import __version__, jsonrpc
+from appserver import __version__, jsonrpc, strings
 from appserver.connect import Target, open_websocket
 
 CLIENT_NAME = "appserver-call"
 INITIALIZE_ID = "initialize"
 CALL_ID = 1
-SERVER_REQUEST_REFUSED = "appserver call cannot answer server requests"
 
 
 class CallFailed(Exception):
@@ -71,23 +72,21 @@ class _Caller:
             if not isinstance(frame, str):
                 continue
             try:
-                message = json.loads(frame)
-            except ValueError:
+                message = jsonrpc.parse(frame)
+            except jsonrpc.ParseError:
                 continue
-            if not isinstance(message, dict):
-                continue
-            if "method" in message:
+            if message.kind is jsonrpc.MessageKind.NOTIFICATION:
                 self.on_notification(frame)
-                if "id" in message:  # a server request: refuse it rather than stall it
-                    error = jsonrpc.error(
-                        message["id"], jsonrpc.METHOD_NOT_FOUND, SERVER_REQUEST_REFUSED
-                    )
-                    await self._send(error)
-                continue
-            if message.get("id") == wanted and type(message.get("id")) is type(wanted):
-                if "error" in message:
-                    return Answer(False, message["error"])
-                return Answer(True, message.get("result"))
+            elif message.kind is jsonrpc.MessageKind.REQUEST:
+                # A server request (e.g. an approval): refuse it rather than stall it.
+                self.on_notification(frame)
+                await self._send(
+                    jsonrpc.error(message.id, jsonrpc.METHOD_NOT_FOUND, strings.CALL_SERVER_REQUEST_REFUSED)  # type: ignore[arg-type]
+                )
+            elif message.id == wanted and type(message.id) is type(wanted):
+                if message.kind is jsonrpc.MessageKind.ERROR:
+                    return Answer(False, message.payload["error"])
+                return Answer(True, message.payload.get("result"))
 
     async def notify(self, method: str) -> None:
         await self._send({"method": method})
@@ -101,9 +100,43 @@ class _Caller:
     def _closed_message(self, exc: ConnectionClosed) -> str:
         received = exc.rcvd
         if received is None:
-            return f"connection to {self.target} was lost before the answer"
+            return strings.CALL_CONNECTION_LOST.format(target=self.target)
         reason = f" {received.reason}" if received.reason else ""
-        return f"{self.target} closed the connection before the answer: {received.code}{reason}"
+        return strings.CALL_CONNECTION_CLOSED.format(
+            target=self.target, code=received.code, reason=reason
+        )
+
+
+class Session:
+    """An initialized connection for several requests in turn (``appserver pair``)."""
+
+    def __init__(self, caller: _Caller) -> None:
+        self._caller = caller
+        self._ids = itertools.count(CALL_ID)
+
+    async def request(self, method: str, params: Any = None) -> Answer:
+        payload = request_payload(next(self._ids), method, params, params is not None)
+        return await self._caller.request(payload)
+
+
+@asynccontextmanager
+async def session(
+    target: Target, on_notification: Callable[[str], None] = lambda _: None
+) -> AsyncIterator[Session]:
+    """Connect and initialize; raises ConnectFailed / CallFailed (also if initialize fails)."""
+    ws = await open_websocket(target)
+    try:
+        caller = _Caller(ws, target, on_notification)
+        init = await caller.request(
+            request_payload(INITIALIZE_ID, "initialize", initialize_params(), True)
+        )
+        if not init.ok:
+            message = init.payload.get("message") if isinstance(init.payload, dict) else None
+            raise CallFailed(f"initialize failed: {message or init.payload}")
+        await caller.notify("initialized")
+        yield Session(caller)
+    finally:
+        await ws.close()
 
 
 async def call_once(

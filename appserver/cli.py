@@ -10,10 +10,14 @@ import sys
 
 import click
 
-from appserver import __version__
+from appserver import CODEX_PROTOCOL_VERSION, __version__
+from appserver import strings
 from appserver.commands.call import call
+from appserver.commands.devices import devices
+from appserver.commands.pair import pair
 from appserver.commands.proxy import proxy
 from appserver.commands.relay import relay
+from appserver.commands.remote import remote
 from appserver.commands.serve import serve
 from appserver.commands.token import token
 from appserver.errors import ConfigError, RuntimeFailure
@@ -21,7 +25,11 @@ from appserver.log import setup_logging
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="appserver")
+@click.version_option(
+    __version__,
+    prog_name="appserver",
+    message=strings.VERSION_LINE.format(version=__version__, codex=CODEX_PROTOCOL_VERSION),
+)
 def cli() -> None:
     """A gateway for the Codex app-server protocol."""
 
@@ -31,6 +39,9 @@ cli.add_command(proxy)
 cli.add_command(call)
 cli.add_command(token)
 cli.add_command(relay)
+cli.add_command(pair)
+cli.add_command(devices)
+cli.add_command(remote)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -11,11 +11,13 @@ from __future__ import annotations
 import enum
 import ipaddress
 import os
+import ssl
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from appserver import strings
+from appserver.auth import Policy
 from appserver.errors import ConfigError
 
 CONTROL_SOCKET_DIR = "app-server-control"
@@ -190,6 +192,10 @@ class ServeConfig:
 
     listens: tuple[ListenUrl, ...]
     backend: BackendConfig = field(default_factory=BackendConfig)
-    tls: TlsConfig | None = None
-    # WebSocket auth (``--ws-*``): the loaded appserver.auth.Policy; ``None`` = no auth.
-    ws_auth: object | None = None
+    #: The server TLS context of ``wss://`` listeners, built once at start-up.
+    tls_context: ssl.SSLContext | None = None
+    #: WebSocket auth (``--ws-*``), its secret read once at start-up; ``None`` = no auth.
+    ws_auth: Policy | None = None
+    # Remote control (``--remote-control*``): appserver.remote_control.setup.RemoteControlConfig;
+    # ``None``: the remoteControl/* methods are not answered by the gateway (tests only).
+    remote_control: object | None = None

@@ -28,10 +28,8 @@ from websockets.exceptions import InvalidHandshake, InvalidStatus
 from appserver import __version__, limits, strings
 from appserver.config import default_control_socket
 from appserver.errors import ConfigError
-from appserver.transports.unix_path import connectable_path
-
-#: The URI a client upgrades to over a Unix socket (codex's UDS_WEBSOCKET_HANDSHAKE_URL).
-UDS_WEBSOCKET_URI = "ws://localhost/rpc"
+from appserver.transports.unix_path import UDS_WEBSOCKET_URI, connectable_path
+from appserver.transports.websocket import CLIENT_OPTIONS
 USER_AGENT = f"appserver/{__version__}"
 
 
@@ -79,6 +77,18 @@ def read_token(name: str, env: Mapping[str, str]) -> str:
     return value
 
 
+def read_token_file(path: Path) -> str:
+    """The token in ``path``, trimmed; errors name the file, never its contents."""
+    try:
+        value = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or "not UTF-8 text"
+        raise ConfigError(strings.AUTH_TOKEN_FILE_UNREADABLE.format(path=path, err=reason)) from None
+    if not value:
+        raise ConfigError(strings.AUTH_TOKEN_FILE_EMPTY.format(path=path))
+    return value
+
+
 def _tls_context(ca_file: str | None) -> ssl.SSLContext:
     # System roots (OpenSSL honours SSL_CERT_FILE / SSL_CERT_DIR), plus --ca-file.
     context = ssl.create_default_context()
@@ -102,13 +112,18 @@ def resolve_target(
     ca_file: str | None,
     env: Mapping[str, str],
     cwd: Path | None = None,
+    auth_token_file: str | None = None,
 ) -> Target:
     """Validate the connection flags (``ConfigError``: exit status 2) into a :class:`Target`."""
     if sock is not None and connect_url is not None:
         raise ConfigError("`--sock` and `--connect` cannot be used together")
+    if auth_token_env is not None and auth_token_file is not None:
+        raise ConfigError(strings.AUTH_TOKEN_SOURCES_EXCLUSIVE)
     if connect_url is None:
         if auth_token_env is not None:
             raise ConfigError(strings.AUTH_TOKEN_REQUIRES_CONNECT)
+        if auth_token_file is not None:
+            raise ConfigError(strings.AUTH_TOKEN_FILE_REQUIRES_CONNECT)
         if ca_file is not None:
             raise ConfigError("`--ca-file` requires a `wss://` `--connect` URL")
         if sock is None:
@@ -138,6 +153,10 @@ def resolve_target(
         if not (secure or is_loopback_host(host)):
             raise ConfigError(strings.AUTH_TOKEN_REQUIRES_SECURE.format(url=connect_url))
         token = read_token(auth_token_env, env)
+    if auth_token_file is not None:
+        if not (secure or is_loopback_host(host)):
+            raise ConfigError(strings.AUTH_TOKEN_FILE_REQUIRES_SECURE.format(url=connect_url))
+        token = read_token_file(Path(cwd or Path.cwd()) / Path(auth_token_file).expanduser())
     return Target(
         url=connect_url,
         host=host,
@@ -178,10 +197,8 @@ def describe_failure(target: Target, exc: BaseException) -> str:
 async def open_websocket(target: Target) -> ClientConnection:
     """An open WebSocket connection to ``target``; :class:`ConnectFailed` otherwise."""
     common: dict[str, object] = {
-        "max_size": limits.MAX_MESSAGE_BYTES,
-        "compression": None,  # local and loopback links gain nothing from deflate
+        **CLIENT_OPTIONS,
         "open_timeout": limits.CONNECT_TIMEOUT,
-        "close_timeout": limits.WEBSOCKET_CLOSE_TIMEOUT,
         "user_agent_header": USER_AGENT,
     }
     try:

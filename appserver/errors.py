@@ -8,6 +8,8 @@ no other job, so raising one never drags in the config grammar or a transport.
 
 from __future__ import annotations
 
+import os
+
 
 class ConfigError(Exception):
     """A usage or configuration error; ``str(err)`` is the one line shown (exit status 2)."""
@@ -15,3 +17,11 @@ class ConfigError(Exception):
 
 class RuntimeFailure(Exception):
     """A runtime failure (e.g. the control socket is in use); one line, exit status 1."""
+
+
+def os_error_text(exc: OSError) -> str:
+    """An OS error the way codex (Rust) prints it in these lines:
+    ``No such file or directory (os error 2)``."""
+    if exc.errno is None:
+        return str(exc)
+    return f"{exc.strerror or os.strerror(exc.errno)} (os error {exc.errno})"

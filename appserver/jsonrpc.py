@@ -14,6 +14,13 @@ Ids are integers or strings and are echoed back with the same type. One message 
 or frame: batches (JSON arrays) are not supported and, like malformed JSON, are reported
 as :class:`ParseError` so the caller can log and ignore them (upstream sends no -32700).
 
+What codex 0.169.0's parser (serde_json) refuses, :func:`parse` refuses too, so that no
+message reaches a backend that codex would have dropped (observed with the pinned binary;
+each is logged and ignored, no answer): a lone UTF-16 surrogate escape (``"\\ud800"``),
+``NaN``/``Infinity``, more than ``limits.JSON_MAX_NESTING`` nested arrays/objects. An
+``id`` that is neither a string nor an integer in the signed 64-bit range makes codex read
+a request as a notification (never answered), and so does :func:`classify`.
+
 A parsed :class:`Message` keeps the text it came from, so a gateway forwards exactly the
 bytes it received without re-serialising them.
 """
@@ -22,8 +29,11 @@ from __future__ import annotations
 
 import enum
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
+
+from appserver import limits
 
 # spec/transport.md §9.2
 PARSE_ERROR = -32700
@@ -36,7 +46,21 @@ OVERLOADED = -32001
 RequestId = int | str
 
 _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-_decode = json.loads
+
+
+def _reject_constant(name: str) -> Any:
+    # serde_json has no NaN/Infinity literals: "invalid number" (observed with codex 0.169.0).
+    raise ParseError(f"invalid number: {name}")
+
+
+_decode = json.JSONDecoder(parse_constant=_reject_constant).decode
+
+#: A ``\uD800``-``\uDFFF`` escape; only then can a decoded string hold a lone surrogate.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+#: Request ids codex accepts: strings, and integers that fit an i64.
+_ID_MIN = -(2**63)
+_ID_MAX = 2**63 - 1
 
 
 class MessageKind(enum.Enum):
@@ -88,8 +112,10 @@ class Message:
 
 
 def _valid_id(value: Any) -> bool:
-    # bool is an int subclass in Python but never a JSON-RPC id.
-    return (isinstance(value, int) and not isinstance(value, bool)) or isinstance(value, str)
+    # bool is an int subclass in Python but never a JSON-RPC id; codex's ids are i64.
+    if isinstance(value, str):
+        return True
+    return type(value) is int and _ID_MIN <= value <= _ID_MAX
 
 
 def classify(obj: dict[str, Any]) -> MessageKind:
@@ -99,10 +125,10 @@ def classify(obj: dict[str, Any]) -> MessageKind:
     if method is not None:
         if not isinstance(method, str):
             raise ParseError("`method` must be a string")
-        if has_id:
-            if not _valid_id(obj["id"]):
-                raise ParseError("`id` must be an integer or a string")
+        if has_id and _valid_id(obj["id"]):
             return MessageKind.REQUEST
+        # No id, or one codex cannot read (1.5, 2**64, null, true): codex's untagged
+        # message enum falls through to a notification, which nobody answers.
         return MessageKind.NOTIFICATION
     if has_id:
         if not _valid_id(obj["id"]):
@@ -129,14 +155,63 @@ def parse(text: str | bytes) -> Message:
         obj = _decode(text)
     except ValueError as exc:
         raise ParseError(f"invalid JSON: {exc}") from None
+    except RecursionError:
+        raise ParseError("recursion limit exceeded") from None
     if isinstance(obj, list):
         raise ParseError("batches are not supported")
     if not isinstance(obj, dict):
         raise ParseError(f"expected a JSON object, got {type(obj).__name__}")
+    if _too_deep(text, obj):
+        raise ParseError("recursion limit exceeded")
+    if _SURROGATE_ESCAPE.search(text) is not None and _has_lone_surrogate(obj):
+        raise ParseError("lone UTF-16 surrogate in a string escape")
     if "jsonrpc" in obj:
         # Accepted and ignored (§9.1). Forwarded text keeps it; upstream ignores it too.
         pass
     return Message(classify(obj), obj, text)
+
+
+def _containers(value: Any) -> Any:
+    return value.values() if isinstance(value, dict) else value
+
+
+def _too_deep(text: str, obj: dict[str, Any]) -> bool:
+    """More than ``limits.JSON_MAX_NESTING`` arrays/objects inside each other?"""
+    limit = limits.JSON_MAX_NESTING
+    if text.count("[") + text.count("{") <= limit:
+        return False  # not enough brackets to nest that deep (the common case)
+    stack: list[tuple[Any, int]] = [(obj, 1)]
+    while stack:
+        value, depth = stack.pop()
+        for child in _containers(value):
+            if isinstance(child, (dict, list)):
+                if depth + 1 > limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False
+
+
+def _has_lone_surrogate(obj: Any) -> bool:
+    """Does any string (key or value) hold a code point UTF-8 cannot encode?"""
+    stack = [obj]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            for key, child in value.items():
+                if not key.isascii():
+                    try:
+                        key.encode("utf-8")
+                    except UnicodeEncodeError:
+                        return True
+                stack.append(child)
+        elif isinstance(value, list):
+            stack.extend(value)
+        elif isinstance(value, str) and not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+    return False
 
 
 def encode(payload: dict[str, Any]) -> str:

@@ -240,6 +240,67 @@ RC_MAX_REMEMBERED_STREAMS = 64 * 1024
 
 # --- remote control: the host (appserver.remote_control) ---------------------------------
 
+#: HTTP calls to the relay (enroll, refresh, pair, pair/status, client list and revoke),
+#: each, like upstream (spec/remote-control.md §3.1).
+RC_HTTP_TIMEOUT = 30.0
+
+#: Body bytes kept in an error message's redacted preview (upstream: 4096, then ``...``).
+RC_BODY_PREVIEW_BYTES = 4096
+
+#: A host token with less than this left is refreshed before it is used (upstream's
+#: proactive window, §3.3).
+RC_REFRESH_PROACTIVE_WINDOW = 300.0
+
+#: A transient refresh failure without ``Retry-After`` defers the next attempt by a
+#: uniform random delay in this range (seconds, upstream's 24–36 s).
+RC_REFRESH_BACKOFF_MIN = 24
+RC_REFRESH_BACKOFF_MAX = 36
+
+#: While the credential has no account id (auth.json without ``tokens.account_id``), the
+#: link retries this often (upstream: 1 s).
+RC_WAITING_RETRY = 1.0
+
+#: Reconnect backoff: 200 ms doubling per attempt, capped, with +-10 % jitter (§4.6).
+RC_RECONNECT_BASE = 0.2
+RC_RECONNECT_CAP = 30.0
+RC_RECONNECT_JITTER = 0.1
+
+#: Opening the host WebSocket: TCP, TLS and the upgrade (upstream: 30 s).
+RC_CONNECT_TIMEOUT = 30.0
+
+#: WebSocket Ping frames on the host link, and how long a Pong may take (§4.6).
+RC_KEEPALIVE_INTERVAL = 10.0
+RC_KEEPALIVE_TIMEOUT = 60.0
+
+#: A controller stream with no inbound message or ping for this long is closed; the sweep
+#: runs this often (upstream: 10 min and 30 s).
+RC_IDLE_TIMEOUT = 600.0
+RC_IDLE_SWEEP_INTERVAL = 30.0
+
+#: Per controller stream, the processor's bounds are smaller than a local client's: a phone
+#: does not pipeline 16,384 requests. Messages and bytes waiting for the backend ...
+RC_STREAM_INBOUND_MESSAGES = 256
+RC_STREAM_INBOUND_BYTES = 8 * 1024 * 1024
+#: ... and messages waiting to become envelopes: as many as a local socket client may have
+#: waiting (OUTBOUND_QUEUE_MESSAGES, bytes bounded by OUTBOUND_QUEUE_BYTES), since the link
+#: drains a stream only as fast as the relay acks (at most RC_MAX_UNACKED envelopes ahead);
+#: a built-in turn of 20,000 deltas must not close the stream as a slow client. Past this the
+#: stream is closed as a slow client. An idle stream's queue holds nothing.
+RC_STREAM_OUTBOUND_MESSAGES = OUTBOUND_QUEUE_MESSAGES
+
+#: Frames the WebSocket library buffers from the relay before it stops reading (the link
+#: reader never waits on a stream, so this only absorbs bursts).
+RC_LINK_MAX_QUEUE = 64
+
+#: Largest frame accepted on the host link: a chunk envelope is at most 150 KiB; leave room.
+RC_LINK_MAX_FRAME = 1024 * 1024
+
+#: Envelopes written to the link per wake-up of the writer (one socket write each batch).
+RC_WRITE_BATCH = 256
+
+#: Disable: how long link and workers get to stop (upstream: 5 s).
+RC_SHUTDOWN_TIMEOUT = 5.0
+
 # --- relay (appserver.relay) ---------------------------------------------------------------
 # Ours (the relay is not upstream's); docs/relay.md states every one of these.
 
@@ -328,3 +389,46 @@ RELAY_CLOSE_SHUTDOWN = 1001
 
 
 # --- controllers (appserver pair / devices / remote, the web controller) -------------------
+
+#: `appserver pair`: how often `remoteControl/pairing/status` is polled while the code is
+#: shown (seconds), and how long a claimed device name is looked for in the client list.
+PAIR_POLL_INTERVAL = 1.0
+
+#: `appserver remote pair`: the claim request to the relay (seconds, whole request).
+CONTROLLER_CLAIM_TIMEOUT = 15.0
+
+#: A controller stream keeps the JSON-RPC frames it sent until the relay confirms them
+#: (the `received` count of `relay/stream` after a reconnect). At most this many frames /
+#: bytes; past that, the oldest are dropped while connected (assumed delivered), and a
+#: resume that would need a dropped frame ends the stream instead of losing a message.
+CONTROLLER_RESEND_FRAMES = 1024
+CONTROLLER_RESEND_BYTES = 8 * 1024 * 1024
+
+#: Reconnecting to the relay: first delay, cap (seconds, jittered ±20 %), and how long a
+#: stream keeps trying before its local client is closed (the relay's stream grace, 60 s).
+CONTROLLER_RECONNECT_INITIAL = 0.25
+CONTROLLER_RECONNECT_MAX = 5.0
+CONTROLLER_RESUME_GIVE_UP = 60.0
+
+#: Local clients of `appserver remote connect --listen`: at most this many at once.
+CONTROLLER_MAX_LOCAL_CLIENTS = 64
+
+# --- hardening: bad input at the boundaries ---------------------------------------------------
+
+#: Arrays/objects nested inside each other in one incoming message; deeper messages are
+#: malformed (logged, ignored). codex's serde_json stops at its 128th level (observed with
+#: codex 0.169.0: 127 levels answered, 128 ignored), so we do too.
+JSON_MAX_NESTING = 127
+
+#: Longest ``cursor`` the built-in backend's pages accept (an offset; longer is invalid, as
+#: ``int()`` of thousands of digits is refused by Python and needlessly slow).
+BUILTIN_CURSOR_MAX_DIGITS = 18
+
+
+# --- relay cluster (Redis; appserver.relay.redis_store and the cross-node routing) ---------
+#: Connecting to Redis, and one command's answer: past these the store is "unavailable"
+#: (503 at the routes, not-ready on /readyz) instead of hanging a request.
+RELAY_REDIS_CONNECT_TIMEOUT = 5.0
+RELAY_REDIS_COMMAND_TIMEOUT = 5.0
+#: An idle pooled connection is checked with PING before reuse after this long.
+RELAY_REDIS_HEALTH_CHECK_INTERVAL = 10.0

@@ -9,8 +9,18 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
 import time
+
+#: Terminal escape sequences (colours, cursor moves) in another program's output.
+_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def strip_ansi(text: str) -> str:
+    """``text`` without terminal escape sequences: codex colours its stderr, and a log line
+    (or a test matching a banner) wants the words only."""
+    return _ANSI_ESCAPE.sub("", text)
 
 
 class _JsonFormatter(logging.Formatter):

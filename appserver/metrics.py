@@ -2,7 +2,8 @@
 
 Ours; upstream has no metrics endpoint. Rendered from :class:`appserver.processor.Metrics`,
 the open connections, and the backend: ``backend.ready`` and an optional integer
-``backend.restarts`` (a backend that restarts its upstream increments it; 0 when absent).
+``backend.restarts`` (a backend that restarts its upstream increments it; 0 when absent)
+and ``backend.upstream_retries`` (requests sent again after codex answered -32001).
 """
 
 from __future__ import annotations
@@ -51,11 +52,11 @@ def render(processor: Processor) -> str:
         "appserver_messages_out_total", "counter", "Messages queued for clients.", [({}, m.messages_out)]
     )
     lines += _family(
-        "appserver_bytes_in_total", "counter", "Characters of message text received from clients.",
+        "appserver_bytes_in_total", "counter", "Bytes (UTF-8) of message text received from clients.",
         [({}, m.bytes_in)],
     )
     lines += _family(
-        "appserver_bytes_out_total", "counter", "Characters of message text queued for clients.",
+        "appserver_bytes_out_total", "counter", "Bytes (UTF-8) of message text queued for clients.",
         [({}, m.bytes_out)],
     )
     lines += _family(
@@ -65,6 +66,11 @@ def render(processor: Processor) -> str:
     lines += _family(
         "appserver_overload_answers_total", "counter",
         "Requests answered -32001 Server overloaded; retry later.", [({}, m.overload_answers)],
+    )
+    lines += _family(
+        "appserver_gateway_calls_total", "counter",
+        "Requests answered by the gateway itself (remoteControl/*), and how many failed.",
+        [({"outcome": "ok"}, m.gateway_calls - m.gateway_failures), ({"outcome": "error"}, m.gateway_failures)],
     )
     lines += _family(
         "appserver_connection_closes_total", "counter", "Connections closed, by reason.",
@@ -82,4 +88,14 @@ def render(processor: Processor) -> str:
         "appserver_backend_restarts_total", "counter", "Times the backend was restarted.",
         [({"backend": backend.name}, int(restarts))],
     )
+    lines += _family(
+        "appserver_upstream_retries_total", "counter",
+        "Requests sent to the backend again after it answered -32001 (not processed).",
+        [({"backend": backend.name}, int(getattr(backend, "upstream_retries", 0)))],
+    )
+    service = getattr(getattr(processor, "gateway", None), "service", None)
+    if service is not None:
+        from appserver.remote_control.metrics import lines as remote_control_lines
+
+        lines += remote_control_lines(service, _family)
     return "\n".join(lines) + "\n"

@@ -12,65 +12,44 @@ from __future__ import annotations
 import logging
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
 
 import anyio
 from anyio.abc import TaskStatus
 
 from appserver import __version__, limits, strings
 from appserver.backends.base import Backend, BackendUnavailable
-from appserver.backends.select import create_backend
+from appserver.backends.choice import create_backend
 from appserver.close import CloseCode
-from appserver.config import ListenKind, ListenUrl, ServeConfig
+from appserver.config import ListenKind, ServeConfig
 from appserver.errors import ConfigError, RuntimeFailure
 from appserver.processor import Processor
+from appserver.transports.listener import Listener, ListenerRunner
 
 log = logging.getLogger("appserver.server")
 
-
-@dataclass
-class Listener:
-    """What a started listener reports: its banner block and how to stop accepting."""
-
-    banner: list[str]
-    stop_accepting: Callable[[], None] = field(default=lambda: None)
-
-
-#: A listener runner binds, calls ``task_status.started(Listener)``, then serves until
-#: cancelled, cleaning up (e.g. removing its socket file) on the way out.
-ListenerRunner = Callable[
-    [ListenUrl, Processor, ServeConfig, TaskStatus[Listener]], Awaitable[None]
-]
+#: Read (and removed) by codex app-server 0.169.0 at start: its remote control stays off.
+REMOTE_CONTROL_DISABLED_ENV = "CODEX_INTERNAL_APP_SERVER_REMOTE_CONTROL_DISABLED"
 
 
 def listener_runner(kind: ListenKind) -> ListenerRunner:
     """The runner for a listen URL kind; :class:`ConfigError` if not available."""
     if kind is ListenKind.UNIX:
-        try:
-            from appserver.transports.unix import run_unix_listener
-        except ImportError:
-            raise ConfigError("`--listen unix://` is not supported yet") from None
+        from appserver.transports.unix import run_unix_listener
+
         return run_unix_listener
     if kind in (ListenKind.WS, ListenKind.WSS):
-        try:
-            from appserver.transports.tcp import run_tcp_listener
-        except ImportError:
-            raise ConfigError(f"`--listen {kind.value}://` is not supported yet") from None
+        from appserver.transports.tcp import run_tcp_listener
+
         return run_tcp_listener
-    raise ConfigError(f"no listener for `{kind.value}`")
-
-
-def check_listeners(config: ServeConfig) -> None:
-    """Fail early, before any side effect, for a listener kind that is not available."""
-    for listen in config.listens:
-        if listen.kind is not ListenKind.STDIO:
-            listener_runner(listen.kind)
+    raise ConfigError(strings.NO_LISTENER.format(kind=kind.value))
 
 
 async def serve(config: ServeConfig, env: Mapping[str, str]) -> int:
     """Run the gateway; return the process exit status."""
+    # The gateway answers remoteControl/* itself: a codex child's own remote control stays off.
+    env = {**env, REMOTE_CONTROL_DISABLED_ENV: "1"}
     backend, why = create_backend(config.backend, env)
     processor = Processor(backend)
     async with AsyncExitStack() as stack:
@@ -81,21 +60,34 @@ async def serve(config: ServeConfig, env: Mapping[str, str]) -> int:
             await stack.enter_async_context(backend.running())
         except BackendUnavailable as exc:
             raise RuntimeFailure(str(exc)) from None
-        return await _serve(config, processor, why)
+        extra: list[Listener] = []
+        if config.remote_control is not None:
+            from appserver.remote_control.setup import running as remote_control
+
+            remote = await stack.enter_async_context(
+                remote_control(config.remote_control, processor, env)  # type: ignore[arg-type]
+            )
+            if remote.banner:
+                extra.append(Listener(banner=remote.banner))
+        return await _serve(config, processor, why, extra)
     raise AssertionError("unreachable")
 
 
-async def _serve(config: ServeConfig, processor: Processor, why: str) -> int:
+async def _serve(
+    config: ServeConfig, processor: Processor, why: str, extra: list[Listener] | None = None
+) -> int:
     stdio = any(listen.kind is ListenKind.STDIO for listen in config.listens)
     async with anyio.create_task_group() as tg:
-        listeners: list[Listener] = []
+        listeners: list[Listener] = list(extra or ())
         for listen in config.listens:
             if listen.kind is not ListenKind.STDIO:
                 runner = listener_runner(listen.kind)
                 listeners.append(await tg.start(runner, listen, processor, config))
-        _print_banner(processor.backend, why, listeners, stdio)
         shutdown = _Shutdown(processor, listeners, tg.cancel_scope)
-        tg.start_soon(shutdown.watch_signals)
+        # Signals are ours before the banner says we listen: a client (or a test) that
+        # sends SIGTERM as soon as it reads the banner gets the clean shutdown.
+        await tg.start(shutdown.watch_signals)
+        _print_banner(processor.backend, why, listeners, stdio)
         if stdio:
             from appserver.transports.stdio import serve_stdio
 
@@ -124,8 +116,9 @@ class _Shutdown:
         self.scope = scope
         self.exit_code = 0
 
-    async def watch_signals(self) -> None:
+    async def watch_signals(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            task_status.started()
             async for signum in signals:
                 log.info("%s: draining (send it again to exit now)", signal.Signals(signum).name)
                 break

@@ -18,7 +18,6 @@ INVALID_CLIENT_NAME = "Invalid clientInfo.name: '{name}'. Must be a valid HTTP h
 # Gateway-specific (not upstream): what a client sees when the backend behind its
 # connection failed or the gateway is going away.
 BACKEND_UNAVAILABLE = "backend unavailable: {reason}"
-SERVER_DRAINING = "Server is draining; retry after reconnecting"
 # A method the gateway answers itself (e.g. remoteControl/*) failed unexpectedly (-32603);
 # the cause is logged, never sent (it may name local paths or hosts).
 GATEWAY_METHOD_FAILED = "internal error while handling `{method}`"
@@ -34,6 +33,7 @@ LISTEN_BAD_WS = "invalid websocket --listen URL `{url}`; expected `ws://IP:PORT`
 LISTEN_BAD_WSS = "invalid websocket --listen URL `{url}`; expected `wss://IP:PORT`"
 CODEX_HOME_UNRESOLVED = "failed to resolve CODEX_HOME: {err}"
 NO_TRANSPORT = "no transport configured; use --listen or enable remote control"
+NO_LISTENER = "no listener for `{kind}`"
 
 # --- WebSocket close reasons (ours) -------------------------------------------------------
 
@@ -143,6 +143,7 @@ CODEX_START_FAILED = "codex app-server failed to start: {reason}"
 CODEX_EXITED = "codex app-server exited ({status})"
 CODEX_UNRESPONSIVE = "codex app-server stopped answering on its socket"
 CODEX_RESTARTING = "codex app-server is restarting"
+CODEX_STARTING = "codex app-server is starting"
 CODEX_STOPPING = "the gateway is stopping"
 UPSTREAM_UNREACHABLE = "cannot reach app-server at {path}: {err}"
 UPSTREAM_CLOSED = "app-server closed the session ({detail})"
@@ -171,6 +172,9 @@ AUTH_TOKEN_REQUIRES_SECURE = (
 AUTH_TOKEN_REQUIRES_CONNECT = "`--auth-token-env` requires `--connect`."
 ENV_VAR_NOT_SET = "environment variable `{name}` is not set"
 ENV_VAR_EMPTY = "environment variable `{name}` is empty"
+CALL_SERVER_REQUEST_REFUSED = "appserver call cannot answer server requests"
+CALL_CONNECTION_LOST = "connection to {target} was lost before the answer"
+CALL_CONNECTION_CLOSED = "{target} closed the connection before the answer: {code}{reason}"
 
 # --- remote control: the wire shared by host and relay (appserver.remote_control) ---------
 
@@ -179,6 +183,79 @@ RC_MESSAGE_TOO_LARGE = "message of {size} bytes exceeds the remote-control messa
 RC_MESSAGE_CANNOT_FIT = "message cannot be cut into remote-control envelopes within the size limit"
 
 # --- remote control: the host (appserver.remote_control) ---------------------------------
+# Upstream's texts (spec/remote-control.md §2–§10, remote-control-observed.md §3), then ours.
+
+RC_REQUIRES_CHATGPT = "remote control requires ChatGPT authentication"
+RC_API_KEY_NOT_SUPPORTED = (
+    "remote control requires ChatGPT authentication; API key auth is not supported"
+)
+RC_WAITING_FOR_ACCOUNT = "remote control enrollment is waiting for a ChatGPT account id"
+RC_REFRESH_DEFERRED = "remote control server token refresh deferred until {until}"
+RC_HTTP_FAILED = "remote control {kind} failed at `{url}`: HTTP {status}, {headers}, body: {preview}"
+RC_HTTP_PARSE_FAILED = (
+    "failed to parse remote control {kind} response from `{url}`: HTTP {status}, {headers}, "
+    "body: {preview}, decode error: {error}"
+)
+RC_HTTP_SEND_FAILED = "failed to {action} remote control server at `{url}`: {error}"
+RC_HTTP_CLIENT_SEND_FAILED = "failed to send remote control {kind} request to `{url}`: {error}"
+RC_HTTP_HEADERS = "request-id: {request_id}, cf-ray: {cf_ray}"
+RC_TOKEN_EXPIRY_PARSE = "failed to parse remote control server token expiry from `{url}`: {error}"
+RC_REFRESH_MISMATCH = (
+    "remote control server refresh returned mismatched enrollment: expected server_id={sid}, "
+    "environment_id={eid}; got server_id={got_sid}, environment_id={got_eid}"
+)
+RC_PAIRING_MISMATCH = (
+    "remote control pairing returned mismatched enrollment: expected server_id={sid}, "
+    "environment_id={eid}; got server_id={got_sid}, environment_id={got_eid}"
+)
+RC_PAIRING_EXPIRY_PARSE = "remote control pairing expires_at parse error: {error}"
+RC_LAST_SEEN_PARSE = "failed to parse remote control client last_seen_at `{value}`: {error}"
+RC_PAIRING_UNAVAILABLE = "remote control pairing is unavailable until enrollment completes"
+RC_PAIRING_REQUIRES_ENABLED = "remote control pairing requires remote control to be enabled"
+RC_PAIRING_STATUS_BOTH = (
+    "remoteControl/pairing/status accepts either pairingCode or manualPairingCode, not both"
+)
+RC_PAIRING_STATUS_NEITHER = "remoteControl/pairing/status requires pairingCode or manualPairingCode"
+RC_CLIENT_LIST_NEEDS_ENV = "remote control client list requires environmentId"
+RC_CLIENT_LIST_LIMIT = "remote control client list limit must be between 1 and 100"
+RC_CLIENT_REVOKE_NEEDS_ENV = "remote control client revoke requires environmentId"
+RC_CLIENT_REVOKE_NEEDS_CLIENT = "remote control client revoke requires clientId"
+RC_UNAVAILABLE = "remote control is unavailable for this app-server"
+RC_SQLITE_UNAVAILABLE = "remote control cannot be enabled because sqlite state db is unavailable"
+RC_WS_AUTH_FAILED = (
+    "remote control websocket auth failed with HTTP {status}; refreshing server token before reconnect"
+)
+RC_WS_CONNECT_FAILED = (
+    "failed to connect app-server remote control websocket `{url}`: HTTP error: {status}, "
+    "{headers}, body: {preview}"
+)
+RC_WS_PONG_TIMEOUT = "remote control websocket pong timeout"
+RC_SERVER_NOT_FOUND_BODY = {"detail": "Remote app server not found"}
+
+# Ours: base URLs (we allow https to any host; plain http only to loopback, where codex
+# allows only chatgpt.com domains and localhost), credentials, the state file.
+RC_URL_INVALID = "invalid remote control URL `{url}`; expected an https:// URL, or http:// to localhost"
+RC_URL_PLAIN_HTTP = (
+    "refusing remote control URL `{url}`: plain http to `{host}` would send the bearer token "
+    "in clear; use https://, or http:// only to localhost or a loopback address"
+)
+RC_TOKEN_FILE_UNREADABLE = "cannot read --remote-control-token-file {path}: {err}"
+RC_TOKEN_FILE_EMPTY = "--remote-control-token-file {path} is empty"
+RC_TOKEN_FILE_NO_ACCOUNT = (
+    "--remote-control-token-file {path} is not a relay account credential: "
+    "no chatgpt_account_id claim in its payload"
+)
+RC_TOKEN_FILE_NEEDS_URL = "`--remote-control-token-file` requires `--remote-control URL`"
+RC_AUTH_JSON_UNREADABLE = "cannot read {path}: {err}"
+RC_STATE_UNAVAILABLE = "remote control state {path} is unavailable: {err}"
+RC_STATE_CORRUPT = "remote control state {path} is not a database; moved it to {moved} and started a fresh one"
+RC_CLOSE_REASON_CLIENT_CLOSED = "controller closed the stream"
+RC_CLOSE_REASON_IDLE = "controller stream idle"
+RC_CLOSE_REASON_REINITIALIZED = "controller re-initialized the stream"
+RC_BANNER_TITLE = "appserver (remote control)"
+RC_BANNER_RELAY = "  relay: {url}"
+RC_BANNER_STATUS = "  status: {status} (server name {name}, installation {installation})"
+RC_BANNER_STATE = "  state: {path}"
 
 # --- relay (appserver.relay) ---------------------------------------------------------------
 # Ours; docs/relay.md. HTTP error bodies are {"detail": <one of these>}.
@@ -251,3 +328,113 @@ RELAY_BANNER = "appserver relay {version}: listening on {url} (public URL {publi
 #: The built-in agent's reply to ``!run CMD`` once the approval request is answered.
 BUILTIN_RUN_APPROVED = "approved: {command}"
 BUILTIN_RUN_DECLINED = "declined: {command}"
+
+# `appserver remote` (the CLI controller)
+CONTROLLER_BAD_RELAY_URL = (
+    "invalid relay URL `{url}`; expected `https://HOST[:PORT]/` (or `http://` to a loopback address)"
+)
+CONTROLLER_INSECURE_RELAY = (
+    "refusing plain http:// to `{host}`: the device credential would travel in clear; "
+    "use an https:// relay URL (http:// is allowed to loopback addresses only)"
+)
+CONTROLLER_BAD_LINK = "not a pairing link: expected `<relay URL>#pair=<code>`"
+CONTROLLER_RELAY_MISMATCH = "the pairing link points at the relay {link}, but --relay says {relay}"
+CONTROLLER_EMPTY_CODE = "the pairing code is empty"
+CONTROLLER_CODE_NEEDS_RELAY = (
+    "a bare pairing code needs --relay URL (or give the whole pairing link instead)"
+)
+CONTROLLER_BAD_NAME = (
+    "invalid name `{name}`: use 1-63 letters, digits, `.`, `_` or `-`, starting with a "
+    "letter or digit"
+)
+CONTROLLER_BAD_DEVICE_FILE = (
+    "{path} is not a readable paired-host file; delete it and pair again"
+)
+CONTROLLER_NO_DEVICES = "no paired hosts; pair first with `appserver remote pair LINK_OR_CODE`"
+CONTROLLER_WHICH_DEVICE = "several paired hosts ({names}); name the one to use"
+CONTROLLER_UNKNOWN_DEVICE = "no paired host named `{name}` (paired: {known})"
+CONTROLLER_BAD_CLAIM_ANSWER = "the relay's answer to the claim is not a controller-API claim result"
+CONTROLLER_CLAIM_REFUSED = "the relay refused the pairing code: HTTP {status}: {detail}"
+CONTROLLER_CLAIM_RATE_LIMITED = (
+    "the relay is rate limiting pairing attempts; try again in {seconds} s"
+)
+CONTROLLER_RELAY_UNREACHABLE = "cannot reach the relay at {url}: {reason}"
+CONTROLLER_DEVICE_REFUSED = (
+    "the relay refused this device's credential (revoked or unknown); "
+    "pair again with `appserver remote pair`"
+)
+#: Close reasons given to local clients of `appserver remote connect` (<= 123 bytes).
+CONTROLLER_CLOSE_REVOKED = "device revoked: this controller's pairing was revoked on the host"
+CONTROLLER_CLOSE_LOST = "the relay could not resume the stream: {reason}"
+CONTROLLER_CLOSE_UNREACHABLE = "the relay is unreachable"
+CONTROLLER_CLOSE_TOO_SLOW = "the relay closed the stream: controller too slow"
+CONTROLLER_CLOSE_PROTOCOL = "the relay closed the stream: {code} {reason}"
+CONTROLLER_HOST_OFFLINE = "the host is offline; requests get an error until it is back"
+CONTROLLER_HOST_ONLINE = "the host is back online"
+
+# `appserver pair` and `appserver devices` (the host side)
+PAIR_GATEWAY_NOT_RUNNING = (
+    "no gateway is running at {path} ({reason}); start one with "
+    "`appserver serve --listen unix:// --remote-control URL ...`"
+)
+PAIR_REMOTE_CONTROL_OFF = (
+    "remote control is off on this gateway; start it with `--remote-control URL` "
+    "(or enable it with `appserver call remoteControl/enable`)"
+)
+PAIR_REMOTE_CONTROL_UNAVAILABLE = "this gateway cannot do remote control: {message}"
+PAIR_EXPIRED = "the pairing code expired before a device claimed it; run `appserver pair` again"
+PAIR_CLAIMED = "paired: {name}"
+PAIR_FAILED = "{method} failed: {message}"
+DEVICES_NONE = "no paired devices"
+DEVICES_REVOKED = "revoked {client_id}"
+CONTROLLER_BAD_LISTEN = "invalid --listen URL `{url}`; expected `ws://127.0.0.1:PORT`"
+CONTROLLER_LISTEN_NOT_LOOPBACK = (
+    "--listen must be a loopback address (local clients are not authenticated); got `{host}`"
+)
+CONTROLLER_LISTEN_FAILED = "cannot listen on {host}:{port}: {reason}"
+CONTROLLER_LISTENING = (
+    "appserver remote: listening on ws://{host}:{port} for `{name}` (host {server}); "
+    "try: codex --remote ws://{host}:{port}"
+)
+CONTROLLER_TOO_MANY_CLIENTS = "too many local clients"
+CONTROLLER_SHUTTING_DOWN = "appserver remote is shutting down"
+CONTROLLER_LISTEN_OR_STDIO = "give exactly one of --listen ws://127.0.0.1:PORT or --stdio"
+CONTROLLER_PAIRED = "paired with {server} as `{name}` (device {client_id}); saved in {path}"
+CONTROLLER_FORGOTTEN = "forgot `{name}` (the host still lists this device until it revokes it)"
+PAIR_SCAN_OR_OPEN = "Scan the code with your phone, or open this link on the device to pair:"
+PAIR_NO_LINK = "This relay gives no pairing link; claim this pairing code from the controller:"
+PAIR_MANUAL_CODE = "Or type this code: {code}"
+PAIR_COUNTDOWN = "Waiting for a device; the code expires in {left}"
+PAIR_UNKNOWN_DEVICE = "a new device"
+DEVICES_NO_ENVIRONMENT = (
+    "remote control has no environment yet (not enrolled with a relay); "
+    "start the gateway with `--remote-control URL`"
+)
+
+# --- hardening: bad input at the boundaries ---------------------------------------------------
+
+#: -32603 answer when a built-in handler fails unexpectedly (the cause is logged, not sent).
+BUILTIN_HANDLER_FAILED = "internal error while handling `{method}`"
+#: The failed turn's error message (``turn/completed`` with status ``failed``).
+BUILTIN_TURN_FAILED = "the built-in agent failed to run this turn"
+
+#: ``appserver --version``.
+VERSION_LINE = "appserver {version} (codex app-server protocol {codex})"
+#: ``-c`` given, but no codex child is started to receive it.
+OVERRIDES_UNUSED = "ignoring {count} `-c` override(s): they configure a codex child, and {chosen} starts none"
+
+# `--auth-token-file` for `appserver call` and `appserver proxy`.
+AUTH_TOKEN_SOURCES_EXCLUSIVE = "`--auth-token-env` and `--auth-token-file` are mutually exclusive"
+AUTH_TOKEN_FILE_REQUIRES_CONNECT = "`--auth-token-file` requires `--connect`."
+AUTH_TOKEN_FILE_REQUIRES_SECURE = (
+    "`--auth-token-file` requires a `wss://` or loopback `ws://` URL; got `{url}`"
+)
+AUTH_TOKEN_FILE_UNREADABLE = "cannot read --auth-token-file {path}: {err}"
+AUTH_TOKEN_FILE_EMPTY = "--auth-token-file {path} is empty"
+
+# --- relay cluster (Redis) -------------------------------------------------------------------
+RELAY_REDIS_FAILED = "cannot use Redis for the relay state: {err}"
+#: HTTP 503 body while the shared state (Redis) is unreachable.
+RELAY_STORE_UNAVAILABLE = "the relay's state is unavailable; try again shortly"
+RELAY_REDIS_URL_BAD = "invalid --redis `{url}`; expected redis://HOST:PORT/DB, rediss://... or unix:///PATH"
+RELAY_REDIS_AND_STATE = "--redis and --state are exclusive: a relay keeps its state in one place"

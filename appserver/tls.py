@@ -13,9 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from appserver import strings
-from appserver.auth import os_error_text
 from appserver.config import ListenKind, ListenUrl, TlsConfig
-from appserver.errors import ConfigError
+from appserver.errors import ConfigError, os_error_text
 
 
 def check_flags(cert: str | None, key: str | None, listens: Sequence[ListenUrl]) -> TlsConfig | None:

@@ -2,7 +2,7 @@
 
 Files are created 0600 (folders 0700 when created) and replaced atomically with
 ``--force``; a token or secret is written to its file and never printed. Signed tokens
-use the same secret-file rules as the server (:func:`appserver.auth.read_signing_secret`)
+use the same secret-file rules as the server (:func:`appserver.auth_config.read_signing_secret`)
 so whatever ``sign`` accepts, ``serve --ws-auth signed-bearer-token`` accepts too.
 """
 
@@ -10,18 +10,21 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import re
 import secrets
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import jwt
 
 from appserver import strings
-from appserver.auth import os_error_text, rust_trim
+from appserver.auth import rust_trim
 from appserver.errors import ConfigError
+
+# Written with these (and importable from here for the `token` and `relay` commands).
+# `_make_private_dirs` is the old name of private_files.make_private_dirs, kept until its
+# last user (relay/sqlite_store.py) switches.
+from appserver.private_files import WriteFailed, write_private_file  # noqa: F401
+from appserver.private_files import make_private_dirs as _make_private_dirs  # noqa: F401
 
 CAPABILITY_TOKEN_BYTES = 32
 #: 48 random bytes → 64 URL-safe characters, comfortably over the 32-byte minimum.
@@ -29,10 +32,6 @@ SHARED_SECRET_BYTES = 48
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"(\d+)([smhd])")
-
-
-class WriteFailed(Exception):
-    """Writing the output file failed (a runtime error, exit status 1)."""
 
 
 def random_token(nbytes: int) -> str:
@@ -53,46 +52,6 @@ def parse_duration(value: str, flag: str) -> int:
     if not text or "".join(n + u for n, u in parts) != text:
         raise ConfigError(strings.TOKEN_BAD_DURATION.format(value=value, flag=flag))
     return sum(int(n) * _UNITS[u] for n, u in parts)
-
-
-def write_private_file(path: Path, text: str, *, force: bool) -> None:
-    """Write ``text`` to ``path`` with mode 0600; create missing folders 0700.
-
-    Without ``force`` an existing path is refused (:class:`ConfigError`); with it the
-    file is replaced atomically, so it is never readable with other permissions.
-    """
-    if (path.exists() or path.is_symlink()) and not force:
-        raise ConfigError(strings.TOKEN_OUT_EXISTS.format(path=path))
-    try:
-        _make_private_dirs(path.parent)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # 0600
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                out.write(text)
-            os.chmod(tmp, 0o600)
-            if force:
-                os.replace(tmp, path)
-            else:
-                os.link(tmp, path)  # fails if someone created it meanwhile
-                os.unlink(tmp)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
-    except FileExistsError:
-        raise ConfigError(strings.TOKEN_OUT_EXISTS.format(path=path)) from None
-    except OSError as exc:
-        raise WriteFailed(strings.TOKEN_WRITE_FAILED.format(path=path, err=os_error_text(exc))) from None
-
-
-def _make_private_dirs(folder: Path) -> None:
-    missing = []
-    while not folder.exists():
-        missing.append(folder)
-        folder = folder.parent
-    for created in reversed(missing):
-        created.mkdir(mode=0o700)
-        os.chmod(created, 0o700)  # mkdir's mode is filtered by the umask
 
 
 def sign(

@@ -96,7 +96,7 @@ async def run_scenario(scenario: Scenario, args: argparse.Namespace, root: Path)
     finally:
         await ctx.close_clients()
         keep = args.keep_logs / scenario.name if args.keep_logs else None
-        runner.close(keep_logs=keep)
+        await runner.aclose(keep_logs=keep)
     ctx.log(f"done in {time.monotonic() - started:.1f}s")
     return results.records()
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect, unix_connect
 
+from appserver.transports.unix_path import UDS_WEBSOCKET_URI
 from benchmarks.services import Endpoint
 
 CLIENT_OPTIONS: dict[str, Any] = {
@@ -53,7 +54,7 @@ class Client:
     async def open(cls, endpoint: Endpoint, **options: Any) -> Client:
         opts = {**CLIENT_OPTIONS, **options}
         if endpoint.kind == "unix":
-            ws = await unix_connect(endpoint.address, "ws://localhost/rpc", **opts)
+            ws = await unix_connect(endpoint.address, UDS_WEBSOCKET_URI, **opts)
         else:
             ws = await connect(endpoint.address, **opts)
         return cls(ws)

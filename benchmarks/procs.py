@@ -1,10 +1,12 @@
-"""Processes and files of one benchmark run, and their clean-up.
+"""The processes and files of one benchmark run, and their clean-up.
 
-Every child gets its own process group and the run's marker in its environment
-(``APPSERVER_BENCH_RUN=<id>``). Clean-up signals each group (SIGTERM, then SIGKILL), then
-sweeps ``/proc`` for any process still carrying the marker — a grandchild that moved to a
-session of its own (the gateway's codex child, codex's helpers) — and kills it by pid. So a
-run leaves nothing behind, whether it ends normally, on an error or on Ctrl-C.
+Processes are started with the same launcher the tests use (tests.support.launcher: own
+process group, stderr read line by line and kept in the run's log folder, SIGTERM then
+SIGKILL). Every child also carries the run's marker in its environment
+(``APPSERVER_BENCH_RUN=<id>``): clean-up stops each launched process, then sweeps
+``/proc`` for any process still carrying the marker — a grandchild that moved to a session
+of its own (the gateway's codex child, codex's helpers) — and kills it by pid. So a run
+leaves nothing behind, whether it ends normally, on an error or on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -12,66 +14,21 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import subprocess
 import tempfile
 import time
 import uuid
 from collections.abc import Mapping, Sequence
+from contextlib import AsyncExitStack
 from pathlib import Path
+
+from tests.support.launcher import Launched, launch
 
 MARKER_VAR = "APPSERVER_BENCH_RUN"
 STOP_TIMEOUT = 5.0
 
 
-class Proc:
-    """One child process; its stdout and stderr go to files in the run's log folder."""
-
-    def __init__(
-        self,
-        name: str,
-        popen: subprocess.Popen[bytes],
-        stdout: Path,
-        stderr: Path,
-        stop_signal: int = signal.SIGTERM,
-    ) -> None:
-        self.name = name
-        self.stop_signal = stop_signal
-        self.popen = popen
-        self.stdout = stdout
-        self.stderr = stderr
-
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
-
-    @property
-    def alive(self) -> bool:
-        return self.popen.poll() is None
-
-    def stderr_text(self) -> str:
-        try:
-            return self.stderr.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-
-    def last_error_line(self) -> str:
-        """The most telling stderr line: the last ``Error: …`` line, else the last line."""
-        lines = [line.strip() for line in self.stderr_text().splitlines() if line.strip()]
-        for line in reversed(lines):
-            if line.startswith("Error:"):
-                return line
-        return lines[-1] if lines else f"exited with status {self.popen.returncode}"
-
-    def rss_bytes(self) -> int:
-        """Resident set size now (VmRSS), 0 once the process is gone."""
-        return rss_bytes(self.pid)
-
-    def __repr__(self) -> str:
-        state = "running" if self.alive else f"exited {self.popen.returncode}"
-        return f"<Proc {self.name} pid={self.pid} {state}>"
-
-
 def rss_bytes(pid: int) -> int:
+    """Resident set size now (VmRSS), 0 once the process is gone."""
     try:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
@@ -99,7 +56,7 @@ class Runner:
         self.marker = marker or os.environ.get(MARKER_VAR) or uuid.uuid4().hex
         self.root = Path(tempfile.mkdtemp(prefix="appserver-bench-", dir=parent))
         os.chmod(self.root, 0o700)
-        self._procs: list[Proc] = []
+        self._processes = AsyncExitStack()
         self._names = 0
 
     def path(self, name: str) -> Path:
@@ -110,67 +67,44 @@ class Runner:
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
         return path
 
-    def spawn(
+    async def start(
         self,
         name: str,
         argv: Sequence[str],
         env: Mapping[str, str] | None = None,
         cwd: Path | None = None,
         stop_signal: int = signal.SIGTERM,
-    ) -> Proc:
+    ) -> Launched:
+        """Launch ``argv``; it runs until :meth:`stop` or :meth:`aclose`. Its stderr is
+        kept in ``logs/NN-NAME.err``."""
         self._names += 1
-        logs = self.mkdir("logs")
-        stdout = logs / f"{self._names:02d}-{name}.out"
-        stderr = logs / f"{self._names:02d}-{name}.err"
+        log = self.mkdir("logs") / f"{self._names:02d}-{name}.err"
         full_env = dict(os.environ if env is None else env)
         full_env[MARKER_VAR] = self.marker
-        with open(stdout, "wb") as out, open(stderr, "wb") as err:
-            popen = subprocess.Popen(
-                list(argv),
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=err,
-                env=full_env,
-                cwd=cwd,
-                start_new_session=True,  # its own group: Ctrl-C is ours to handle, not its
-            )
-        proc = Proc(name, popen, stdout, stderr, stop_signal)
-        self._procs.append(proc)
-        return proc
+        return await self._processes.enter_async_context(
+            launch(argv, env=full_env, cwd=cwd, name=name, log=log,
+                   stop_signal=stop_signal, stop_grace=STOP_TIMEOUT)
+        )  # fmt: skip
 
-    def stop(self, proc: Proc, timeout: float = STOP_TIMEOUT) -> None:
+    async def stop(self, proc: Launched) -> None:
         """Signal the process group (SIGTERM unless told), wait, then SIGKILL what is left."""
-        if proc.alive:
-            _signal_group(proc.pid, proc.stop_signal)
-            try:
-                proc.popen.wait(timeout)
-            except subprocess.TimeoutExpired:
-                pass
-        _signal_group(proc.pid, signal.SIGKILL)
-        try:
-            proc.popen.wait(timeout)
-        except subprocess.TimeoutExpired:
-            pass
+        await proc.stop()
+
+    async def aclose(self, keep_logs: Path | None = None) -> None:
+        """Stop every process, sweep stragglers, remove the temp folder (copying logs first)."""
+        await self._processes.aclose()
+        self.close(keep_logs)
 
     def close(self, keep_logs: Path | None = None) -> None:
-        """Stop everything, sweep stragglers, remove the temp folder (copying logs first)."""
-        for proc in reversed(self._procs):
-            self.stop(proc)
-        self._procs.clear()
+        """Sweep stragglers carrying the marker and remove the temp folder (copying logs
+        first). Processes started here must be stopped first (:meth:`aclose`)."""
         kill_marked(self.marker)
         if keep_logs is not None and (self.root / "logs").is_dir():
             shutil.copytree(self.root / "logs", keep_logs, dirs_exist_ok=True)
         shutil.rmtree(self.root, ignore_errors=True)
 
     def __repr__(self) -> str:
-        return f"<Runner {self.root} procs={len(self._procs)}>"
-
-
-def _signal_group(pid: int, signum: int) -> None:
-    try:
-        os.killpg(pid, signum)
-    except (ProcessLookupError, PermissionError):
-        pass
+        return f"<Runner {self.root} started={self._names}>"
 
 
 def marked_pids(marker: str) -> list[int]:

@@ -23,6 +23,8 @@ from pathlib import Path
 from websockets.asyncio.client import unix_connect
 from websockets.asyncio.server import ServerConnection, serve, unix_serve
 
+from appserver.transports.unix_path import UDS_WEBSOCKET_URI
+
 SERVER_OPTIONS = {"compression": None, "ping_interval": None, "max_size": None}
 
 
@@ -42,7 +44,7 @@ def _replayer(frames: list[str]):
 
 def _relay(upstream: str):
     async def relay(ws: ServerConnection) -> None:
-        async with unix_connect(upstream, "ws://localhost/rpc", **SERVER_OPTIONS) as up:
+        async with unix_connect(upstream, UDS_WEBSOCKET_URI, **SERVER_OPTIONS) as up:
 
             async def pump(source, sink) -> None:  # type: ignore[no-untyped-def]
                 async for frame in source:

@@ -8,26 +8,22 @@ reports "unavailable: <why>" instead of crashing the run.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import shutil
 import signal
-import socket
 import sys
-import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.procs import Proc, Runner
+from benchmarks.procs import Runner
+from tests.support.launcher import Launched, LaunchFailed, unix_socket_accepts
 
 ROOT = Path(__file__).resolve().parent.parent
 READY_TIMEOUT = 60.0
-POLL_INTERVAL = 0.02
 #: Banner line of a ws listener (ours and upstream's), e.g. ``  listening on: ws://127.0.0.1:4511``.
 _WS_BANNER = re.compile(r"listening on: (ws://[0-9A-Za-z.\[\]:]+)")
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
 
 
 class Unavailable(Exception):
@@ -54,34 +50,24 @@ def python_env(**extra: str) -> dict[str, str]:
     return env
 
 
-async def _wait(proc: Proc, ready, what: str, timeout: float = READY_TIMEOUT):
-    """Poll ``ready()`` until it returns something truthy; Unavailable if ``proc`` exits."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = ready()
-        if value:
-            return value
-        if not proc.alive:
-            raise Unavailable(f"{what}: {proc.last_error_line()}")
-        if time.monotonic() > deadline:
-            raise Unavailable(f"{what}: not ready after {timeout:.0f}s")
-        await asyncio.sleep(POLL_INTERVAL)
-
-
-def _unix_accepts(path: Path) -> bool:
-    if not path.exists():
-        return False
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        try:
-            s.connect(str(path))
-        except OSError:
-            return False
-    return True
-
-
-def _ws_banner(proc: Proc) -> str | None:
-    match = _WS_BANNER.search(_ANSI.sub("", proc.stderr_text()))
-    return match.group(1) if match else None
+async def _ready(
+    proc: Launched,
+    what: str,
+    *,
+    line: re.Pattern[str] | str | None = None,
+    check: Callable[[], bool] | None = None,
+) -> str:
+    """Wait for a stderr ``line`` (returns its first group) or for ``check()``;
+    :class:`Unavailable` with the process's last error line if it exits first."""
+    try:
+        if line is not None:
+            return (await proc.line_matching(line, timeout=READY_TIMEOUT)).group(1)
+        await proc.until(check, what, timeout=READY_TIMEOUT)
+        return ""
+    except LaunchFailed:
+        if proc.returncode is None:
+            raise Unavailable(f"{what}: not ready after {READY_TIMEOUT:.0f}s") from None
+        raise Unavailable(f"{what}: {proc.last_error_line}") from None
 
 
 # --- the mock Responses API -------------------------------------------------------------
@@ -89,26 +75,16 @@ def _ws_banner(proc: Proc) -> str | None:
 
 async def start_mock(runner: Runner, *, reply: str, chunks: int) -> str:
     """tests/support/mock_responses.py in its own process; returns its base URL (…/v1)."""
-    port_file = runner.path(f"mock-port-{time.monotonic_ns()}")
-    proc = runner.spawn(
+    proc = await runner.start(
         "mock",
         [
             sys.executable, "-m", "tests.support.mock_responses",
-            "--port", "0", "--port-file", str(port_file),
-            "--chunks", str(chunks), "--delay", "0", "--reply", reply,
+            "--port", "0", "--chunks", str(chunks), "--delay", "0", "--reply", reply,
         ],
         env=python_env(),
         cwd=ROOT,
-    )
-
-    def port() -> str | None:
-        try:
-            text = port_file.read_text().strip()
-        except FileNotFoundError:
-            return None
-        return text or None
-
-    return f"http://127.0.0.1:{await _wait(proc, port, 'mock Responses server')}/v1"
+    )  # fmt: skip
+    return await _ready(proc, "mock Responses server", line=r"MOCK_RESPONSES_LISTENING (\S+)")
 
 
 # --- codex --------------------------------------------------------------------------------
@@ -136,15 +112,15 @@ def real_codex_binary(codex_bin: str) -> str:
 
 async def start_codex(
     runner: Runner, codex_bin: str, *, mock_url: str | None = None, name: str = "codex"
-) -> tuple[Proc, Endpoint]:
+) -> tuple[Launched, Endpoint]:
     """``codex app-server --listen unix://SOCK`` with its own CODEX_HOME."""
     home = codex_home(runner, f"{name}-home", mock_url)
     sock = runner.path(f"{name}.sock")
     env = dict(os.environ, CODEX_HOME=str(home), MOCK_API_KEY="bench", RUST_LOG="error")
-    proc = runner.spawn(
+    proc = await runner.start(
         name, [real_codex_binary(codex_bin), "app-server", "--listen", f"unix://{sock}"], env=env
     )
-    await _wait(proc, lambda: _unix_accepts(sock), "codex app-server")
+    await _ready(proc, "codex app-server", check=lambda: unix_socket_accepts(sock))
     return proc, Endpoint("unix", str(sock))
 
 
@@ -159,7 +135,7 @@ async def start_gateway(
     extra: list[str] | None = None,
     name: str = "gateway",
     profile: Path | None = None,
-) -> tuple[Proc, Endpoint]:
+) -> tuple[Launched, Endpoint]:
     """``python -m appserver serve --listen (unix://SOCK | ws://127.0.0.1:0) --backend B``."""
     home = runner.mkdir(f"{name}-home")
     if listen == "unix":
@@ -170,18 +146,19 @@ async def start_gateway(
     else:
         raise ValueError(listen)
     argv = [sys.executable, "-m", "appserver", "serve", "--listen", url, "--backend", backend]
-    proc = runner.spawn(name, [*argv, *(extra or [])], env=python_env(CODEX_HOME=str(home)), cwd=ROOT)
+    proc = await runner.start(name, [*argv, *(extra or [])], env=python_env(CODEX_HOME=str(home)), cwd=ROOT)
     what = f"gateway (--listen {listen}:// --backend {backend.split('://')[0]})"
     if listen == "unix":
-        endpoint = Endpoint("unix", str(await _wait(proc, lambda: _unix_accepts(sock) and sock, what)))
+        await _ready(proc, what, line=r"listening on: (unix://\S+)")
+        endpoint = Endpoint("unix", str(sock))
     else:
-        endpoint = Endpoint("tcp", await _wait(proc, lambda: _ws_banner(proc), what))
+        endpoint = Endpoint("tcp", await _ready(proc, what, line=_WS_BANNER))
     if profile is not None:
-        start_profiler(runner, proc, profile)
+        await start_profiler(runner, proc, profile)
     return proc, endpoint
 
 
-def start_profiler(runner: Runner, target: Proc, output: Path) -> Proc:
+async def start_profiler(runner: Runner, target: Launched, output: Path) -> Launched:
     """py-spy sampling ``target`` until it exits or is stopped (SIGINT: it writes on the way out).
 
     The output is in py-spy's "raw" (collapsed stacks) format; ``python -m
@@ -191,7 +168,7 @@ def start_profiler(runner: Runner, target: Proc, output: Path) -> Proc:
     if not Path(py_spy).exists():
         raise Unavailable("--profile needs py-spy (scripts/bench installs the `bench` extra)")
     output.parent.mkdir(parents=True, exist_ok=True)
-    return runner.spawn(
+    return await runner.start(
         "py-spy",
         [py_spy, "record", "--pid", str(target.pid), "--rate", "250", "--format", "raw",
          "--output", str(output), "--nonblocking"],
@@ -204,10 +181,10 @@ def start_profiler(runner: Runner, target: Proc, output: Path) -> Proc:
 
 async def start_refserver(
     runner: Runner, mode: str, *args: str, unix: bool = False
-) -> tuple[Proc, Endpoint]:
+) -> tuple[Launched, Endpoint]:
     """``python -m benchmarks.refserver MODE`` on ws://127.0.0.1:0 or a Unix socket."""
     sock = runner.path(f"ref-{mode}.sock")
-    proc = runner.spawn(
+    proc = await runner.start(
         f"ref-{mode}",
         [sys.executable, "-m", "benchmarks.refserver", mode, *args, *(["--unix", str(sock)] if unix else [])],
         env=python_env(),
@@ -215,6 +192,6 @@ async def start_refserver(
     )
     what = f"reference server ({mode})"
     if unix:
-        await _wait(proc, lambda: _unix_accepts(sock), what)
+        await _ready(proc, what, check=lambda: unix_socket_accepts(sock))
         return proc, Endpoint("unix", str(sock))
-    return proc, Endpoint("tcp", await _wait(proc, lambda: _ws_banner(proc), what))
+    return proc, Endpoint("tcp", await _ready(proc, what, line=_WS_BANNER))

@@ -3,7 +3,7 @@
     python -m benchmarks.streamer URL_OR_UNIX_PATH WORDS read|stall STALL_SECONDS
 
 Connects, initializes, starts a thread and a built-in turn echoing WORDS words, and
-prints ``turn started`` once turn/start is sent. Then ``read`` reads every frame until
+prints ``turn started`` (on stderr) once turn/start is sent. Then ``read`` reads every frame until
 turn/completed; ``stall`` reads nothing for STALL_SECONDS (its socket buffers fill and the
 gateway's outbound queue for it too), then reads what is left. Either way it prints one
 ``outcome: …`` line and exits. Its own process, so the harness's fast client does not
@@ -33,7 +33,7 @@ async def main(target: str, count: int, mode: str, stall: float) -> str:
     await client.initialize()
     thread = await client.call("thread/start", {})
     await send_turn(client, thread["thread"]["id"], words(count))
-    print("turn started", flush=True)
+    print("turn started", file=sys.stderr, flush=True)
     if mode == "stall":
         await asyncio.sleep(stall)
     frames = 0
@@ -54,4 +54,4 @@ async def main(target: str, count: int, mode: str, stall: float) -> str:
 
 if __name__ == "__main__":
     target, count, mode, stall = sys.argv[1], int(sys.argv[2]), sys.argv[3], float(sys.argv[4])
-    print(f"outcome: {asyncio.run(main(target, count, mode, stall))}", flush=True)
+    print(f"outcome: {asyncio.run(main(target, count, mode, stall))}", file=sys.stderr, flush=True)

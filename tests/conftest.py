@@ -2,9 +2,13 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.support.launcher import short_dir
+from tests.support.tls import pki  # noqa: F401  (the session-wide test PKI fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,3 +29,28 @@ def codex_bin() -> str:
         if candidate and shutil.which(candidate):
             return candidate
     pytest.fail("the pinned codex binary is missing: run the suite with scripts/test")
+
+
+@pytest.fixture
+def short_tmp() -> Iterator[Path]:
+    """A fresh folder with a short path under /tmp, for sockets (``sun_path`` is short)."""
+    with short_dir() as path:
+        yield path
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """One real redis-server for the session (tests/support/redis_server.py)."""
+    from tests.support.redis_server import RedisServer
+
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server) -> str:  # type: ignore[no-untyped-def]
+    """The session's redis-server, emptied for this test."""
+    redis_server.flush()
+    return redis_server.url

@@ -25,6 +25,7 @@ def call(
     sock: str | None,
     connect_url: str | None,
     auth_token_env: str | None,
+    auth_token_file: str | None,
     ca_file: str | None,
     notifications: bool,
     method: str,
@@ -40,7 +41,7 @@ def call(
             params = json.loads(params_json)
         except ValueError as exc:
             raise ConfigError(f"invalid PARAMS_JSON: {exc}") from None
-    target = target_from_flags(sock, connect_url, auth_token_env, ca_file)
+    target = target_from_flags(sock, connect_url, auth_token_env, ca_file, auth_token_file)
 
     def on_notification(text: str) -> None:
         if notifications:

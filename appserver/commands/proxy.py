@@ -26,6 +26,7 @@ def proxy(
     sock: str | None,
     connect_url: str | None,
     auth_token_env: str | None,
+    auth_token_file: str | None,
     ca_file: str | None,
     mode: str,
 ) -> int:
@@ -34,7 +35,7 @@ def proxy(
     from appserver.proxy.framing import Mode
     from appserver.proxy.run import run_proxy
 
-    target = target_from_flags(sock, connect_url, auth_token_env, ca_file)
+    target = target_from_flags(sock, connect_url, auth_token_env, ca_file, auth_token_file)
     try:
         outcome = anyio.run(run_proxy, target, Mode(mode))
     except ConnectFailed as exc:

@@ -1,8 +1,9 @@
 """``appserver relay``: the self-hosted remote-control relay and its tooling (docs/relay.md).
 
-Every subcommand takes ``--state FILE`` (default ``$XDG_STATE_HOME/appserver/relay.sqlite3``);
-the tooling works while ``relay serve`` runs on the same file (the relay applies removals
-within ``RELAY_STORE_POLL_INTERVAL``).
+Every subcommand takes ``--state FILE`` (default ``$XDG_STATE_HOME/appserver/relay.sqlite3``)
+or, for a cluster of relay nodes, ``--redis URL`` (env ``APPSERVER_RELAY_REDIS``); the tooling
+works while ``relay serve`` runs on the same state (the relay applies removals within
+``RELAY_STORE_POLL_INTERVAL``).
 """
 
 from __future__ import annotations
@@ -28,12 +29,18 @@ _STATE = click.option(
     help="The relay's SQLite state file [default: $XDG_STATE_HOME/appserver/relay.sqlite3].",
 )
 
+_REDIS = click.option(
+    "--redis", "redis_url", metavar="URL", envvar="APPSERVER_RELAY_REDIS", show_envvar=True,
+    help="Keep the state in Redis (`redis://HOST:PORT/DB`, `rediss://` for TLS) instead of --state: "
+    "what the nodes of a relay cluster share.",
+)
 
-def _with_store(state: str | None, work: Callable[[Any], Awaitable[T]]) -> T:
-    from appserver.relay.serve import open_store, state_path
+
+def _with_store(state: str | None, work: Callable[[Any], Awaitable[T]], redis_url: str | None) -> T:
+    from appserver.relay.serve import open_any_store
 
     async def main() -> T:
-        store = await open_store(state_path(state, os.environ))
+        store = await open_any_store(state, redis_url, os.environ)
         try:
             return await work(store)
         finally:
@@ -54,6 +61,7 @@ def relay() -> None:
 @relay.command("serve")
 @click.option("--listen", required=True, metavar="URL", help="`http://IP:PORT` or `https://IP:PORT` (port 0 picks one).")
 @_STATE
+@_REDIS
 @click.option("--public-url", metavar="URL", help="The address pairing links carry [default: the listen URL].")
 @click.option("--tls-cert", metavar="PATH", help="PEM certificate chain (https:// only).")
 @click.option("--tls-key", metavar="PATH", help="PEM private key (https:// only).")
@@ -63,7 +71,7 @@ def relay() -> None:
     "(client addresses are then read from X-Forwarded-For).",
 )
 def serve(
-    listen: str, state: str | None, public_url: str | None, tls_cert: str | None, tls_key: str | None,
+    listen: str, state: str | None, redis_url: str | None, public_url: str | None, tls_cert: str | None, tls_key: str | None,
     behind_proxy: bool,
 ) -> None:
     """Run the relay."""
@@ -72,6 +80,7 @@ def serve(
     options = relay_serve.check_options(
         listen,
         state=relay_serve.state_path(state, os.environ),
+        redis=relay_serve.check_redis(redis_url, state),
         public_url=public_url,
         tls_cert=tls_cert,
         tls_key=tls_key,
@@ -93,7 +102,8 @@ def account() -> None:
 )
 @click.option("--force", is_flag=True, help="Replace PATH if it exists.")
 @_STATE
-def account_add(name: str, out: Path, force: bool, state: str | None) -> None:
+@_REDIS
+def account_add(name: str, out: Path, force: bool, state: str | None, redis_url: str | None) -> None:
     """Create account NAME and write its credential to PATH."""
     from appserver.relay import accounts
 
@@ -101,7 +111,7 @@ def account_add(name: str, out: Path, force: bool, state: str | None) -> None:
     out = out.absolute()
     if (out.exists() or out.is_symlink()) and not force:
         raise ConfigError(strings.TOKEN_OUT_EXISTS.format(path=out))
-    created = _with_store(state, lambda store: accounts.add_account(store, name))
+    created = _with_store(state, lambda store: accounts.add_account(store, name), redis_url)
     _write_credential(out, created.token, force)
     click.echo(f"account {name} ({created.account.account_id}); credential written to {out} (mode 0600)")
     click.echo("enroll our gateway with:")
@@ -122,15 +132,16 @@ def _write_credential(out: Path, token: str, force: bool) -> None:
 
 @account.command("list")
 @_STATE
+@_REDIS
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
-def account_list(state: str | None, as_json: bool) -> None:
+def account_list(state: str | None, redis_url: str | None, as_json: bool) -> None:
     """List accounts with their hosts."""
 
     async def work(store: Any) -> list[tuple[Any, list[Any]]]:
         servers = await store.servers()
         return [(a, [s for s in servers if s.account_id == a.account_id]) for a in await store.accounts()]
 
-    for acct, servers in _with_store(state, work):
+    for acct, servers in _with_store(state, work, redis_url):
         if as_json:
             click.echo(json.dumps({
                 "name": acct.name, "account_id": acct.account_id, "created_at": acct.created_at,
@@ -146,11 +157,12 @@ def account_list(state: str | None, as_json: bool) -> None:
 @account.command("remove")
 @click.argument("name")
 @_STATE
-def account_remove(name: str, state: str | None) -> None:
+@_REDIS
+def account_remove(name: str, state: str | None, redis_url: str | None) -> None:
     """Remove account NAME: its credentials, hosts and paired devices (live links close)."""
     from appserver.relay import accounts
 
-    _with_store(state, lambda store: accounts.remove_account(store, name))
+    _with_store(state, lambda store: accounts.remove_account(store, name), redis_url)
     click.echo(f"removed account {name}")
 
 
@@ -163,7 +175,8 @@ def account_remove(name: str, state: str | None) -> None:
 )
 @click.option("--force", is_flag=True, help="Overwrite auth.json and config.toml in a non-empty DIR.")
 @_STATE
-def codex_home(name: str, relay_url: str, out: Path, force: bool, state: str | None) -> None:
+@_REDIS
+def codex_home(name: str, relay_url: str, out: Path, force: bool, state: str | None, redis_url: str | None) -> None:
     """Write a CODEX_HOME with which the stock codex enrolls with this relay."""
     from appserver import tokens
     from appserver.relay import accounts
@@ -172,7 +185,7 @@ def codex_home(name: str, relay_url: str, out: Path, force: bool, state: str | N
     out = out.absolute()
     if out.exists() and not force and (not out.is_dir() or any(out.iterdir())):
         raise ConfigError(strings.RELAY_OUT_NOT_EMPTY.format(path=out))
-    created = _with_store(state, lambda store: accounts.new_credential(store, name))
+    created = _with_store(state, lambda store: accounts.new_credential(store, name), redis_url)
     files = accounts.codex_home_files(created, url, now=int(time.time()))
     try:
         accounts.write_codex_home(out, files, force=True)
@@ -191,8 +204,9 @@ def device() -> None:
 
 @device.command("list")
 @_STATE
+@_REDIS
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
-def device_list(state: str | None, as_json: bool) -> None:
+def device_list(state: str | None, redis_url: str | None, as_json: bool) -> None:
     """List paired devices of every host."""
 
     async def work(store: Any) -> tuple[list[Any], dict[str, Any]]:
@@ -200,7 +214,7 @@ def device_list(state: str | None, as_json: bool) -> None:
         found = await store.devices(None, after=None, limit=1_000_000, descending=False)
         return found, servers
 
-    found, servers = _with_store(state, work)
+    found, servers = _with_store(state, work, redis_url)
     for d in found:
         host = servers.get(d.server_id)
         if as_json:
@@ -221,7 +235,8 @@ def device_list(state: str | None, as_json: bool) -> None:
 @device.command("revoke")
 @click.argument("client_id")
 @_STATE
-def device_revoke(client_id: str, state: str | None) -> None:
+@_REDIS
+def device_revoke(client_id: str, state: str | None, redis_url: str | None) -> None:
     """Revoke a paired device: its token stops working and its live sockets close."""
 
     async def work(store: Any) -> None:
@@ -231,18 +246,19 @@ def device_revoke(client_id: str, state: str | None) -> None:
         await store.audit("revoke", int(time.time()), server_id=removed.server_id, client_id=client_id,
                           detail="by relay tooling")
 
-    _with_store(state, work)
+    _with_store(state, work, redis_url)
     click.echo(f"revoked {client_id}")
 
 
 @relay.command("audit")
 @_STATE
+@_REDIS
 @click.option("--limit", default=100, show_default=True, type=click.IntRange(min=1), help="The newest N events.")
 @click.option("--event", metavar="NAME", help="Only this event (enroll, pair, claim, revoke, account.add, ...).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
-def audit(state: str | None, limit: int, event: str | None, as_json: bool) -> None:
+def audit(state: str | None, redis_url: str | None, limit: int, event: str | None, as_json: bool) -> None:
     """Show the audit log: enrollments, pairings, claims, revocations, account changes."""
-    events = _with_store(state, lambda store: store.audit_events(limit=limit, event=event))
+    events = _with_store(state, lambda store: store.audit_events(limit=limit, event=event), redis_url)
     for e in events:
         if as_json:
             click.echo(json.dumps({

@@ -7,12 +7,12 @@ import os
 import anyio
 import click
 
+from appserver import strings
+from appserver.errors import RuntimeFailure
 from appserver.config import (
     BackendConfig,
-    ListenKind,
     ListenUrl,
     ServeConfig,
-    TlsConfig,
     parse_backend,
     parse_listen_urls,
 )
@@ -23,8 +23,10 @@ LISTEN_HELP = (
 )
 
 
-@click.command()
-@click.option("--listen", "listens", multiple=True, metavar="URL", help=LISTEN_HELP)
+# Every flag can also come from APPSERVER_<FLAG> (APPSERVER_LISTEN, APPSERVER_WS_AUTH, ...;
+# repeatable flags split on whitespace); a flag on the command line wins.
+@click.command(context_settings={"auto_envvar_prefix": "APPSERVER"})
+@click.option("--listen", "listens", multiple=True, metavar="URL", envvar="APPSERVER_LISTEN", help=LISTEN_HELP)
 @click.option(
     "--backend",
     default="auto",
@@ -35,7 +37,12 @@ LISTEN_HELP = (
 )
 @click.option("--codex-bin", metavar="PATH", help="The codex executable (default: `codex` on PATH).")
 @click.option(
-    "-c", "overrides", multiple=True, metavar="key=value", help="Config override passed to the codex child."
+    "-c",
+    "overrides",
+    multiple=True,
+    metavar="key=value",
+    allow_from_autoenv=False,  # values may hold spaces; environment lists split on them
+    help="Config override passed to the codex child.",
 )
 @click.option(
     "--ws-auth",
@@ -55,55 +62,67 @@ LISTEN_HELP = (
 )
 @click.option("--tls-cert", metavar="PATH", help="PEM certificate chain for wss:// listeners.")
 @click.option("--tls-key", metavar="PATH", help="PEM private key for wss:// listeners.")
+@click.option(
+    "--remote-control",
+    "remote_control",
+    metavar="URL",
+    help="Enable remote control for this run: enroll with the relay whose base URL is URL "
+    "(https://…, or http:// to localhost) and serve its paired controllers.",
+)
+@click.option(
+    "--remote-control-token-file",
+    "remote_control_token_file",
+    metavar="PATH",
+    help="The relay account credential (default: ChatGPT login in $CODEX_HOME/auth.json).",
+)
 def serve(
-    listens: tuple[str, ...], backend: str, codex_bin: str | None, overrides: tuple[str, ...], **ws: object
+    listens: tuple[str, ...],
+    backend: str,
+    codex_bin: str | None,
+    overrides: tuple[str, ...],
+    remote_control: str | None,
+    remote_control_token_file: str | None,
+    ws_auth: str | None,
+    ws_token_file: str | None,
+    ws_token_sha256: str | None,
+    ws_shared_secret_file: str | None,
+    ws_issuer: str | None,
+    ws_audience: str | None,
+    ws_max_clock_skew_seconds: int | None,
+    tls_cert: str | None,
+    tls_key: str | None,
 ) -> int:
     """Run the gateway (stdio by default)."""
-    from appserver.server import check_listeners, serve as run_serve
+    from appserver.remote_control.setup import check_flags, persisted_enable
+    from appserver.auth_config import AuthArgs
+    from appserver.server import serve as run_serve
+    from appserver.startup import websocket_security
 
     choice, socket = parse_backend(backend)
-    listen_urls = tuple(parse_listen_urls(listens))
-    ws_auth, tls = _websocket_options(listen_urls, ws)
+    rc_config = check_flags(remote_control, remote_control_token_file, os.environ, overrides)
+    if listens == ("off",):
+        # `--listen off`: remote control is the only transport (codex: a durable enable
+        # stored for the relay also counts).
+        if remote_control is None and not persisted_enable(os.environ):
+            raise RuntimeFailure(strings.NO_TRANSPORT)
+        listen_urls: tuple[ListenUrl, ...] = ()
+    else:
+        listen_urls = tuple(parse_listen_urls(listens))
+    auth_args = AuthArgs(
+        mode=ws_auth,
+        token_file=ws_token_file,
+        token_sha256=ws_token_sha256,
+        shared_secret_file=ws_shared_secret_file,
+        issuer=ws_issuer,
+        audience=ws_audience,
+        max_clock_skew_seconds=ws_max_clock_skew_seconds,
+    )
+    policy, tls_context = websocket_security(listen_urls, auth_args, tls_cert, tls_key)
     config = ServeConfig(
         listens=listen_urls,
         backend=BackendConfig(choice=choice, socket=socket, codex_bin=codex_bin, overrides=overrides),
-        tls=tls,
-        ws_auth=ws_auth,
+        tls_context=tls_context,
+        ws_auth=policy,
+        remote_control=rc_config,
     )
-    check_listeners(config)
     return anyio.run(run_serve, config, os.environ)
-
-
-def _websocket_options(
-    listens: tuple[ListenUrl, ...], ws: dict[str, object]
-) -> tuple[object | None, TlsConfig | None]:
-    """Validate the ``--ws-*`` and ``--tls-*`` flags before anything starts.
-
-    Flag combinations are checked always (like upstream); secret and certificate files
-    are read only when a ``ws://``/``wss://`` listener will use them. Secrets are read
-    once, here: the listeners get the loaded policy.
-    """
-    from appserver import auth, tls as tls_files
-    from appserver.transports.tcp import check_startup
-
-    settings = auth.validate_args(
-        auth.AuthArgs(
-            mode=ws["ws_auth"],  # type: ignore[arg-type]
-            token_file=ws["ws_token_file"],  # type: ignore[arg-type]
-            token_sha256=ws["ws_token_sha256"],  # type: ignore[arg-type]
-            shared_secret_file=ws["ws_shared_secret_file"],  # type: ignore[arg-type]
-            issuer=ws["ws_issuer"],  # type: ignore[arg-type]
-            audience=ws["ws_audience"],  # type: ignore[arg-type]
-            max_clock_skew_seconds=ws["ws_max_clock_skew_seconds"],  # type: ignore[arg-type]
-        )
-    )
-    tls = tls_files.check_flags(ws["tls_cert"], ws["tls_key"], listens)  # type: ignore[arg-type]
-    tcp = [listen for listen in listens if listen.kind in (ListenKind.WS, ListenKind.WSS)]
-    if not tcp:
-        return None, tls
-    policy = auth.load_policy(settings) if settings is not None else None
-    for listen in tcp:
-        check_startup(listen, policy)
-    if tls is not None:
-        tls_files.server_context(tls)  # fail now, with one line, if the files are bad
-    return policy, tls

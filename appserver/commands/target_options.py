@@ -14,7 +14,7 @@ F = TypeVar("F", bound=Callable[..., object])
 
 
 def target_options(command: F) -> F:
-    """Add ``--sock``, ``--connect``, ``--auth-token-env`` and ``--ca-file``."""
+    """Add ``--sock``, ``--connect``, ``--auth-token-env``, ``--auth-token-file`` and ``--ca-file``."""
     options = [
         click.option("--sock", metavar="PATH", help="Control socket (default: the codex default socket)."),
         click.option(
@@ -28,6 +28,11 @@ def target_options(command: F) -> F:
             metavar="VAR",
             help="Environment variable holding the bearer token (wss:// or loopback ws:// only).",
         ),
+        click.option(
+            "--auth-token-file",
+            metavar="PATH",
+            help="File holding the bearer token (trimmed; wss:// or loopback ws:// only).",
+        ),
         click.option("--ca-file", metavar="PEM", help="Extra trusted CA bundle for wss://."),
     ]
     for option in reversed(options):
@@ -36,13 +41,18 @@ def target_options(command: F) -> F:
 
 
 def target_from_flags(
-    sock: str | None, connect_url: str | None, auth_token_env: str | None, ca_file: str | None
+    sock: str | None,
+    connect_url: str | None,
+    auth_token_env: str | None,
+    ca_file: str | None,
+    auth_token_file: str | None = None,
 ) -> Target:
     """The validated target (``ConfigError``, exit status 2, for bad flags)."""
     return resolve_target(
         sock=sock,
         connect_url=connect_url,
         auth_token_env=auth_token_env,
+        auth_token_file=auth_token_file,
         ca_file=ca_file,
         env=os.environ,
     )

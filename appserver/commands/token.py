@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from appserver import tokens
-from appserver.auth import read_signing_secret
+from appserver.auth_config import read_signing_secret
 
 _OUT = click.option(
     "--out", required=True, metavar="PATH", type=click.Path(dir_okay=False, path_type=Path),

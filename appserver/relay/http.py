@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from appserver import limits, strings
+from appserver.relay.store import StoreUnavailable
 
 
 class HttpError(Exception):
@@ -47,6 +48,8 @@ async def errors_middleware(request: web.Request, handler: Any) -> web.StreamRes
         return error_response(404, strings.RELAY_NOT_FOUND)
     except web.HTTPMethodNotAllowed as exc:
         return error_response(405, exc.reason)
+    except StoreUnavailable:
+        return error_response(503, strings.RELAY_STORE_UNAVAILABLE, {"Retry-After": "1"})
 
 
 async def json_body(request: web.Request) -> dict[str, Any]:

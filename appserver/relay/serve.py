@@ -39,6 +39,8 @@ class ServeOptions:
     public_url: str | None = None
     tls: TlsConfig | None = None
     behind_proxy: bool = False
+    #: Shared state in Redis (a cluster node) instead of the SQLite ``state`` file.
+    redis: str | None = None
 
 
 def default_state_path(env: Mapping[str, str]) -> Path:
@@ -68,10 +70,24 @@ def check_public_url(url: str) -> str:
     return url if url.endswith("/") else url + "/"
 
 
+def check_redis(redis_url: str | None, state: str | None) -> str | None:
+    """``--redis`` (or ``APPSERVER_RELAY_REDIS``) names the state; never together with ``--state``."""
+    if redis_url is None or redis_url == "":
+        return None
+    if state is not None:
+        raise ConfigError(strings.RELAY_REDIS_AND_STATE)
+    if urlsplit(redis_url).scheme not in ("redis", "rediss", "unix"):
+        from appserver.relay.redis_store import redacted
+
+        raise ConfigError(strings.RELAY_REDIS_URL_BAD.format(url=redacted(redis_url)))
+    return redis_url
+
+
 def check_options(
     listen: str,
     *,
     state: Path,
+    redis: str | None = None,
     public_url: str | None,
     tls_cert: str | None,
     tls_key: str | None,
@@ -100,6 +116,7 @@ def check_options(
         public_url=check_public_url(public_url) if public_url else None,
         tls=tls,
         behind_proxy=behind_proxy,
+        redis=redis,
     )
 
 
@@ -110,16 +127,41 @@ async def open_store(path: Path) -> RelayStore:
         raise RuntimeFailure(strings.RELAY_STATE_FAILED.format(path=path, err=exc)) from None
 
 
+async def open_any_store(state: str | None, redis_url: str | None, env: Mapping[str, str]) -> RelayStore:
+    """The tooling's store: Redis when ``--redis`` (or its env var) is given, else the file."""
+    redis_url = check_redis(redis_url, state)
+    if redis_url is not None:
+        return await open_redis_store(redis_url)
+    return await open_store(state_path(state, env))
+
+
+async def open_redis_store(url: str) -> RelayStore:
+    from appserver.relay.redis_store import RedisStore
+
+    try:
+        return await RedisStore.open(url)
+    except StoreError as exc:
+        raise RuntimeFailure(strings.RELAY_REDIS_FAILED.format(err=exc)) from None
+
+
 def _url(scheme: str, host: str, port: int) -> str:
     shown = f"[{host}]" if ":" in host else host
     return f"{scheme}://{shown}:{port}/"
+
+
+def _state_shown(options: ServeOptions) -> str:
+    if options.redis is None:
+        return str(options.state)
+    from appserver.relay.redis_store import redacted
+
+    return redacted(options.redis)
 
 
 async def run(options: ServeOptions) -> None:
     """Serve until SIGINT/SIGTERM; then close every socket (1001) and exit."""
     from appserver import tls as tls_files
 
-    store = await open_store(options.state)
+    store = await (open_redis_store(options.redis) if options.redis else open_store(options.state))
     ssl_context = tls_files.server_context(options.tls) if options.tls else None
     try:
         async with anyio.create_task_group() as tasks:
@@ -141,10 +183,10 @@ async def run(options: ServeOptions) -> None:
                 listen_url=listen_url,
                 public_url=options.public_url or listen_url,
                 behind_proxy=options.behind_proxy,
-                state_path=options.state,
+                state_path=None if options.redis else options.state,
             )
             log.info(strings.RELAY_BANNER.format(
-                version=__version__, url=listen_url, public=relay.config.public_url, state=options.state
+                version=__version__, url=listen_url, public=relay.config.public_url, state=_state_shown(options)
             ))
             with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
                 async for _ in signals:

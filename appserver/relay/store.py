@@ -17,6 +17,10 @@ class StoreError(Exception):
     """The store refused an operation; ``str(err)`` is safe to show."""
 
 
+class StoreUnavailable(StoreError):
+    """The shared engine (Redis) cannot be reached now: answer 503, change nothing."""
+
+
 @dataclass(frozen=True, slots=True)
 class Account:
     account_id: str

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import stat
 import sys
 from collections.abc import AsyncIterator
 from typing import BinaryIO
@@ -34,16 +35,29 @@ class _FlowControl(asyncio.streams.FlowControlMixin):
     """Write-side protocol for ``connect_write_pipe`` that supports ``drain()``."""
 
 
+def _pollable(stream: BinaryIO) -> bool:
+    """Can the event loop wait on it? Pipes, sockets and terminals: yes; regular files
+    and other character devices (``< /dev/null``: epoll refuses it with EPERM): no."""
+    try:
+        fd = stream.fileno()
+        mode = os.fstat(fd).st_mode
+    except (OSError, ValueError):
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or os.isatty(fd)
+
+
 async def _stdin_lines(stdin: BinaryIO) -> AsyncIterator[bytes]:
     """Yield raw lines (with terminator, possibly missing on the last) until EOF."""
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=limits.MAX_MESSAGE_BYTES + 2, loop=loop)
     try:
+        if not _pollable(stdin):
+            raise ValueError("not pollable")
         transport, _ = await loop.connect_read_pipe(
             lambda: asyncio.StreamReaderProtocol(reader, loop=loop), stdin
         )
     except (ValueError, OSError):
-        # A regular file: no event-loop support, read it from a thread.
+        # A regular file or /dev/null: no event-loop support, read it from a thread.
         while line := await anyio.to_thread.run_sync(stdin.readline):
             yield line
         return
@@ -99,6 +113,8 @@ class _StdoutWriter:
         try:
             # A duplicate fd: closing the pipe transport must not close the real stdout
             # while logging or the interpreter still use it.
+            if not _pollable(self._stdout):
+                return  # a regular file or /dev/null: write from a thread
             pipe = os.fdopen(os.dup(self._stdout.fileno()), "wb", buffering=0)
             transport, protocol = await loop.connect_write_pipe(_FlowControl, pipe)
         except (ValueError, OSError):

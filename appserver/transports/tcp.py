@@ -27,9 +27,9 @@ from appserver.auth import Policy
 from appserver.config import ListenKind, ListenUrl, ServeConfig
 from appserver.errors import ConfigError, RuntimeFailure
 from appserver.processor import Processor
-from appserver.server import Listener
+from appserver.transports.listener import Listener
 from appserver.transports import tcp_routes
-from appserver.transports.tcp_routes import Reply, Route
+from appserver.transports.tcp_routes import HttpResponse, Route
 from appserver.transports.websocket import SERVER_OPTIONS, serve_websocket
 
 log = logging.getLogger("appserver.tcp")
@@ -64,7 +64,7 @@ def banner(kind: ListenKind, host: str, port: int, loopback: bool) -> list[str]:
     ]
 
 
-def _response(reply: Reply, *, content_type: str = "text/plain; charset=utf-8") -> Response:
+def _response(reply: HttpResponse, *, content_type: str = "text/plain; charset=utf-8") -> Response:
     body = reply.body.encode()
     headers = Headers(
         [*reply.headers, ("Content-Length", str(len(body)))]
@@ -93,9 +93,9 @@ class _Router:
         )
         if decision is Route.METRICS:
             return _response(
-                Reply(200, metrics.render(self.processor)), content_type=metrics.CONTENT_TYPE
+                HttpResponse(200, metrics.render(self.processor)), content_type=metrics.CONTENT_TYPE
             )
-        if isinstance(decision, Reply):
+        if isinstance(decision, HttpResponse):
             if decision.status == 403:
                 log.info("rejecting websocket listener request with Origin header")
             elif decision.status == 401:
@@ -128,15 +128,12 @@ async def run_tcp_listener(
     task_status: TaskStatus[Listener] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Bind ``listen``, report the banner, serve until cancelled (see ``server.ListenerRunner``)."""
-    policy: Policy | None = config.ws_auth  # type: ignore[assignment]
-    check_startup(listen, policy)
-    ssl_context = None
-    if listen.kind is ListenKind.WSS:
-        from appserver.tls import server_context
-
-        if config.tls is None:
-            raise ConfigError(strings.TLS_REQUIRED.format(url=listen.url))
-        ssl_context = server_context(config.tls)
+    # The policy and the TLS context were loaded and checked once, at start-up
+    # (appserver.startup); a listener only uses them.
+    policy = config.ws_auth
+    ssl_context = config.tls_context if listen.kind is ListenKind.WSS else None
+    if listen.kind is ListenKind.WSS and ssl_context is None:
+        raise ConfigError(strings.TLS_REQUIRED.format(url=listen.url))
     transport = listen.kind.value
 
     async def handler(ws: ServerConnection) -> None:

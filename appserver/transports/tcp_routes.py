@@ -32,7 +32,7 @@ Headers = Sequence[tuple[str, str]]
 
 
 @dataclass(frozen=True, slots=True)
-class Reply:
+class HttpResponse:
     """An HTTP response that ends the exchange (no upgrade)."""
 
     status: int
@@ -65,46 +65,46 @@ def route(
     ready: bool,
     policy: Policy | None,
     now: int,
-) -> Reply | Route:
-    """Decide what to do with one request: a final :class:`Reply`, or a :class:`Route`."""
+) -> HttpResponse | Route:
+    """Decide what to do with one request: a final :class:`HttpResponse`, or a :class:`Route`."""
     if first_header(headers, "Origin") is not None:
-        return Reply(403)
+        return HttpResponse(403)
     path = target.split("?", 1)[0]
     if path in HEALTH_PATHS or path == METRICS_PATH:
         if method not in ("GET", "HEAD"):
-            return Reply(405, headers=(("Allow", "GET,HEAD"),))
+            return HttpResponse(405, headers=(("Allow", "GET,HEAD"),))
         if path == "/healthz":
-            return Reply(200)
+            return HttpResponse(200)
         if path == "/readyz":
-            return Reply(200 if ready else 503)
+            return HttpResponse(200 if ready else 503)
         refusal = _authorize(policy, headers, now)
         return refusal or Route.METRICS
     refusal = check_upgrade(method, protocol, headers) or _authorize(policy, headers, now)
     return refusal or Route.UPGRADE
 
 
-def check_upgrade(method: str, protocol: str, headers: Headers) -> Reply | None:
+def check_upgrade(method: str, protocol: str, headers: Headers) -> HttpResponse | None:
     """Upstream's rejections of a request that is not a usable WebSocket upgrade."""
     if method != "GET":
-        return Reply(405, strings.HTTP_METHOD_NOT_GET)
+        return HttpResponse(405, strings.HTTP_METHOD_NOT_GET)
     if "upgrade" not in (first_header(headers, "Connection") or "").lower():
-        return Reply(400, strings.HTTP_NO_CONNECTION_UPGRADE)
+        return HttpResponse(400, strings.HTTP_NO_CONNECTION_UPGRADE)
     if (first_header(headers, "Upgrade") or "").lower() != "websocket":
-        return Reply(400, strings.HTTP_NO_UPGRADE_WEBSOCKET)
+        return HttpResponse(400, strings.HTTP_NO_UPGRADE_WEBSOCKET)
     if first_header(headers, "Sec-WebSocket-Key") is None:
-        return Reply(400, strings.HTTP_NO_WEBSOCKET_KEY)
+        return HttpResponse(400, strings.HTTP_NO_WEBSOCKET_KEY)
     if first_header(headers, "Sec-WebSocket-Version") != "13":
-        return Reply(400, strings.HTTP_BAD_WEBSOCKET_VERSION)
+        return HttpResponse(400, strings.HTTP_BAD_WEBSOCKET_VERSION)
     if protocol != "HTTP/1.1":
-        return Reply(426, strings.HTTP_NOT_UPGRADABLE)
+        return HttpResponse(426, strings.HTTP_NOT_UPGRADABLE)
     return None
 
 
-def _authorize(policy: Policy | None, headers: Headers, now: int) -> Reply | None:
+def _authorize(policy: Policy | None, headers: Headers, now: int) -> HttpResponse | None:
     if policy is None:
         return None
     try:
         policy.authorize(first_header(headers, "Authorization"), now)
     except AuthError as exc:
-        return Reply(exc.status, exc.message)
+        return HttpResponse(exc.status, exc.message)
     return None

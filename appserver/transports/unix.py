@@ -35,7 +35,7 @@ from appserver import limits, strings
 from appserver.config import ListenUrl, ServeConfig, default_control_socket
 from appserver.errors import ConfigError, RuntimeFailure
 from appserver.processor import Processor
-from appserver.server import Listener
+from appserver.transports.listener import Listener
 from appserver.transports.unix_path import SocketPathError, open_control_socket
 from appserver.transports.websocket import SERVER_OPTIONS, serve_websocket
 

@@ -41,6 +41,10 @@ from appserver import limits, strings
 
 log = logging.getLogger("appserver.unix")
 
+#: The URI a client upgrades to over a Unix control socket (codex's
+#: UDS_WEBSOCKET_HANDSHAKE_URL); the server accepts any path.
+UDS_WEBSOCKET_URI = "ws://localhost/rpc"
+
 DIR_MODE = 0o700
 SOCKET_MODE = 0o600
 LOCK_MODE = 0o600
@@ -82,7 +86,7 @@ def connectable_path(path: Path | str) -> str:
     raise OSError(errno.ENAMETOOLONG, "socket path is too long and is not a link to a shorter one")
 
 
-def probe(path: Path | str) -> bool:
+def accepts_connections(path: Path | str) -> bool:
     """True when something accepts connections at ``path`` (following links)."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         try:
@@ -180,7 +184,7 @@ class BoundSocket:
 
 def _clear_stale(path: Path, advertised: Path) -> None:
     """Fail if ``path`` is live; remove it if it is a stale socket or a stale link of ours."""
-    if probe(path):
+    if accepts_connections(path):
         raise SocketPathError(strings.SOCKET_IN_USE.format(path=advertised))
     try:
         st = os.lstat(path)

@@ -34,6 +34,17 @@ SERVER_OPTIONS: dict[str, object] = {
 }
 
 
+#: Keyword arguments for ``websockets`` clients of the gateway (``appserver proxy``/``call``,
+#: upstream sessions to codex; callers add their timeouts and keepalive): our frame-size
+#: limit, no permessage-deflate (codex does not negotiate it; local and loopback links gain
+#: nothing from it).
+CLIENT_OPTIONS: dict[str, object] = {
+    "max_size": limits.MAX_MESSAGE_BYTES,
+    "compression": None,
+    "close_timeout": limits.WEBSOCKET_CLOSE_TIMEOUT,
+}
+
+
 async def _frames(ws: ServerConnection, conn_id: int) -> AsyncIterator[str]:
     try:
         async for frame in ws:

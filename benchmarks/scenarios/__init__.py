@@ -102,7 +102,7 @@ class Scenario:
 
 def all_scenarios() -> list[Scenario]:
     """Every scenario, in the order of the issue's table."""
-    from benchmarks.scenarios import burst, connections, fanout, rtt, slow_client, stream
+    from benchmarks.scenarios import burst, connections, fanout, remote, rtt, slow_client, stream
 
     return [
         rtt.RTT_UNIX,
@@ -113,4 +113,7 @@ def all_scenarios() -> list[Scenario]:
         fanout.FANOUT,
         connections.CONNECTIONS_1K,
         slow_client.SLOW_CLIENT,
+        remote.RC_RTT,
+        remote.RC_STREAM,
+        remote.RC_IDLE_STREAMS,
     ]

@@ -7,7 +7,7 @@ import time
 
 from benchmarks import services
 from benchmarks.client import Client, RpcFailed
-from benchmarks.procs import Proc
+from tests.support.launcher import Launched
 from benchmarks.scenarios import Context
 from benchmarks.services import Endpoint, Unavailable
 
@@ -21,14 +21,14 @@ def need_codex(ctx: Context) -> str:
     return ctx.codex_bin
 
 
-async def gateway_on_codex(ctx: Context, codex: Endpoint) -> tuple[Proc, Endpoint]:
+async def gateway_on_codex(ctx: Context, codex: Endpoint) -> tuple[Launched, Endpoint]:
     """The gateway on a Unix socket, attached to the running codex's socket."""
     return await services.start_gateway(
         ctx.runner, listen="unix", backend=f"unix://{codex.address}", profile=ctx.profile_path()
     )
 
 
-async def gateway_builtin(ctx: Context, listen: str = "ws") -> tuple[Proc, Endpoint]:
+async def gateway_builtin(ctx: Context, listen: str = "ws") -> tuple[Launched, Endpoint]:
     return await services.start_gateway(
         ctx.runner, listen=listen, backend="builtin", profile=ctx.profile_path()
     )

@@ -17,6 +17,7 @@ import asyncio
 import resource
 import time
 
+from benchmarks.procs import rss_bytes
 from benchmarks.records import Metric, Results, Target, percentile
 from benchmarks.scenarios import Context, Scenario
 from benchmarks.scenarios.common import gateway_builtin
@@ -36,7 +37,7 @@ async def run(ctx: Context, results: Results) -> None:
     proc, gateway = await gateway_builtin(ctx)
     await ctx.connect(gateway)  # one warm connection: imports and first-use allocations done
     await asyncio.sleep(SETTLE_SECONDS)
-    before = proc.rss_bytes()
+    before = rss_bytes(proc.pid)
     gate = asyncio.Semaphore(CONCURRENT_OPENS)
     samples: list[float] = []
 
@@ -50,7 +51,7 @@ async def run(ctx: Context, results: Results) -> None:
     await asyncio.gather(*(open_one() for _ in range(n)))
     elapsed = time.perf_counter() - started
     await asyncio.sleep(SETTLE_SECONDS)
-    after = proc.rss_bytes()
+    after = rss_bytes(proc.pid)
     results.set(RSS, ours=(after - before) / n / 1024)
     results.set(CONNECT, ours=percentile(samples, 99) * 1e3)
     results.note(RSS, f"gateway RSS {before / 2**20:.1f} MiB -> {after / 2**20:.1f} MiB with {n} more connections")

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from benchmarks import services
 from benchmarks.client import Client
-from benchmarks.procs import Proc, cpu_seconds
+from benchmarks.procs import cpu_seconds
+from tests.support.launcher import Launched
 from benchmarks.records import Metric, Results, Target, percentile
 from benchmarks.scenarios import Context, Scenario
 from benchmarks.scenarios.common import (
@@ -37,7 +38,7 @@ def rtt_metrics(reference: str, p50: float, p99: float) -> list[Metric]:
 
 
 async def alternate_round_trips(
-    ctx: Context, clients: list[Client | None], method: str, servers: list[Proc | None] | None = None
+    ctx: Context, clients: list[Client | None], method: str, servers: list[Launched | None] | None = None
 ) -> tuple[list[list[float]], list[float]]:
     """Pooled round-trip samples (seconds) per client, measured in alternating rounds, and
     the CPU seconds the matching ``servers`` process spent while its client was measured."""

@@ -18,7 +18,8 @@ import sys
 import time
 
 from benchmarks.client import Client
-from benchmarks.procs import Proc
+from benchmarks.procs import rss_bytes
+from tests.support.launcher import Launched, LaunchFailed
 from benchmarks.records import Metric, Results, Target, percentile
 from benchmarks.scenarios import Context, Scenario
 from benchmarks.scenarios.common import CHEAP_METHOD, WARMUP_REQUESTS, check_cheap_method, gateway_builtin
@@ -40,9 +41,9 @@ async def fast_round_trips(client: Client, seconds: float) -> list[float]:
     return samples
 
 
-async def sample_rss(proc: Proc, peak: list[int], stop: asyncio.Event) -> None:
+async def sample_rss(proc: Launched, peak: list[int], stop: asyncio.Event) -> None:
     while not stop.is_set():
-        peak[0] = max(peak[0], proc.rss_bytes())
+        peak[0] = max(peak[0], rss_bytes(proc.pid))
         try:
             await asyncio.wait_for(stop.wait(), RSS_SAMPLE_INTERVAL)
         except TimeoutError:
@@ -50,23 +51,23 @@ async def sample_rss(proc: Proc, peak: list[int], stop: asyncio.Event) -> None:
 
 
 async def window(
-    ctx: Context, proc: Proc, gateway: Endpoint, fast: Client, mode: str
+    ctx: Context, proc: Launched, gateway: Endpoint, fast: Client, mode: str
 ) -> tuple[list[float], float, str]:
     """One window: fast samples, peak gateway RSS growth (MiB), the streamer's outcome."""
     sizes = ctx.sizes
-    streamer = ctx.runner.spawn(
+    streamer = await ctx.runner.start(
         f"streamer-{mode}",
         [sys.executable, "-m", "benchmarks.streamer", gateway.address, str(sizes.slow_stream),
          mode, str(sizes.slow_window)],
         env=python_env(),
         cwd=ROOT,
     )
+    try:
+        await streamer.line_matching("turn started", timeout=STREAMER_TIMEOUT)
+    except LaunchFailed:
+        raise Unavailable(f"streaming client: {streamer.last_error_line}") from None
     deadline = time.monotonic() + STREAMER_TIMEOUT
-    while "turn started" not in streamer.stdout.read_text():
-        if not streamer.alive or time.monotonic() > deadline:
-            raise Unavailable(f"streaming client: {streamer.last_error_line()}")
-        await asyncio.sleep(0.01)
-    before = proc.rss_bytes()
+    before = rss_bytes(proc.pid)
     peak = [before]
     stop = asyncio.Event()
     sampler = asyncio.create_task(sample_rss(proc, peak, stop))
@@ -75,13 +76,11 @@ async def window(
     finally:
         stop.set()
         await sampler
-    while streamer.alive and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-    ctx.runner.stop(streamer)
-    outcome = next(
-        (line[len("outcome: "):] for line in streamer.stdout.read_text().splitlines() if line.startswith("outcome: ")),
-        f"no outcome ({streamer.last_error_line()})",
-    )
+    try:
+        outcome = (await streamer.line_matching(r"outcome: (.*)", timeout=max(0.0, deadline - time.monotonic()))).group(1)
+    except LaunchFailed:
+        outcome = f"no outcome ({streamer.last_error_line})"
+    await ctx.runner.stop(streamer)
     return samples, (peak[0] - before) / 2**20, outcome
 
 

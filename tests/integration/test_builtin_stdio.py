@@ -3,38 +3,32 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
-from anyio.abc import Process
-from anyio.streams.buffered import BufferedByteReceiveStream
 
-from tests.support.procs import APPSERVER, appserver_env
+from tests.support.gateway import StdioChannel, stdio_gateway
+from tests.support.launcher import appserver_env
 
 pytestmark = pytest.mark.anyio
 
 
-class StdioClient:
-    """JSONL over a child's stdin/stdout; every message read is kept in order."""
+class Transcript:
+    """Every message read from the gateway, in order, over the stdio gateway's channel."""
 
-    def __init__(self, process: Process) -> None:
-        assert process.stdin is not None and process.stdout is not None
-        self.process = process
-        self.stdin = process.stdin
-        self.stdout = BufferedByteReceiveStream(process.stdout)
+    def __init__(self, channel: StdioChannel) -> None:
+        self.channel = channel
         self.received: list[dict[str, Any]] = []
 
     async def send(self, message: dict[str, Any]) -> None:
-        await self.stdin.send((json.dumps(message) + "\n").encode())
+        await self.channel.send(json.dumps(message))
 
     async def read_until(self, predicate: Any) -> dict[str, Any]:
         with anyio.fail_after(30):  # a deadline against hangs, not a timing assertion
             while True:
-                line = await self.stdout.receive_until(b"\n", 1 << 24)
-                message = json.loads(line)
+                message = json.loads(await self.channel.recv())
                 self.received.append(message)
                 if predicate(message):
                     return message
@@ -47,15 +41,8 @@ class StdioClient:
 
 
 async def test_turn_streams_echo_over_stdio(tmp_path: Path) -> None:
-    process = await anyio.open_process(
-        [*APPSERVER, "serve", "--backend", "builtin"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        env=appserver_env(tmp_path),
-    )
-    async with process:
-        client = StdioClient(process)
+    async with stdio_gateway(["--backend", "builtin"], appserver_env(tmp_path)) as gw:
+        client = Transcript(gw.channel)
         init = await client.request(
             1, "initialize", {"clientInfo": {"name": "itest", "title": None, "version": "1"}}
         )
@@ -70,9 +57,8 @@ async def test_turn_streams_echo_over_stdio(tmp_path: Path) -> None:
             )
         )["turn"]
         await client.read_until(lambda m: m.get("method") == "turn/completed")
-        await process.stdin.aclose()
-        with anyio.fail_after(30):
-            status = await process.wait()
+        await gw.channel.close_input()
+        status = await gw.server.wait()
 
     # Everything after the turn/start answer (so the answer came before the first event).
     answer_at = next(i for i, m in enumerate(client.received) if m.get("id") == 3)

@@ -22,38 +22,11 @@ from appserver import jsonrpc
 from appserver.backends.codex.pacing import Backoff
 from appserver.backends.codex.upstream import SessionRegistry, UpstreamSession, probe
 from appserver.backends.base import BackendUnavailable
-from appserver.session import Session
+from tests.support.fake_peer import FakePeer
 
 pytestmark = pytest.mark.anyio
 
 OVERLOADED = {"code": -32001, "message": "Server overloaded; retry later."}
-
-
-class FakePeer:
-    id = 7
-
-    def __init__(self) -> None:
-        self.session = Session()
-        self.delivered: list[jsonrpc.Message] = []
-        self.failures: list[str] = []
-        self.changed = anyio.Event()
-
-    async def deliver(self, message: jsonrpc.Message) -> None:
-        self.delivered.append(message)
-        self._pulse()
-
-    def backend_failed(self, reason: str) -> None:
-        self.failures.append(reason)
-        self._pulse()
-
-    def _pulse(self) -> None:
-        self.changed.set()
-        self.changed = anyio.Event()
-
-    async def wait(self, predicate: Any) -> None:
-        with anyio.fail_after(10):
-            while not predicate():
-                await self.changed.wait()
 
 
 class ScriptedServer:
@@ -108,8 +81,8 @@ async def test_refused_requests_are_retried_and_the_client_sees_only_the_answer(
         text = '{"id":1,  "method":"x","params":{"b":1,"a":2}}'
         await session.send(jsonrpc.parse(text))
         await session.send(jsonrpc.parse('{"id":"s","method":"y"}'))
-        await peer.wait(lambda: len(peer.delivered) == 2)
-        assert sorted(json.loads(m.text)["result"]["n"] for m in peer.delivered) == [2, 4]
+        await peer.wait_until(lambda: len(peer.messages) == 2)
+        assert sorted(m["result"]["n"] for m in peer.messages) == [2, 4]
         assert session.retries == 4
         # Every send, retries included, is the client's exact text.
         assert script.texts.count(text) == 4
@@ -127,8 +100,8 @@ async def test_when_retries_run_out_the_overload_error_reaches_the_client(
     async with anyio.create_task_group() as tg:
         session = await _open(path, peer, attempts=2, tg=tg)
         await session.send(jsonrpc.parse('{"id":5,"method":"x"}'))
-        await peer.wait(lambda: peer.delivered)
-        assert json.loads(peer.delivered[0].text) == {"error": OVERLOADED, "id": 5}
+        await peer.wait_until(lambda: peer.messages)
+        assert peer.messages[0] == {"error": OVERLOADED, "id": 5}
         assert script.seen[5] == 3
         await session.aclose()
         tg.cancel_scope.cancel()
@@ -142,7 +115,7 @@ async def test_upstream_close_fails_the_session_with_its_reason(
     async with anyio.create_task_group() as tg:
         session = await _open(path, peer, attempts=2, tg=tg)
         await session.send(jsonrpc.parse('{"id":1,"method":"close-me"}'))
-        await peer.wait(lambda: peer.failures)
+        await peer.wait_until(lambda: peer.failures)
         assert peer.failures == ["app-server closed the session (close code 1011: boom)"]
         with pytest.raises(BackendUnavailable):
             for _ in range(3):  # the socket may take a moment to report the close

@@ -7,26 +7,28 @@ import os
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
+import anyio.to_thread
 import pytest
 
-from tests.support.background import Proc, gateway, short_tmp  # noqa: F401 (fixture)
-from tests.support.procs import APPSERVER, appserver_env
-from tests.support.tls import Pki, pki  # noqa: F401 (fixture)
+from tests.support import launcher
+from tests.support.launcher import APPSERVER, appserver_env, launch
+from tests.support.tls import Pki
 from tests.support.rawws import RawWs
+
+pytestmark = pytest.mark.anyio
 
 BUILTIN = ["--backend", "builtin"]
 INIT = {"id": 0, "method": "initialize", "params": {"clientInfo": {"name": "t", "title": None, "version": "1"}}}
+ROOT = Path(__file__).resolve().parents[2]
 
 
-def run(args: list[str], stdin: str = "", env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*APPSERVER, *args], input=stdin, capture_output=True, text=True, env=env, timeout=120
-    )
+async def run(args: list[str], stdin: str = "", env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return await launcher.run([*APPSERVER, *args], input=stdin, env=env, timeout=120)
 
 
 def lines(*messages: object) -> str:
@@ -34,20 +36,22 @@ def lines(*messages: object) -> str:
 
 
 @pytest.fixture
-def our_socket(short_tmp: Path) -> Iterator[Path]:
+async def our_socket(short_tmp: Path) -> AsyncIterator[Path]:
     path = short_tmp / "s.sock"
-    with gateway([*BUILTIN, "--listen", f"unix://{path}"], appserver_env(short_tmp), short_tmp):
+    argv = [*APPSERVER, "serve", *BUILTIN, "--listen", f"unix://{path}"]
+    async with launch(argv, env=appserver_env(short_tmp)) as server:
+        await server.line_matching("listening on: unix://")
         yield path
 
 
 # --- JSONL mode ------------------------------------------------------------------------
 
 
-def test_jsonl_burst_then_eof_gets_every_answer(our_socket: Path) -> None:
+async def test_jsonl_burst_then_eof_gets_every_answer(our_socket: Path) -> None:
     burst = [INIT] + [
         {"id": i, "method": "initialize" if i % 2 else "nope/method", "params": {}} for i in range(1, 3001)
     ]
-    result = run(["proxy", "--sock", str(our_socket)], lines(*burst))
+    result = await run(["proxy", "--sock", str(our_socket)], lines(*burst))
     assert result.returncode == 0, result.stderr
     out = [json.loads(line) for line in result.stdout.splitlines()]
     answers = [m for m in out if "id" in m]
@@ -56,9 +60,9 @@ def test_jsonl_burst_then_eof_gets_every_answer(our_socket: Path) -> None:
     assert result.stderr == ""
 
 
-def test_jsonl_handles_crlf_blank_lines_and_a_last_line_without_newline(our_socket: Path) -> None:
+async def test_jsonl_handles_crlf_blank_lines_and_a_last_line_without_newline(our_socket: Path) -> None:
     stdin = "\r\n" + json.dumps(INIT) + "\r\n\n" + json.dumps({"id": "s", "method": "initialize", "params": {}})
-    result = run(["proxy", "--sock", str(our_socket), "--mode", "jsonl"], stdin)
+    result = await run(["proxy", "--sock", str(our_socket), "--mode", "jsonl"], stdin)
     assert result.returncode == 0, result.stderr
     by_id = {m["id"]: m for m in map(json.loads, result.stdout.splitlines()) if "id" in m}
     assert set(by_id) == {0, "s"}
@@ -68,24 +72,32 @@ def test_jsonl_handles_crlf_blank_lines_and_a_last_line_without_newline(our_sock
 # --- raw mode ---------------------------------------------------------------------------
 
 
-def test_raw_mode_carries_a_websocket_client(our_socket: Path, short_tmp: Path) -> None:
-    proxy = subprocess.Popen(
-        [*APPSERVER, "proxy", "--sock", str(our_socket)],  # auto: sniffs "GET "
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )
+async def test_raw_mode_carries_a_websocket_client(our_socket: Path, short_tmp: Path) -> None:
+    argv = [*APPSERVER, "proxy", "--sock", str(our_socket)]  # auto: sniffs "GET "
+    # RawWs speaks over blocking pipes: run it off the event loop.
+    headers, answer = await anyio.to_thread.run_sync(lambda: talk_raw(argv, None, INIT))
+    assert headers["x-codex-websocket-max-unfragmented-message-bytes"] == "16777216"
+    assert answer["result"]["codexHome"] == str(short_tmp)
+
+
+def talk_raw(
+    argv: list[str], env: dict[str, str] | None, request: dict[str, Any]
+) -> tuple[Any, dict[str, Any]]:
+    """A raw WebSocket client over the proxy's stdin/stdout: handshake, one request, close.
+    Returns the 101's headers and the answer."""
+    proxy = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     try:
         assert proxy.stdin and proxy.stdout
         ws = RawWs.over_pipes(proxy.stdin.fileno(), proxy.stdout.fileno())
         response = ws.handshake()
         assert response.status_code == 101
-        assert response.headers["x-codex-websocket-max-unfragmented-message-bytes"] == "16777216"
-        ws.send_json(INIT)
-        answer, _ = ws.wait_answer(0)
-        assert answer["result"]["codexHome"] == str(short_tmp)
+        ws.send_json(request)
+        answer, _ = ws.wait_answer(request["id"])
         ws.close()
         ws.next_frame()  # the server's close reply
         proxy.stdin.close()
         assert proxy.wait(60) == 0
+        return response.headers, answer
     finally:
         proxy.kill()
         proxy.wait()
@@ -94,21 +106,21 @@ def test_raw_mode_carries_a_websocket_client(our_socket: Path, short_tmp: Path) 
 # --- failures ---------------------------------------------------------------------------
 
 
-def test_missing_and_refused_sockets_are_one_line_exit_1(short_tmp: Path) -> None:
+async def test_missing_and_refused_sockets_are_one_line_exit_1(short_tmp: Path) -> None:
     missing = short_tmp / "missing.sock"
-    result = run(["proxy", "--sock", str(missing)], lines(INIT))
+    result = await run(["proxy", "--sock", str(missing)], lines(INIT))
     assert (result.returncode, result.stdout) == (1, "")
     assert result.stderr == f"Error: failed to connect to socket at {missing}: No such file or directory\n"
     dead = short_tmp / "dead.sock"
     with socket.socket(socket.AF_UNIX) as sock:
         sock.bind(str(dead))  # a socket file nobody listens on
-    result = run(["call", "--sock", str(dead), "thread/list"])
+    result = await run(["call", "--sock", str(dead), "thread/list"])
     assert result.returncode == 1
     assert result.stderr == f"Error: failed to connect to socket at {dead}: Connection refused\n"
 
 
-def test_default_target_is_the_codex_default_socket(short_tmp: Path) -> None:
-    result = run(["proxy"], lines(INIT), env=appserver_env(short_tmp))
+async def test_default_target_is_the_codex_default_socket(short_tmp: Path) -> None:
+    result = await run(["proxy"], lines(INIT), env=appserver_env(short_tmp))
     expected = short_tmp / "app-server-control" / "app-server-control.sock"
     assert result.returncode == 1
     assert result.stderr.startswith(f"Error: failed to connect to socket at {expected}: ")
@@ -126,10 +138,10 @@ def test_default_target_is_the_codex_default_socket(short_tmp: Path) -> None:
          "Error: invalid --connect URL `http://127.0.0.1:1`; expected `ws://HOST:PORT` or `wss://HOST:PORT`"),
     ],
 )
-def test_usage_errors_exit_2(args: list[str], message: str) -> None:
+async def test_usage_errors_exit_2(args: list[str], message: str) -> None:
     env = {**os.environ, "TOK": "s3cret-value"}
     for command in (["proxy"], ["call", "x/y"]):
-        result = run([*command[:1], *args, *command[1:]], "", env)
+        result = await run([*command[:1], *args, *command[1:]], "", env)
         assert result.returncode == 2, result.stderr
         assert result.stderr == message + "\n"
 
@@ -137,44 +149,38 @@ def test_usage_errors_exit_2(args: list[str], message: str) -> None:
 # --- --connect against a TCP WebSocket server ---------------------------------------------
 
 
-@contextmanager
-def stub(workdir: Path, *args: str) -> Iterator[int]:
+@asynccontextmanager
+async def stub(*args: str) -> AsyncIterator[int]:
     """tests.support.ws_stub on an ephemeral port; yields the port."""
-    port_file = workdir / f"port-{time.monotonic_ns()}"
-    proc = Proc([sys.executable, "-m", "tests.support.ws_stub", str(port_file), *args],
-                dict(os.environ), workdir / "stub.log", cwd=Path(__file__).resolve().parents[2])
-    try:
-        proc.wait_until(port_file.exists, "the stub's port")
-        yield int(port_file.read_text())
-    finally:
-        proc.kill()
+    async with launch([sys.executable, "-m", "tests.support.ws_stub", *args], cwd=ROOT) as proc:
+        yield int((await proc.line_matching(r"listening on: (\d+)")).group(1))
 
 
 @pytest.fixture
-def token_stub(short_tmp: Path) -> Iterator[int]:
-    with stub(short_tmp, "--token", "s3cret-value") as port:
+async def token_stub() -> AsyncIterator[int]:
+    async with stub("--token", "s3cret-value") as port:
         yield port
 
 
 @pytest.fixture
-def plain_stub(short_tmp: Path) -> Iterator[str]:
-    with stub(short_tmp) as port:
+async def plain_stub() -> AsyncIterator[str]:
+    async with stub() as port:
         yield f"ws://127.0.0.1:{port}"
 
 
-def test_connect_sends_the_bearer_token(token_stub: int) -> None:
+async def test_connect_sends_the_bearer_token(token_stub: int) -> None:
     url = f"ws://127.0.0.1:{token_stub}"
     env = {**os.environ, "TOK": "s3cret-value\n"}
     request = {"id": 5, "method": "echo/this", "params": {"a": 1}}
-    result = run(["proxy", "--connect", url, "--auth-token-env", "TOK"], lines(request), env)
+    result = await run(["proxy", "--connect", url, "--auth-token-env", "TOK"], lines(request), env)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {"id": 5, "result": {"echo": "echo/this", "params": {"a": 1}, "authorized": True}}
 
 
-def test_connect_401_names_the_target_and_hides_the_token(token_stub: int) -> None:
+async def test_connect_401_names_the_target_and_hides_the_token(token_stub: int) -> None:
     url = f"ws://127.0.0.1:{token_stub}"
     env = {**os.environ, "TOK": "wrong-token"}
-    result = run(["proxy", "--connect", url, "--auth-token-env", "TOK"], lines(INIT), env)
+    result = await run(["proxy", "--connect", url, "--auth-token-env", "TOK"], lines(INIT), env)
     assert (result.returncode, result.stdout) == (1, "")
     assert result.stderr == (
         f"Error: {url}: the server refused the WebSocket upgrade with HTTP 401 Unauthorized: "
@@ -183,49 +189,35 @@ def test_connect_401_names_the_target_and_hides_the_token(token_stub: int) -> No
     assert "wrong-token" not in result.stderr
 
 
-def test_raw_mode_over_connect_injects_the_token(token_stub: int) -> None:
+async def test_raw_mode_over_connect_injects_the_token(token_stub: int) -> None:
     url = f"ws://127.0.0.1:{token_stub}"
-    proxy = subprocess.Popen(
-        [*APPSERVER, "proxy", "--connect", url, "--auth-token-env", "TOK", "--mode", "raw"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        env={**os.environ, "TOK": "s3cret-value"},
-    )
-    try:
-        assert proxy.stdin and proxy.stdout
-        ws = RawWs.over_pipes(proxy.stdin.fileno(), proxy.stdout.fileno())
-        assert ws.handshake().status_code == 101
-        ws.send_json({"id": 1, "method": "raw/echo"})
-        answer, _ = ws.wait_answer(1)
-        assert answer["result"]["authorized"] is True
-        ws.close()
-        ws.next_frame()
-        proxy.stdin.close()
-        assert proxy.wait(60) == 0
-    finally:
-        proxy.kill()
-        proxy.wait()
+    argv = [*APPSERVER, "proxy", "--connect", url, "--auth-token-env", "TOK", "--mode", "raw"]
+    env = {**os.environ, "TOK": "s3cret-value"}
+    request = {"id": 1, "method": "raw/echo"}
+    _, answer = await anyio.to_thread.run_sync(lambda: talk_raw(argv, env, request))
+    assert answer["result"]["authorized"] is True
 
 
-def test_wss_needs_a_trusted_ca(short_tmp: Path, pki: Pki) -> None:  # noqa: F811
-    with stub(short_tmp, "--tls-cert", str(pki.cert), "--tls-key", str(pki.key)) as port:
+async def test_wss_needs_a_trusted_ca(short_tmp: Path, pki: Pki) -> None:
+    async with stub("--tls-cert", str(pki.cert), "--tls-key", str(pki.key)) as port:
         url = f"wss://127.0.0.1:{port}"
         env = {k: v for k, v in os.environ.items() if k not in ("SSL_CERT_FILE", "SSL_CERT_DIR")}
-        untrusted = run(["proxy", "--connect", url], lines(INIT), env)
+        untrusted = await run(["proxy", "--connect", url], lines(INIT), env)
         assert untrusted.returncode == 1
         assert untrusted.stderr.startswith(f"Error: TLS handshake with {url} failed: certificate verify failed")
         assert untrusted.stderr.count("\n") == 1
-        trusted = run(["proxy", "--connect", url, "--ca-file", str(pki.ca)], lines(INIT), env)
+        trusted = await run(["proxy", "--connect", url, "--ca-file", str(pki.ca)], lines(INIT), env)
         assert trusted.returncode == 0, trusted.stderr
         assert json.loads(trusted.stdout)["result"]["echo"] == "initialize"
-        via_env = run(["call", "--connect", url, "x/y", "[1]"], "", {**env, "SSL_CERT_FILE": str(pki.ca)})
+        via_env = await run(["call", "--connect", url, "x/y", "[1]"], "", {**env, "SSL_CERT_FILE": str(pki.ca)})
         assert via_env.returncode == 0, via_env.stderr
         assert json.loads(via_env.stdout) == {"echo": "x/y", "params": [1], "authorized": False}
 
 
-def test_abnormal_server_close_exits_1_with_the_reason(plain_stub: str) -> None:
+async def test_abnormal_server_close_exits_1_with_the_reason(plain_stub: str) -> None:
     url = plain_stub
     stdin = lines({"id": 1, "method": "a"}, {"id": 2, "method": "stub/fail"})
-    result = run(["proxy", "--connect", url], stdin)
+    result = await run(["proxy", "--connect", url], stdin)
     assert result.returncode == 1
     assert json.loads(result.stdout)["id"] == 1  # what arrived before the close is flushed
     assert result.stderr == f"Error: {url} closed the connection: 1011 boom\n"
@@ -234,27 +226,27 @@ def test_abnormal_server_close_exits_1_with_the_reason(plain_stub: str) -> None:
 # --- appserver call -------------------------------------------------------------------------
 
 
-def test_call_prints_result_and_optionally_notifications(plain_stub: str) -> None:
+async def test_call_prints_result_and_optionally_notifications(plain_stub: str) -> None:
     url = plain_stub
-    quiet = run(["call", "--connect", url, "stub/notify", '{"k": "v"}'])
+    quiet = await run(["call", "--connect", url, "stub/notify", '{"k": "v"}'])
     assert quiet.returncode == 0, quiet.stderr
     assert json.loads(quiet.stdout) == {"echo": "stub/notify", "params": {"k": "v"}, "authorized": False}
     assert quiet.stderr == ""
-    loud = run(["call", "--connect", url, "--notifications", "stub/notify"])
+    loud = await run(["call", "--connect", url, "--notifications", "stub/notify"])
     assert loud.returncode == 0
     assert json.loads(loud.stdout)["params"] is None  # no PARAMS_JSON: no params key sent
     assert [json.loads(line) for line in loud.stderr.splitlines()] == [{"method": "stub/note", "params": {"n": 1}}]
-    error = run(["call", "--connect", url, "stub/error", "{}"])
+    error = await run(["call", "--connect", url, "stub/error", "{}"])
     assert (error.returncode, error.stdout) == (1, "")
     assert json.loads(error.stderr) == {"code": -32602, "message": "bad"}
 
 
-def test_call_error_and_bad_input(our_socket: Path) -> None:
-    error = run(["call", "--sock", str(our_socket), "nope/method", "{}"])
+async def test_call_error_and_bad_input(our_socket: Path) -> None:
+    error = await run(["call", "--sock", str(our_socket), "nope/method", "{}"])
     assert (error.returncode, error.stdout) == (1, "")
     payload = json.loads(error.stderr)
     assert payload["code"] == -32600
     assert payload["message"].startswith("Invalid request: unknown variant `nope/method`")
-    bad = run(["call", "--sock", str(our_socket), "thread/list", "{not json"])
+    bad = await run(["call", "--sock", str(our_socket), "thread/list", "{not json"])
     assert bad.returncode == 2
     assert bad.stderr.startswith("Error: invalid PARAMS_JSON: ") and bad.stderr.count("\n") == 1

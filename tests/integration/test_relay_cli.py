@@ -13,8 +13,7 @@ import httpx
 import pytest
 
 from appserver import strings
-from tests.support.background import Proc
-from tests.support.procs import APPSERVER
+from tests.support.launcher import APPSERVER, launch_blocking
 from tests.support.relay import BANNER, ENROLL_BODY, account_headers, account_id_of
 
 
@@ -102,14 +101,10 @@ def test_serve_runs_and_tooling_revokes_while_it_runs(tmp_path: Path) -> None:
     state = tmp_path / "relay.db"
     relay(tmp_path, "account", "add", "alice", "--out", str(tmp_path / "a"), "--state", str(state))
     cred = (tmp_path / "a").read_text().strip()
-    proc = Proc(
-        [*APPSERVER, "relay", "serve", "--listen", "http://127.0.0.1:0", "--state", str(state),
-         "--public-url", "https://relay.example/"],
-        dict(os.environ), tmp_path / "serve.log",
-    )
-    try:
-        proc.wait_until(lambda: BANNER.search(proc.stderr) is not None, "the banner")
-        url = BANNER.search(proc.stderr).group(1)  # type: ignore[union-attr]
+    argv = [*APPSERVER, "relay", "serve", "--listen", "http://127.0.0.1:0", "--state", str(state),
+            "--public-url", "https://relay.example/"]
+    with launch_blocking(argv) as proc:
+        url = proc.line_matching(BANNER).group(1)
         with httpx.Client(base_url=url, timeout=30) as http:
             host = http.post("wham/remote/control/server/enroll", json=ENROLL_BODY, headers=account_headers(cred)).json()
             codes = http.post("wham/remote/control/server/pair", json={},
@@ -133,5 +128,3 @@ def test_serve_runs_and_tooling_revokes_while_it_runs(tmp_path: Path) -> None:
         assert cred not in proc.stderr and host["remote_control_token"] not in proc.stderr
         proc.signal(15)
         assert proc.wait() == 0
-    finally:
-        proc.kill()

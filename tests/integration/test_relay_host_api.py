@@ -9,9 +9,18 @@ import pytest
 
 from appserver import limits, strings
 from appserver.relay import credentials
+from tests.support import relay as relay_support
 from tests.support.relay import ENROLL_BODY, account_headers, running_relay
 
 pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(autouse=True, params=["sqlite", "redis"])
+def relay_engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test here runs against both stores (SQLite file; a real redis-server)."""
+    if request.param == "redis":
+        monkeypatch.setattr(relay_support, "REDIS_URL", request.getfixturevalue("redis_url"))
+    return str(request.param)
 
 ENROLL = "wham/remote/control/server/enroll"
 REFRESH = "wham/remote/control/server/refresh"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.support.procs import appserver_env, run_stdio
+from tests.support.launcher import appserver_env, run_stdio
 
 INIT = {"id": 1, "method": "initialize", "params": {"clientInfo": {"name": "t", "title": None, "version": "1"}}}
 
@@ -22,7 +22,11 @@ def test_initialize_then_rules_then_exit_zero(tmp_path: Path) -> None:
     ]
     out, err, status = run_stdio(["serve", "--backend", "builtin"], lines, appserver_env(tmp_path))
     assert status == 0, err
-    by_id = {m["id"]: m for m in out}
+    # Right behind the initialize answer: the gateway's remoteControl/status/changed.
+    notifications = [m for m in out if "id" not in m]
+    assert [m["method"] for m in notifications] == ["remoteControl/status/changed"]
+    assert out[out.index(notifications[0]) - 1]["id"] == 1
+    by_id = {m["id"]: m for m in out if "id" in m}
     assert set(by_id) == {"before", 1, 2, "s"}
     assert by_id["before"]["error"]["code"] == -32600
     assert by_id["before"]["error"]["message"].startswith("Invalid request: unknown variant `initialize-not`")
@@ -42,7 +46,7 @@ def test_answers_owed_at_eof_are_written(tmp_path: Path) -> None:
     ]
     out, err, status = run_stdio(["serve", "--backend", "builtin"], lines, appserver_env(tmp_path))
     assert status == 0, err
-    assert sorted(m["id"] for m in out) == list(range(1, 2002))
+    assert sorted(m["id"] for m in out if "id" in m) == list(range(1, 2002))
 
 
 def test_bad_listen_url_is_one_line_exit_2(tmp_path: Path) -> None:

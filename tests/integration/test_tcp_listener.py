@@ -15,7 +15,7 @@ import socket
 import ssl
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from types import SimpleNamespace
@@ -30,16 +30,22 @@ from appserver.config import ListenKind, ListenUrl, ServeConfig
 from appserver.processor import Processor
 from appserver.transports.tcp import run_tcp_listener
 from tests.support.client import RpcClient
-from tests.support.listeners import ListenerProcess, raw_request
-from tests.support.procs import APPSERVER, appserver_env
-from tests.support.tls import Pki, pki  # noqa: F401  (fixture)
+from tests.support import launcher
+from tests.support.launcher import APPSERVER, Launched, appserver_env, launch, launch_blocking
+from tests.support.rawhttp import raw_request
+from tests.support.tls import Pki
 
+LISTENING = r"listening on: (wss?://\S+)"
 TOKEN = "side-by-side-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
+def port_of(url: str) -> int:
+    return int(url.rsplit(":", 1)[1])
+
+
 @pytest.fixture(scope="module")
-def gateway(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:  # noqa: F811
+def gateway(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
     """One gateway: ws and wss listeners, capability-token auth, built-in backend."""
     home = tmp_path_factory.mktemp("home")
     token_file = home / "token"
@@ -50,13 +56,13 @@ def gateway(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simp
         "--ws-auth", "capability-token", "--ws-token-file", str(token_file),
         "--tls-cert", str(pki.cert), "--tls-key", str(pki.key),
     ]  # fmt: skip
-    with ListenerProcess(argv, appserver_env(home)) as proc:
-        proc.wait_for_stderr(lambda p: len(p.urls) == 2)
-        ws_url, wss_url = proc.urls
+    with launch_blocking(argv, env=appserver_env(home)) as proc:
+        ws_url, wss_url = (m.group(1) for m in proc.lines_matching(LISTENING, 2))
+        proc.line_matching(r"healthz: https://")  # the banner's last line
         yield SimpleNamespace(
             proc=proc,
-            ws_port=proc.port_of(ws_url),
-            wss_port=proc.port_of(wss_url),
+            ws_port=port_of(ws_url),
+            wss_port=port_of(wss_url),
             ws_url=ws_url,
             wss_url=wss_url,
             tls=pki.client_context(),
@@ -209,25 +215,22 @@ async def test_readyz_follows_the_backend() -> None:
 # --- token commands end to end -------------------------------------------------------------------
 
 
-def _appserver(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*APPSERVER, *args], capture_output=True, text=True, env=env, timeout=60)
+async def _appserver(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return await launcher.run([*APPSERVER, *args], env=env)
 
 
 @asynccontextmanager
-async def _serving(argv: list[str], env: dict[str, str]) -> Any:
-    proc = ListenerProcess(argv, env)
-    await anyio.to_thread.run_sync(proc.__enter__)
-    try:
-        yield proc
-    finally:
-        await anyio.to_thread.run_sync(proc.__exit__, None, None, None)
+async def _serving(argv: list[str], env: dict[str, str]) -> AsyncIterator[tuple[Launched, int]]:
+    """The gateway and the port its ws:// listener bound."""
+    async with launch(argv, env=env) as server:
+        yield server, port_of((await server.line_matching(LISTENING)).group(1))
 
 
 @pytest.mark.anyio
 async def test_token_new_then_serve_by_digest(tmp_path: Path) -> None:
     env = appserver_env(tmp_path / "home")
     out = tmp_path / "secrets" / "token"
-    made = _appserver("token", "new", "--out", str(out), env=env)
+    made = await _appserver("token", "new", "--out", str(out), env=env)
     assert made.returncode == 0, made.stderr
     token = out.read_text().strip()
     digest = hashlib.sha256(token.encode()).hexdigest()
@@ -235,13 +238,13 @@ async def test_token_new_then_serve_by_digest(tmp_path: Path) -> None:
     assert f"--ws-token-sha256 {digest}" in made.stdout
     assert "--remote-auth-token-env" in made.stdout
     assert token not in made.stdout + made.stderr
-    again = _appserver("token", "new", "--out", str(out), env=env)
+    again = await _appserver("token", "new", "--out", str(out), env=env)
     assert again.returncode == 2 and again.stderr == f"Error: {out} already exists; pass --force to replace it\n"
     assert out.read_text().strip() == token
     argv = [*APPSERVER, "serve", "--backend", "builtin", "--listen", "ws://127.0.0.1:0",
             "--ws-auth", "capability-token", "--ws-token-sha256", digest]
-    async with _serving(argv, env) as server:
-        async with RpcClient.connect_url(f"ws://127.0.0.1:{server.port}", {"Authorization": f"Bearer {token}"}) as client:
+    async with _serving(argv, env) as (server, port):
+        async with RpcClient.connect_url(f"ws://127.0.0.1:{port}", {"Authorization": f"Bearer {token}"}) as client:
             await client.initialize()
 
 
@@ -249,22 +252,22 @@ async def test_token_new_then_serve_by_digest(tmp_path: Path) -> None:
 async def test_token_secret_and_sign_then_serve(tmp_path: Path) -> None:
     env = appserver_env(tmp_path / "home")
     secret = tmp_path / "secret"
-    made = _appserver("token", "secret", "--out", str(secret), env=env)
+    made = await _appserver("token", "secret", "--out", str(secret), env=env)
     assert made.returncode == 0, made.stderr
     assert secret.stat().st_mode & 0o777 == 0o600
     assert len(secret.read_text().strip().encode()) >= 32
     assert secret.read_text().strip() not in made.stdout
-    signed = _appserver("token", "sign", "--secret-file", str(secret), "--ttl", "10m",
+    signed = await _appserver("token", "sign", "--secret-file", str(secret), "--ttl", "10m",
                         "--issuer", "me", "--audience", "gw", env=env)
     assert signed.returncode == 0, signed.stderr
     token = signed.stdout.strip()
     assert "\n" not in token
-    early = _appserver("token", "sign", "--secret-file", str(secret), "--not-before", "1h", env=env).stdout.strip()
+    early = (await _appserver("token", "sign", "--secret-file", str(secret), "--not-before", "1h", env=env)).stdout.strip()
     argv = [*APPSERVER, "serve", "--backend", "builtin", "--listen", "ws://127.0.0.1:0",
             "--ws-auth", "signed-bearer-token", "--ws-shared-secret-file", str(secret),
             "--ws-issuer", "me", "--ws-audience", "gw"]
-    async with _serving(argv, env) as server:
-        url = f"ws://127.0.0.1:{server.port}"
+    async with _serving(argv, env) as (server, port):
+        url = f"ws://127.0.0.1:{port}"
         async with RpcClient.connect_url(url, {"Authorization": f"Bearer {token}"}) as client:
             await client.initialize()
         with pytest.raises(InvalidStatus) as info:
@@ -279,11 +282,12 @@ async def test_token_secret_and_sign_then_serve(tmp_path: Path) -> None:
 @pytest.mark.anyio
 async def test_sigterm_closes_clients_with_1001_and_exits_zero(tmp_path: Path) -> None:
     argv = [*APPSERVER, "serve", "--backend", "builtin", "--listen", "ws://127.0.0.1:0"]
-    async with _serving(argv, appserver_env(tmp_path)) as server:
-        async with RpcClient.connect_url(f"ws://127.0.0.1:{server.port}") as client:
+    async with _serving(argv, appserver_env(tmp_path)) as (server, port):
+        async with RpcClient.connect_url(f"ws://127.0.0.1:{port}") as client:
             await client.initialize()
-            server.proc.send_signal(signal.SIGTERM)
+            server.signal(signal.SIGTERM)
             with pytest.raises(ConnectionClosedOK) as info:
-                await client.ws.recv()
+                while True:  # past the remoteControl/status/changed after initialize
+                    await client.ws.recv()
             assert info.value.rcvd is not None and info.value.rcvd.code == 1001
-        assert await anyio.to_thread.run_sync(lambda: server.proc.wait(30)) == 0
+        assert await server.wait() == 0

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from appserver import strings
-from tests.support.procs import APPSERVER, appserver_env
-from tests.support.tls import Pki, pki  # noqa: F401  (fixture)
+from tests.support.launcher import APPSERVER, appserver_env
+from tests.support.tls import Pki
 
 
 def serve(args: list[str], tmp_path: Path) -> tuple[int, str]:
@@ -98,7 +98,7 @@ def test_negative_skew_is_a_usage_error(tmp_path: Path) -> None:
     assert status == 2 and "--ws-max-clock-skew-seconds" in stderr
 
 
-def test_tls_flag_errors(tmp_path: Path, pki: Pki) -> None:  # noqa: F811
+def test_tls_flag_errors(tmp_path: Path, pki: Pki) -> None:
     wss = ["--listen", "wss://127.0.0.1:0"]
     cert, key = str(pki.cert), str(pki.key)
     assert refused(wss, tmp_path) == "`--listen wss://127.0.0.1:0` requires `--tls-cert` and `--tls-key`"

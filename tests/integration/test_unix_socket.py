@@ -8,16 +8,23 @@ import signal
 import socket
 import stat
 import subprocess
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TypeVar
 
+import anyio.to_thread
 import pytest
 from websockets.frames import Opcode
 
 from appserver.transports.unix_path import physical_path
+from tests.support import launcher
 from tests.support.client import RpcClient
-from tests.support.background import Proc, gateway, short_tmp  # noqa: F401 (fixture)
-from tests.support.procs import APPSERVER, appserver_env
+from tests.support.launcher import APPSERVER, Launched, appserver_env, launch
 from tests.support.rawws import RawWs
+
+pytestmark = pytest.mark.anyio
+T = TypeVar("T")
 
 BUILTIN = ["--backend", "builtin"]
 UPGRADE = (
@@ -31,11 +38,23 @@ def mode(path: Path) -> int:
     return stat.S_IMODE(os.lstat(path).st_mode)
 
 
-def serve_once(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+async def serve_once(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """``appserver serve`` expected to fail at startup."""
-    return subprocess.run(
-        [*APPSERVER, "serve", *BUILTIN, *args], env=env, capture_output=True, text=True, timeout=60
-    )
+    return await launcher.run([*APPSERVER, "serve", *BUILTIN, *args], env=env)
+
+
+@asynccontextmanager
+async def serving(args: list[str], env: dict[str, str]) -> AsyncIterator[Launched]:
+    """``appserver serve ARGS``, once its banner says it listens."""
+    async with launch([*APPSERVER, "serve", *args], env=env) as server:
+        await server.line_matching("listening on:")
+        yield server
+
+
+async def blocking(fn: Callable[[], T]) -> T:
+    """Run a blocking raw-socket exchange off the event loop (the server's stderr is read
+    meanwhile)."""
+    return await anyio.to_thread.run_sync(fn)
 
 
 def raw_exchange(path: Path, request: bytes) -> bytes:
@@ -50,7 +69,7 @@ def raw_exchange(path: Path, request: bytes) -> bytes:
     return b"".join(chunks)
 
 
-def test_folders_modes_lock_and_cleanup(short_tmp: Path) -> None:
+async def test_folders_modes_lock_and_cleanup(short_tmp: Path) -> None:
     home = short_tmp / "home"
     (home / "app-server-control").mkdir(parents=True, mode=0o755)
     os.chmod(home / "app-server-control", 0o755)
@@ -62,28 +81,28 @@ def test_folders_modes_lock_and_cleanup(short_tmp: Path) -> None:
     in_mine = mine / "s.sock"
     env = appserver_env(home)
     args = [*BUILTIN, "--listen", "unix://", "--listen", f"unix://{created}", "--listen", f"unix://{in_mine}"]
-    with gateway(args, env, short_tmp) as server:
+    async with serving(args, env) as server:
         for sock in (default, created, in_mine):
             assert stat.S_ISSOCK(os.lstat(sock).st_mode), sock  # a real socket, no link
             assert mode(sock) == 0o600
-            assert f"listening on: unix://{sock}" in server.stderr
+            await server.line_matching(f"listening on: unix://{sock}$")
         assert mode(default.parent) == 0o700  # the default folder is tightened, like upstream
         assert mode(created.parent) == 0o700  # a folder we create is 0700
         assert mode(mine) == 0o755  # a folder the user named is left alone, like upstream
         lock = default.parent / "app-server-startup.lock"
         assert lock.is_file() and mode(lock) == 0o600
         server.signal(signal.SIGTERM)
-        assert server.wait() == 0
+        assert await server.wait() == 0
     for sock in (default, created, in_mine):
         assert not os.path.lexists(sock)
     assert lock.exists()  # like upstream, the startup lock stays
 
 
-def test_parent_writable_by_others_is_refused(short_tmp: Path) -> None:
+async def test_parent_writable_by_others_is_refused(short_tmp: Path) -> None:
     shared = short_tmp / "shared"
     shared.mkdir()
     os.chmod(shared, 0o777)
-    result = serve_once(["--listen", f"unix://{shared}/s.sock"], appserver_env(short_tmp))
+    result = await serve_once(["--listen", f"unix://{shared}/s.sock"], appserver_env(short_tmp))
     assert result.returncode == 1
     assert result.stderr.splitlines()[-1] == (
         "Error: socket parent must be owned by the user or root and prevent other users "
@@ -93,10 +112,9 @@ def test_parent_writable_by_others_is_refused(short_tmp: Path) -> None:
     assert list(shared.iterdir()) == []
 
 
-@pytest.mark.anyio
 async def test_clients_are_isolated_sessions(short_tmp: Path) -> None:
     path = short_tmp / "s.sock"
-    with gateway([*BUILTIN, "--listen", f"unix://{path}"], appserver_env(short_tmp), short_tmp):
+    async with serving([*BUILTIN, "--listen", f"unix://{path}"], appserver_env(short_tmp)):
         async with RpcClient.connect_unix(path) as a, RpcClient.connect_unix(path) as b:
             # The same request id on both connections: each gets its own answer.
             await a.send({"id": 1, "method": "initialize", "params": INIT_PARAMS})
@@ -114,35 +132,34 @@ async def test_clients_are_isolated_sessions(short_tmp: Path) -> None:
             assert all(m.get("id") != 2 for m in b.inbox)
 
 
-def test_socket_in_use_is_refused(short_tmp: Path) -> None:
+async def test_socket_in_use_is_refused(short_tmp: Path) -> None:
     path = short_tmp / "s.sock"
     env = appserver_env(short_tmp)
-    with gateway([*BUILTIN, "--listen", f"unix://{path}"], env, short_tmp):
-        result = serve_once(["--listen", f"unix://{path}"], env)
+    async with serving([*BUILTIN, "--listen", f"unix://{path}"], env):
+        result = await serve_once(["--listen", f"unix://{path}"], env)
         assert result.returncode == 1
         assert result.stderr.splitlines()[-1] == f"Error: app-server control socket is already in use at {path}"
         assert "Traceback" not in result.stderr
         assert stat.S_ISSOCK(os.lstat(path).st_mode)  # the live server's socket is untouched
 
 
-@pytest.mark.anyio
 async def test_stale_socket_is_replaced(short_tmp: Path) -> None:
     path = short_tmp / "s.sock"
     stale = socket.socket(socket.AF_UNIX)
     stale.bind(str(path))
     stale.close()  # the file stays, nobody listens: connect is refused
     os.chmod(path, 0o644)
-    with gateway([*BUILTIN, "--listen", f"unix://{path}"], appserver_env(short_tmp), short_tmp) as server:
+    async with serving([*BUILTIN, "--listen", f"unix://{path}"], appserver_env(short_tmp)) as server:
         assert "removing stale control socket" in server.stderr
         assert mode(path) == 0o600
         async with RpcClient.connect_unix(path) as client:
             assert "userAgent" in await client.call("initialize", INIT_PARAMS)
 
 
-def test_non_socket_file_is_refused(short_tmp: Path) -> None:
+async def test_non_socket_file_is_refused(short_tmp: Path) -> None:
     path = short_tmp / "s.sock"
     path.write_text("precious")
-    result = serve_once(["--listen", f"unix://{path}"], appserver_env(short_tmp))
+    result = await serve_once(["--listen", f"unix://{path}"], appserver_env(short_tmp))
     assert result.returncode == 1
     assert result.stderr.splitlines()[-1] == (
         f"Error: app-server control socket path exists and is not a socket: {path}"
@@ -152,36 +169,38 @@ def test_non_socket_file_is_refused(short_tmp: Path) -> None:
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_signal_removes_the_socket(short_tmp: Path, signum: int) -> None:
+async def test_signal_removes_the_socket(short_tmp: Path, signum: int) -> None:
     path = short_tmp / "s.sock"
-    with gateway([*BUILTIN, "--listen", f"unix://{path}"], appserver_env(short_tmp), short_tmp) as server:
-        with socket.socket(socket.AF_UNIX) as sock:
-            sock.connect(str(path))
-            ws = RawWs.over_socket(sock)
-            ws.handshake()
-            server.signal(signum)
-            close = ws.next_frame()  # connected clients are told the server is going away
-            assert close.opcode is Opcode.CLOSE and close.data[:2] == (1001).to_bytes(2, "big")
-        assert server.wait() == 0
+    async with serving([*BUILTIN, "--listen", f"unix://{path}"], appserver_env(short_tmp)) as server:
+        def client() -> None:
+            with socket.socket(socket.AF_UNIX) as sock:
+                sock.connect(str(path))
+                ws = RawWs.over_socket(sock)
+                ws.handshake()
+                server.signal(signum)
+                close = ws.next_frame()  # connected clients are told the server is going away
+                assert close.opcode is Opcode.CLOSE and close.data[:2] == (1001).to_bytes(2, "big")
+
+        await blocking(client)
+        assert await server.wait() == 0
     assert not os.path.lexists(path)
 
 
-def test_a_replaced_socket_is_not_removed(short_tmp: Path) -> None:
+async def test_a_replaced_socket_is_not_removed(short_tmp: Path) -> None:
     path = short_tmp / "s.sock"
-    with gateway([*BUILTIN, "--listen", f"unix://{path}"], appserver_env(short_tmp), short_tmp) as server:
+    async with serving([*BUILTIN, "--listen", f"unix://{path}"], appserver_env(short_tmp)) as server:
         os.unlink(path)
         other = socket.socket(socket.AF_UNIX)
         other.bind(str(path))  # someone else's socket now lives at the path
         theirs = os.lstat(path)
         try:
             server.signal(signal.SIGTERM)
-            assert server.wait() == 0
+            assert await server.wait() == 0
             assert os.lstat(path) == theirs
         finally:
             other.close()
 
 
-@pytest.mark.anyio
 async def test_long_path_binds_through_a_short_physical_socket(short_tmp: Path) -> None:
     folder = short_tmp / ("d" * 60) / ("e" * 60)
     folder.mkdir(parents=True)
@@ -190,7 +209,7 @@ async def test_long_path_binds_through_a_short_physical_socket(short_tmp: Path) 
     physical = physical_path(path)
     env = appserver_env(short_tmp)
     args = [*BUILTIN, "--listen", f"unix://{path}"]
-    with gateway(args, env, short_tmp) as server:
+    async with serving(args, env) as server:
         assert os.readlink(path) == str(physical)
         assert stat.S_ISSOCK(os.lstat(physical).st_mode) and mode(physical) == 0o600
         assert mode(physical.parent) == 0o700
@@ -198,72 +217,84 @@ async def test_long_path_binds_through_a_short_physical_socket(short_tmp: Path) 
             assert "userAgent" in await client.call("initialize", INIT_PARAMS)
         server.kill()  # no cleanup: the link and the physical socket are left stale
     assert os.path.islink(path) and os.path.exists(physical)
-    with gateway(args, env, short_tmp) as server:  # the stale link is recognised and replaced
-        proxy = subprocess.run(
+    async with serving(args, env) as server:  # the stale link is recognised and replaced
+        proxy = await launcher.run(
             [*APPSERVER, "proxy", "--sock", str(path)],
             input=json.dumps({"id": 7, "method": "initialize", "params": INIT_PARAMS}) + "\n",
-            capture_output=True, text=True, env=env, timeout=60,
+            env=env,
         )
         assert proxy.returncode == 0, proxy.stderr
-        assert json.loads(proxy.stdout)["id"] == 7
+        assert json.loads(proxy.stdout.splitlines()[0])["id"] == 7
         server.signal(signal.SIGTERM)
-        assert server.wait() == 0
+        assert await server.wait() == 0
     assert not os.path.lexists(path) and not os.path.lexists(physical)
 
 
 @pytest.fixture
-def upgraded_server(short_tmp: Path):  # type: ignore[no-untyped-def]
+async def upgraded_server(short_tmp: Path) -> AsyncIterator[tuple[Path, Launched]]:
     path = short_tmp / "s.sock"
-    with gateway([*BUILTIN, "--listen", f"unix://{path}"], appserver_env(short_tmp), short_tmp) as server:
+    async with serving([*BUILTIN, "--listen", f"unix://{path}"], appserver_env(short_tmp)) as server:
         yield path, server
 
 
-def test_http_details_of_the_upgrade(upgraded_server: tuple[Path, Proc]) -> None:
+async def test_http_details_of_the_upgrade(upgraded_server: tuple[Path, Launched]) -> None:
     path, _ = upgraded_server
-    forbidden = raw_exchange(path, UPGRADE.format(path="/daemon/shutdown").encode())
-    assert forbidden.startswith(b"HTTP/1.1 403 Forbidden\r\n")
-    assert forbidden.endswith(b"\r\n\r\nunmanaged server")
-    # A plain HTTP request (no Upgrade) gets no response at all, like upstream.
-    assert raw_exchange(path, b"GET /readyz HTTP/1.1\r\nHost: localhost\r\n\r\n") == b""
-    # Any path upgrades, with upstream's size header on the 101.
-    with socket.socket(socket.AF_UNIX) as sock:
-        sock.connect(str(path))
-        ws = RawWs.over_socket(sock, uri="ws://localhost/any/path?x=1")
-        response = ws.handshake()
-        assert response.status_code == 101
-        assert response.headers["x-codex-websocket-max-unfragmented-message-bytes"] == "16777216"
+
+    def client() -> None:
+        forbidden = raw_exchange(path, UPGRADE.format(path="/daemon/shutdown").encode())
+        assert forbidden.startswith(b"HTTP/1.1 403 Forbidden\r\n")
+        assert forbidden.endswith(b"\r\n\r\nunmanaged server")
+        # A plain HTTP request (no Upgrade) gets no response at all, like upstream.
+        assert raw_exchange(path, b"GET /readyz HTTP/1.1\r\nHost: localhost\r\n\r\n") == b""
+        # Any path upgrades, with upstream's size header on the 101.
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.connect(str(path))
+            ws = RawWs.over_socket(sock, uri="ws://localhost/any/path?x=1")
+            response = ws.handshake()
+            assert response.status_code == 101
+            assert response.headers["x-codex-websocket-max-unfragmented-message-bytes"] == "16777216"
+
+    await blocking(client)
 
 
-def test_one_pong_per_ping_and_binary_frames_dropped(upgraded_server: tuple[Path, Proc]) -> None:
+async def test_one_pong_per_ping_and_binary_frames_dropped(upgraded_server: tuple[Path, Launched]) -> None:
     path, server = upgraded_server
-    with socket.socket(socket.AF_UNIX) as sock:
-        sock.connect(str(path))
-        ws = RawWs.over_socket(sock)
-        ws.handshake()
-        ws.send_ping(b"p1")
-        ws.send_binary(b"\x00\x01")
-        ws.send_json({"id": 1, "method": "initialize", "params": INIT_PARAMS})
-        answer, before = ws.wait_answer(1)
-        assert "userAgent" in answer["result"]
-        # The server handles frames in order: the pong for p1 precedes the answer.
-        assert [(f.opcode, f.data) for f in before if f.opcode is Opcode.PONG] == [(Opcode.PONG, b"p1")]
-        assert all(f.opcode is not Opcode.BINARY for f in before)
-        ws.send_ping(b"p2")
-        ws.send_json({"id": 2, "method": "initialize", "params": INIT_PARAMS})
-        answer, before = ws.wait_answer(2)
-        assert answer["error"]["message"] == "Already initialized"
-        assert [f.data for f in before if f.opcode is Opcode.PONG] == [b"p2"]
-    assert "binary" in server.stderr
+
+    def client() -> None:
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.connect(str(path))
+            ws = RawWs.over_socket(sock)
+            ws.handshake()
+            ws.send_ping(b"p1")
+            ws.send_binary(b"\x00\x01")
+            ws.send_json({"id": 1, "method": "initialize", "params": INIT_PARAMS})
+            answer, before = ws.wait_answer(1)
+            assert "userAgent" in answer["result"]
+            # The server handles frames in order: the pong for p1 precedes the answer.
+            assert [(f.opcode, f.data) for f in before if f.opcode is Opcode.PONG] == [(Opcode.PONG, b"p1")]
+            assert all(f.opcode is not Opcode.BINARY for f in before)
+            ws.send_ping(b"p2")
+            ws.send_json({"id": 2, "method": "initialize", "params": INIT_PARAMS})
+            answer, before = ws.wait_answer(2)
+            assert answer["error"]["message"] == "Already initialized"
+            assert [f.data for f in before if f.opcode is Opcode.PONG] == [b"p2"]
+
+    await blocking(client)
+    await server.line_matching("dropping unsupported binary")
 
 
-def test_deflate_and_messages_larger_than_16_mib(upgraded_server: tuple[Path, Proc]) -> None:
+async def test_deflate_and_messages_larger_than_16_mib(upgraded_server: tuple[Path, Launched]) -> None:
     path, _ = upgraded_server
-    with socket.socket(socket.AF_UNIX) as sock:
-        sock.connect(str(path))
-        ws = RawWs.over_socket(sock, deflate=True)
-        response = ws.handshake()
-        assert "permessage-deflate" in response.headers.get("Sec-WebSocket-Extensions", "")
-        big = {"clientInfo": {"name": "t", "title": "x" * (17 * 1024 * 1024), "version": "1"}}
-        ws.send_json({"id": "big", "method": "initialize", "params": big})
-        answer, _ = ws.wait_answer("big")
-        assert "userAgent" in answer["result"]
+
+    def client() -> None:
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.connect(str(path))
+            ws = RawWs.over_socket(sock, deflate=True)
+            response = ws.handshake()
+            assert "permessage-deflate" in response.headers.get("Sec-WebSocket-Extensions", "")
+            big = {"clientInfo": {"name": "t", "title": "x" * (17 * 1024 * 1024), "version": "1"}}
+            ws.send_json({"id": "big", "method": "initialize", "params": big})
+            answer, _ = ws.wait_answer("big")
+            assert "userAgent" in answer["result"]
+
+    await blocking(client)

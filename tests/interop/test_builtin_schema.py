@@ -308,6 +308,22 @@ async def test_every_builtin_message_validates(
     await call(tui, tui_session, "thread/unsubscribe", {"threadId": side_id})
     await call(tui, tui_session, "thread/unsubscribe", {"threadId": side_id})  # notLoaded now
 
+    # A turn the agent cannot run (`required` is not a list) ends as codex's failed turns do.
+    await call(
+        tui,
+        tui_session,
+        "turn/start",
+        {
+            "threadId": thread_id,
+            "input": [{"type": "text", "text": "hi"}],
+            "outputSchema": {"type": "object", "properties": {}, "required": 5},
+        },
+    )
+    failed = await tui.wait_for(
+        lambda m: m.get("method") == "turn/completed" and m["params"]["turn"]["status"] == "failed"
+    )
+    assert failed["params"]["turn"]["error"]["message"]
+
     # Another connection resumes and forks; error paths of every kind.
     await call(plain, plain_session, "thread/resume", {"threadId": thread_id})
     fork = await call(plain, plain_session, "thread/fork", {"threadId": thread_id})

@@ -13,8 +13,8 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,6 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from appserver.backends.codex import CodexBackend
-from tests.support.background import gateway, short_dir
 from tests.support.client import RpcClient
 from tests.support.gateway import (
     descendants,
@@ -32,9 +31,10 @@ from tests.support.gateway import (
     stdio_gateway,
     wait_gone,
 )
-from tests.support.listeners import WS_ADDR
+from tests.support.launcher import APPSERVER, appserver_env, launch, short_dir, unix_socket_accepts
 from tests.support.mock_responses import mock_provider_config, start_mock
-from tests.support.procs import appserver_env
+from tests.support.rawhttp import WS_ADDR
+
 
 pytestmark = [pytest.mark.anyio, pytest.mark.interop]
 
@@ -77,15 +77,15 @@ def codex_args(codex_bin: str) -> list[str]:
 TRANSPORTS = ["stdio", "unix", "ws"]
 
 
-@contextmanager
-def listening_gateway(args: Sequence[str], env: dict[str, str], workdir: Path) -> Iterator[tuple[Path, int]]:
+@asynccontextmanager
+async def listening_gateway(args: Sequence[str], env: dict[str, str]) -> AsyncIterator[tuple[Path, int]]:
     """A gateway process on a unix socket and an ephemeral ws port: (socket, port)."""
     with short_dir() as folder:
         socket = folder / "gw.sock"
         listen = ["--listen", f"unix://{socket}", "--listen", "ws://127.0.0.1:0"]
-        with gateway([*args, *listen], env, workdir) as proc:
-            match = WS_ADDR.search(proc.stderr)
-            assert match, proc.stderr
+        async with launch([*APPSERVER, "serve", *args, *listen], env=env) as server:
+            match = await server.line_matching(WS_ADDR)
+            await server.line_matching(f"listening on: unix://{socket}")
             yield socket, int(match.group(2))
 
 
@@ -97,11 +97,11 @@ async def gateway_client(
     returns the raw text of the next message on either transport."""
     if transport == "stdio":
         args = codex_args(codex_bin) + [arg for o in overrides for arg in ("-c", o)]
-        async with stdio_gateway(args, env, tmp_path / "gateway.err") as gw:
+        async with stdio_gateway(args, env) as gw:
             yield gw.client
             return
     args = codex_args(codex_bin) + [arg for o in overrides for arg in ("-c", o)]
-    with listening_gateway(args, env, tmp_path) as (socket, port):
+    async with listening_gateway(args, env) as (socket, port):
         connecting = (
             RpcClient.connect_unix(socket)
             if transport == "unix"
@@ -169,7 +169,7 @@ async def test_initialize_and_thread_start_pass_through(
 
 
 async def test_banner_names_the_codex_backend(codex_bin: str, env: dict[str, str], tmp_path: Path) -> None:
-    async with stdio_gateway(codex_args(codex_bin), env, tmp_path / "err") as gw:
+    async with stdio_gateway(codex_args(codex_bin), env) as gw:
         await gw.client.initialize()
     banner = next(line for line in gw.stderr.splitlines() if line.startswith("appserver "))
     assert banner == f"appserver 0.1.0: backend codex (codex app-server child `{codex_bin}`; --backend codex)"
@@ -178,7 +178,7 @@ async def test_banner_names_the_codex_backend(codex_bin: str, env: dict[str, str
 async def test_two_clients_share_a_thread(
     codex_bin: str, env: dict[str, str], home: Path, tmp_path: Path, mock_model: Any
 ) -> None:
-    with listening_gateway(codex_args(codex_bin), env, tmp_path) as (socket, port):
+    async with listening_gateway(codex_args(codex_bin), env) as (socket, port):
         async with RpcClient.connect_unix(socket) as a, RpcClient.connect_url(f"ws://127.0.0.1:{port}") as b:
             await a.initialize("client-a")
             await b.initialize("client-b")
@@ -243,7 +243,7 @@ async def test_pipelined_burst_of_10000_is_answered_without_errors(
     codex_bin: str, env: dict[str, str], tmp_path: Path
 ) -> None:
     count = 10_000
-    async with stdio_gateway(codex_args(codex_bin), env, tmp_path / "err") as gw:
+    async with stdio_gateway(codex_args(codex_bin), env) as gw:
         await gw.client.initialize()
         burst = "".join(
             f'{{"id":{i},"method":"thread/loaded/list","params":{{}}}}\n' for i in range(count)
@@ -295,14 +295,14 @@ async def test_child_killed_clients_told_gateway_restarts_it(
 async def test_stdio_client_of_a_dead_child_gets_error_and_exit_1(
     codex_bin: str, env: dict[str, str], tmp_path: Path
 ) -> None:
-    async with stdio_gateway(codex_args(codex_bin), env, tmp_path / "err") as gw:
+    async with stdio_gateway(codex_args(codex_bin), env) as gw:
         await gw.client.initialize()
         victims = native_codex(descendants(gw.process.pid))
         assert victims
         for pid in victims:
             os.kill(pid, signal.SIGKILL)
         with anyio.fail_after(60):
-            status = await gw.process.wait()
+            status = await gw.server.wait()
     assert status == 1
     last = gw.stderr.strip().splitlines()[-1]
     assert last == "Error: backend failed: codex app-server exited (killed by SIGKILL)"
@@ -315,13 +315,13 @@ async def test_stopping_the_gateway_leaves_no_codex_behind(
     codex_bin: str, env: dict[str, str], tmp_path: Path, signum: int, status: int
 ) -> None:
     """SIGTERM drains, stops codex last and exits 0; SIGKILL leaves the guard to stop it."""
-    async with stdio_gateway(codex_args(codex_bin), env, tmp_path / "err") as gw:
+    async with stdio_gateway(codex_args(codex_bin), env) as gw:
         await gw.client.initialize()
         tree = descendants(gw.process.pid)
         assert native_codex(tree), tree  # the node wrapper *and* the native binary
-        gw.process.send_signal(signum)
+        gw.server.signal(signum)
         with anyio.fail_after(60):
-            assert await gw.process.wait() == status
+            assert await gw.server.wait() == status
         assert await wait_gone(tree) == set()
     if signum == signal.SIGTERM:
         assert "SIGTERM: draining" in gw.stderr
@@ -334,14 +334,9 @@ async def test_attach_to_a_running_app_server_socket(
     codex_bin: str, env: dict[str, str], home: Path, tmp_path: Path
 ) -> None:
     socket = tmp_path / "daemon.sock"
-    daemon = await anyio.open_process(
-        [codex_bin, "app-server", "--listen", f"unix://{socket}"], env=env, stderr=subprocess.DEVNULL
-    )
-    try:
-        with anyio.fail_after(60):
-            while not socket.exists():
-                await anyio.sleep(0.05)
-        async with stdio_gateway(["--backend", f"unix://{socket}"], env, tmp_path / "err") as gw:
+    async with launch([codex_bin, "app-server", "--listen", f"unix://{socket}"], env=env) as daemon:
+        await daemon.until(lambda: unix_socket_accepts(socket), "accepting on its socket")
+        async with stdio_gateway(["--backend", f"unix://{socket}"], env) as gw:
             result = await gw.client.initialize("attached")
             assert result["userAgent"].startswith("attached/0.169.0 ")
             assert result["codexHome"] == str(home)
@@ -349,17 +344,13 @@ async def test_attach_to_a_running_app_server_socket(
             note = await gw.client.notification("thread/started")
             assert note["params"]["thread"]["id"] == thread["id"]
         assert f"app-server at unix://{socket}" in gw.stderr
-    finally:
-        daemon.terminate()
-        with anyio.CancelScope(shield=True):
-            await daemon.wait()
 
 
 async def test_attach_to_a_socket_nobody_serves_exits_1(env: dict[str, str], tmp_path: Path) -> None:
     socket = tmp_path / "none.sock"
-    async with stdio_gateway(["--backend", f"unix://{socket}"], env, tmp_path / "err") as gw:
+    async with stdio_gateway(["--backend", f"unix://{socket}"], env) as gw:
         with anyio.fail_after(30):
-            status = await gw.process.wait()
+            status = await gw.server.wait()
     assert status == 1
     lines = gw.stderr.strip().splitlines()
     assert lines == [f"Error: cannot reach app-server at {socket}: [Errno 2] No such file or directory"]
@@ -378,7 +369,7 @@ async def test_codex_remote_tui_through_the_gateway_shows_the_login_screen(
     tui_home = tmp_path / "tui-home"
     tui_home.mkdir()
     name = f"appserver-tui-{os.getpid()}"
-    with listening_gateway(codex_args(codex_bin), env, tmp_path) as (socket, _port):
+    async with listening_gateway(codex_args(codex_bin), env) as (socket, _port):
         command = f"CODEX_HOME={tui_home} TERM=xterm-256color {codex_bin} --remote unix://{socket}"
         _tmux("new-session", "-d", "-s", name, "-x", "120", "-y", "40", "-c", str(tmp_path), command)
         try:

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
 
 from tests.support.jwt_table import AUDIENCE, ISSUER, SECRET, SKEW, jwt_table
-from tests.support.listeners import HttpReply, ListenerProcess, raw_request, upgrade_request
-from tests.support.procs import appserver_env
+from tests.support.launcher import appserver_env, launch_blocking
+from tests.support.rawhttp import WS_ADDR, HttpReply, raw_request, upgrade_request
 
 pytestmark = pytest.mark.interop
 
@@ -113,36 +115,37 @@ def _compare(codex_port: int, ours_port: int, table: list[tuple[str, str]]) -> N
     assert not mismatches, "\n".join(mismatches)
 
 
-def _servers(codex_bin: str, tmp_path: Path, flags: list[str]) -> tuple[ListenerProcess, ListenerProcess]:
+@contextmanager
+def _servers(codex_bin: str, tmp_path: Path, flags: list[str]) -> Iterator[tuple[int, int]]:
+    """The real codex and ours, with the same flags; their ports (codex's, ours)."""
     codex_home = tmp_path / "codex-home"
     ours_home = tmp_path / "ours-home"
     codex_home.mkdir()
     ours_home.mkdir()
     listen = ["--listen", "ws://127.0.0.1:0"]
-    codex = ListenerProcess([codex_bin, "app-server", *listen, *flags], appserver_env(codex_home), cwd=str(tmp_path))
-    ours = ListenerProcess(
-        [sys.executable, "-m", "appserver", "serve", "--backend", "builtin", *listen, *flags],
-        appserver_env(ours_home),
-        cwd=str(tmp_path),
-    )
-    return codex, ours
+    with ExitStack() as stack:
+        codex = stack.enter_context(launch_blocking(
+            [codex_bin, "app-server", *listen, *flags], env=appserver_env(codex_home), cwd=tmp_path
+        ))
+        ours = stack.enter_context(launch_blocking(
+            [sys.executable, "-m", "appserver", "serve", "--backend", "builtin", *listen, *flags],
+            env=appserver_env(ours_home),
+            cwd=tmp_path,
+        ))
+        yield int(codex.line_matching(WS_ADDR).group(2)), int(ours.line_matching(WS_ADDR).group(2))
 
 
 def test_without_auth_matches_codex(codex_bin: str, tmp_path: Path) -> None:
-    codex, ours = _servers(codex_bin, tmp_path, [])
-    with codex, ours:
-        assert codex.port and ours.port
-        _compare(codex.port, ours.port, HTTP_TABLE + NO_AUTH_TABLE)
+    with _servers(codex_bin, tmp_path, []) as (codex, ours):
+        _compare(codex, ours, HTTP_TABLE + NO_AUTH_TABLE)
 
 
 def test_capability_token_matches_codex(codex_bin: str, tmp_path: Path) -> None:
     token_file = tmp_path / "token"
     token_file.write_text(TOKEN + "\n")
     flags = ["--ws-auth", "capability-token", "--ws-token-file", str(token_file)]
-    codex, ours = _servers(codex_bin, tmp_path, flags)
-    with codex, ours:
-        assert codex.port and ours.port
-        _compare(codex.port, ours.port, HTTP_TABLE + BEARER_TABLE + CAPABILITY_TABLE)
+    with _servers(codex_bin, tmp_path, flags) as (codex, ours):
+        _compare(codex, ours, HTTP_TABLE + BEARER_TABLE + CAPABILITY_TABLE)
 
 
 def test_signed_bearer_token_matches_codex(codex_bin: str, tmp_path: Path) -> None:
@@ -155,7 +158,5 @@ def test_signed_bearer_token_matches_codex(codex_bin: str, tmp_path: Path) -> No
         "--ws-audience", AUDIENCE,
         "--ws-max-clock-skew-seconds", str(SKEW),
     ]  # fmt: skip
-    codex, ours = _servers(codex_bin, tmp_path, flags)
-    with codex, ours:
-        assert codex.port and ours.port
-        _compare(codex.port, ours.port, BEARER_TABLE + _jwt_requests())
+    with _servers(codex_bin, tmp_path, flags) as (codex, ours):
+        _compare(codex, ours, BEARER_TABLE + _jwt_requests())

@@ -10,13 +10,15 @@ gets the echo agent's ``echo:`` reply.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from tests.support.listeners import ListenerProcess
-from tests.support.procs import appserver_env
-from tests.support.tls import Pki, pki  # noqa: F401  (fixture)
+from tests.support.launcher import BlockingLaunched, appserver_env, launch_blocking
+from tests.support.rawhttp import WS_ADDR
+from tests.support.tls import Pki
 from tests.support.tui import TmuxTui
 
 pytestmark = pytest.mark.interop
@@ -33,14 +35,17 @@ def token_file(tmp_path: Path) -> Path:
     return path
 
 
-def _gateway(tmp_path: Path, listen: str, token_file: Path, extra: list[str]) -> ListenerProcess:
+@contextmanager
+def _gateway(tmp_path: Path, listen: str, token_file: Path, extra: list[str]) -> Iterator[tuple[BlockingLaunched, int]]:
+    """The gateway with capability-token auth, and its port."""
     home = tmp_path / "gateway-home"
     home.mkdir()
     argv = [
         sys.executable, "-m", "appserver", "serve", "--backend", "builtin", "--listen", listen,
         "--ws-auth", "capability-token", "--ws-token-file", str(token_file), *extra,
     ]  # fmt: skip
-    return ListenerProcess(argv, appserver_env(home))
+    with launch_blocking(argv, env=appserver_env(home)) as gateway:
+        yield gateway, int(gateway.line_matching(WS_ADDR).group(2))
 
 
 def _tui(codex_bin: str, tmp_path: Path, remote: str, **env: str) -> TmuxTui:
@@ -62,20 +67,18 @@ def _prompt_and_echo(tui: TmuxTui, prompt: str) -> None:
 
 
 def test_tui_over_ws_with_a_bearer_token(codex_bin: str, tmp_path: Path, token_file: Path) -> None:
-    with _gateway(tmp_path, "ws://127.0.0.1:0", token_file, []) as gateway:
-        assert gateway.port
-        with _tui(codex_bin, tmp_path, f"ws://127.0.0.1:{gateway.port}") as tui:
+    with _gateway(tmp_path, "ws://127.0.0.1:0", token_file, []) as (gateway, port):
+        with _tui(codex_bin, tmp_path, f"ws://127.0.0.1:{port}") as tui:
             _prompt_and_echo(tui, "hello over ws")
         assert TOKEN not in gateway.stderr
 
 
 def test_tui_over_wss_with_the_test_ca(
-    codex_bin: str, tmp_path: Path, token_file: Path, pki: Pki  # noqa: F811
+    codex_bin: str, tmp_path: Path, token_file: Path, pki: Pki
 ) -> None:
     tls = ["--tls-cert", str(pki.cert), "--tls-key", str(pki.key)]
-    with _gateway(tmp_path, "wss://127.0.0.1:0", token_file, tls) as gateway:
-        assert gateway.port
-        remote = f"wss://localhost:{gateway.port}"
+    with _gateway(tmp_path, "wss://127.0.0.1:0", token_file, tls) as (gateway, port):
+        remote = f"wss://localhost:{port}"
         with _tui(codex_bin, tmp_path, remote, SSL_CERT_FILE=str(pki.ca)) as tui:
             _prompt_and_echo(tui, "hello over wss")
 
@@ -83,8 +86,8 @@ def test_tui_over_wss_with_the_test_ca(
 def test_tui_with_a_wrong_token_is_refused(codex_bin: str, tmp_path: Path) -> None:
     wrong = tmp_path / "other-token"
     wrong.write_text("a-different-token\n")
-    with _gateway(tmp_path, "ws://127.0.0.1:0", wrong, []) as gateway:
-        with _tui(codex_bin, tmp_path, f"ws://127.0.0.1:{gateway.port}") as tui:
+    with _gateway(tmp_path, "ws://127.0.0.1:0", wrong, []) as (gateway, port):
+        with _tui(codex_bin, tmp_path, f"ws://127.0.0.1:{port}") as tui:
             screen = tui.wait_for("the TUI-EXIT line", lambda s: "TUI-EXIT=" in s)
             stderr = tui.stderr()
     assert "TUI-EXIT=1" in screen

@@ -6,12 +6,19 @@ import json
 import os
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from tests.support.background import codex_unix_server, gateway, short_dir, short_tmp  # noqa: F401 (fixture)
-from tests.support.procs import APPSERVER, appserver_env
+from tests.support.launcher import (
+    APPSERVER,
+    BlockingLaunched,
+    appserver_env,
+    launch_blocking,
+    short_dir,
+    unix_socket_accepts,
+)
 from tests.support.rawws import RawWs
 from tests.support.tui import TmuxTui
 
@@ -20,6 +27,24 @@ pytestmark = pytest.mark.interop
 BUILTIN = ["--backend", "builtin"]
 COMPOSER = "Ask Codex to do anything"
 INIT_PARAMS = {"clientInfo": {"name": "interop", "title": None, "version": "1"}, "capabilities": {"experimentalApi": True}}
+
+
+@contextmanager
+def our_gateway(path: Path, home: Path) -> Iterator[BlockingLaunched]:
+    """``appserver serve`` (built-in backend) on the control socket ``path``."""
+    argv = [*APPSERVER, "serve", *BUILTIN, "--listen", f"unix://{path}"]
+    with launch_blocking(argv, env=appserver_env(home)) as server:
+        server.line_matching(f"listening on: unix://{path}")
+        yield server
+
+
+@contextmanager
+def codex_unix_server(codex_bin: str, codex_home: Path, path: Path) -> Iterator[BlockingLaunched]:
+    """The real ``codex app-server --listen unix://PATH``, once it accepts."""
+    argv = [codex_bin, "app-server", "--listen", f"unix://{path}"]
+    with launch_blocking(argv, env=appserver_env(codex_home)) as codex:
+        codex.until(lambda: unix_socket_accepts(path), f"accepting on {path}")
+        yield codex
 
 
 @pytest.fixture
@@ -31,7 +56,7 @@ def codex_home() -> Iterator[Path]:
 
 def test_codex_proxy_carries_a_websocket_client_to_our_gateway(codex_bin: str, short_tmp: Path, codex_home: Path) -> None:
     path = short_tmp / "s.sock"
-    with gateway([*BUILTIN, "--listen", f"unix://{path}"], appserver_env(short_tmp), short_tmp):
+    with our_gateway(path, short_tmp):
         proxy = subprocess.Popen(
             [codex_bin, "app-server", "proxy", "--sock", str(path)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
@@ -53,7 +78,7 @@ def test_codex_proxy_carries_a_websocket_client_to_our_gateway(codex_bin: str, s
 
 def test_our_proxy_and_call_drive_codex_app_server(codex_bin: str, short_tmp: Path, codex_home: Path) -> None:
     path = short_tmp / "codex.sock"
-    with codex_unix_server(codex_bin, codex_home, path, short_tmp):
+    with codex_unix_server(codex_bin, codex_home, path):
         requests = [
             {"id": 1, "method": "initialize", "params": INIT_PARAMS},
             {"method": "initialized"},
@@ -89,7 +114,7 @@ def test_codex_tui_bootstraps_over_our_socket(codex_bin: str, short_tmp: Path, c
     workdir.mkdir()
     argv = [codex_bin, "--remote", f"unix://{path}"]
     env = appserver_env(codex_home)
-    with gateway([*BUILTIN, "--listen", f"unix://{path}"], appserver_env(short_tmp), short_tmp) as server:
+    with our_gateway(path, short_tmp) as server:
         with TmuxTui(argv, cwd=workdir, env=env, stderr_file=short_tmp / "tui.stderr") as tui:
             # The composer, with no login screen (the built-in backend needs no account).
             screen = tui.wait_for("the composer", lambda s: COMPOSER in s)

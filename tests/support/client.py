@@ -19,10 +19,12 @@ from typing import Any
 import anyio
 from websockets.asyncio.client import ClientConnection, connect, unix_connect
 
+from appserver.transports.unix_path import UDS_WEBSOCKET_URI
+
 DEFAULT_TIMEOUT = 30.0
 
 
-class RpcError(Exception):
+class ErrorAnswer(Exception):
     def __init__(self, error: dict[str, Any]) -> None:
         super().__init__(f"{error.get('code')}: {error.get('message')}")
         self.error = error
@@ -39,7 +41,7 @@ class RpcClient:
 
     @classmethod
     def connect_unix(cls, path: Path | str, **kwargs: Any) -> _Connecting:
-        return _Connecting(unix_connect(str(path), "ws://localhost/rpc", max_size=None, **kwargs))
+        return _Connecting(unix_connect(str(path), UDS_WEBSOCKET_URI, max_size=None, **kwargs))
 
     @classmethod
     def connect_url(
@@ -87,10 +89,10 @@ class RpcClient:
         )
 
     async def call(self, method: str, params: Any = None) -> Any:
-        """Send a request and return its result; raise :class:`RpcError` for an error."""
+        """Send a request and return its result; raise :class:`ErrorAnswer` for an error."""
         answer = await self.request(method, params)
         if "error" in answer:
-            raise RpcError(answer["error"])
+            raise ErrorAnswer(answer["error"])
         return answer["result"]
 
     async def initialize(self, name: str = "tests", *, experimental: bool = True, **caps: Any) -> Any:

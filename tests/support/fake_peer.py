@@ -23,27 +23,45 @@ class FakePeer:
             state=SessionState.READY, experimental_api=experimental, client_name=name
         )
         self.messages: list[dict[str, Any]] = []
-        self.failed: str | None = None
+        #: Every ``backend_failed`` reason, in order.
+        self.failures: list[str] = []
         self._changed = anyio.Event()
         self._request_ids = itertools.count(1)
+
+    @property
+    def failed(self) -> str | None:
+        """The last ``backend_failed`` reason, if any."""
+        return self.failures[-1] if self.failures else None
 
     async def deliver(self, message: jsonrpc.Message) -> None:
         # Round-trip through the wire text: what a client would really receive.
         self.messages.append(jsonrpc.parse(message.text).payload)
+        self._pulse()
+
+    def backend_failed(self, reason: str) -> None:
+        self.failures.append(reason)
+        self._pulse()
+
+    def _pulse(self) -> None:
         self._changed.set()
         self._changed = anyio.Event()
 
-    def backend_failed(self, reason: str) -> None:
-        self.failed = reason
+    async def wait_until(self, condition: Callable[[], object]) -> None:
+        """Wait until ``condition()`` holds, re-checked on every delivery or failure."""
+        with anyio.fail_after(10):  # a deadline against hangs, not a timing assertion
+            while not condition():
+                await self._changed.wait()
 
     async def wait_for(self, predicate: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
         """The first delivered message matching ``predicate``, waiting for it if needed."""
-        with anyio.fail_after(10):  # a deadline against hangs, not a timing assertion
-            while True:
-                for message in self.messages:
-                    if predicate(message):
-                        return message
-                await self._changed.wait()
+        found: list[dict[str, Any]] = []
+
+        def match() -> bool:
+            found[:] = [m for m in self.messages if predicate(m)][:1]
+            return bool(found)
+
+        await self.wait_until(match)
+        return found[0]
 
     async def call(
         self, session: Any, method: str, params: Any = None, *, omit_params: bool = False

@@ -1,6 +1,6 @@
-"""Running a codex-backed gateway in tests.
+"""Running a gateway in tests, beyond what tests.support.launcher does for any process.
 
-* :func:`stdio_gateway`: ``python -m appserver serve ...`` as a process, with an
+* :func:`stdio_gateway`: ``python -m appserver serve ...`` launched with pipes, with an
   :class:`~tests.support.client.RpcClient` speaking JSONL on its stdin/stdout;
 * :func:`inprocess_unix_gateway`: the processor and a backend in the test's own event
   loop, behind a small ``websockets`` Unix server that runs the shared per-connection loop
@@ -12,8 +12,6 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -29,7 +27,7 @@ from appserver.backends.base import Backend
 from appserver.processor import Processor
 from appserver.transports.websocket import SERVER_OPTIONS, serve_websocket
 from tests.support.client import RpcClient
-from tests.support.procs import APPSERVER
+from tests.support.launcher import APPSERVER, Launched, launch
 
 
 class StdioChannel:
@@ -53,42 +51,27 @@ class StdioChannel:
 
 @dataclass
 class StdioGateway:
-    process: Process
+    server: Launched
     client: RpcClient
     channel: StdioChannel
-    stderr_path: Path
+
+    @property
+    def process(self) -> Process:
+        return self.server.process
 
     @property
     def stderr(self) -> str:
-        return self.stderr_path.read_text()
+        return self.server.stderr
 
 
 @asynccontextmanager
 async def stdio_gateway(
-    args: list[str], env: Mapping[str, str], stderr_path: Path, cwd: Path | None = None
+    args: list[str], env: Mapping[str, str], cwd: Path | None = None
 ) -> AsyncIterator[StdioGateway]:
-    """``appserver serve ARGS`` with a JSONL client; stopped (then killed) on the way out."""
-    with open(stderr_path, "wb") as stderr:
-        process = await anyio.open_process(
-            [*APPSERVER, "serve", *args],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            env=dict(env),
-            cwd=cwd,
-        )
-    channel = StdioChannel(process)
-    try:
-        yield StdioGateway(process, RpcClient(channel), channel, stderr_path)  # type: ignore[arg-type]
-    finally:
-        with anyio.CancelScope(shield=True):
-            if process.returncode is None:
-                process.send_signal(signal.SIGTERM)
-                with anyio.move_on_after(30):
-                    await process.wait()
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
+    """``appserver serve ARGS`` with a JSONL client on its stdin/stdout (see launch())."""
+    async with launch([*APPSERVER, "serve", *args], env=env, cwd=cwd, stdin=True, stdout=True) as server:
+        channel = StdioChannel(server.process)
+        yield StdioGateway(server, RpcClient(channel), channel)  # type: ignore[arg-type]
 
 
 @asynccontextmanager

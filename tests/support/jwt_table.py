@@ -35,6 +35,17 @@ def hand_signed(header: dict[str, Any], claims: Any, key: bytes = SECRET) -> str
     return f"{head}.{body}.{b64(signature)}"
 
 
+def raw_signed(header_json: str, claims_json: str, key: bytes = SECRET) -> str:
+    """A token from literal JSON text (for shapes ``json.dumps`` cannot make, like depth)."""
+    head, body = b64(header_json.encode()), b64(claims_json.encode())
+    signature = hmac.new(key, f"{head}.{body}".encode(), hashlib.sha256).digest()
+    return f"{head}.{body}.{b64(signature)}"
+
+
+def _nested(levels: int) -> str:
+    return "[" * levels + "]" * levels
+
+
 def unsigned(header: dict[str, Any], claims: Any) -> str:
     """An ``alg: none`` style token: empty signature."""
     return f"{b64(json.dumps(header).encode())}.{b64(json.dumps(claims).encode())}."
@@ -74,4 +85,19 @@ def jwt_table(now: int) -> list[tuple[str, str]]:
         ("padded segment", hs256() + "="),
         ("tampered", hs256().replace(".", ".x", 1)),
         ("not a JWT", "not-a-jwt"),
+        # ~2.7 KB of nesting, past Python's recursion limit, from someone without the
+        # secret: codex 0.169.0 answers 401 (a token signed with the right secret and such
+        # a header passes codex's checks; ours refuses it, see docs/remote-access.md).
+        (
+            "deeply nested header",
+            raw_signed('{"alg":"HS256","x":%s}' % _nested(1300), json.dumps(claims()), OTHER_SECRET),
+        ),
+        (
+            "deeply nested claims",
+            raw_signed(
+                '{"alg":"HS256"}',
+                json.dumps(claims(x=0)).replace("0}", _nested(1300) + "}"),
+                OTHER_SECRET,
+            ),
+        ),
     ]

@@ -20,9 +20,8 @@ Any other request (e.g. `GET /v1/models`) is logged and answered with 404 JSON, 
 
 Usage:
     python3 mock_responses.py [--port 0] [--host 127.0.0.1] [--reply "Hello from mock"]
-                              [--chunks 4] [--delay 0.05] [--log requests.jsonl] [--port-file F]
-    # prints "MOCK_RESPONSES_LISTENING http://127.0.0.1:PORT/v1" on stdout once ready
-    # (and writes PORT to --port-file if given).
+                              [--chunks 4] [--delay 0.05] [--log requests.jsonl]
+    # prints "MOCK_RESPONSES_LISTENING http://127.0.0.1:PORT/v1" on stderr once ready
 
 Codex config (server's $CODEX_HOME/config.toml) that works with codex 0.169.0:
 
@@ -219,13 +218,9 @@ def main():
     ap.add_argument("--chunks", type=int, default=4)
     ap.add_argument("--delay", type=float, default=0.05)
     ap.add_argument("--log", default=None, help="append each request as a JSON line here")
-    ap.add_argument("--port-file", default=None)
     a = ap.parse_args()
     srv, url = start_mock(a.host, a.port, a.reply, a.chunks, a.delay, a.log)
-    if a.port_file:
-        with open(a.port_file, "w") as f:
-            f.write(str(srv.server_address[1]))
-    print(f"MOCK_RESPONSES_LISTENING {url}", flush=True)
+    print(f"MOCK_RESPONSES_LISTENING {url}", file=sys.stderr, flush=True)
     try:
         while True:
             time.sleep(3600)

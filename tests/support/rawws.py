@@ -21,6 +21,8 @@ from websockets.frames import Frame, Opcode
 from websockets.http11 import Response
 from websockets.uri import parse_uri
 
+from appserver.transports.unix_path import UDS_WEBSOCKET_URI
+
 TIMEOUT = 30.0
 
 
@@ -29,7 +31,7 @@ class RawWs:
         self,
         write: Callable[[bytes], None],
         read: Callable[[float], bytes],
-        uri: str = "ws://localhost/rpc",
+        uri: str = UDS_WEBSOCKET_URI,
         *,
         deflate: bool = False,
     ) -> None:

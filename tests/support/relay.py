@@ -24,8 +24,12 @@ from appserver.relay import accounts
 from appserver.relay.app import create_app
 from appserver.relay.hub import Relay, RelayConfig
 from appserver.relay.sqlite_store import SqliteStore
+from appserver.relay.store import RelayStore
 
 SHUTDOWN = 1.0
+#: When set (the ``relay_engine`` fixture of a module whose tests run on both stores),
+#: :func:`running_relay` keeps its state in this Redis instead of the SQLite file.
+REDIS_URL: str | None = None
 BANNER = re.compile(r"listening on (http\S+/) ")
 
 
@@ -78,9 +82,17 @@ class RelayHandle:
         return answer.json()
 
 
+async def open_test_store(state: Path) -> RelayStore:
+    if REDIS_URL is not None:
+        from appserver.relay.redis_store import RedisStore
+
+        return await RedisStore.open(REDIS_URL)
+    return await SqliteStore.open(state)
+
+
 @asynccontextmanager
 async def running_relay(state: Path, *, web_root: Path | None = None, **config: Any) -> AsyncIterator[RelayHandle]:
-    store = await SqliteStore.open(state)
+    store = await open_test_store(state)
     relay = Relay(store, RelayConfig(listen_url="", public_url=""))
     app = create_app(relay, web_root=web_root) if web_root else create_app(relay)
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=SHUTDOWN)

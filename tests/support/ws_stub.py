@@ -1,7 +1,7 @@
 """A tiny TCP WebSocket JSON-RPC server for client-side tests (proxy --connect, call).
 
-``python -m tests.support.ws_stub PORT_FILE [--token T] [--tls-cert C --tls-key K]``
-listens on 127.0.0.1 (ephemeral port, written to PORT_FILE), answers 401 unless the
+``python -m tests.support.ws_stub [--token T] [--tls-cert C --tls-key K]`` listens on
+127.0.0.1 (an ephemeral port; prints ``listening on: PORT`` to stderr), answers 401 unless the
 upgrade carries ``Authorization: Bearer T`` (when ``--token`` is given), and answers
 every request with ``{"echo": method, "params": params, "authorized": bool}``. Method
 ``stub/notify`` sends a notification first; ``stub/fail`` closes with 1011 ``boom``;
@@ -15,7 +15,7 @@ import asyncio
 import http
 import json
 import ssl
-from pathlib import Path
+import sys
 
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request, Response
@@ -23,7 +23,6 @@ from websockets.http11 import Request, Response
 
 async def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("port_file")
     parser.add_argument("--token")
     parser.add_argument("--tls-cert")
     parser.add_argument("--tls-key")
@@ -59,8 +58,7 @@ async def main() -> None:
         context.load_cert_chain(args.tls_cert, args.tls_key)
     async with serve(handler, "127.0.0.1", 0, process_request=check, ssl=context) as server:
         port = server.sockets[0].getsockname()[1]
-        Path(args.port_file + ".tmp").write_text(str(port))
-        Path(args.port_file + ".tmp").rename(args.port_file)
+        print(f"listening on: {port}", file=sys.stderr, flush=True)
         await asyncio.Future()
 
 

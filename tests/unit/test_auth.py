@@ -1,4 +1,4 @@
-"""appserver.auth: flags, secret files, bearer parsing, capability tokens, the JWT table.
+"""appserver.auth_config and appserver.auth: flags, secret files, bearer parsing, capability tokens, the JWT table.
 
 Literal headers and tokens, no event loop. Expected strings are upstream's
 (spec/transport.md §5), which the differential interop test checks against codex.
@@ -11,15 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from appserver import auth, strings
-from appserver.auth import (
-    AuthArgs,
-    AuthError,
-    CapabilityTokenPolicy,
-    CapabilityTokenSettings,
-    SignedBearerPolicy,
-    SignedBearerSettings,
-)
+from appserver import auth, auth_config, strings
+from appserver.auth import AuthError, CapabilityTokenPolicy, SignedBearerPolicy
+from appserver.auth_config import AuthArgs, CapabilityTokenSettings, SignedBearerSettings
 from appserver.errors import ConfigError
 from tests.support.jwt_table import AUDIENCE, ISSUER, SECRET, SKEW, hand_signed, jwt_table
 
@@ -28,7 +22,7 @@ CWD = "/work/dir"
 
 
 def validate(**kw: object) -> object:
-    return auth.validate_args(AuthArgs(**kw), cwd=lambda: CWD)  # type: ignore[arg-type]
+    return auth_config.validate_args(AuthArgs(**kw), cwd=lambda: CWD)  # type: ignore[arg-type]
 
 
 def refusal(**kw: object) -> str:
@@ -96,7 +90,7 @@ def test_relative_path_without_a_working_directory() -> None:
         raise FileNotFoundError
 
     with pytest.raises(ConfigError, match=r"^--ws-token-file must be an absolute path$"):
-        auth.validate_args(AuthArgs(mode="capability-token", token_file="tok"), cwd=no_cwd)
+        auth_config.validate_args(AuthArgs(mode="capability-token", token_file="tok"), cwd=no_cwd)
 
 
 def test_signed_settings_trim_issuer_and_audience_and_default_skew() -> None:
@@ -110,21 +104,21 @@ def test_signed_settings_trim_issuer_and_audience_and_default_skew() -> None:
 def test_secret_file_is_trimmed(tmp_path: Path) -> None:
     path = tmp_path / "tok"
     path.write_text("\n  super-secret-token \n")
-    assert auth.read_secret_file(path) == "super-secret-token"
+    assert auth_config.read_secret_file(path) == "super-secret-token"
 
 
 def test_secret_file_errors_name_the_path_not_the_contents(tmp_path: Path) -> None:
     missing = tmp_path / "missing"
     with pytest.raises(ConfigError) as info:
-        auth.read_secret_file(missing)
+        auth_config.read_secret_file(missing)
     assert str(info.value) == f"failed to read websocket auth secret {missing}: No such file or directory (os error 2)"
     with pytest.raises(ConfigError) as info:
-        auth.read_secret_file(tmp_path)
+        auth_config.read_secret_file(tmp_path)
     assert str(info.value) == f"failed to read websocket auth secret {tmp_path}: Is a directory (os error 21)"
     blank = tmp_path / "blank"
     blank.write_text(" \n\t")
     with pytest.raises(ConfigError) as info:
-        auth.read_secret_file(blank)
+        auth_config.read_secret_file(blank)
     assert str(info.value) == f"websocket auth secret {blank} must not be empty"
 
 
@@ -132,17 +126,17 @@ def test_short_signing_secret_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "secret"
     path.write_text("too-short-but-secret\n")
     with pytest.raises(ConfigError) as info:
-        auth.read_signing_secret(path)
+        auth_config.read_signing_secret(path)
     assert str(info.value) == f"signed websocket bearer secret {path} must be at least 32 bytes"
     assert "too-short-but-secret" not in str(info.value)
     path.write_text(" " + "x" * 32 + "\n")
-    assert auth.read_signing_secret(path) == b"x" * 32
+    assert auth_config.read_signing_secret(path) == b"x" * 32
 
 
 def test_load_policy_from_a_token_file(tmp_path: Path) -> None:
     path = tmp_path / "tok"
     path.write_text("super-secret-token\n")
-    policy = auth.load_policy(CapabilityTokenSettings(token_file=path))
+    policy = auth_config.load_policy(CapabilityTokenSettings(token_file=path))
     policy.authorize("Bearer super-secret-token", NOW)
     assert "super" not in repr(policy)
 
@@ -151,7 +145,7 @@ def test_skew_must_fit_in_i64(tmp_path: Path) -> None:
     path = tmp_path / "secret"
     path.write_bytes(SECRET)
     with pytest.raises(ConfigError, match="^websocket auth clock skew must fit in a signed 64-bit integer$"):
-        auth.load_policy(SignedBearerSettings(path, max_clock_skew_seconds=2**63))
+        auth_config.load_policy(SignedBearerSettings(path, max_clock_skew_seconds=2**63))
 
 
 # --- bearer parsing (§5.2) ----------------------------------------------------------------------
@@ -227,6 +221,8 @@ EXPECTED = {
     "padded segment": "invalid websocket jwt",
     "tampered": "invalid websocket jwt",
     "not a JWT": "invalid websocket jwt",
+    "deeply nested header": "invalid websocket jwt",  # codex 0.169.0: 401 (was our 500)
+    "deeply nested claims": "invalid websocket jwt",
 }
 
 

@@ -427,3 +427,75 @@ async def test_a_long_turn_lets_other_tasks_run_while_it_streams(backend: Builti
     streamed = len(peer.notifications("item/agentMessage/delta"))
     assert streamed > words
     assert any(0 < count < streamed for count in seen)
+
+
+# --- bad params never take a connection down ----------------------------------------------
+
+
+@pytest.mark.parametrize("cursor", ["²", "9" * 5000, "-1", " 1", "1.0"])
+async def test_bad_cursor_is_codexs_invalid_cursor(backend: BuiltinBackend, cursor: str) -> None:
+    peer, session = await _connect(backend)
+    answer = await peer.call(session, "thread/list", {"cursor": cursor})
+    # codex 0.169.0: -32600 "invalid cursor: ²" (no "Invalid request: " prefix).
+    assert answer["error"] == {"code": -32600, "message": f"invalid cursor: {cursor}"}
+    assert "result" in await peer.call(session, "thread/list", {})
+
+
+async def test_a_handler_bug_answers_that_request_only(
+    backend: BuiltinBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from appserver.backends.builtin import handlers
+
+    async def broken(session: Any, params: Any) -> Any:
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setitem(handlers.HANDLERS, "thread/list", broken)
+    peer, session = await _connect(backend)
+    answer = await peer.call(session, "thread/list", {})
+    assert answer["error"] == {
+        "code": -32603,
+        "message": "internal error while handling `thread/list`",
+    }
+    assert "result" in await peer.call(session, "thread/loaded/list", {})
+
+
+async def test_an_unencodable_input_fails_the_turn_not_the_process(
+    backend: BuiltinBackend,
+) -> None:
+    # 1e400 parses (codex's parser allows it) to inf, which JSON cannot carry back out.
+    peer, session = await _connect(backend)
+    thread_id = await _start_thread(peer, session)
+    await session.send(
+        jsonrpc.parse(
+            '{"id":"t","method":"turn/start","params":{"threadId":"%s",'
+            '"input":[{"type":"text","text":"hi","x":1e400}]}}' % thread_id
+        )
+    )
+    assert "result" in await peer.wait_for(lambda m: m.get("id") == "t")
+    done = await peer.wait_for(lambda m: m.get("method") == "turn/completed")
+    assert done["params"]["turn"]["status"] == "failed"
+    read = await peer.call(session, "thread/read", {"threadId": thread_id, "includeTurns": True})
+    assert read["result"]["thread"]["turns"][0]["status"] == "failed"
+
+
+async def test_a_turn_the_agent_cannot_run_fails_like_codex(backend: BuiltinBackend) -> None:
+    peer, session = await _connect(backend)
+    thread_id = await _start_thread(peer, session)
+    answer = await peer.call(
+        session,
+        "turn/start",
+        {
+            "threadId": thread_id,
+            "input": [{"type": "text", "text": "hi"}],
+            "outputSchema": {"type": "object", "properties": {}, "required": 5},
+        },
+    )
+    turn_id = answer["result"]["turn"]["id"]
+    done = await peer.wait_for(lambda m: m.get("method") == "turn/completed")
+    assert done["params"]["turn"]["status"] == "failed"
+    assert done["params"]["turn"]["error"]["message"] == "the built-in agent failed to run this turn"
+    error = peer.notifications("error")[0]["params"]
+    assert (error["threadId"], error["turnId"], error["willRetry"]) == (thread_id, turn_id, False)
+    # The thread is idle again: the next turn runs.
+    names = [m["method"] for m in await _turn(peer, session, thread_id, "again")]
+    assert _compress(names) == TURN_SEQUENCE

@@ -1,49 +1,62 @@
-"""appserver.metrics: the Prometheus exposition text from processor state."""
+"""appserver.metrics: the Prometheus exposition text after real traffic through a processor."""
 
 from __future__ import annotations
 
-from collections import Counter
-from types import SimpleNamespace
+import json
+
+import pytest
 
 from appserver import metrics
-from appserver.processor import Metrics
+from appserver.close import CloseCode
+from appserver.processor import Processor
+from tests.support.fakes import FakeBackend
 
+pytestmark = pytest.mark.anyio
 
-def fake_processor(ready: bool, restarts: int | None) -> SimpleNamespace:
-    backend = SimpleNamespace(name="codex", ready=ready)
-    if restarts is not None:
-        backend.restarts = restarts
-    m = Metrics(messages_in=5, messages_out=7, bytes_in=100, bytes_out=200, overload_answers=2,
-                outbound_high_water=9)
-    m.connections_opened.update({"ws": 3, "unix": 1})
-    m.closes_by_reason.update({"slow_client": 1, "normal": 2})
-    return SimpleNamespace(metrics=m, backend=backend, open_connections=lambda: Counter({"ws": 2}))
+NOT_INITIALIZED = '{"id":1,"error":{"code":-32600,"message":"Not initialized"}}'
 
 
 def samples(text: str) -> dict[str, str]:
     return dict(line.rsplit(" ", 1) for line in text.splitlines() if not line.startswith("#"))
 
 
-def test_render() -> None:
-    text = metrics.render(fake_processor(ready=True, restarts=4))  # type: ignore[arg-type]
+async def test_render_counts_what_clients_did() -> None:
+    backend = FakeBackend()
+    backend.restarts = 4  # type: ignore[attr-defined]
+    backend.upstream_retries = 3  # type: ignore[attr-defined]
+    processor = Processor(backend)
+    a, b, gone = processor.register("ws"), processor.register("ws"), processor.register("unix")
+    for conn in (a, b, gone):
+        await conn.open()
+    await a.receive('{"method":"é"}')  # 15 bytes of UTF-8, 14 characters
+    await b.receive("{")  # malformed
+    await b.receive(json.dumps({"id": 1, "method": "thread/list", "params": {}}))  # Not initialized
+    gone.close(CloseCode.POLICY_VIOLATION, "", label="slow_client")
+    await gone.aclose()
+
+    text = metrics.render(processor)
     got = samples(text)
     assert got['appserver_open_connections{transport="ws"}'] == "2"
     assert got['appserver_open_connections{transport="unix"}'] == "0"
-    assert got['appserver_connections_opened_total{transport="ws"}'] == "3"
-    assert got["appserver_messages_in_total"] == "5"
-    assert got["appserver_messages_out_total"] == "7"
-    assert got["appserver_bytes_in_total"] == "100"
-    assert got["appserver_bytes_out_total"] == "200"
-    assert got["appserver_overload_answers_total"] == "2"
+    assert got['appserver_connections_opened_total{transport="unix"}'] == "1"
+    assert got["appserver_messages_in_total"] == "3"
+    assert got["appserver_bytes_in_total"] == str(15 + 1 + len(json.dumps({"id": 1, "method": "thread/list", "params": {}})))
+    assert got["appserver_malformed_messages_total"] == "1"
+    assert got["appserver_messages_out_total"] == "1"
+    assert got["appserver_bytes_out_total"] == str(len(NOT_INITIALIZED))
     assert got['appserver_connection_closes_total{reason="slow_client"}'] == "1"
-    assert got["appserver_outbound_queue_high_water_messages"] == "9"
-    assert got['appserver_backend_ready{backend="codex"}'] == "1"
-    assert got['appserver_backend_restarts_total{backend="codex"}'] == "4"
+    assert got['appserver_backend_ready{backend="fake"}'] == "1"
+    assert got['appserver_backend_restarts_total{backend="fake"}'] == "4"
+    assert got['appserver_upstream_retries_total{backend="fake"}'] == "3"
+    assert got['appserver_gateway_calls_total{outcome="ok"}'] == "0"
     assert "# TYPE appserver_messages_in_total counter" in text
     assert text.endswith("\n")
 
 
-def test_backend_without_restarts_counter() -> None:
-    got = samples(metrics.render(fake_processor(ready=False, restarts=None)))  # type: ignore[arg-type]
-    assert got['appserver_backend_ready{backend="codex"}'] == "0"
-    assert got['appserver_backend_restarts_total{backend="codex"}'] == "0"
+async def test_backend_without_restart_or_retry_counters() -> None:
+    backend = FakeBackend()
+    backend.ready = False  # type: ignore[misc]
+    got = samples(metrics.render(Processor(backend)))
+    assert got['appserver_backend_ready{backend="fake"}'] == "0"
+    assert got['appserver_backend_restarts_total{backend="fake"}'] == "0"
+    assert got['appserver_upstream_retries_total{backend="fake"}'] == "0"

@@ -13,7 +13,7 @@ import anyio
 import pytest
 from anyio import wait_all_tasks_blocked
 
-from appserver import jsonrpc, limits
+from appserver import jsonrpc
 from appserver.close import CloseCode
 from appserver.processor import Connection, ConnectionState, OverflowPolicy, Processor
 from appserver.session import SessionState
@@ -246,7 +246,7 @@ async def test_backend_failure_answers_everything_owed_then_closes_1011() -> Non
 async def test_malformed_input_is_ignored_and_counted() -> None:
     processor = Processor(FakeBackend())
     conn = await ready(processor)
-    for text in ("{", "[1]", '"x"', '{"id":1.5,"method":"a"}'):
+    for text in ("{", "[1]", '"x"', '{"id":1.5,"result":1}'):
         await conn.receive(text)
     assert processor.metrics.malformed == 4
     assert len(conn.outbound) == 0

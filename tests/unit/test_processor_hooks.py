@@ -19,7 +19,7 @@ from websockets.frames import Close
 
 from appserver import jsonrpc
 from appserver.close import CloseCode, CloseRequest, cut_reason
-from appserver.processor import Connection, ConnectionState, OverflowPolicy, Processor
+from appserver.processor import Connection, ConnectionState, Processor
 from tests.support.fakes import FakeBackend
 
 pytestmark = pytest.mark.anyio

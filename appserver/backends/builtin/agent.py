@@ -23,6 +23,7 @@ A message ``!run CMD`` first asks for approval (:mod:`.approvals`); the reply is
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 import uuid
@@ -35,6 +36,8 @@ from appserver import limits, strings
 from appserver.backends.builtin.approvals import Approvals, run_command
 from appserver.backends.builtin.events import notification, now_ms, now_s, uuid7
 from appserver.backends.builtin.threads import ACTIVE, IDLE, Thread, ThreadStore, Turn
+
+log = logging.getLogger("appserver.builtin")
 
 _WORD = re.compile(r"\S+\s*|\s+")
 
@@ -113,10 +116,30 @@ class TurnRunner:
     async def run(self) -> None:
         try:
             await self._run()
+        except Exception:
+            # A turn the agent cannot run (e.g. an outputSchema it cannot read) ends the
+            # way a failed codex turn does: `error`, idle, `turn/completed` status failed.
+            log.exception("turn %s of thread %s failed", self.turn.id, self.thread.id)
+            await self._fail(strings.BUILTIN_TURN_FAILED)
         finally:
-            if self.turn.status == "inProgress":  # failed or cancelled part-way
+            if self.turn.status == "inProgress":  # cancelled part-way
                 self.turn.status = "failed"
                 self.store.turn_finished(self.thread, self.turn)
+
+    async def _fail(self, message: str) -> None:
+        thread, turn = self.thread, self.turn
+        if turn.status != "inProgress":
+            return
+        error = {"message": message, "codexErrorInfo": None, "additionalDetails": None}
+        turn.scope = None
+        turn.status = "failed"
+        turn.error = error
+        turn.completed_at = now_s()
+        self.store.turn_finished(thread, turn)
+        ids = {"threadId": thread.id, "turnId": turn.id}
+        await self._emit("error", {"error": error, "willRetry": False, **ids})
+        await self._emit("thread/status/changed", {"threadId": thread.id, "status": IDLE})
+        await self._emit("turn/completed", {"threadId": thread.id, "turn": turn.to_wire("summary")})
 
     async def _run(self) -> None:
         thread, turn = self.thread, self.turn

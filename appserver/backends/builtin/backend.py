@@ -74,13 +74,23 @@ class BuiltinSession:
                     strings.BUILTIN_UNSUPPORTED_METHOD.format(method=method),
                 )
             result = await handler(self, message.params)
-        except RpcError as exc:
-            payload = jsonrpc.error(message.id, exc.code, exc.message)
-        else:
             if isinstance(result, Reply):
                 reply, result = result, result.result
-            payload = jsonrpc.response(message.id, result)
-        await self.peer.deliver(jsonrpc.Message.from_payload(payload))
+            answer = jsonrpc.Message.from_payload(jsonrpc.response(message.id, result))
+        except RpcError as exc:
+            answer = jsonrpc.Message.from_payload(jsonrpc.error(message.id, exc.code, exc.message))
+        except Exception:
+            # A handler bug or params it did not foresee: this request fails, nothing else.
+            log.exception("connection %d: built-in handler for %s failed", self.peer.id, method)
+            reply = None
+            answer = jsonrpc.Message.from_payload(
+                jsonrpc.error(
+                    message.id,  # type: ignore[arg-type]
+                    jsonrpc.INTERNAL_ERROR,
+                    strings.BUILTIN_HANDLER_FAILED.format(method=method),
+                )
+            )
+        await self.peer.deliver(answer)
         if reply is not None and reply.then is not None:
             await reply.then()
 

@@ -40,6 +40,7 @@ NOTIFICATION_METHODS = frozenset(
         "item/completed",
         "item/agentMessage/delta",
         "serverRequest/resolved",
+        "error",
     }
 )
 

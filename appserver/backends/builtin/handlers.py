@@ -48,8 +48,12 @@ def _page(items: list[Any], args: dict[str, Any]) -> tuple[list[Any], str | None
     limit = min(limit, limits.BUILTIN_MAX_PAGE_SIZE)
     start = 0
     if cursor is not None:
-        if not cursor.isdigit():
-            raise p.invalid_request(strings.BUILTIN_INVALID_CURSOR.format(cursor=cursor))
+        # ASCII digits only ("²".isdigit() is true) and no longer than an offset can be;
+        # codex's wording, without the "Invalid request: " prefix (observed with 0.169.0).
+        if not (cursor.isascii() and cursor.isdigit() and len(cursor) <= limits.BUILTIN_CURSOR_MAX_DIGITS):
+            raise RpcError(
+                jsonrpc.INVALID_REQUEST, strings.BUILTIN_INVALID_CURSOR.format(cursor=cursor)
+            )
         start = int(cursor)
     page = items[start : start + limit]
     more = start + limit < len(items)

@@ -47,6 +47,8 @@ class Turn:
     #: Cancelled by ``turn/interrupt`` while the reply streams.
     scope: anyio.CancelScope | None = None
     interrupt_requested: bool = False
+    #: The protocol ``TurnError`` of a failed turn.
+    error: dict[str, Any] | None = None
 
     def interrupt(self) -> None:
         """Stop streaming the reply (now, or as soon as streaming starts)."""
@@ -77,7 +79,7 @@ class Turn:
             "items": items,
             "itemsView": view,
             "status": self.status,
-            "error": None,
+            "error": self.error,
             "startedAt": self.started_at,
             "completedAt": self.completed_at,
             "durationMs": self.duration_ms,

@@ -23,13 +23,19 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import anyio
-from anyio.abc import TaskGroup
+from anyio.abc import TaskGroup, TaskStatus
 
 from appserver import limits, strings
 from appserver.backends.base import BackendUnavailable, Peer
 from appserver.backends.codex.child import CodexChild, child_command, describe_status
 from appserver.backends.codex.pacing import Backoff, RestartPacer
-from appserver.backends.codex.upstream import SessionRegistry, UpstreamSession, probe
+from appserver.private_files import make_private_dirs
+from appserver.backends.codex.upstream import (
+    SessionRegistry,
+    UpstreamSession,
+    health_checks,
+    probe,
+)
 from appserver.session import Rejection
 
 log = logging.getLogger("appserver.codex")
@@ -58,7 +64,7 @@ class _UpstreamBackend:
         self._sessions = SessionRegistry()
         self._tg: TaskGroup | None = None
         self._ready = False
-        self._unavailable = strings.CODEX_RESTARTING
+        self._unavailable = strings.CODEX_STARTING
 
     @property
     def ready(self) -> bool:
@@ -125,7 +131,10 @@ class CodexBackend(_UpstreamBackend):
             except BackendUnavailable as exc:
                 failure = exc
             else:
-                tg.start_soon(self._supervise, child)
+                # Ready before the first client is served: published by _supervise before
+                # it returns from start (a start_soon task may not have run yet when stdio
+                # reads its first line).
+                await tg.start(self._supervise, child)
                 try:
                     yield
                 finally:
@@ -140,8 +149,7 @@ class CodexBackend(_UpstreamBackend):
             raise BackendUnavailable(strings.CODEX_START_FAILED.format(reason=failure))
 
     def _prepare_state_dir(self) -> None:
-        self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.chmod(self.state_dir, 0o700)
+        make_private_dirs(self.state_dir, tighten=True)
         # Links left by gateways that were killed: their codex is gone, so is the target.
         for link in self.state_dir.glob("codex-*.sock"):
             if link.is_symlink() and not link.exists():
@@ -183,7 +191,9 @@ class CodexBackend(_UpstreamBackend):
             f"its socket did not answer within {limits.CODEX_STARTUP_TIMEOUT:.0f}s ({last_error})"
         )
 
-    async def _supervise(self, child: CodexChild) -> None:
+    async def _supervise(
+        self, child: CodexChild, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
         pacer = RestartPacer(
             Backoff(limits.CODEX_RESTART_BASE, limits.CODEX_RESTART_CAP),
             limits.CODEX_RESTART_HEALTHY_AFTER,
@@ -194,6 +204,9 @@ class CodexBackend(_UpstreamBackend):
                 self._run_ended = anyio.Event()
                 self._ready = True
                 log.info("codex app-server is ready (guard pid %d)", child.pid)
+                if task_status is not anyio.TASK_STATUS_IGNORED:
+                    task_status.started()
+                    task_status = anyio.TASK_STATUS_IGNORED
                 started = anyio.current_time()
                 reason = await self._watch(child)
                 self._ready = False
@@ -230,16 +243,12 @@ class CodexBackend(_UpstreamBackend):
 
             async def unresponsive() -> None:
                 nonlocal reason
-                failures = 0
-                while failures < limits.CODEX_HEALTH_FAILURES:
-                    await anyio.sleep(limits.CODEX_HEALTH_INTERVAL)
-                    try:
-                        await probe(self.socket)
-                        failures = 0
-                    except BackendUnavailable as exc:
-                        failures += 1
+                async for failures, exc in health_checks(self.socket):
+                    if exc is not None:
                         log.warning("codex health probe failed (%d/%d): %s", failures,
                                     limits.CODEX_HEALTH_FAILURES, exc)
+                    if failures >= limits.CODEX_HEALTH_FAILURES:
+                        break
                 if not child.exited.is_set():
                     reason = strings.CODEX_UNRESPONSIVE
                     tg.cancel_scope.cancel()
@@ -301,21 +310,14 @@ class SocketBackend(_UpstreamBackend):
 
     async def _health(self) -> None:
         """Readiness follows the socket: probed every CODEX_HEALTH_INTERVAL seconds."""
-        failures = 0
-        while True:
-            await anyio.sleep(limits.CODEX_HEALTH_INTERVAL)
-            try:
-                await probe(self.socket)
-            except BackendUnavailable as exc:
-                failures += 1
-                if failures >= limits.CODEX_HEALTH_FAILURES and self._ready:
-                    log.warning("app-server at %s is not answering: %s", self.socket, exc)
-                    self._ready = False
-            else:
+        async for failures, exc in health_checks(self.socket):
+            if exc is None:
                 if not self._ready:
                     log.info("app-server at %s answers again", self.socket)
-                failures = 0
                 self._ready = True
+            elif failures >= limits.CODEX_HEALTH_FAILURES and self._ready:
+                log.warning("app-server at %s is not answering: %s", self.socket, exc)
+                self._ready = False
 
     def __repr__(self) -> str:
         return f"<SocketBackend {self.socket} ready={self._ready} sessions={len(self._sessions)}>"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -22,11 +21,11 @@ from anyio.abc import Process
 from anyio.streams.text import TextReceiveStream
 
 from appserver import limits
+from appserver.log import strip_ansi
 
 log = logging.getLogger("appserver.codex")
 
 GUARD = Path(__file__).with_name("guard.py")
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 def child_command(codex_bin: str, socket: Path, overrides: Sequence[str]) -> list[str]:
@@ -139,6 +138,6 @@ async def _copy_lines(stream: anyio.abc.ByteReceiveStream, pid: int) -> None:
 
 
 def _log_line(line: str, pid: int) -> None:
-    line = _ANSI.sub("", line).rstrip()
+    line = strip_ansi(line).rstrip()
     if line:
         log.info("codex[%d]: %s", pid, line)

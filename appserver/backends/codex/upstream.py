@@ -18,9 +18,8 @@ does the ``-32001`` reach the client.
 from __future__ import annotations
 
 import logging
-import os
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import anyio
@@ -31,44 +30,34 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from appserver import jsonrpc, limits, strings
 from appserver.backends.base import BackendUnavailable, Peer
 from appserver.backends.codex.pacing import Backoff
+from appserver.transports.unix_path import UDS_WEBSOCKET_URI, connectable_path
+from appserver.transports.websocket import CLIENT_OPTIONS
 
 log = logging.getLogger("appserver.codex.upstream")
 
 _REQUEST = jsonrpc.MessageKind.REQUEST
 _ERROR = jsonrpc.MessageKind.ERROR
 
-#: sun_path is 108 bytes on Linux; longer socket paths are reached through their target
-#: (codex's advertised path is a symlink to a short physical one, spec/transport.md §3.1).
-_SUN_PATH_MAX = 107
-
-#: ``websockets`` client options for codex's control socket: no permessage-deflate (codex
-#: does not negotiate it), our message-size limit, keepalive pings as a liveness check.
-CLIENT_OPTIONS: dict[str, object] = {
-    "compression": None,
-    "max_size": limits.MAX_MESSAGE_BYTES,
+#: ``websockets`` options for codex's control socket: the gateway's client options, with
+#: keepalive pings as a liveness check and a small frame queue (backpressure towards codex).
+UPSTREAM_OPTIONS: dict[str, object] = {
+    **CLIENT_OPTIONS,
     "max_queue": limits.UPSTREAM_MAX_QUEUE,
     "ping_interval": limits.UPSTREAM_PING_INTERVAL,
     "ping_timeout": limits.UPSTREAM_PING_TIMEOUT,
     "open_timeout": limits.UPSTREAM_CONNECT_TIMEOUT,
-    "close_timeout": limits.WEBSOCKET_CLOSE_TIMEOUT,
 }
 
 #: Called when the upstream socket closed on its own; returns the reason to tell the client.
 LossExplainer = Callable[[str], Awaitable[str]]
 
 
-def connect_path(path: Path) -> str:
-    """The path to ``connect()`` to: ``path``, or its target when too long for sun_path."""
-    text = str(path)
-    if len(os.fsencode(text)) > _SUN_PATH_MAX:
-        return os.path.realpath(text)
-    return text
-
-
-async def connect(path: Path) -> ClientConnection:
+async def open_control_socket(path: Path) -> ClientConnection:
     """Open a WebSocket to an app-server control socket; raises :class:`BackendUnavailable`."""
     try:
-        return await unix_connect(connect_path(path), "ws://localhost/rpc", **CLIENT_OPTIONS)
+        # A path too long for sun_path is reached through its target (codex's advertised
+        # path is a symlink to a short physical one, spec/transport.md §3.1).
+        return await unix_connect(connectable_path(path), UDS_WEBSOCKET_URI, **UPSTREAM_OPTIONS)
     except (OSError, InvalidHandshake, TimeoutError) as exc:
         detail = str(exc) or type(exc).__name__
         raise BackendUnavailable(strings.UPSTREAM_UNREACHABLE.format(path=path, err=detail)) from exc
@@ -86,7 +75,7 @@ async def probe(path: Path) -> None:
     """
     try:
         with anyio.fail_after(limits.CODEX_PROBE_TIMEOUT):
-            ws = await connect(path)
+            ws = await open_control_socket(path)
             try:
                 await ws.send('{"id":"appserver-probe","method":"thread/loaded/list"}')
                 while True:
@@ -98,6 +87,22 @@ async def probe(path: Path) -> None:
     except (OSError, TimeoutError, ConnectionClosed, jsonrpc.ParseError) as exc:
         detail = str(exc) or type(exc).__name__
         raise BackendUnavailable(strings.UPSTREAM_UNREACHABLE.format(path=path, err=detail)) from exc
+
+
+async def health_checks(path: Path) -> AsyncIterator[tuple[int, BackendUnavailable | None]]:
+    """Probe ``path`` every ``CODEX_HEALTH_INTERVAL`` seconds, forever; after each probe
+    yield the number of failed probes in a row (0 after a success) and the failure."""
+    failures = 0
+    while True:
+        await anyio.sleep(limits.CODEX_HEALTH_INTERVAL)
+        try:
+            await probe(path)
+        except BackendUnavailable as exc:
+            failures += 1
+            yield failures, exc
+        else:
+            failures = 0
+            yield 0, None
 
 
 class SessionRegistry:
@@ -176,7 +181,7 @@ class UpstreamSession:
         task_group: TaskGroup,
     ) -> UpstreamSession:
         """Connect and start delivering; the session is in ``registry`` until closed."""
-        session = cls(await connect(path), peer, retry, explain_loss, registry)
+        session = cls(await open_control_socket(path), peer, retry, explain_loss, registry)
         task_group.start_soon(session.run)
         return session
 

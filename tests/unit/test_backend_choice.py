@@ -11,7 +11,7 @@ import pytest
 from appserver.backends.builtin import BuiltinBackend
 from appserver.backends.codex import CodexBackend, SocketBackend
 from appserver.backends.codex.child import child_command, describe_status
-from appserver.backends.select import create_backend
+from appserver.backends.choice import create_backend
 from appserver.config import BackendChoice, BackendConfig
 from appserver.errors import ConfigError
 

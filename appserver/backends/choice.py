@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 from collections.abc import Mapping
 
@@ -10,6 +11,8 @@ from appserver.backends.base import Backend
 from appserver.backends.builtin import BuiltinBackend
 from appserver.config import BackendChoice, BackendConfig, codex_home
 from appserver.errors import ConfigError
+
+log = logging.getLogger("appserver.backend")
 
 
 def find_codex(config: BackendConfig, env: Mapping[str, str]) -> str | None:
@@ -24,9 +27,11 @@ def create_backend(config: BackendConfig, env: Mapping[str, str]) -> tuple[Backe
     from appserver.backends.codex import CodexBackend, SocketBackend
 
     if config.choice is BackendChoice.BUILTIN:
+        _warn_unused_overrides(config, "--backend builtin")
         return BuiltinBackend(codex_home(env)), "--backend builtin"
     if config.choice is BackendChoice.UNIX:
         assert config.socket is not None
+        _warn_unused_overrides(config, f"--backend unix://{config.socket}")
         return SocketBackend(config.socket), f"--backend unix://{config.socket}"
     codex = find_codex(config, env)
     if config.choice is BackendChoice.CODEX or config.codex_bin:
@@ -36,4 +41,11 @@ def create_backend(config: BackendConfig, env: Mapping[str, str]) -> tuple[Backe
         return CodexBackend(codex, codex_home(env), config.overrides, env), why
     if codex is not None:
         return CodexBackend(codex, codex_home(env), config.overrides, env), "auto: found codex"
+    _warn_unused_overrides(config, "the built-in backend (no codex executable on PATH)")
     return BuiltinBackend(codex_home(env)), "auto: no codex executable on PATH"
+
+
+def _warn_unused_overrides(config: BackendConfig, chosen: str) -> None:
+    """``-c`` only reaches a codex child this gateway starts; say so instead of ignoring it."""
+    if config.overrides:
+        log.warning(strings.OVERRIDES_UNUSED.format(count=len(config.overrides), chosen=chosen))

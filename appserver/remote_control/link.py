@@ -1,0 +1,468 @@
+"""The host link: one WebSocket to the relay carrying every controller stream.
+
+spec/remote-control.md §4 and remote-control-observed.md §2–§4 (the binary wins). The
+envelope codec, the chunker/reassembler and the per-stream seq/replay state are the shared
+sans-I/O wire modules (:mod:`.envelopes`, :mod:`.chunks`, :mod:`.streams`); this module
+does the I/O around them:
+
+* **One reader** (the socket's receive loop) demultiplexes envelopes. A ``client_message``
+  carrying ``initialize`` opens a processor connection (transport ``"remote"``, small
+  bounds) for its ``(client_id, stream_id)``; later messages go to it with
+  :meth:`Connection.receive_nowait`, which never waits, so one stream cannot block the
+  link or another stream. Inbound ``seq_id`` duplicates are dropped; ``ping`` gets a
+  ``pong`` (``active`` or ``unknown``); ``client_closed`` closes the connection (nothing
+  is echoed); ``ack`` frees replay slots.
+* **Per stream**, two tasks: the processor's dispatch, and a writer that pulls the
+  connection's outbound queue into sequenced envelopes (chunked above 150 KiB), records
+  them in the stream's replay buffer and hands them to the link writer. The writer stops
+  pulling while 128 envelopes are unacked (the relay's acks pace it).
+* **One link writer** sends queued envelope texts (one socket write per batch). When the
+  socket drops, the queue is discarded: every envelope is still in its stream's replay
+  buffer, and the next socket replays all unacked envelopes first, unchanged.
+
+Streams (and their ``seq_id`` counters) live as long as the process, not the socket:
+controller sessions survive link drops. A stream ends on ``client_closed``, a
+re-``initialize``, the idle timeout, or when the processor closes the connection.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import time
+import uuid
+from collections import deque
+from typing import Any
+
+import anyio
+import websockets
+from anyio.abc import TaskGroup
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+
+from appserver import limits, strings
+from appserver.backends.base import BackendUnavailable
+from appserver.close import CloseCode
+from appserver.processor import Connection, OverflowPolicy, Processor
+from appserver.queues import Pulse, QueueClosed
+from appserver.remote_control import preview
+from appserver.remote_control.chunks import ChunkError, MessageTooLarge, Reassembler, split_server_message
+from appserver.remote_control.envelopes import (
+    Ack,
+    ClientClosed,
+    ClientMessage,
+    ClientMessageChunk,
+    EnvelopeError,
+    Ping,
+    Pong,
+    PongStatus,
+    ServerMessage,
+    encode,
+    parse_client_envelope,
+)
+from appserver.remote_control.errors import ErrorKind, RemoteControlError
+from appserver.remote_control.service import RemoteControlService
+from appserver.remote_control.status import RcStatus
+from appserver.remote_control.streams import ReplayBuffer, SeqNumbers
+
+log = logging.getLogger("appserver.remote_control")
+
+TRANSPORT = "remote"
+PROTOCOL_VERSION = "3"
+
+
+def _is_initialize(text: str) -> bool:
+    """Is this inner message a request with method ``initialize``? Parsed only when the
+    text can be one (the hot path skips it)."""
+    if '"initialize"' not in text:
+        return False
+    try:
+        payload = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(payload, dict) and payload.get("method") == "initialize" and "id" in payload
+
+
+class RemoteStream:
+    """One controller session: its processor connection and its wire state."""
+
+    __slots__ = ("client_id", "stream_id", "conn", "last_inbound", "last_seen")
+
+    def __init__(self, client_id: str, stream_id: str, conn: Connection) -> None:
+        self.client_id = client_id
+        self.stream_id = stream_id
+        self.conn = conn
+        #: The last inbound seq_id accepted (client_tracker.rs: later ones must be higher).
+        self.last_inbound: int | None = None
+        self.last_seen = time.monotonic()
+
+    def accept(self, seq_id: int | None, *, initialize: bool) -> bool:
+        """Inbound de-duplication: drop ``seq_id <=`` the last accepted, except initialize."""
+        if seq_id is None:
+            return True
+        if not initialize and self.last_inbound is not None and seq_id <= self.last_inbound:
+            return False
+        self.last_inbound = seq_id
+        return True
+
+    def __repr__(self) -> str:
+        return f"<RemoteStream {self.client_id}/{self.stream_id} conn={self.conn.id}>"
+
+
+class HostLink:
+    """Streams and the socket to the relay; :meth:`run` for the life of the gateway."""
+
+    def __init__(self, service: RemoteControlService, processor: Processor) -> None:
+        self.service = service
+        self.processor = processor
+        self.metrics = service.metrics
+        self.streams: dict[tuple[str, str], RemoteStream] = {}
+        #: seq_id counters (never restarted for a pair, observed §3.2) and the link-wide
+        #: replay buffer (upstream stalls the whole link at 128 unacked envelopes).
+        self._seq = SeqNumbers()
+        self.buffer = ReplayBuffer()
+        self._room = Pulse()  # fired when acks free replay slots
+        self._legacy: dict[str, str] = {}
+        self._reassembler = Reassembler()
+        self._socket: ClientConnection | None = None
+        self._out: deque[str] = deque()
+        self._out_ready = Pulse()
+        self._cursor: str | None = None
+        self._tg: TaskGroup | None = None
+        service.drop_link = self._abort
+        service.open_streams = lambda: len(self.streams)
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        async with anyio.create_task_group() as tg:
+            self._tg = tg
+            tg.start_soon(self._idle_sweep)
+            await self.service.run(self.connect_once)
+
+    def _abort(self) -> None:
+        """Drop the socket now, without a Close frame (as the binary does on disable)."""
+        socket = self._socket
+        if socket is not None:
+            socket.transport.abort()
+
+    async def connect_once(self) -> None:
+        service = self.service
+        enrollment, token = await service.fresh_token()
+        headers = {
+            "authorization": f"Bearer {token}",
+            "x-codex-server-id": enrollment.server_id,
+            "x-codex-name": base64.b64encode(enrollment.server_name.encode()).decode(),
+            "x-codex-protocol-version": PROTOCOL_VERSION,
+            "x-codex-installation-id": service.identity.installation_id,
+        }
+        if self._cursor is not None:
+            headers["x-codex-subscribe-cursor"] = self._cursor
+        url = service.target.websocket_url
+        try:
+            socket = await websockets.connect(
+                url,
+                additional_headers=headers,
+                user_agent_header=None,
+                compression=None,
+                open_timeout=limits.RC_CONNECT_TIMEOUT,
+                ping_interval=limits.RC_KEEPALIVE_INTERVAL,
+                ping_timeout=limits.RC_KEEPALIVE_TIMEOUT,
+                close_timeout=limits.WEBSOCKET_CLOSE_TIMEOUT,
+                max_size=limits.RC_LINK_MAX_FRAME,
+                max_queue=limits.RC_LINK_MAX_QUEUE,
+            )
+        except InvalidStatus as exc:
+            await self._handshake_failed(exc, enrollment)
+            raise AssertionError("unreachable")
+        except (OSError, TimeoutError, InvalidHandshake) as exc:
+            kind = ErrorKind.TIMED_OUT if isinstance(exc, TimeoutError) else ErrorKind.OTHER
+            raise RemoteControlError(
+                kind, f"failed to connect app-server remote control websocket `{url}`: {exc or type(exc).__name__}"
+            ) from None
+        if not service.enabled:
+            socket.transport.abort()
+            return
+        self.metrics.connects += 1
+        self._socket = socket
+        log.info("remote control connected to %s (server %s)", url, enrollment.server_id)
+        service.status.set_status(RcStatus.CONNECTED)
+        self._replay()
+        reason = "closed"
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._write, socket)
+                reason = await self._read(socket)
+                tg.cancel_scope.cancel()
+        finally:
+            self._socket = None
+            self._out.clear()
+            socket.transport.abort()
+        log.info("remote control disconnected from %s: %s", url, reason)
+
+    async def _handshake_failed(self, exc: InvalidStatus, enrollment: Any) -> None:
+        response = exc.response
+        status = response.status_code
+        body = bytes(response.body or b"")
+        url = self.service.target.websocket_url
+        if status in (401, 403):
+            self.service.token_rejected(enrollment)
+            raise RemoteControlError(
+                ErrorKind.PERMISSION_DENIED, strings.RC_WS_AUTH_FAILED.format(status=status), status=status
+            )
+        if status == 404:
+            try:
+                detail = json.loads(body)
+            except ValueError:
+                detail = None
+            if detail == strings.RC_SERVER_NOT_FOUND_BODY:
+                await self.service.server_not_found(enrollment)
+            else:
+                log.warning("remote control websocket got a 404 that does not name the server; keeping the enrollment")
+        raise RemoteControlError(
+            kind_for(status),
+            strings.RC_WS_CONNECT_FAILED.format(
+                url=url,
+                status=preview.status_text(status),
+                headers=preview.format_headers(dict(response.headers.raw_items())),
+                preview=preview.body_preview(body),
+            ),
+            status=status,
+        )
+
+    def _replay(self) -> None:
+        """A new socket: every unacked envelope first, in order, unchanged."""
+        self._out.clear()
+        replayed = 0
+        for envelope in self.buffer.replay():
+            self._out.append(encode(envelope))
+            replayed += 1
+        if replayed:
+            self.metrics.replayed += replayed
+            log.info("remote control: replaying %d unacked envelopes", replayed)
+            self._out_ready.fire()
+
+    # --- writing -------------------------------------------------------------------------------
+
+    def _emit(self, text: str, *, fire: bool = True) -> None:
+        self.metrics.envelopes_out += 1
+        if self._socket is not None:
+            self._out.append(text)
+            if fire:
+                self._out_ready.fire()
+
+    async def _write(self, socket: ClientConnection) -> None:
+        out = self._out
+        while True:
+            while not out:
+                await self._out_ready.wait()
+            batch = [out.popleft() for _ in range(min(len(out), limits.RC_WRITE_BATCH))]
+            try:
+                async with socket.send_context():
+                    for text in batch:
+                        socket.protocol.send_text(text.encode())
+            except ConnectionClosed:
+                return
+
+    async def _stream_writer(self, stream: RemoteStream) -> None:
+        outbound = stream.conn.outbound
+        buffer = self.buffer
+        client_id, stream_id = stream.client_id, stream.stream_id
+        limit = limits.RC_MAX_ENVELOPE_BYTES
+        while True:
+            while buffer.full:
+                await self._room.wait()
+            try:
+                text = await outbound.get()
+            except QueueClosed:
+                return
+            # Everything queued, while the window allows: one wake-up of the link writer
+            # per batch instead of one per message.
+            while True:
+                seq_id = self._seq.next(client_id, stream_id)
+                whole = ServerMessage(client_id, stream_id, seq_id, text)
+                wire = encode(whole)
+                if len(wire) * 4 <= limit or len(wire.encode()) <= limit:
+                    buffer.record(whole)
+                    self._emit(wire, fire=False)
+                else:
+                    try:
+                        envelopes = split_server_message(client_id, stream_id, seq_id, text)
+                    except MessageTooLarge:
+                        log.warning("remote stream %s/%s: dropping a message too large to send", client_id, stream_id)
+                        envelopes = []
+                    for envelope in envelopes:
+                        buffer.record(envelope)
+                        self._emit(encode(envelope), fire=False)
+                if buffer.full:
+                    break
+                try:
+                    text = outbound.get_nowait()
+                except (anyio.WouldBlock, QueueClosed):
+                    break
+            self._out_ready.fire()
+
+    # --- reading -------------------------------------------------------------------------------
+
+    async def _read(self, socket: ClientConnection) -> str:
+        try:
+            async for frame in socket:
+                if not isinstance(frame, str):
+                    log.warning("remote control: dropping a binary frame from the relay")
+                    continue
+                self.metrics.envelopes_in += 1
+                self.on_frame(frame)
+        except ConnectionClosed as exc:
+            if exc.rcvd is None and exc.sent is None and "keepalive" in str(exc):
+                return strings.RC_WS_PONG_TIMEOUT
+            return str(exc)
+        close = socket.close_code
+        return f"closed by the relay ({close})" if close is not None else "closed"
+
+    def on_frame(self, frame: str) -> None:
+        """One envelope from the relay (the single reader; never waits)."""
+        try:
+            envelope = parse_client_envelope(frame)
+        except EnvelopeError as exc:
+            self.metrics.bad_envelopes += 1
+            log.warning("remote control: ignoring a bad envelope: %s", exc)
+            return
+        if envelope.cursor is not None:
+            self._cursor = envelope.cursor
+        if isinstance(envelope, ClientMessage):
+            self._on_message(envelope.client_id, envelope.stream_id, envelope.seq_id, envelope.message)
+        elif isinstance(envelope, ClientMessageChunk):
+            try:
+                done = self._reassembler.feed(envelope, len(frame))
+            except ChunkError as exc:
+                self.metrics.bad_envelopes += 1
+                log.warning("remote control: dropping a chunked message: %s", exc)
+                return
+            if done is not None:
+                self._on_message(done.client_id, done.stream_id, done.seq_id, done.message)
+        elif isinstance(envelope, Ack):
+            self._on_ack(envelope)
+        elif isinstance(envelope, Ping):
+            self._on_ping(envelope.client_id, envelope.stream_id)
+        elif isinstance(envelope, ClientClosed):
+            self._on_closed(envelope.client_id, envelope.stream_id)
+
+    def _on_message(self, client_id: str, stream_id: str | None, seq_id: int | None, text: str) -> None:
+        initialize = _is_initialize(text)
+        if stream_id is None:  # legacy controllers: the host picks the stream
+            if initialize:
+                stream_id = self._legacy[client_id] = str(uuid.uuid4())
+            else:
+                stream_id = self._legacy.get(client_id)
+                if stream_id is None:
+                    return
+        key = (client_id, stream_id)
+        stream = self.streams.get(key)
+        if stream is not None and not initialize:
+            if stream.accept(seq_id, initialize=False):
+                stream.last_seen = time.monotonic()
+                stream.conn.receive_nowait(text)
+            return
+        if not initialize:
+            return  # before initialize: ignored, as upstream
+        if stream is not None:
+            stream.accept(seq_id, initialize=True)
+            self._close_stream(stream, strings.RC_CLOSE_REASON_REINITIALIZED)
+        self._open_stream(client_id, stream_id, seq_id, text)
+
+    def _open_stream(self, client_id: str, stream_id: str, seq_id: int | None, text: str) -> None:
+        key = (client_id, stream_id)
+        conn = self.processor.register(
+            TRANSPORT,
+            OverflowPolicy.DISCONNECT,
+            outbound_items=limits.RC_STREAM_OUTBOUND_MESSAGES,
+            inbound_items=limits.RC_STREAM_INBOUND_MESSAGES,
+            inbound_bytes=limits.RC_STREAM_INBOUND_BYTES,
+            peer=f"{client_id}/{stream_id}",
+        )
+        stream = RemoteStream(client_id, stream_id, conn)
+        stream.accept(seq_id, initialize=True)
+        self.streams[key] = stream
+        self.metrics.streams_opened += 1
+        log.info("remote stream opened: %s/%s (connection %d)", client_id, stream_id, conn.id)
+        conn.receive_nowait(text)
+        assert self._tg is not None
+        self._tg.start_soon(self._run_stream, stream)
+
+    async def _run_stream(self, stream: RemoteStream) -> None:
+        conn = stream.conn
+        try:
+            try:
+                await conn.open()
+            except BackendUnavailable as exc:
+                log.warning("remote stream %s/%s: backend unavailable: %s", stream.client_id, stream.stream_id, exc)
+                conn.close(CloseCode.INTERNAL_ERROR, strings.CLOSE_REASON_BACKEND.format(reason=exc), flush=False)
+            else:
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(conn.dispatch)
+                    await self._stream_writer(stream)
+                    tg.cancel_scope.cancel()
+        finally:
+            await conn.aclose()
+            self._retire(stream)
+            close = conn.close_request
+            log.info(
+                "remote stream closed: %s/%s (%s)", stream.client_id, stream.stream_id,
+                close.reason or close.code if close is not None else "closed",
+            )
+
+    def _retire(self, stream: RemoteStream) -> None:
+        key = (stream.client_id, stream.stream_id)
+        if self.streams.get(key) is stream:
+            del self.streams[key]
+
+    def _close_stream(self, stream: RemoteStream, reason: str) -> None:
+        self._retire(stream)
+        stream.conn.close(CloseCode.NORMAL, reason, flush=False)
+
+    def _on_ack(self, ack: Ack) -> None:
+        if ack.stream_id is None or ack.seq_id is None:
+            return
+        if self.buffer.ack(ack.client_id, ack.stream_id, ack.seq_id, ack.segment_id):
+            self._room.fire()
+
+    def _on_ping(self, client_id: str, stream_id: str | None) -> None:
+        if stream_id is None:
+            stream_id = self._legacy.get(client_id) or str(uuid.uuid4())
+        stream = self.streams.get((client_id, stream_id))
+        if stream is not None:
+            stream.last_seen = time.monotonic()
+        status = PongStatus.ACTIVE if stream is not None else PongStatus.UNKNOWN
+        pong = Pong(client_id, stream_id, self._seq.next(client_id, stream_id), status)
+        self.buffer.record(pong)
+        self._emit(encode(pong))
+
+    def _on_closed(self, client_id: str, stream_id: str | None) -> None:
+        if stream_id is None:
+            stream_id = self._legacy.pop(client_id, None)
+            if stream_id is None:
+                return
+        stream = self.streams.get((client_id, stream_id))
+        if stream is not None:
+            self._reassembler.invalidate(client_id, stream_id)
+            self._close_stream(stream, strings.RC_CLOSE_REASON_CLIENT_CLOSED)
+
+    async def _idle_sweep(self) -> None:
+        while True:
+            await anyio.sleep(limits.RC_IDLE_SWEEP_INTERVAL)
+            deadline = time.monotonic() - limits.RC_IDLE_TIMEOUT
+            for stream in [s for s in self.streams.values() if s.last_seen < deadline]:
+                log.info("remote stream %s/%s idle; closing", stream.client_id, stream.stream_id)
+                self._close_stream(stream, strings.RC_CLOSE_REASON_IDLE)
+
+    def __repr__(self) -> str:
+        return f"<HostLink streams={len(self.streams)} connected={self._socket is not None}>"
+
+
+def kind_for(status: int) -> ErrorKind:
+    if status in (401, 403):
+        return ErrorKind.PERMISSION_DENIED
+    if status == 404:
+        return ErrorKind.NOT_FOUND
+    return ErrorKind.OTHER
