@@ -165,8 +165,8 @@ class Relay:
                     continue
                 marker = current
                 await self.sweep_removed()
-            except Exception:  # a locked or vanished file must not stop the relay
-                log.exception("checking the relay state for changes failed")
+            except Exception as exc:  # a locked file or an absent Redis must not stop the relay
+                log.warning("checking the relay state for changes failed: %s", exc)
 
     async def sweep_removed(self) -> None:
         devices = {s.client_id for s in self.streams.values()}
