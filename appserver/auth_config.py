@@ -102,7 +102,7 @@ def validate_args(args: AuthArgs, *, cwd: Callable[[], str] = os.getcwd) -> Auth
             max_clock_skew_seconds=DEFAULT_MAX_CLOCK_SKEW_SECONDS if skew is None else skew,
         )
     if args.mode is not None:
-        raise ConfigError(f"invalid --ws-auth `{args.mode}`")  # click's Choice stops this first
+        raise ConfigError(strings.WS_AUTH_BAD_MODE.format(mode=args.mode))  # click's Choice stops this first
     if any(flag is not None for flag in (*token_flags, *jwt_flags)):
         raise ConfigError(strings.WS_AUTH_FLAGS_NEED_MODE)
     return None

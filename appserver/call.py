@@ -132,7 +132,7 @@ async def session(
         )
         if not init.ok:
             message = init.payload.get("message") if isinstance(init.payload, dict) else None
-            raise CallFailed(f"initialize failed: {message or init.payload}")
+            raise CallFailed(strings.CALL_INITIALIZE_FAILED.format(message=message or init.payload))
         await caller.notify("initialized")
         yield Session(caller)
     finally:

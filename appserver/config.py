@@ -57,7 +57,7 @@ def codex_home(env: Mapping[str, str]) -> Path:
         return Path(value).expanduser()
     home = env.get("HOME")
     if not home:
-        raise ConfigError("HOME is not set")
+        raise ConfigError(strings.HOME_NOT_SET)
     return Path(home) / ".codex"
 
 
@@ -131,15 +131,15 @@ def parse_listen_urls(
     kinds = [p.kind for p in parsed]
     if ListenKind.OFF in kinds:
         if len(parsed) > 1:
-            raise ConfigError("`--listen off` cannot be combined with other --listen URLs")
+            raise ConfigError(strings.LISTEN_OFF_COMBINED)
         raise ConfigError(strings.NO_TRANSPORT)
     if kinds.count(ListenKind.STDIO) > 1:
-        raise ConfigError("`--listen stdio://` may be given only once")
+        raise ConfigError(strings.LISTEN_STDIO_TWICE)
     seen: set[object] = set()
     for p in parsed:
         key = p.path if p.kind is ListenKind.UNIX else (p.host, p.port)
         if p.kind is not ListenKind.STDIO and p.port != 0 and key in seen:
-            raise ConfigError(f"--listen `{p.url}` is given twice")
+            raise ConfigError(strings.LISTEN_TWICE.format(url=p.url))
         seen.add(key)
     return parsed
 
@@ -163,20 +163,15 @@ def parse_backend(value: str, *, cwd: Path | None = None) -> tuple[BackendChoice
     if value.startswith("unix://"):
         rest = value[len("unix://") :]
         if not rest:
-            raise ConfigError(
-                "invalid --backend `unix://`; expected `unix://PATH` naming an app-server "
-                "control socket"
-            )
+            raise ConfigError(strings.BACKEND_UNIX_NO_PATH)
         base = cwd if cwd is not None else Path.cwd()
         return BackendChoice.UNIX, Path(os.path.normpath(base / Path(rest).expanduser()))
     try:
         choice = BackendChoice(value)
     except ValueError:
-        raise ConfigError(
-            f"invalid --backend `{value}`; expected `auto`, `builtin`, `codex` or `unix://PATH`"
-        ) from None
+        raise ConfigError(strings.BACKEND_INVALID.format(value=value)) from None
     if choice is BackendChoice.UNIX:
-        raise ConfigError("invalid --backend `unix`; expected `unix://PATH`")
+        raise ConfigError(strings.BACKEND_UNIX_BARE)
     return choice, None
 
 

@@ -97,10 +97,7 @@ def _tls_context(ca_file: str | None) -> ssl.SSLContext:
             context.load_verify_locations(cafile=ca_file)
         except (OSError, ssl.SSLError) as exc:
             reason = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or exc
-            raise ConfigError(
-                f"cannot load --ca-file `{ca_file}`: {reason}; it must be a PEM file "
-                "with one or more CERTIFICATE blocks"
-            ) from None
+            raise ConfigError(strings.CA_FILE_UNREADABLE.format(path=ca_file, reason=reason)) from None
     return context
 
 
@@ -116,7 +113,7 @@ def resolve_target(
 ) -> Target:
     """Validate the connection flags (``ConfigError``: exit status 2) into a :class:`Target`."""
     if sock is not None and connect_url is not None:
-        raise ConfigError("`--sock` and `--connect` cannot be used together")
+        raise ConfigError(strings.SOCK_AND_CONNECT)
     if auth_token_env is not None and auth_token_file is not None:
         raise ConfigError(strings.AUTH_TOKEN_SOURCES_EXCLUSIVE)
     if connect_url is None:
@@ -125,16 +122,14 @@ def resolve_target(
         if auth_token_file is not None:
             raise ConfigError(strings.AUTH_TOKEN_FILE_REQUIRES_CONNECT)
         if ca_file is not None:
-            raise ConfigError("`--ca-file` requires a `wss://` `--connect` URL")
+            raise ConfigError(strings.CA_FILE_NEEDS_WSS)
         if sock is None:
             path = default_control_socket(env)
         else:
             path = (cwd or Path.cwd()) / Path(sock).expanduser()
         return Target(path=Path(os.path.normpath(path)))
 
-    bad = ConfigError(
-        f"invalid --connect URL `{connect_url}`; expected `ws://HOST:PORT` or `wss://HOST:PORT`"
-    )
+    bad = ConfigError(strings.CONNECT_URL_INVALID.format(url=connect_url))
     try:
         parts = urlsplit(connect_url)
         port = parts.port
@@ -147,7 +142,7 @@ def resolve_target(
     host = parts.hostname
     secure = parts.scheme == "wss"
     if ca_file is not None and not secure:
-        raise ConfigError("`--ca-file` requires a `wss://` `--connect` URL")
+        raise ConfigError(strings.CA_FILE_NEEDS_WSS)
     token = None
     if auth_token_env is not None:
         if not (secure or is_loopback_host(host)):
@@ -171,27 +166,28 @@ def describe_failure(target: Target, exc: BaseException) -> str:
     if isinstance(exc, InvalidStatus):
         response = exc.response
         body = response.body.decode("utf-8", "replace").strip() if response.body else ""
-        first = body.splitlines()[0][:200] if body else ""
-        detail = f": {first}" if first else ""
-        return (
-            f"{target}: the server refused the WebSocket upgrade with HTTP "
-            f"{response.status_code} {response.reason_phrase}{detail}"
+        first = body.splitlines()[0][: limits.REFUSAL_BODY_SHOWN_CHARS] if body else ""
+        return strings.CONNECT_REFUSED.format(
+            target=target,
+            status=response.status_code,
+            phrase=response.reason_phrase,
+            detail=f": {first}" if first else "",
         )
     if isinstance(exc, ssl.SSLCertVerificationError):
         detail = exc.verify_message or exc.reason
-        return f"TLS handshake with {target} failed: certificate verify failed: {detail}"
+        return strings.CONNECT_TLS_UNTRUSTED.format(target=target, detail=detail)
     if isinstance(exc, ssl.SSLError):
-        return f"TLS handshake with {target} failed: {exc.reason or exc}"
+        return strings.CONNECT_TLS_FAILED.format(target=target, detail=exc.reason or exc)
     if isinstance(exc, TimeoutError):
-        return f"timed out after {limits.CONNECT_TIMEOUT:.0f}s connecting to {target}"
+        return strings.CONNECT_TIMED_OUT.format(seconds=limits.CONNECT_TIMEOUT, target=target)
     if isinstance(exc, InvalidHandshake):
-        return f"WebSocket upgrade with {target} failed: {exc}"
+        return strings.CONNECT_UPGRADE_FAILED.format(target=target, detail=exc)
     if isinstance(exc, OSError):
         reason = exc.strerror or str(exc)
         if target.path is not None:
             return f"{strings.CONNECT_SOCKET_FAILED.format(path=target.path)}: {reason}"
-        return f"failed to connect to {target}: {reason}"
-    return f"failed to connect to {target}: {exc}"
+        return strings.CONNECT_FAILED.format(target=target, detail=reason)
+    return strings.CONNECT_FAILED.format(target=target, detail=exc)
 
 
 async def open_websocket(target: Target) -> ClientConnection:

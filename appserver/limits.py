@@ -86,6 +86,13 @@ CLOSE_REASON_MAX_BYTES = 123
 
 # --- writers -----------------------------------------------------------------------------
 
+#: Frames the ``websockets`` library buffers per client connection before it stops
+#: reading that socket (backpressure on a client that sends faster than we dispatch).
+WEBSOCKET_SERVER_MAX_QUEUE = 64
+
+#: An over-long stdin line is skipped in reads of this many bytes.
+STDIO_SKIP_CHUNK = 1 << 20
+
 #: At most this many queued messages are handed to a transport's writer at once (one
 #: stdout write, or back-to-back frames before the socket is drained).
 WRITE_BATCH_MESSAGES = 256
@@ -205,6 +212,9 @@ PROXY_PIPE_ITEMS = 256
 
 #: Connecting: TCP, TLS and the WebSocket upgrade together (codex's CONNECT_TIMEOUT).
 CONNECT_TIMEOUT = 10.0
+
+#: When a server refuses the upgrade, this much of its body's first line is shown.
+REFUSAL_BODY_SHOWN_CHARS = 200
 
 # --- remote control: the wire shared by host and relay (appserver.remote_control) ---------
 # spec/remote-control.md §4.4–4.5, segment.rs and websocket.rs upstream.

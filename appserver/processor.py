@@ -399,7 +399,7 @@ class Connection:
         session = self._backend_session
         try:
             if session is None:
-                raise BackendUnavailable("session is closed")
+                raise BackendUnavailable(strings.BACKEND_SESSION_CLOSED)
             await session.send_batch(batch)
         except BackendUnavailable as exc:
             self.backend_failed(str(exc))

@@ -12,6 +12,7 @@ import sys
 import anyio
 import click
 
+from appserver import strings
 from appserver.commands.target_options import target_from_flags, target_options
 from appserver.errors import ConfigError, RuntimeFailure
 
@@ -40,7 +41,7 @@ def call(
         try:
             params = json.loads(params_json)
         except ValueError as exc:
-            raise ConfigError(f"invalid PARAMS_JSON: {exc}") from None
+            raise ConfigError(strings.CALL_BAD_PARAMS_JSON.format(err=exc)) from None
     target = target_from_flags(sock, connect_url, auth_token_env, ca_file, auth_token_file)
 
     def on_notification(text: str) -> None:

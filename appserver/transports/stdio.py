@@ -80,7 +80,7 @@ async def _stdin_lines(stdin: BinaryIO) -> AsyncIterator[bytes]:
 
 async def _skip_line(reader: asyncio.StreamReader) -> None:
     while True:
-        chunk = await reader.read(1 << 20)
+        chunk = await reader.read(limits.STDIO_SKIP_CHUNK)
         if not chunk:
             return
         newline = chunk.find(b"\n")

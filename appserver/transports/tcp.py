@@ -152,7 +152,7 @@ async def run_tcp_listener(
         )
     except OSError as exc:
         reason = os.strerror(exc.errno) if exc.errno else str(exc)
-        raise RuntimeFailure(f"cannot listen on {listen.url}: {reason}") from None
+        raise RuntimeFailure(strings.WS_CANNOT_LISTEN.format(url=listen.url, reason=reason)) from None
     try:
         host, port = server.sockets[0].getsockname()[:2]
         log.debug("listening on %s://%s", transport, socket_addr(host, port))

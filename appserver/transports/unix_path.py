@@ -133,7 +133,7 @@ def _prepare_physical_dir() -> Path:
     st = os.lstat(directory)
     if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
         raise SocketPathError(
-            f"{directory} must be a directory owned by uid {os.geteuid()} (not a symlink)"
+            strings.SOCKET_DIR_NOT_OURS.format(dir=directory, uid=os.geteuid())
         )
     if stat.S_IMODE(st.st_mode) != DIR_MODE:
         os.chmod(directory, DIR_MODE)
@@ -248,7 +248,7 @@ async def open_control_socket(advertised: Path, *, default_dir: bool) -> BoundSo
             return _bind_control_socket(advertised)
     except OSError as exc:
         raise SocketPathError(
-            f"cannot set up app-server control socket at {advertised}: {exc.strerror or exc}"
+            strings.SOCKET_SETUP_FAILED.format(path=advertised, err=exc.strerror or exc)
         ) from None
 
 
@@ -273,7 +273,7 @@ def _bind_control_socket(advertised: Path) -> BoundSocket:
                 raise
     except OSError as exc:
         raise SocketPathError(
-            f"cannot bind app-server control socket at {advertised}: {exc.strerror or exc}"
+            strings.SOCKET_BIND_FAILED.format(path=advertised, err=exc.strerror or exc)
         ) from None
     log.info("app-server control socket listening: %r", bound)
     return bound
@@ -304,7 +304,7 @@ class StartupLock:
         except TimeoutError:
             os.close(fd)
             raise SocketPathError(
-                f"timed out after {limits.STARTUP_LOCK_TIMEOUT:.0f}s waiting for {self.path}"
+                strings.SOCKET_LOCK_TIMEOUT.format(seconds=limits.STARTUP_LOCK_TIMEOUT, path=self.path)
             ) from None
         except BaseException:
             os.close(fd)

@@ -30,7 +30,7 @@ SERVER_OPTIONS: dict[str, object] = {
     "ping_interval": None,
     "close_timeout": limits.WEBSOCKET_CLOSE_TIMEOUT,
     "open_timeout": limits.HANDSHAKE_TIMEOUT,
-    "max_queue": 64,
+    "max_queue": limits.WEBSOCKET_SERVER_MAX_QUEUE,
 }
 
 

@@ -146,7 +146,7 @@ class BuiltinBackend:
     def spawn(self, fn: Callable[[], Awaitable[None]]) -> None:
         """Run ``fn`` in the background for as long as the backend runs."""
         if self._tasks is None:
-            raise BackendUnavailable("the built-in backend is not running")
+            raise BackendUnavailable(strings.BUILTIN_NOT_RUNNING)
         self._tasks.start_soon(self._guard, fn)
 
     @staticmethod
@@ -158,7 +158,7 @@ class BuiltinBackend:
 
     async def open_session(self, peer: Peer) -> BuiltinSession:
         if self._tasks is None:
-            raise BackendUnavailable("the built-in backend is not running")
+            raise BackendUnavailable(strings.BUILTIN_NOT_RUNNING)
         session = BuiltinSession(self, peer)
         self.sessions[peer.id] = session
         return session

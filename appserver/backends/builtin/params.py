@@ -127,7 +127,7 @@ def thread_id(params: dict[str, Any], name: str = "threadId") -> str:
 
 def uuid_problem(text: str) -> str | None:
     """Why ``text`` is not a UUID, in the ``uuid`` crate's words; ``None`` if it is one."""
-    body = text[9:] if text.startswith("urn:uuid:") else text
+    body = text.removeprefix("urn:uuid:")
     for index, char in enumerate(body):
         if not _UUID_CHARS.fullmatch(char):
             offset = index + 1 + (len(text) - len(body))

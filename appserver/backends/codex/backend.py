@@ -161,7 +161,7 @@ class CodexBackend(_UpstreamBackend):
         try:
             child = await CodexChild.start(self.command, self.env, stop_grace=limits.CODEX_STOP_GRACE)
         except OSError as exc:
-            raise BackendUnavailable(f"cannot run `{self.codex_bin}`: {exc}") from exc
+            raise BackendUnavailable(strings.CODEX_CANNOT_RUN.format(bin=self.codex_bin, err=exc)) from exc
         log.info("started codex app-server (guard pid %d): %s", child.pid, " ".join(self.command))
         self._tg.start_soon(child.run)
         try:
@@ -177,7 +177,9 @@ class CodexBackend(_UpstreamBackend):
             while True:
                 if child.exited.is_set():
                     raise BackendUnavailable(
-                        f"it exited during start-up ({describe_status(child.status)}); see its log above"
+                        strings.CODEX_EXITED_AT_START.format(
+                            status=describe_status(child.status)
+                        )
                     )
                 try:
                     await probe(self.socket)
@@ -188,7 +190,9 @@ class CodexBackend(_UpstreamBackend):
                 with anyio.move_on_after(limits.CODEX_STARTUP_POLL):
                     await child.exited.wait()
         raise BackendUnavailable(
-            f"its socket did not answer within {limits.CODEX_STARTUP_TIMEOUT:.0f}s ({last_error})"
+            strings.CODEX_SOCKET_SILENT.format(
+                seconds=limits.CODEX_STARTUP_TIMEOUT, err=last_error
+            )
         )
 
     async def _supervise(
