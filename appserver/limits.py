@@ -291,12 +291,13 @@ RC_IDLE_SWEEP_INTERVAL = 30.0
 #: does not pipeline 16,384 requests. Messages and bytes waiting for the backend ...
 RC_STREAM_INBOUND_MESSAGES = 256
 RC_STREAM_INBOUND_BYTES = 8 * 1024 * 1024
-#: ... and messages waiting to become envelopes: as many as a local socket client may have
-#: waiting (OUTBOUND_QUEUE_MESSAGES, bytes bounded by OUTBOUND_QUEUE_BYTES), since the link
-#: drains a stream only as fast as the relay acks (at most RC_MAX_UNACKED envelopes ahead);
-#: a built-in turn of 20,000 deltas must not close the stream as a slow client. Past this the
-#: stream is closed as a slow client. An idle stream's queue holds nothing.
-RC_STREAM_OUTBOUND_MESSAGES = OUTBOUND_QUEUE_MESSAGES
+#: ... and messages waiting to become envelopes (bytes bounded by OUTBOUND_QUEUE_BYTES, as
+#: for a local socket client). More messages than a local client may queue: the link drains
+#: a stream only as fast as the relay acks (at most RC_MAX_UNACKED envelopes ahead), about a
+#: third of a local socket's pace, and a built-in turn of 50,000 deltas is produced faster
+#: than that; it must not close the stream as a slow client. Past this bound (or the bytes)
+#: the stream is closed as a slow client. An idle stream's queue holds nothing.
+RC_STREAM_OUTBOUND_MESSAGES = 4 * OUTBOUND_QUEUE_MESSAGES
 
 #: Frames the WebSocket library buffers from the relay before it stops reading (the link
 #: reader never waits on a stream, so this only absorbs bursts).

@@ -314,7 +314,7 @@ class HostLink:
                 self.metrics.envelopes_in += 1
                 self.on_frame(frame)
         except ConnectionClosed as exc:
-            if exc.rcvd is None and exc.sent is None and "keepalive" in str(exc):
+            if "keepalive ping timeout" in str(exc):
                 return strings.RC_WS_PONG_TIMEOUT
             return str(exc)
         close = socket.close_code
@@ -451,10 +451,16 @@ class HostLink:
     async def _idle_sweep(self) -> None:
         while True:
             await anyio.sleep(limits.RC_IDLE_SWEEP_INTERVAL)
-            deadline = time.monotonic() - limits.RC_IDLE_TIMEOUT
-            for stream in [s for s in self.streams.values() if s.last_seen < deadline]:
-                log.info("remote stream %s/%s idle; closing", stream.client_id, stream.stream_id)
-                self._close_stream(stream, strings.RC_CLOSE_REASON_IDLE)
+            self.close_idle(time.monotonic())
+
+    def close_idle(self, now: float) -> int:
+        """Close the streams with no message or ping for ``RC_IDLE_TIMEOUT``; how many."""
+        deadline = now - limits.RC_IDLE_TIMEOUT
+        idle = [s for s in self.streams.values() if s.last_seen < deadline]
+        for stream in idle:
+            log.info("remote stream %s/%s idle; closing", stream.client_id, stream.stream_id)
+            self._close_stream(stream, strings.RC_CLOSE_REASON_IDLE)
+        return len(idle)
 
     def __repr__(self) -> str:
         return f"<HostLink streams={len(self.streams)} connected={self._socket is not None}>"

@@ -218,3 +218,65 @@ async def test_bad_remote_control_flags_are_one_line_exit_2(tmp_path: Path, args
     result = await run([*APPSERVER, "serve", "--backend", "builtin", *args], env=appserver_env(tmp_path))
     assert result.returncode == 2
     assert result.stderr.startswith("Error: ") and message in result.stderr and result.stderr.count("\n") == 1
+
+
+async def test_metrics_and_banner(tmp_path: Path) -> None:
+    import httpx
+
+    async with RcTestRelay() as relay, host_process(relay.base_url, tmp_path, listen=["ws://127.0.0.1:0"]) as host:
+        url = (await host.line_matching(r"listening on: (ws://\S+)")).group(1)
+        await relay.wait_link()
+        stream = relay.stream("client-1", "stream-1")
+        await stream.initialize()
+        await stream.ping()
+        async with httpx.AsyncClient() as http:
+            text = (await http.get(url.replace("ws://", "http://") + "/metrics")).text
+    assert 'appserver_remote_control_status{status="connected"} 1' in text
+    assert 'appserver_remote_control_status{status="errored"} 0' in text
+    assert "appserver_remote_control_streams 1" in text
+    assert "appserver_remote_control_enrolls_total 1" in text
+    assert 'appserver_open_connections{transport="remote"} 1' in text
+    envelopes_in = int(text.split('appserver_remote_control_envelopes_total{direction="in"} ')[1].split()[0])
+    assert envelopes_in >= 3  # initialize, initialized, ping (and acks)
+    banner = host.stderr
+    assert "appserver (remote control)" in banner and f"  relay: {relay.base_url}" in banner
+    assert "  status: connecting (server name " in banner
+
+
+async def test_durable_enable_with_auth_json_is_honoured_at_the_next_start(tmp_path: Path) -> None:
+    from tests.support.launcher import launch
+    from tests.support.rc_codex import write_chatgpt_home
+
+    home = tmp_path / "home"
+    home.mkdir()
+    with short_dir() as short:
+        sock = short / "gw.sock"
+        async with RcTestRelay() as relay:
+            access = write_chatgpt_home(home, relay.base_url, None)
+            argv = [*APPSERVER, "serve", "--backend", "builtin", "--listen", f"unix://{sock}"]
+            async with launch(argv, env=appserver_env(home)) as gateway:
+                await gateway.until(lambda: unix_socket_accepts(sock), "accepting")
+                async with RpcClient.connect_unix(sock) as local:
+                    await local.initialize("desk")
+                    assert (await local.call("remoteControl/status/read"))["status"] == "disabled"
+                    enabled = await local.call("remoteControl/enable")
+                    assert (enabled["status"], enabled["environmentId"]) == ("connecting", "env_stub1")
+                    await relay.wait_link()
+            enroll = relay.requests("server/enroll")[0]
+            assert enroll.header("authorization") == f"Bearer {access}"
+            assert enroll.header("chatgpt-account-id") == "acc-rc-stub"
+            # No flag, no local client: the stored durable enable brings the link up, even
+            # with `--listen off`.
+            argv = [*APPSERVER, "serve", "--backend", "builtin", "--listen", "off"]
+            async with launch(argv, env=appserver_env(home)):
+                await relay.wait_link()
+                assert relay.links == 2 and len(relay.requests("server/refresh")) == 1
+            # A durable disable is remembered too: `--listen off` then has nothing to serve.
+            argv = [*APPSERVER, "serve", "--backend", "builtin", "--listen", f"unix://{sock}"]
+            async with launch(argv, env=appserver_env(home)) as gateway:
+                await gateway.until(lambda: unix_socket_accepts(sock), "accepting")
+                async with RpcClient.connect_unix(sock) as local:
+                    await local.initialize("desk")
+                    assert (await local.call("remoteControl/disable"))["status"] == "disabled"
+            result = await run([*APPSERVER, "serve", "--backend", "builtin", "--listen", "off"], env=appserver_env(home))
+            assert (result.returncode, result.stderr) == (1, "Error: no transport configured; use --listen or enable remote control\n")
