@@ -442,3 +442,16 @@ RELAY_REDIS_CONNECT_TIMEOUT = 5.0
 RELAY_REDIS_COMMAND_TIMEOUT = 5.0
 #: An idle pooled connection is checked with PING before reuse after this long.
 RELAY_REDIS_HEALTH_CHECK_INTERVAL = 10.0
+#: A host's lease (which node owns its link) lives this long unless renewed; its owner
+#: renews it this often. A node that dies keeps its hosts' leases at most the TTL (the
+#: host moving to another node takes them over at once).
+RELAY_LEASE_TTL = 10.0
+RELAY_LEASE_RENEW = 2.0
+#: How often a node compares its view of which hosts are online with the leases (repairs
+#: a lost event: a node that died without releasing, a missed notice).
+RELAY_CLUSTER_RECONCILE_INTERVAL = 0.5
+#: Redis stream reads: entries per read, and how long one blocking read waits.
+RELAY_CLUSTER_READ_BATCH = 512
+RELAY_CLUSTER_READ_BLOCK = 1.0
+#: Pause before retrying a failed Redis read or subscription.
+RELAY_CLUSTER_RETRY = 0.5

@@ -27,7 +27,7 @@ from appserver import limits
 from appserver.relay.http import peer as request_peer
 from appserver.relay.metrics import RelayMetrics
 from appserver.relay.pairing import ClaimLimiter
-from appserver.relay.store import RelayStore
+from appserver.relay.store import RelayStore, StoreUnavailable
 
 if TYPE_CHECKING:
     from appserver.relay.host_link import HostLink, HostState
@@ -165,7 +165,9 @@ class Relay:
                     continue
                 marker = current
                 await self.sweep_removed()
-            except Exception as exc:  # a locked file or an absent Redis must not stop the relay
+            except StoreUnavailable as exc:  # Redis away: /readyz says so; no traceback a second
+                log.debug("checking the relay state for changes failed: %s", exc)
+            except Exception as exc:  # a locked or vanished file must not stop the relay
                 log.warning("checking the relay state for changes failed: %s", exc)
 
     async def sweep_removed(self) -> None:

@@ -22,7 +22,9 @@ Key layout, under the prefix ``appserver:relay:`` (``P``):
 * ``P:device:<client>`` hash (fields, token hex); ``P:device-token:<hex>`` -> client;
   ``P:devices`` and ``P:server-devices:<id>`` zsets of ``<created_at:020d>:<client>`` (lex order);
 * ``P:audit`` list of JSON rows (``P:audit:<event>`` per event), ids from ``P:audit-id``;
-* ``P:changes``: a counter bumped by every removal (:meth:`RedisStore.change_marker`).
+* ``P:changes``: a counter bumped by every removal (:meth:`RedisStore.change_marker`);
+  removals are also announced on the ``P:events`` channel (``revoke <client_id>``,
+  ``server-removed <server_id>``) so every relay node closes the sockets at once.
 
 Connection failures become :class:`~appserver.relay.store.StoreUnavailable` (503 at the
 routes, not-ready on ``/readyz``), never a half-written state.
@@ -88,6 +90,7 @@ local function remove_device(cid)
   redis.call('DEL', key, P .. ':device-token:' .. d[2])
   redis.call('ZREM', P .. ':devices', member)
   redis.call('ZREM', P .. ':server-devices:' .. d[1], member)
+  redis.call('PUBLISH', P .. ':events', 'revoke ' .. cid)
   return 1
 end
 local function remove_pairing(hex)
@@ -116,6 +119,7 @@ local function remove_server(sid)
     P .. ':server-devices:' .. sid, P .. ':server-pairings:' .. sid, P .. ':server-host-tokens:' .. sid)
   redis.call('ZREM', P .. ':servers', sid)
   redis.call('SREM', P .. ':account-servers:' .. s[2], sid)
+  redis.call('PUBLISH', P .. ':events', 'server-removed ' .. sid)
 end
 """
 

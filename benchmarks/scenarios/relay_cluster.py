@@ -1,0 +1,210 @@
+"""relay_cluster: a controller and its host on different relay nodes (through Redis) vs both
+on one single-node relay, in the same run.
+
+Reference: ``appserver relay serve --state FILE`` with our gateway as host (built-in
+backend) and a controller on it. Ours: two ``appserver relay serve --redis URL`` nodes on a
+real redis-server, the host linked to node A, the controller on node B — every frame
+crosses Redis twice (up stream, down stream). Round trips are sequential requests in
+alternating rounds; throughput is a pipelined burst (64 in flight) per round, alternating.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from typing import Any
+
+from benchmarks import services
+from benchmarks.records import Metric, Results, Target, percentile
+from benchmarks.scenarios import Context, Scenario
+from benchmarks.scenarios.common import CHEAP_METHOD, WARMUP_REQUESTS
+from benchmarks.services import Unavailable, python_env
+
+SINGLE = "host and controller on one relay node (SQLite)"
+P50 = "p50 round trip, host and controller on different nodes"
+THROUGHPUT = "answers per second, host and controller on different nodes"
+WINDOW = 64
+_BANNER = re.compile(r"listening on (http\S+/) ")
+_CONNECTED = re.compile(r"remote control connected to \S+ \(server (\S+)\)")
+APPSERVER = [sys.executable, "-m", "appserver"]
+
+
+class Controller:
+    """A minimal controller on the relay's controller WebSocket (docs/relay.md)."""
+
+    def __init__(self, ws: Any) -> None:
+        self.ws = ws
+        self.next_id = 0
+
+    @classmethod
+    async def open(cls, relay_url: str, token: str) -> Controller:
+        from websockets.asyncio.client import connect
+
+        url = relay_url.replace("http://", "ws://") + "api/v1/controller/ws"
+        ws = await connect(url, additional_headers={"Authorization": f"Bearer {token}"}, max_size=None)
+        first = json.loads(await ws.recv())
+        if first.get("method") != "relay/stream":
+            raise Unavailable(f"controller socket: unexpected first frame {first}")
+        controller = cls(ws)
+        await controller.call("initialize", {"clientInfo": {"name": "bench", "title": None, "version": "1"},
+                                             "capabilities": {"experimentalApi": True}})
+        await ws.send(json.dumps({"method": "initialized"}))
+        return controller
+
+    async def _answer(self, request_id: int) -> dict[str, Any]:
+        while True:
+            message = json.loads(await self.ws.recv())
+            if message.get("id") == request_id and ("result" in message or "error" in message):
+                return message
+
+    async def call(self, method: str, params: Any) -> dict[str, Any]:
+        self.next_id += 1
+        await self.ws.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
+        return await self._answer(self.next_id)
+
+    async def round_trips(self, count: int) -> list[float]:
+        samples = []
+        for _ in range(count):
+            start = time.perf_counter()
+            answer = await self.call(CHEAP_METHOD, {})
+            samples.append(time.perf_counter() - start)
+            if "result" not in answer:
+                raise Unavailable(f"{CHEAP_METHOD} through the relay failed: {answer}")
+        return samples
+
+    async def burst(self, count: int) -> float:
+        """Seconds for ``count`` requests with WINDOW in flight."""
+        start = time.perf_counter()
+        sent = answered = 0
+        while answered < count:
+            while sent < count and sent - answered < WINDOW:
+                self.next_id += 1
+                await self.ws.send(json.dumps({"id": self.next_id, "method": CHEAP_METHOD, "params": {}}))
+                sent += 1
+            message = json.loads(await self.ws.recv())
+            if "id" in message and ("result" in message or "error" in message):
+                answered += 1
+        return time.perf_counter() - start
+
+    async def close(self) -> None:
+        await self.ws.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def start_redis(ctx: Context) -> str:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise Unavailable("redis-server is not installed (scripts/bench installs it)")
+    port = _free_port()
+    folder = ctx.runner.mkdir("redis")
+    proc = await ctx.runner.start("redis", [
+        binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder), "--save", "",
+        "--appendonly", "no", "--logfile", "/dev/stderr",
+    ])
+    await proc.line_matching("Ready to accept connections", timeout=services.READY_TIMEOUT)
+    return f"redis://127.0.0.1:{port}/0"
+
+
+async def start_relay(ctx: Context, name: str, state: list[str]) -> str:
+    argv = [*APPSERVER, "relay", "serve", "--listen", "http://127.0.0.1:0", *state]
+    proc = await ctx.runner.start(name, argv, env=python_env())
+    return await services._ready(proc, f"relay ({name})", line=_BANNER)
+
+
+def add_account(ctx: Context, name: str, state: list[str]) -> str:
+    out = ctx.runner.path(f"{name}.token")
+    done = subprocess.run([*APPSERVER, "relay", "account", "add", name, "--out", str(out), *state],
+                          capture_output=True, text=True, timeout=60, env=python_env())
+    if done.returncode != 0:
+        raise Unavailable(f"relay account add: {done.stderr.strip()}")
+    return str(out)
+
+
+async def start_host(ctx: Context, name: str, relay_url: str, token_file: str) -> str:
+    home = ctx.runner.mkdir(f"{name}-home")
+    argv = [*APPSERVER, "serve", "--backend", "builtin", "--listen", "off", "--remote-control", relay_url,
+            "--remote-control-token-file", token_file]
+    proc = await ctx.runner.start(name, argv, env=python_env(CODEX_HOME=str(home), LOG_LEVEL="INFO"))
+    return await services._ready(proc, f"host ({name})", line=_CONNECTED)
+
+
+async def pair(state: Any, server_id: str, relay_url: str) -> str:
+    import httpx
+
+    from appserver.relay import pairing
+
+    try:
+        server = await state.server(server_id)
+        minted = await pairing.mint(state, server, manual=False, now=int(time.time()))
+    finally:
+        await state.close()
+    async with httpx.AsyncClient(base_url=relay_url, timeout=30) as http:
+        claimed = await http.post("api/v1/pair/claim", json={"code": minted.pairing_code})
+    if claimed.status_code != 200:
+        raise Unavailable(f"pairing claim: {claimed.status_code} {claimed.text}")
+    return str(claimed.json()["device_token"])
+
+
+async def run_relay_cluster(ctx: Context, results: Results) -> None:
+    from appserver.relay.redis_store import RedisStore
+    from appserver.relay.sqlite_store import SqliteStore
+
+    # Reference: one node, SQLite.
+    db = str(ctx.runner.path("single.sqlite3"))
+    single_state = ["--state", db]
+    single_url = await start_relay(ctx, "relay-single", single_state)
+    single_host = await start_host(ctx, "host-single", single_url, add_account(ctx, "single", single_state))
+    single_token = await pair(await SqliteStore.open(ctx.runner.path("single.sqlite3")), single_host, single_url)
+    # Ours: two nodes on Redis; host on A, controller on B.
+    redis_url = await start_redis(ctx)
+    cluster_state = ["--redis", redis_url]
+    node_a = await start_relay(ctx, "relay-node-a", cluster_state)
+    node_b = await start_relay(ctx, "relay-node-b", cluster_state)
+    cluster_host = await start_host(ctx, "host-cluster", node_a, add_account(ctx, "cluster", cluster_state))
+    cluster_token = await pair(await RedisStore.open(redis_url), cluster_host, node_b)
+
+    single = await Controller.open(single_url, single_token)
+    cross = await Controller.open(node_b, cluster_token)
+    try:
+        for controller in (single, cross):
+            await controller.round_trips(WARMUP_REQUESTS)
+        sizes = ctx.sizes
+        per_round = max(1, sizes.rtt_requests // sizes.rtt_rounds)
+        rtt: list[list[float]] = [[], []]
+        seconds = [0.0, 0.0]
+        for _ in range(sizes.rtt_rounds):
+            for i, controller in enumerate((single, cross)):
+                rtt[i] += await controller.round_trips(per_round)
+        for _ in range(sizes.burst_rounds):
+            for i, controller in enumerate((single, cross)):
+                seconds[i] += await controller.burst(sizes.burst_requests)
+    finally:
+        for controller in (single, cross):
+            await controller.close()
+    results.set(P50, reference=percentile(rtt[0], 50) * 1e3, ours=percentile(rtt[1], 50) * 1e3)
+    total = sizes.burst_requests * sizes.burst_rounds
+    results.set(THROUGHPUT, reference=total / seconds[0], ours=total / seconds[1])
+    results.note(P50, f"{len(rtt[0])} sequential {CHEAP_METHOD} per side in {sizes.rtt_rounds} alternating rounds; "
+                      "controller on node B, host linked to node A")
+    results.note(THROUGHPUT, f"{sizes.burst_requests} requests, {WINDOW} in flight, {sizes.burst_rounds} rounds per side")
+
+
+RELAY_CLUSTER = Scenario(
+    "relay_cluster",
+    "relay cluster: host and controller on different nodes (Redis) vs one single-node relay",
+    [
+        Metric(P50, "ms", "lower", Target("ratio", "<=", 1.5), SINGLE),
+        Metric(THROUGHPUT, "1/s", "higher", Target("ratio", ">=", 0.7), SINGLE),
+    ],
+    run_relay_cluster,
+)
