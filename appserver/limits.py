@@ -364,13 +364,12 @@ RELAY_CONTROLLER_MAX_FRAME_BYTES = 16 * 1024 * 1024
 RELAY_HOST_REDELIVERY_ENVELOPES = 4096
 RELAY_HOST_REDELIVERY_BYTES = 16 * 1024 * 1024
 
-#: Relay -> controller JSON-RPC frames kept per stream for resume; also the most a stream
-#: may hold while its socket is away (more, and the stream expires: close 4002 on resume).
-RELAY_STREAM_BUFFER_FRAMES = 1024
-RELAY_STREAM_BUFFER_BYTES = 8 * 1024 * 1024
-#: Frames waiting to be written to one controller socket; over it: close 4003.
-RELAY_CONTROLLER_SEND_QUEUE_FRAMES = 4096
-RELAY_CONTROLLER_SEND_QUEUE_BYTES = 32 * 1024 * 1024
+#: Relay -> controller JSON-RPC frames kept per stream: the unwritten ones are the socket's
+#: send queue, the written ones stay for a resume (``?received=n``) until these bounds evict
+#: them. When the bound is reached with unwritten frames only, the controller is too slow
+#: (close 4003) or, while its socket is away, the stream expires.
+RELAY_STREAM_BUFFER_FRAMES = 8192
+RELAY_STREAM_BUFFER_BYTES = 4 * 1024 * 1024
 #: Controller frames held while the host is offline (requests are answered with the
 #: host-offline error after RELAY_HOST_OFFLINE_WAIT; notifications wait for the host).
 RELAY_STREAM_PENDING_FRAMES = 1024

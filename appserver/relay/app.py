@@ -5,13 +5,15 @@ several unrelated backend paths on the same base; spec/remote-control-observed.m
 
 from __future__ import annotations
 
+import asyncio
 import mimetypes
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from aiohttp import web
 
 from appserver import limits, strings
-from appserver.relay import controller_api, host_api
+from appserver.relay import controller_api, controller_socket, host_api, host_link
 from appserver.relay.http import HttpError, errors_middleware
 from appserver.relay.hub import RELAY_KEY, Relay
 
@@ -84,17 +86,30 @@ async def http_metrics_middleware(request: web.Request, handler):  # type: ignor
     return response
 
 
+async def background(app: web.Application) -> AsyncIterator[None]:
+    """The relay's periodic work runs as long as the application does."""
+    relay = app[RELAY_KEY]
+    tasks = [asyncio.create_task(relay.run_background()), asyncio.create_task(relay.watch_store())]
+    yield
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
 def create_app(relay: Relay, *, web_root: Path = WEB_ROOT) -> web.Application:
     app = web.Application(
         middlewares=[http_metrics_middleware, errors_middleware],
         client_max_size=limits.RELAY_MAX_BODY_BYTES,
     )
     app[RELAY_KEY] = relay
+    app.cleanup_ctx.append(background)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
     host_api.add_routes(app)
     controller_api.add_routes(app)
+    controller_socket.add_routes(app)
+    host_link.add_routes(app)
     app.router.add_route("*", "/{tail:.*}", static_handler(web_root))
     return app
 

@@ -12,11 +12,13 @@ relay nodes) can replace the in-process dictionaries later without touching the 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from aiohttp import web
@@ -28,7 +30,7 @@ from appserver.relay.pairing import ClaimLimiter
 from appserver.relay.store import RelayStore, StoreUnavailable
 
 if TYPE_CHECKING:
-    from appserver.relay.host_link import HostLink
+    from appserver.relay.host_link import HostLink, HostState
     from appserver.relay.streams import ControllerStream
 
 log = logging.getLogger("appserver.relay")
@@ -56,9 +58,18 @@ class Relay:
     claims: ClaimLimiter = field(default_factory=ClaimLimiter)
     #: server_id -> the connected host link.
     links: dict[str, HostLink] = field(default_factory=dict)
+    #: server_id -> what is kept about a host across its links.
+    hosts: dict[str, HostState] = field(default_factory=dict)
     #: stream_id -> stream (live socket or in its grace period).
     streams: dict[str, ControllerStream] = field(default_factory=dict)
     closing: bool = False
+    _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    def spawn(self, work: Coroutine[Any, Any, Any]) -> None:
+        """Run ``work`` in the background (a close that must not wait for its caller)."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def __repr__(self) -> str:
         return f"<Relay links={len(self.links)} streams={len(self.streams)}>"
@@ -101,6 +112,16 @@ class Relay:
             del self.streams[stream.stream_id]
             self.metrics.streams.set(len(self.streams))
 
+    async def client_closed(self, stream: ControllerStream) -> None:
+        """Tell the host the stream is over (now, or when it reconnects)."""
+        link = self.links.get(stream.server_id)
+        if link is not None and not link.closed:
+            await link.send_client_closed(stream.client_id, stream.stream_id)
+            return
+        state = self.hosts.get(stream.server_id)
+        if state is not None and len(state.closed_while_offline) < limits.RELAY_MAX_STREAMS_PER_HOST:
+            state.closed_while_offline.append((stream.client_id, stream.stream_id))
+
     # --- state changes -------------------------------------------------------------------
 
     async def device_revoked(self, client_id: str) -> None:
@@ -118,7 +139,10 @@ class Relay:
     async def run_background(self) -> None:
         """Periodic work: envelope pings for idle streams, expiry of streams past their grace."""
         while True:
-            await anyio.sleep(min(self.config.ping_interval, 5.0))
+            await anyio.sleep(
+                min(1.0, self.config.ping_interval / 4, self.config.stream_grace / 4,
+                    self.config.host_offline_wait / 4)
+            )
             now = time.monotonic()
             for stream in list(self.streams.values()):
                 await stream.tick(now)
@@ -143,8 +167,8 @@ class Relay:
                 await self.sweep_removed()
             except StoreUnavailable as exc:  # Redis away: /readyz says so; no traceback a second
                 log.debug("checking the relay state for changes failed: %s", exc)
-            except Exception:  # a locked or vanished file must not stop the relay
-                log.exception("checking the relay state for changes failed")
+            except Exception as exc:  # a locked file must not stop the relay
+                log.warning("checking the relay state for changes failed: %s", exc)
 
     async def sweep_removed(self) -> None:
         devices = {s.client_id for s in self.streams.values()}

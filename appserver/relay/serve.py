@@ -188,8 +188,6 @@ async def run(options: ServeOptions) -> None:
             log.info(strings.RELAY_BANNER.format(
                 version=__version__, url=listen_url, public=relay.config.public_url, state=_state_shown(options)
             ))
-            tasks.start_soon(relay.watch_store)
-            tasks.start_soon(relay.run_background)
             with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
                 async for _ in signals:
                     break

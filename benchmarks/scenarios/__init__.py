@@ -102,7 +102,7 @@ class Scenario:
 
 def all_scenarios() -> list[Scenario]:
     """Every scenario, in the order of the issue's table."""
-    from benchmarks.scenarios import burst, connections, fanout, relay_cluster, remote, rtt, slow_client, stream
+    from benchmarks.scenarios import burst, connections, fanout, relay, relay_cluster, remote, rtt, slow_client, stream
 
     return [
         rtt.RTT_UNIX,
@@ -116,5 +116,8 @@ def all_scenarios() -> list[Scenario]:
         remote.RC_RTT,
         remote.RC_STREAM,
         remote.RC_IDLE_STREAMS,
+        relay.RELAY_RTT,
+        relay.RELAY_STREAM,
+        relay.RELAY_IDLE_STREAMS,
         relay_cluster.RELAY_CLUSTER,
     ]

@@ -110,3 +110,74 @@ async def running_relay(state: Path, *, web_root: Path | None = None, **config: 
         await relay.shutdown()
         await runner.cleanup()
         await store.close()
+
+
+class RelayController:
+    """A controller over the relay's controller API, with resume (docs/relay.md).
+
+    Counts the JSON-RPC frames it received (``relay/*`` frames are kept in ``control``) and
+    keeps every frame it sent, so :meth:`resume` can resend the ones the relay did not get.
+    """
+
+    def __init__(self, relay_url: str, device_token: str) -> None:
+        self.base = relay_url.replace("http://", "ws://") + "api/v1/controller/ws"
+        self.token = device_token
+        self.ws: Any = None
+        self.stream_id: str | None = None
+        self.received = 0
+        self.sent: list[str] = []
+        self.control: list[dict[str, Any]] = []
+        self.ids = 0
+
+    async def connect(self, *, subprotocol: bool = False) -> dict[str, Any]:
+        from websockets.asyncio.client import connect
+
+        url = self.base
+        if self.stream_id is not None:
+            url += f"?stream={self.stream_id}&received={self.received}"
+        if subprotocol:
+            self.ws = await connect(url, subprotocols=["appserver.controller.v1", f"bearer.{self.token}"], max_size=None)  # type: ignore[list-item]
+        else:
+            self.ws = await connect(url, additional_headers={"Authorization": f"Bearer {self.token}"}, max_size=None)
+        first = json.loads(await self.ws.recv())
+        assert first["method"] == "relay/stream", first
+        params = first["params"]
+        self.stream_id = params["streamId"]
+        self.control.append(first)
+        for text in self.sent[params["received"]:]:
+            await self.ws.send(text)
+        return params
+
+    async def send(self, payload: dict[str, Any]) -> None:
+        text = json.dumps(payload)
+        self.sent.append(text)
+        await self.ws.send(text)
+
+    async def recv(self) -> dict[str, Any]:
+        while True:
+            message = json.loads(await self.ws.recv())
+            if str(message.get("method", "")).startswith("relay/"):
+                self.control.append(message)
+                continue
+            self.received += 1
+            return message
+
+    async def request(self, method: str, params: Any = None) -> dict[str, Any]:
+        self.ids += 1
+        request_id = self.ids
+        await self.send({"id": request_id, "method": method, **({"params": params} if params is not None else {})})
+        while True:
+            message = await self.recv()
+            if message.get("id") == request_id and ("result" in message or "error" in message):
+                return message
+
+    async def initialize(self, name: str = "phone") -> dict[str, Any]:
+        answer = await self.request("initialize", {
+            "clientInfo": {"name": name, "title": None, "version": "1.0"}, "capabilities": {"experimentalApi": True},
+        })
+        await self.send({"method": "initialized"})
+        return answer
+
+    async def close(self, code: int = 1000) -> None:
+        if self.ws is not None:
+            await self.ws.close(code)

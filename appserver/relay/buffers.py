@@ -1,0 +1,151 @@
+"""The relay's two bounded buffers. Sans-I/O.
+
+* :class:`ResumeBuffer` — per controller stream, the JSON-RPC frames for the controller,
+  numbered from 1. Frames not yet written to a socket are the send queue; written frames
+  stay for a resume (``?received=n`` resends frames after n) until the bound evicts them.
+* :class:`Redelivery` — per host, the controller -> host envelopes sent lately, numbered by
+  the ``cursor`` each one carries. When the host link reconnects, the host's
+  ``x-codex-subscribe-cursor`` names the last envelope it saw (spec/remote-control.md §4.5);
+  the ones after it are sent again (the host drops duplicates by ``seq_id``).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+
+class Overflow(Exception):
+    """The buffer cannot take the frame without dropping one nobody has received yet."""
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    index: int
+    text: str
+
+
+class ResumeBuffer:
+    """Frames ``first..last`` for one stream; at most ``max_frames`` and ``max_bytes``
+    (one frame larger than ``max_bytes`` is still taken when nothing else is pending)."""
+
+    def __init__(self, max_frames: int, max_bytes: int) -> None:
+        self.max_frames = max_frames
+        self.max_bytes = max_bytes
+        self._frames: deque[Frame] = deque()
+        self._bytes = 0
+        #: Number of the last frame appended (frames are numbered from 1).
+        self.last = 0
+        #: Number of the last frame written to the current socket.
+        self.written = 0
+
+    @property
+    def first(self) -> int:
+        """Number of the oldest frame kept (``last + 1`` when empty)."""
+        return self._frames[0].index if self._frames else self.last + 1
+
+    @property
+    def pending(self) -> int:
+        return self.last - self.written
+
+    @property
+    def bytes(self) -> int:
+        return self._bytes
+
+    def append(self, text: str) -> int:
+        """Add a frame; evict written frames if needed; :class:`Overflow` if the bound is
+        reached with unwritten frames only (nothing is changed then)."""
+        size = len(text)
+        while self._frames and (
+            len(self._frames) >= self.max_frames or self._bytes + size > self.max_bytes
+        ):
+            oldest = self._frames[0]
+            if oldest.index > self.written:
+                raise Overflow
+            self._frames.popleft()
+            self._bytes -= len(oldest.text)
+        self.last += 1
+        self._frames.append(Frame(self.last, text))
+        self._bytes += size
+        return self.last
+
+    def unwritten(self) -> list[Frame]:
+        """The frames after ``written``, in order."""
+        if self.written >= self.last:
+            return []
+        skip = self.written + 1 - self.first
+        return [self._frames[i] for i in range(max(skip, 0), len(self._frames))]
+
+    def can_resume(self, received: int) -> bool:
+        """A controller that received ``received`` frames can go on without a gap."""
+        return self.first - 1 <= received <= self.last
+
+    def rewind(self, received: int) -> None:
+        """A new socket: the controller has frames up to ``received``."""
+        self.written = received
+
+    def __repr__(self) -> str:
+        return f"<ResumeBuffer first={self.first} last={self.last} written={self.written} bytes={self._bytes}>"
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    cursor: int
+    stream_id: str
+    text: str
+
+
+class Redelivery:
+    """Controller -> host envelopes of one host, by cursor number, bounded (oldest dropped)."""
+
+    def __init__(self, boot: str, max_envelopes: int, max_bytes: int) -> None:
+        self.boot = boot
+        self.max_envelopes = max_envelopes
+        self.max_bytes = max_bytes
+        self._sent: deque[Sent] = deque()
+        self._bytes = 0
+        self.next_cursor = 1
+
+    def cursor_text(self, number: int) -> str:
+        return f"{self.boot}.{number}"
+
+    def parse_cursor(self, text: str | None) -> int | None:
+        """The number in a cursor this relay process issued; ``None`` for others."""
+        if not text:
+            return None
+        boot, _, number = text.rpartition(".")
+        if boot != self.boot or not number.isdigit():
+            return None
+        return int(number)
+
+    def take(self) -> int:
+        """The cursor number of the next envelope."""
+        number = self.next_cursor
+        self.next_cursor += 1
+        return number
+
+    def record(self, cursor: int, stream_id: str, text: str) -> None:
+        self._sent.append(Sent(cursor, stream_id, text))
+        self._bytes += len(text)
+        while self._sent and (len(self._sent) > self.max_envelopes or self._bytes > self.max_bytes):
+            self._bytes -= len(self._sent.popleft().text)
+
+    def after(self, cursor: int) -> list[Sent]:
+        """Envelopes after ``cursor`` still kept, in order (the host saw up to ``cursor``)."""
+        return [sent for sent in self._sent if sent.cursor > cursor]
+
+    def confirm(self, cursor: int) -> None:
+        """The host saw everything up to ``cursor``: forget it."""
+        while self._sent and self._sent[0].cursor <= cursor:
+            self._bytes -= len(self._sent.popleft().text)
+
+    def forget_stream(self, stream_id: str) -> None:
+        kept = deque(sent for sent in self._sent if sent.stream_id != stream_id)
+        self._bytes = sum(len(sent.text) for sent in kept)
+        self._sent = kept
+
+    def __len__(self) -> int:
+        return len(self._sent)
+
+    def __repr__(self) -> str:
+        return f"<Redelivery kept={len(self._sent)} next={self.next_cursor}>"

@@ -1,0 +1,302 @@
+"""The host WebSocket ``GET <root>wham/remote/control/server`` (spec/remote-control.md §4).
+
+Handshake: ``Authorization: Bearer <host token>`` and ``x-codex-server-id``. An unknown or
+expired token is 401 (codex refreshes, then redials); an unknown server is 404
+``{"detail":"Remote app server not found"}`` (codex re-enrolls), also with a valid token of
+another server; a token of another known server is 401. A new link of a server replaces
+the old one.
+
+On the link, using the shared wire modules (:mod:`appserver.remote_control`):
+
+* every server envelope received is acked — coalesced per stream to the newest position
+  once the frames already read are handled (the host stalls at 128 unacked);
+* replays after a reconnect are dropped by a per-host
+  :class:`~appserver.remote_control.streams.ReplayFilter`; host chunks are rebuilt by a
+  per-stream :class:`~appserver.remote_control.chunks.Reassembler`;
+* controller messages go out as ``client_message`` (or ``client_message_chunk`` when large)
+  with per-stream ``seq_id`` from 0 and a ``cursor`` on every envelope; on reconnect the
+  envelopes after the host's ``x-codex-subscribe-cursor`` are sent again, then every stream
+  gets a ``ping`` (a ``pong`` ``unknown`` means the host lost it: the stream ends, 4002);
+* malformed frames, unknown types and chunk rule violations are logged and dropped; binary
+  frames are ignored (as codex does); the link and other streams carry on.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+import anyio
+from aiohttp import WSMsgType, web
+
+from appserver import limits, strings
+from appserver.relay import credentials
+from appserver.relay.buffers import Redelivery
+from appserver.relay.http import HttpError, bearer, error_response
+from appserver.relay.hub import RELAY_KEY, Relay
+from appserver.remote_control.chunks import ChunkError, MessageTooLarge, Reassembler, split_client_message
+from appserver.remote_control.envelopes import (
+    Ack,
+    ClientClosed,
+    EnvelopeError,
+    Ping,
+    Pong,
+    PongStatus,
+    ServerMessage,
+    ServerMessageChunk,
+    encode,
+    parse_server_envelope,
+)
+from appserver.remote_control.streams import ReplayFilter
+
+if TYPE_CHECKING:
+    from appserver.relay.streams import ControllerStream
+
+log = logging.getLogger("appserver.relay")
+
+PATH = "/wham/remote/control/server"
+
+#: Distinguishes this relay process's cursors from an earlier one's.
+BOOT = secrets.token_hex(4)
+
+
+@dataclass
+class HostState:
+    """What the relay keeps about one host across its links."""
+
+    server_id: str
+    replay: ReplayFilter = field(default_factory=ReplayFilter)
+    chunks: Reassembler = field(default_factory=lambda: Reassembler(per_stream=True))
+    redelivery: Redelivery = field(
+        default_factory=lambda: Redelivery(
+            BOOT, limits.RELAY_HOST_REDELIVERY_ENVELOPES, limits.RELAY_HOST_REDELIVERY_BYTES
+        )
+    )
+    #: Streams that ended while the host was offline: ``client_closed`` on reconnect.
+    closed_while_offline: list[tuple[str, str]] = field(default_factory=list)
+
+
+class HostLink:
+    """One host WebSocket."""
+
+    def __init__(self, relay: Relay, state: HostState, ws: web.WebSocketResponse, peer: str) -> None:
+        self.relay = relay
+        self.state = state
+        self.ws = ws
+        self.peer = peer
+        self._acks: dict[tuple[str, str], Ack] = {}
+        self._ack_wanted = anyio.Event()
+        self.closed = False
+
+    def __repr__(self) -> str:
+        return f"<HostLink {self.state.server_id} from {self.peer}{' closed' if self.closed else ''}>"
+
+    @property
+    def server_id(self) -> str:
+        return self.state.server_id
+
+    # --- sending -----------------------------------------------------------------------
+
+    async def _send(self, text: str, kind: str) -> bool:
+        """Write one envelope; False when the link is gone (nothing was written)."""
+        if self.closed:
+            return False
+        try:
+            await self.ws.send_str(text)
+        except (ConnectionError, RuntimeError) as exc:
+            log.info("host %s: send failed (%s)", self.server_id, exc)
+            self.closed = True
+            return False
+        self.relay.metrics.envelopes_out.labels(kind).inc()
+        return True
+
+    async def send_message(self, stream: ControllerStream, text: str) -> bool:
+        """A controller message: numbered, cut into chunks when large, with cursors.
+
+        False when the link turned out to be gone before the message was written: the
+        caller holds it for the next link (it is not in the redelivery buffer).
+        """
+        seq_id = stream.next_seq
+        stream.next_seq += 1
+        try:
+            envelopes = split_client_message(stream.client_id, stream.stream_id, seq_id, text)
+        except MessageTooLarge as exc:
+            log.info("controller %s/%s: message not sent (%s)", stream.client_id, stream.stream_id, exc)
+            return True
+        redelivery = self.state.redelivery
+        for envelope in envelopes:
+            cursor = redelivery.take()
+            wire = encode(replace(envelope, cursor=redelivery.cursor_text(cursor)))
+            if not await self._send(wire, "client_message"):
+                return False
+            redelivery.record(cursor, stream.stream_id, wire)
+        return True
+
+    async def send_ping(self, stream: ControllerStream) -> None:
+        cursor = self.state.redelivery.cursor_text(self.state.redelivery.next_cursor - 1)
+        await self._send(encode(Ping(stream.client_id, stream.stream_id, cursor)), "ping")
+
+    async def send_client_closed(self, client_id: str, stream_id: str) -> None:
+        cursor = self.state.redelivery.take()
+        wire = encode(ClientClosed(client_id, stream_id, self.state.redelivery.cursor_text(cursor)))
+        self.state.redelivery.record(cursor, stream_id, wire)
+        await self._send(wire, "client_closed")
+
+    async def _ack_writer(self) -> None:
+        """Acks, coalesced: one per stream for everything read since the last batch."""
+        while not self.closed:
+            await self._ack_wanted.wait()
+            self._ack_wanted = anyio.Event()
+            acks, self._acks = self._acks, {}
+            for ack in acks.values():
+                await self._send(encode(ack), "ack")
+
+    def _ack(self, envelope: ServerMessage | ServerMessageChunk | Pong) -> None:
+        segment = envelope.segment_id if isinstance(envelope, ServerMessageChunk) else None
+        key = (envelope.client_id, envelope.stream_id)
+        self._acks[key] = Ack(envelope.client_id, envelope.stream_id, envelope.seq_id, segment)
+        self._ack_wanted.set()
+
+    # --- receiving -----------------------------------------------------------------------
+
+    def _stream(self, client_id: str, stream_id: str) -> ControllerStream | None:
+        stream = self.relay.streams.get(stream_id)
+        if stream is None or stream.client_id != client_id or stream.server_id != self.server_id:
+            return None
+        return stream
+
+    async def handle(self, text: str) -> None:
+        metrics = self.relay.metrics
+        try:
+            envelope = parse_server_envelope(text)
+        except EnvelopeError as exc:
+            metrics.bad_envelopes.inc()
+            log.info("host %s: envelope dropped (%s)", self.server_id, exc)
+            return
+        metrics.envelopes_in.labels(type(envelope).__name__).inc()
+        self._ack(envelope)
+        stream = self._stream(envelope.client_id, envelope.stream_id)
+        if isinstance(envelope, Pong):
+            if envelope.status is PongStatus.UNKNOWN and stream is not None:
+                log.info("host %s lost stream %s/%s", self.server_id, envelope.client_id, envelope.stream_id)
+                self.state.replay.forget(envelope.client_id, envelope.stream_id)
+                await stream.end_expired(tell_host=False)
+            return
+        if isinstance(envelope, ServerMessageChunk):
+            # The reassembler drops replayed chunks itself, and a chunk that breaks a rule
+            # never advances what counts as seen.
+            try:
+                whole = self.state.chunks.feed(envelope, len(text.encode("utf-8")))
+            except ChunkError as exc:
+                metrics.bad_envelopes.inc()
+                log.info("host %s: chunk dropped (%s)", self.server_id, exc)
+                return
+            if whole is None:
+                return
+            message = whole.message
+        else:
+            if not self.state.replay.accept(envelope):
+                metrics.duplicates.inc()
+                return
+            message = envelope.message
+        if stream is None:
+            return  # the stream ended; the host got (or gets) client_closed
+        stream.to_controller(message)
+
+    async def open(self, cursor_header: str | None) -> None:
+        """Right after the handshake: redeliver, close what ended meanwhile, ping streams."""
+        redelivery = self.state.redelivery
+        seen = redelivery.parse_cursor(cursor_header)
+        if seen is not None:
+            again = redelivery.after(seen)
+            redelivery.confirm(seen)
+            if again:
+                log.info("host %s: sending %d envelopes again after cursor", self.server_id, len(again))
+            for sent in again:
+                await self._send(sent.text, "redelivered")
+        closed, self.state.closed_while_offline = self.state.closed_while_offline, []
+        for client_id, stream_id in closed:
+            await self.send_client_closed(client_id, stream_id)
+        for stream in self.relay.streams_of_server(self.server_id):
+            if stream.initialized:
+                await self.send_ping(stream)
+            stream.host_state(True)
+            await stream.flush_waiting()
+
+    async def run(self) -> None:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(self._ack_writer)
+            try:
+                async for msg in self.ws:
+                    if msg.type is WSMsgType.TEXT:
+                        await self.handle(msg.data)
+                    elif msg.type is WSMsgType.BINARY:
+                        log.info("host %s: binary frame ignored", self.server_id)
+                    else:
+                        break
+            finally:
+                self.closed = True
+                tasks.cancel_scope.cancel()
+
+    async def close(self, code: int, reason: str) -> None:
+        self.closed = True
+        await self.ws.close(code=code, message=reason.encode())
+
+    async def close_removed(self) -> None:
+        await self.close(1008, strings.RELAY_CLOSE_SERVER_REMOVED)
+
+    async def close_shutdown(self) -> None:
+        await self.close(limits.RELAY_CLOSE_SHUTDOWN, strings.RELAY_CLOSE_SHUTDOWN)
+
+
+async def host_socket(request: web.Request) -> web.StreamResponse:
+    relay = request.app[RELAY_KEY]
+    peer = relay.peer(request)
+    try:
+        token = bearer(request)
+    except HttpError:
+        relay.auth_failure("host", peer, "websocket", "no bearer")
+        raise
+    token_server = await relay.store.host_token_server(credentials.digest(token), relay.now())
+    if token_server is None:
+        relay.auth_failure("host", peer, "websocket", "unknown or expired host token")
+        raise HttpError(401, strings.RELAY_BAD_HOST_TOKEN)
+    server_id = request.headers.get("x-codex-server-id", "")
+    server = await relay.store.server(server_id) if server_id else None
+    if server is None:
+        log.info("host handshake from %s for unknown server %r", peer, server_id)
+        return error_response(404, strings.RELAY_SERVER_NOT_FOUND)
+    if token_server != server.server_id:
+        relay.auth_failure("host", peer, "websocket", "token of another server")
+        raise HttpError(401, strings.RELAY_HOST_TOKEN_OTHER_SERVER)
+    ws = web.WebSocketResponse(
+        max_msg_size=limits.RELAY_HOST_MAX_FRAME_BYTES, compress=False, autoping=True,
+        heartbeat=limits.RELAY_CONTROLLER_HEARTBEAT,
+    )
+    await ws.prepare(request)
+    state = relay.hosts.setdefault(server.server_id, HostState(server.server_id))
+    link = HostLink(relay, state, ws, peer)
+    old = relay.links.get(server.server_id)
+    if old is not None:
+        await old.close(1000, strings.RELAY_CLOSE_REPLACED)
+    relay.links[server.server_id] = link
+    relay.metrics.host_links.set(len(relay.links))
+    log.info("host %s (%s) connected from %s", server.server_id, server.name, peer)
+    try:
+        await link.open(request.headers.get("x-codex-subscribe-cursor"))
+        await link.run()
+    finally:
+        link.closed = True
+        if relay.links.get(server.server_id) is link:
+            del relay.links[server.server_id]
+            relay.metrics.host_links.set(len(relay.links))
+            for stream in relay.streams_of_server(server.server_id):
+                stream.host_state(False)
+        log.info("host %s disconnected (close code %s)", server.server_id, ws.close_code)
+    return ws
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get(PATH, host_socket)

@@ -1,0 +1,69 @@
+"""The relay's resume buffer and redelivery buffer (sans-I/O, no event loop)."""
+
+from __future__ import annotations
+
+import pytest
+
+from appserver.relay.buffers import Overflow, Redelivery, ResumeBuffer
+
+
+def test_resume_buffer_numbers_frames_and_resends_after_received() -> None:
+    buffer = ResumeBuffer(max_frames=10, max_bytes=1000)
+    assert [buffer.append(t) for t in ("a", "b", "c")] == [1, 2, 3]
+    assert [f.text for f in buffer.unwritten()] == ["a", "b", "c"]
+    buffer.written = 3
+    assert buffer.unwritten() == []
+    # A new socket whose controller received only the first frame.
+    assert buffer.can_resume(1)
+    buffer.rewind(1)
+    assert [(f.index, f.text) for f in buffer.unwritten()] == [(2, "b"), (3, "c")]
+    assert not buffer.can_resume(4)  # ahead of what was sent
+
+
+def test_resume_buffer_evicts_written_frames_only() -> None:
+    buffer = ResumeBuffer(max_frames=2, max_bytes=1000)
+    buffer.append("a")
+    buffer.append("b")
+    buffer.written = 1
+    buffer.append("c")  # evicts "a" (written)
+    assert buffer.first == 2 and buffer.last == 3
+    assert not buffer.can_resume(0)  # frame 1 is gone
+    assert buffer.can_resume(1)
+    with pytest.raises(Overflow):
+        buffer.append("d")  # "b" and "c" are unwritten: nothing may go
+    assert buffer.last == 3  # unchanged
+
+
+def test_resume_buffer_byte_bound_admits_one_large_frame_when_idle() -> None:
+    buffer = ResumeBuffer(max_frames=100, max_bytes=10)
+    buffer.append("x" * 50)
+    buffer.written = 1
+    buffer.append("y" * 5)  # evicts the large written one
+    assert buffer.first == 2 and buffer.bytes == 5
+    with pytest.raises(Overflow):
+        buffer.append("z" * 6)
+
+
+def test_redelivery_after_cursor_and_confirm() -> None:
+    out = Redelivery("boot1", max_envelopes=3, max_bytes=1000)
+    for stream in ("s1", "s2", "s1"):
+        number = out.take()
+        out.record(number, stream, f"env{number}")
+    assert out.cursor_text(2) == "boot1.2"
+    assert out.parse_cursor("boot1.2") == 2
+    assert out.parse_cursor("other.2") is None and out.parse_cursor("boot1.x") is None
+    assert out.parse_cursor(None) is None
+    assert [s.text for s in out.after(1)] == ["env2", "env3"]
+    out.confirm(2)
+    assert [s.text for s in out.after(0)] == ["env3"]
+
+
+def test_redelivery_is_bounded() -> None:
+    out = Redelivery("b", max_envelopes=2, max_bytes=8)
+    for _ in range(3):
+        number = out.take()
+        out.record(number, "s", "1234")
+    assert [s.cursor for s in out.after(0)] == [2, 3]
+    number = out.take()
+    out.record(number, "s", "123456789")  # alone over the byte bound: nothing kept
+    assert len(out) == 0
