@@ -103,7 +103,7 @@ def serve(
     if listens == ("off",):
         # `--listen off`: remote control is the only transport (codex: a durable enable
         # stored for the relay also counts).
-        if remote_control is None and not persisted_enable(os.environ):
+        if remote_control is None and not persisted_enable(os.environ, overrides):
             raise RuntimeFailure(strings.NO_TRANSPORT)
         listen_urls: tuple[ListenUrl, ...] = ()
     else:

@@ -312,7 +312,12 @@ class HostLink:
                     log.warning("remote control: dropping a binary frame from the relay")
                     continue
                 self.metrics.envelopes_in += 1
-                self.on_frame(frame)
+                try:
+                    self.on_frame(frame)
+                except Exception:
+                    # One bad envelope (or a bug) must not end the link for every stream.
+                    self.metrics.bad_envelopes += 1
+                    log.exception("remote control: failed to handle an envelope")
         except ConnectionClosed as exc:
             if "keepalive ping timeout" in str(exc):
                 return strings.RC_WS_PONG_TIMEOUT

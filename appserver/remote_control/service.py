@@ -458,6 +458,10 @@ class RemoteControlService:
                     continue
                 self.status.set_status(RcStatus.ERRORED)
                 log.warning("remote control connect failed: %s", exc.message)
+            except Exception:
+                # A bug must not take the gateway down: report it and try again later.
+                log.exception("remote control connect failed unexpectedly")
+                self.status.set_status(RcStatus.ERRORED)
             if not self.enabled:
                 continue
             if self.metrics.connects > connected_before:

@@ -100,14 +100,14 @@ def check_flags(
     return RemoteControlConfig(target=target, enabled=url is not None, source=source)
 
 
-def persisted_enable(env: Mapping[str, str]) -> bool:
+def persisted_enable(env: Mapping[str, str], overrides: tuple[str, ...] = ()) -> bool:
     """``--listen off`` without ``--remote-control``: is a durable enable stored for codex's
     default base URL? (Read-only, stdlib sqlite3: nothing is created.)"""
     try:
         path = identity_files.state_dir(codex_home(env)) / STATE_FILE
         if not path.exists():
             return False
-        target = normalize(configured_base_url(env))
+        target = normalize(configured_base_url(env, overrides))
         with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
             row = db.execute(
                 "SELECT 1 FROM remote_control_enrollments WHERE websocket_url = ?"
