@@ -329,7 +329,7 @@ class Connection:
         """
         async with anyio.create_task_group() as calls:
             calls.start_soon(self._start_gateway_calls, calls)
-            while await self.dispatch_one():
+            while await self._forward_next():
                 pass
             if self._failure is not None:
                 await self._fail_in_flight()
@@ -369,7 +369,7 @@ class Connection:
             self._calls_owed -= 1
             self._pulse()
 
-    async def dispatch_one(self) -> bool:
+    async def _forward_next(self) -> bool:
         """Forward the next queued message, and with it every queued message that is ready
         and fits the window, in one batch; ``False`` once the queue is closed and empty."""
         inbound = self._inbound

@@ -1,7 +1,7 @@
 """Upstream-visible strings: error messages, banner lines, HTTP bodies.
 
 Clients and tests compare these exactly, so they live in one module. Each one cites the
-spec section it comes from (spec/ is ``../shared/spec`` in the development checkout).
+spec section it comes from (spec/ at the top of the repository).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ CLOSE_REASON_BACKEND = "backend failed: {reason}"
 CLOSE_REASON_SHUTDOWN = "server shutting down"
 
 # --- built-in backend (appserver/backends/builtin) ----------------------------------------
-# Upstream's serde and thread-lookup wording (/work/probe/FINDINGS.md §3), then our own.
+# Upstream's serde and thread-lookup wording (observed with codex 0.169.0), then our own.
 
 BUILTIN_MISSING_FIELD = "missing field `{field}`"
 BUILTIN_INVALID_TYPE = "invalid type: {unexpected}, expected {expected}"

@@ -2,7 +2,7 @@
 
 Each ``start_*`` returns once the service accepts connections, or raises
 :class:`Unavailable` with the reason (typically the one ``Error: …`` line the gateway
-prints for a flag whose feature has not landed yet), so a scenario that cannot run
+prints for a flag this build does not support), so a scenario that cannot run
 reports "unavailable: <why>" instead of crashing the run.
 """
 
@@ -91,7 +91,7 @@ async def start_mock(runner: Runner, *, reply: str, chunks: int) -> str:
 
 
 def codex_home(runner: Runner, name: str, mock_url: str | None) -> Path:
-    """A CODEX_HOME for codex: the mock provider when ``mock_url`` is given (FINDINGS §5)."""
+    """A CODEX_HOME for codex: the mock provider when ``mock_url`` is given (tests/support/mock_responses.py)."""
     from tests.support.mock_responses import mock_provider_config
 
     home = runner.mkdir(name)

@@ -137,7 +137,8 @@ class RemoteControlService:
         try:
             return self.source.load()
         except CredentialError as exc:
-            kind = ErrorKind.WOULD_BLOCK if exc.waiting else ErrorKind.PERMISSION_DENIED
+            # Observed: a login that is not ChatGPT makes enable answer -32603 (Other).
+            kind = ErrorKind.WOULD_BLOCK if exc.waiting else ErrorKind.OTHER
             raise RemoteControlError(kind, str(exc)) from None
 
     async def _with_recovery(self, call: Callable[[Credential], Awaitable[T]], *, only_401: bool = False) -> T:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import tomllib
+import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -133,18 +134,23 @@ async def running(
     """The service, its methods installed on ``processor``, its link and broadcaster."""
     home = codex_home(env)
     directory = identity_files.state_dir(home)
+    store: Store | None = None
     try:
         identity = identity_files.load_or_create(directory)
     except OSError as exc:
-        raise RuntimeFailure(strings.RC_STATE_UNAVAILABLE.format(path=directory, err=exc.strerror or exc)) from None
-    store: Store | None
-    try:
-        store = await Store.open(directory)
-    except StoreError as exc:
+        message = strings.RC_STATE_UNAVAILABLE.format(path=directory, err=exc.strerror or exc)
         if config.enabled:
-            raise RuntimeFailure(str(exc)) from None
-        log.warning("%s; remoteControl/enable will fail", exc)
-        store = None
+            raise RuntimeFailure(message) from None
+        # Not asked for remote control: a read-only CODEX_HOME must not stop the gateway.
+        log.warning("%s; remoteControl/enable will fail", message)
+        identity = identity_files.Identity(str(uuid.uuid4()), identity_files.hostname())
+    else:
+        try:
+            store = await Store.open(directory)
+        except StoreError as exc:
+            if config.enabled:
+                raise RuntimeFailure(str(exc)) from None
+            log.warning("%s; remoteControl/enable will fail", exc)
     source = config.source if config.source is not None else default_source(home)
     service = RemoteControlService(
         config.target, source, identity, store, http_transport=config.http_transport

@@ -280,3 +280,42 @@ async def test_durable_enable_with_auth_json_is_honoured_at_the_next_start(tmp_p
                     assert (await local.call("remoteControl/disable"))["status"] == "disabled"
             result = await run([*APPSERVER, "serve", "--backend", "builtin", "--listen", "off"], env=appserver_env(home))
             assert (result.returncode, result.stderr) == (1, "Error: no transport configured; use --listen or enable remote control\n")
+
+
+async def test_messages_over_150_kib_travel_as_chunks_both_ways(tmp_path: Path) -> None:
+    text = "x" * (200 * 1024)
+    async with RcTestRelay() as relay, host_process(relay.base_url, tmp_path):
+        await relay.wait_link()
+        stream = relay.stream("client-1", "stream-1")
+        await stream.initialize()
+        await stream.send_request(2, "thread/start", {})
+        thread = (await stream.answer(2))["result"]["thread"]["id"]
+        sent_before = len(relay.sent)
+        await stream.send_chunked({"id": 3, "method": "turn/start",
+                                   "params": {"threadId": thread, "input": [{"type": "text", "text": text}]}})
+        kinds = [json.loads(t)["type"] for t in relay.sent[sent_before:]]
+        assert len(kinds) >= 2 and set(kinds) == {"client_message_chunk"}
+        assert "turn" in (await stream.answer(3))["result"]
+        done = await stream.wait_for(lambda m: m.get("method") == "item/completed"
+                                     and m["params"]["item"]["type"] == "agentMessage")
+        assert done["params"]["item"]["text"] == f"echo: {text}"
+    chunks = [json.loads(t) for t in relay.received if '"server_message_chunk"' in t[:40]]
+    assert chunks and len({c["seq_id"] for c in chunks}) == len({(c["seq_id"], c["segment_count"]) for c in chunks})
+    assert all(len(t.encode()) <= 150 * 1024 for t in relay.received)
+    assert all(list(c)[:5] == ["type", "segment_id", "segment_count", "message_size_bytes", "message_chunk_base64"] for c in chunks)
+
+
+async def test_enable_without_a_chatgpt_login_is_32603_like_codex(tmp_path: Path) -> None:
+    from tests.support.launcher import run_stdio
+
+    lines = [json.dumps({"id": 1, "method": "initialize", "params": {"clientInfo": {"name": "t", "version": "1"},
+                                                                     "capabilities": {"experimentalApi": True}}}),
+             json.dumps({"id": 2, "method": "remoteControl/enable"}),
+             json.dumps({"id": 3, "method": "remoteControl/status/read"})]
+    (tmp_path / "auth.json").write_text(json.dumps({"tokens": {"id_token": "not-a-jwt", "access_token": "a", "account_id": "x"}}))
+    out, err, status = await anyio.to_thread.run_sync(
+        lambda: run_stdio(["serve", "--backend", "builtin"], lines, appserver_env(tmp_path)))
+    assert status == 0, err
+    by_id = {m.get("id"): m for m in out}
+    assert by_id[2]["error"] == {"code": -32603, "message": "remote control requires ChatGPT authentication"}
+    assert by_id[3]["result"]["status"] == "disabled" and by_id[3]["result"]["environmentId"] is None

@@ -150,6 +150,47 @@ class Recorder:
             ]
 
 
+#: Placeholder for the id of the thread the bootstrap started.
+THREAD = "<thread>"
+
+#: The codex 0.169.0 TUI's bootstrap requests, in order, with the params it really sends
+#: (``None``: no params member at all). ``thread/turns/list`` before the first turn is an
+#: error path, like upstream's.
+TUI_BOOTSTRAP: list[tuple[str, dict[str, Any] | None]] = [
+    ("initialize", {
+        "clientInfo": {"name": "codex-tui", "title": None, "version": "0.169.0"},
+        "capabilities": {"requiredHumanApproval": True, "experimentalApi": True,
+                         "requestAttestation": False, "optOutNotificationMethods": None},
+    }),
+    ("account/read", {}),
+    ("model/list", {"modelProvider": None, "cursor": None, "limit": None, "includeHidden": True}),
+    ("hooks/list", {"cwds": ["/work"], "threadId": None}),
+    ("account/bedrock/checkGovCloudRequirements", {}),
+    ("config/read", {"includeLayers": True, "cwd": "."}),
+    ("config/read", {"cwd": None}),
+    ("configRequirements/read", None),
+    ("collaborationMode/list", {}),
+    ("thread/start", {
+        "model": None, "modelProvider": None, "cwd": None, "approvalPolicy": None,
+        "sandbox": "read-only", "config": {}, "ephemeral": False, "historyMode": "paginated",
+        "threadSource": "user", "dynamicTools": [], "mockExperimentalField": None,
+    }),
+    ("thread/list", {"limit": 100, "sortKey": "recency_at", "sourceKinds": [], "archived": False}),
+    ("thread/loaded/list", {"cursor": None, "limit": None}),
+    ("skills/list", {"cwds": ["/work"], "forceReload": True}),
+    ("plugin/installed", {"cwds": ["/work"], "installSuggestionPluginNames": None}),
+    ("thread/read", {"threadId": THREAD}),
+    ("experimentalFeature/list", {"cursor": None, "limit": 100, "threadId": THREAD}),
+    ("thread/turns/list", {"threadId": THREAD, "limit": 1}),
+]  # fmt: skip
+
+
+def _with_thread(params: dict[str, Any] | None, thread_id: str) -> dict[str, Any] | None:
+    if params is None:
+        return None
+    return {key: thread_id if value == THREAD else value for key, value in params.items()}
+
+
 @pytest.fixture
 async def backend(tmp_path: Path) -> AsyncIterator[BuiltinBackend]:
     backend = BuiltinBackend(tmp_path)
@@ -168,75 +209,13 @@ async def test_every_builtin_message_validates(
     plain_session = await backend.open_session(plain)
     call = rec.call
 
-    # The TUI's bootstrap, with its real params (/work/probe/bootstrap-pairs.json).
-    await call(
-        tui,
-        tui_session,
-        "initialize",
-        {
-            "clientInfo": {"name": "codex-tui", "title": None, "version": "0.169.0"},
-            "capabilities": {
-                "requiredHumanApproval": True,
-                "experimentalApi": True,
-                "requestAttestation": False,
-                "optOutNotificationMethods": None,
-            },
-        },
-    )
-    await call(tui, tui_session, "account/read", {})
-    await call(
-        tui,
-        tui_session,
-        "model/list",
-        {"modelProvider": None, "cursor": None, "limit": None, "includeHidden": True},
-    )
-    await call(tui, tui_session, "hooks/list", {"cwds": ["/work"], "threadId": None})
-    await call(tui, tui_session, "account/bedrock/checkGovCloudRequirements", {})
-    await call(tui, tui_session, "config/read", {"includeLayers": True, "cwd": "."})
-    await call(tui, tui_session, "config/read", {"cwd": None})
-    await call(tui, tui_session, "configRequirements/read", omit_params=True)
-    await call(tui, tui_session, "collaborationMode/list", {})
-    started = await call(
-        tui,
-        tui_session,
-        "thread/start",
-        {
-            "model": None,
-            "modelProvider": None,
-            "cwd": None,
-            "approvalPolicy": None,
-            "sandbox": "read-only",
-            "config": {},
-            "ephemeral": False,
-            "historyMode": "paginated",
-            "threadSource": "user",
-            "dynamicTools": [],
-            "mockExperimentalField": None,
-        },
-    )
-    thread_id = started["result"]["thread"]["id"]
-    await call(
-        tui,
-        tui_session,
-        "thread/list",
-        {"limit": 100, "sortKey": "recency_at", "sourceKinds": [], "archived": False},
-    )
-    await call(tui, tui_session, "thread/loaded/list", {"cursor": None, "limit": None})
-    await call(tui, tui_session, "skills/list", {"cwds": ["/work"], "forceReload": True})
-    await call(
-        tui,
-        tui_session,
-        "plugin/installed",
-        {"cwds": ["/work"], "installSuggestionPluginNames": None},
-    )
-    await call(tui, tui_session, "thread/read", {"threadId": thread_id})
-    await call(
-        tui,
-        tui_session,
-        "experimentalFeature/list",
-        {"cursor": None, "limit": 100, "threadId": thread_id},
-    )
-    await call(tui, tui_session, "thread/turns/list", {"threadId": thread_id, "limit": 1})  # error
+    # The TUI's bootstrap, in order, with its real params (TUI_BOOTSTRAP below).
+    thread_id = ""
+    for method, params in TUI_BOOTSTRAP:
+        answer = await call(tui, tui_session, method, _with_thread(params, thread_id),
+                            omit_params=params is None)
+        if method == "thread/start":
+            thread_id = answer["result"]["thread"]["id"]
 
     # A turn, then everything that reads it back.
     turn = await call(

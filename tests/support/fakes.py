@@ -5,11 +5,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import anyio
 
 from appserver import jsonrpc
 from appserver.backends.base import BackendUnavailable, Peer
 from appserver.session import Rejection
+
+if TYPE_CHECKING:
+    from appserver.processor import Connection
 
 
 class FakeSession:
@@ -17,7 +22,6 @@ class FakeSession:
         self.backend = backend
         self.peer = peer
         self.received: list[jsonrpc.Message] = []
-        self.batches: list[int] = []
         self.closed = False
 
     async def send(self, message: jsonrpc.Message) -> None:
@@ -28,7 +32,6 @@ class FakeSession:
             await self.answer(message.id, {"userAgent": "fake/1.0"})
 
     async def send_batch(self, messages: list[jsonrpc.Message]) -> None:
-        self.batches.append(len(messages))
         for message in messages:
             await self.send(message)
 
@@ -71,3 +74,12 @@ class FakeBackend:
         if method == "nope":
             return Rejection(jsonrpc.INVALID_REQUEST, "Invalid request: unknown variant `nope`")
         return None
+
+
+async def forward(conn: Connection) -> None:
+    """Let ``conn``'s dispatcher forward everything it can now (every task blocked), then
+    stop it: what a transport's dispatch task does between two client messages."""
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(conn.dispatch)
+        await anyio.wait_all_tasks_blocked()
+        tg.cancel_scope.cancel()

@@ -4,8 +4,8 @@
   :class:`~tests.support.client.RpcClient` speaking JSONL on its stdin/stdout;
 * :func:`inprocess_unix_gateway`: the processor and a backend in the test's own event
   loop, behind a small ``websockets`` Unix server that runs the shared per-connection loop
-  (:func:`appserver.transports.websocket.serve_websocket`), for tests that need several
-  clients on one gateway while no socket listener is on main;
+  (:func:`appserver.transports.websocket.serve_websocket`), for tests that reach into the
+  backend (e.g. kill its codex child by pid) while clients are connected;
 * :func:`descendants`, :func:`wait_gone`: the process tree, for the never-leak tests.
 """
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Mock OpenAI Responses API server for driving a real `codex` (0.169.0) model turn offline.
 
-Written during the protocol probe (/work/probe/FINDINGS.md §5) and moved here for tests;
+Written while observing codex 0.169.0 against a local model provider;
 :func:`mock_provider_config` gives the codex config.toml that uses it.
 
 Stdlib only. Answers `POST /v1/responses` (also `POST /responses`) with an SSE stream:

@@ -33,6 +33,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from appserver.remote_control.chunks import split_client_message
 from appserver.remote_control.envelopes import Ack, ClientMessage, ServerMessage, encode, parse_server_envelope
 
 PREFIX = "/backend-api/"
@@ -93,6 +94,16 @@ class RelayStream:
         await self.relay.send_client({"type": "client_message", "client_id": self.client_id,
                                       "stream_id": self.stream_id, "seq_id": seq,
                                       "message": json.loads(text)})
+        return seq
+
+    async def send_chunked(self, message: dict[str, Any]) -> int:
+        """A message as ``client_message_chunk`` envelopes when it is over 150 KiB (the
+        shared chunker cuts it as codex's relay side would)."""
+        seq = next(self.seq)
+        text = json.dumps(message, separators=(",", ":"))
+        assert self.stream_id is not None
+        for envelope in split_client_message(self.client_id, self.stream_id, seq, text):
+            await self.relay.send_client(json.loads(encode(envelope)))
         return seq
 
     async def send_request(self, request_id: Any, method: str, params: Any = None) -> int:

@@ -17,7 +17,7 @@ from appserver import jsonrpc
 from appserver.close import CloseCode
 from appserver.processor import Connection, ConnectionState, OverflowPolicy, Processor
 from appserver.session import SessionState
-from tests.support.fakes import FakeBackend
+from tests.support.fakes import FakeBackend, forward
 
 pytestmark = pytest.mark.anyio
 
@@ -40,7 +40,7 @@ async def ready(processor: Processor, policy: OverflowPolicy = OverflowPolicy.DI
     conn = processor.register("test", policy, **kw)
     await conn.open()
     await conn.receive(INIT)
-    await conn.dispatch_one()
+    await forward(conn)
     assert conn.session.state is SessionState.READY
     drain(conn)
     return conn
@@ -59,10 +59,9 @@ async def test_overloaded_request_gets_the_exact_upstream_answer() -> None:
         '{"id":7,"error":{"code":-32001,"message":"Server overloaded; retry later."}}'
     )
     assert processor.metrics.overload_answers == 1
-    # What was already queued stays queued and is forwarded, in one batch.
-    await conn.dispatch_one()
+    # What was already queued stays queued and is forwarded, in order.
+    await forward(conn)
     assert backend.sessions[0].requests() == [1, 2]
-    assert backend.sessions[0].batches == [2]
 
 
 async def test_full_inbound_queue_makes_notifications_wait_never_drops_them() -> None:
@@ -81,9 +80,9 @@ async def test_full_inbound_queue_makes_notifications_wait_never_drops_them() ->
         tg.start_soon(send_initialized)
         await wait_all_tasks_blocked()
         assert not done.is_set()  # the reader waits: backpressure, not loss
-        await conn.dispatch_one()  # initialize leaves the queue
+        await forward(conn)  # initialize leaves the queue
         await done.wait()
-    await conn.dispatch_one()
+    await forward(conn)
     assert [m.method for m in backend.sessions[0].received] == ["initialize", "initialized"]
 
 
@@ -111,7 +110,7 @@ async def test_requests_before_initialize_and_twice_initialize() -> None:
         {"id": "u", "error": {"code": -32600, "message": "Invalid request: unknown variant `nope`"}},
     ]
     await conn.receive(INIT)
-    await conn.dispatch_one()
+    await forward(conn)
     await conn.receive(req(9, "initialize"))
     assert drain(conn) == [
         {"id": 1, "result": {"userAgent": "fake/1.0"}},
@@ -126,12 +125,12 @@ async def test_failed_initialize_can_be_retried() -> None:
     conn = processor.register("test")
     await conn.open()
     await conn.receive(INIT)
-    await conn.dispatch_one()
+    await forward(conn)
     error = jsonrpc.Message.from_payload(jsonrpc.error(1, -32600, "no"))
     await conn.deliver(error)
     assert conn.session.state is SessionState.NEW
     await conn.receive(INIT)
-    await conn.dispatch_one()
+    await forward(conn)
     await backend.sessions[0].answer(1, {})
     assert conn.session.state is SessionState.READY
 
@@ -142,7 +141,7 @@ async def test_same_request_id_on_two_connections_is_routed_to_each() -> None:
     a, b = await ready(processor), await ready(processor)
     for conn in (a, b):
         await conn.receive(req(77, "config/read"))
-        await conn.dispatch_one()
+        await forward(conn)
     await backend.sessions[1].answer(77, "for b")
     await backend.sessions[0].answer(77, "for a")
     assert drain(a) == [{"id": 77, "result": "for a"}]
@@ -157,7 +156,7 @@ async def test_notifications_only_after_initialize_and_never_opted_out() -> None
     await conn.open()
     init = {"id": 1, "method": "initialize", "params": {"capabilities": {"optOutNotificationMethods": ["noisy/thing"]}}}
     await conn.receive(json.dumps(init))
-    await conn.dispatch_one()
+    await forward(conn)
     session = backend.sessions[0]
     await session.notify("early")  # before the initialize answer: not delivered
     await session.answer(1, {})
@@ -180,7 +179,6 @@ async def test_window_bounds_requests_in_flight() -> None:
         await wait_all_tasks_blocked()
         session = backend.sessions[0]
         assert session.requests()[1:] == [10, 11]
-        assert session.batches[1:] == [2]  # as many as the window allows, at once
         await session.answer(10)
         await wait_all_tasks_blocked()
         assert session.requests()[1:] == [10, 11, 12]
@@ -258,7 +256,7 @@ async def test_drain_waits_for_owed_answers() -> None:
     processor = Processor(backend)
     conn = await ready(processor)
     await conn.receive(req(30))
-    await conn.dispatch_one()
+    await forward(conn)
     conn.finish_input()
     assert conn.owes_answers
     async with anyio.create_task_group() as tg:

@@ -20,7 +20,7 @@ from websockets.frames import Close
 from appserver import jsonrpc
 from appserver.close import CloseCode, CloseRequest, cut_reason
 from appserver.processor import Connection, ConnectionState, Processor
-from tests.support.fakes import FakeBackend
+from tests.support.fakes import FakeBackend, forward
 
 pytestmark = pytest.mark.anyio
 
@@ -216,7 +216,7 @@ async def test_receive_nowait_answers_overload_and_closes_a_flooding_stream_only
     assert processor.metrics.closes_by_reason["inbound_full"] == 1
     assert other.state is ConnectionState.OPEN
     other.receive_nowait('{"method":"initialized"}')
-    await other.dispatch_one()
+    await forward(other)
     assert [m.method for m in backend.sessions[1].received] == ["initialize", "initialized"]
 
 
@@ -234,7 +234,7 @@ async def ready(processor: Processor, **kw: Any) -> Connection:
     conn = processor.register("ws", **kw)
     await conn.open()
     await conn.receive(init())
-    await conn.dispatch_one()
+    await forward(conn)
     drain(conn)
     return conn
 
@@ -245,13 +245,13 @@ async def test_broadcast_reaches_ready_connections_that_did_not_opt_out() -> Non
     opted_out = processor.register("ws")
     await opted_out.open()
     await opted_out.receive(init(optOutNotificationMethods=[STATUS_CHANGED]))
-    await opted_out.dispatch_one()
+    await forward(opted_out)
     drain(opted_out)
     not_ready = processor.register("ws")
     await not_ready.open()
     slow = await ready(processor, outbound_items=1)
     await slow.receive(req(9))
-    await slow.dispatch_one()
+    await forward(slow)
     await processor.backend.sessions[-1].answer(9)  # type: ignore[attr-defined]
     assert len(slow.outbound) == 1  # full
     message = jsonrpc.Message.from_payload(jsonrpc.notification(STATUS_CHANGED, {"status": "x"}))

@@ -6,7 +6,8 @@ to make a thread title) gets a JSON object instead: every required string proper
 to ``echo: <last line of T>``, cut to the property's ``maxLength``.
 
 A turn streams the notification sequence codex 0.169.0 sends for a one-message turn
-(/work/probe/turn-verbatim.txt), after the ``turn/start`` response::
+(observed with the binary; tests/integration/test_builtin_stdio.py checks the order),
+after the ``turn/start`` response::
 
     thread/status/changed {active}   turn/started
     item/started userMessage         item/completed userMessage

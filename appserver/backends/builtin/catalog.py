@@ -1,6 +1,6 @@
 """Static answers of the built-in backend: identity, account, models, config, empty lists.
 
-Shapes follow what codex 0.169.0 answered the TUI (/work/probe/bootstrap-pairs.json), with
+Shapes follow what codex 0.169.0 answered the TUI (the requests are in tests/interop/test_builtin_schema.py, ``TUI_BOOTSTRAP``), with
 the values of an offline server: one model (``echo``) from the provider ``builtin``, an
 API-key account that needs no login, no hooks, skills, plugins or requirements.
 """

@@ -2,7 +2,7 @@
 
 ``CLIENT_METHODS`` is the list upstream prints in its unknown-method error, in its order
 (``Invalid request: unknown variant `foo`, expected one of `initialize`, …``; recorded from
-the pinned binary in /work/probe/unknown-method-error.txt). It is every
+the pinned binary's answer to an unknown method). It is every
 ``ClientRequest`` method of the generated schema plus three legacy v1 names the
 deserializer still accepts (``getConversationSummary``, ``gitDiffToRemote``,
 ``getAuthStatus``). ``EXPERIMENTAL_METHODS`` are the ones only the ``--experimental``

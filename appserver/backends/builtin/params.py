@@ -1,7 +1,7 @@
 """Reading request params the way upstream's serde deserializer judges them. Sans-I/O.
 
 Upstream answers bad params with ``-32600 Invalid request: <serde message>``
-(/work/probe/FINDINGS.md §3): ``missing field `threadId```, ``invalid type: integer `1`,
+(observed with codex 0.169.0): ``missing field `threadId```, ``invalid type: integer `1`,
 expected a string``; params missing altogether for a method that takes an object give
 ``missing field `params```. Unknown extra fields are ignored. Thread ids are UUIDs and a
 malformed one is ``invalid thread id: …`` in the words of the Rust ``uuid`` crate.
