@@ -411,8 +411,8 @@ PAIR_GATEWAY_NOT_RUNNING = (
     "`appserver serve --listen unix:// --remote-control URL ...`"
 )
 PAIR_REMOTE_CONTROL_OFF = (
-    "remote control is off on this gateway; start it with `--remote-control URL` "
-    "(or enable it with `appserver call remoteControl/enable`)"
+    "remote control is off on this gateway; start it with "
+    "`--remote-control URL --remote-control-token-file FILE`"
 )
 PAIR_REMOTE_CONTROL_UNAVAILABLE = "this gateway cannot do remote control: {message}"
 PAIR_EXPIRED = "the pairing code expired before a device claimed it; run `appserver pair` again"

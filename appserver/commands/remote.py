@@ -99,12 +99,12 @@ def connect(name: str | None, listen_url: str | None, stdio: bool) -> None:
 
     if (listen_url is None) == (not stdio):
         raise ConfigError(strings.CONTROLLER_LISTEN_OR_STDIO)
+    address = parse_listen(listen_url) if listen_url is not None else None
     device = _store().choose(name)
-    if stdio:
+    if address is None:
         anyio.run(run_stdio, device)
         return
-    assert listen_url is not None
-    host, port = parse_listen(listen_url)
+    host, port = address
     try:
         anyio.run(lambda: run_listener(device, host, port))
     except KeyboardInterrupt:

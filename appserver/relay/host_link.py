@@ -205,8 +205,8 @@ class HostLink:
             return  # the stream ended; the host got (or gets) client_closed
         stream.to_controller(message)
 
-    async def open(self, cursor_header: str | None) -> None:
-        """Right after the handshake: redeliver, close what ended meanwhile, ping streams."""
+    async def redeliver(self, cursor_header: str | None) -> None:
+        """Before the link takes new traffic: what the host missed, then the closes."""
         redelivery = self.state.redelivery
         seen = redelivery.parse_cursor(cursor_header)
         if seen is not None:
@@ -219,6 +219,9 @@ class HostLink:
         closed, self.state.closed_while_offline = self.state.closed_while_offline, []
         for client_id, stream_id in closed:
             await self.send_client_closed(client_id, stream_id)
+
+    async def go_live(self) -> None:
+        """The link takes traffic: ping every stream (a lost one ends), then what waited."""
         for stream in self.relay.streams_of_server(self.server_id):
             if stream.initialized:
                 await self.send_ping(stream)
@@ -281,11 +284,14 @@ async def host_socket(request: web.Request) -> web.StreamResponse:
     old = relay.links.get(server.server_id)
     if old is not None:
         await old.close(1000, strings.RELAY_CLOSE_REPLACED)
+    # Redelivered envelopes go first: until the link is registered, new controller frames
+    # wait in their streams and cannot overtake them (the host would drop the older seq_id).
+    await link.redeliver(request.headers.get("x-codex-subscribe-cursor"))
     relay.links[server.server_id] = link
     relay.metrics.host_links.set(len(relay.links))
     log.info("host %s (%s) connected from %s", server.server_id, server.name, peer)
     try:
-        await link.open(request.headers.get("x-codex-subscribe-cursor"))
+        await link.go_live()
         await link.run()
     finally:
         link.closed = True

@@ -171,7 +171,7 @@ class Relay:
                 await self.sweep_removed()
             except StoreUnavailable as exc:  # Redis away: /readyz says so; no traceback a second
                 log.debug("checking the relay state for changes failed: %s", exc)
-            except Exception as exc:  # a locked file must not stop the relay
+            except Exception as exc:  # a locked or vanished file must not stop the relay
                 log.warning("checking the relay state for changes failed: %s", exc)
 
     async def sweep_removed(self) -> None:

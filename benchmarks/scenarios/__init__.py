@@ -102,7 +102,9 @@ class Scenario:
 
 def all_scenarios() -> list[Scenario]:
     """Every scenario, in the order of the issue's table."""
-    from benchmarks.scenarios import burst, connections, fanout, relay, relay_cluster, remote, rtt, slow_client, stream
+    from benchmarks.scenarios import (
+        burst, connections, fanout, relay, relay_cluster, remote, rtt, slow_client, stream,
+    )
 
     return [
         rtt.RTT_UNIX,

@@ -149,3 +149,12 @@ def test_default_folder(tmp_path: Path) -> None:
 def test_device_json_round_trip(tmp_path: Path) -> None:
     device = Device("n", "https://r/", "c", "e", "s", 5, "t")
     assert Device.from_json(device.to_json(), tmp_path) == device
+
+
+def test_terminal_qr_decodes_to_the_link() -> None:
+    from appserver.controller.pairing import qr_text
+    from tests.support.qr import decode_terminal_qr
+
+    link = "https://relay.example/#pair=gkmS2kZ9nK0J3t6vXq1w8A"
+    assert decode_terminal_qr(qr_text(link)) == [link]
+    assert decode_terminal_qr("not a qr code\n█ ▀▄\n") == []
