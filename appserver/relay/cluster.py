@@ -193,15 +193,28 @@ class ClusterHostLink(HostLink):
             self.relay.spawn(self.close(1011, strings.RELAY_STORE_UNAVAILABLE))
             self.closed = True
 
-    async def open(self, cursor_header: str | None) -> None:
-        """Take the lease (over), and find where the up stream resumes for this host."""
+    async def redeliver(self, cursor_header: str | None) -> None:
+        """Before the link takes traffic: where the up stream resumes for this host (right
+        after its cursor: that is the redelivery)."""
         try:
             self._start = await self.cluster.up_position(self.server_id, entry_of(cursor_header))
+        except REDIS_FAILED as exc:
+            self._refuse(exc)
+
+    async def go_live(self) -> None:
+        """Take the lease (over); the online notice then releases what waited, everywhere."""
+        if self.closed:
+            return
+        try:
             self.lease = await self.cluster.take_lease(self, self.server_id)
         except REDIS_FAILED as exc:
-            self.cluster.metrics.redis_errors.inc()
-            log.warning("host %s: link refused, Redis is unreachable (%s)", self.server_id, type(exc).__name__)
-            await self.close(1011, strings.RELAY_STORE_UNAVAILABLE)
+            self._refuse(exc)
+
+    def _refuse(self, exc: BaseException) -> None:
+        self.cluster.metrics.redis_errors.inc()
+        log.warning("host %s: link refused, Redis is unreachable (%s)", self.server_id, type(exc).__name__)
+        self.closed = True
+        self.relay.spawn(self.close(1011, strings.RELAY_STORE_UNAVAILABLE))
 
     async def run(self) -> None:
         if self.lease is None:
