@@ -16,10 +16,11 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-from appserver import __version__, jsonrpc, strings
+from appserver import __version__, jsonrpc, limits, strings
 from appserver.connect import Target, open_websocket
 
 CLIENT_NAME = "appserver-call"
@@ -88,6 +89,29 @@ class _Caller:
                     return Answer(False, message.payload["error"])
                 return Answer(True, message.payload.get("result"))
 
+    async def wait_notification(self, method: str) -> None:
+        """Read until a notification ``method`` arrives (it goes to ``on_notification`` too)."""
+        while True:
+            try:
+                frame = await self.ws.recv()
+            except ConnectionClosed as exc:
+                raise CallFailed(self._closed_message(exc)) from None
+            if not isinstance(frame, str):
+                continue
+            try:
+                message = jsonrpc.parse(frame)
+            except jsonrpc.ParseError:
+                continue
+            if message.kind is jsonrpc.MessageKind.REQUEST:
+                self.on_notification(frame)
+                await self._send(
+                    jsonrpc.error(message.id, jsonrpc.METHOD_NOT_FOUND, strings.CALL_SERVER_REQUEST_REFUSED)  # type: ignore[arg-type]
+                )
+            elif message.kind is jsonrpc.MessageKind.NOTIFICATION:
+                self.on_notification(frame)
+                if message.method == method:
+                    return
+
     async def notify(self, method: str) -> None:
         await self._send({"method": method})
 
@@ -146,17 +170,40 @@ async def call_once(
     *,
     has_params: bool,
     on_notification: Callable[[str], None],
+    wait_for: str | None = None,
 ) -> Answer:
-    """Initialize, send ``method``, return its answer. Raises ConnectFailed / CallFailed."""
+    """Initialize, send ``method``, return its answer. Raises ConnectFailed / CallFailed.
+
+    ``method`` ``initialize`` is sent as the connection's initialize (with our params
+    unless given), so its answer is the server's own. With ``wait_for``, after a successful
+    answer the call also waits (at most limits.CALL_WAIT_TIMEOUT) for that notification.
+    """
     ws = await open_websocket(target)
     try:
         caller = _Caller(ws, target, on_notification)
-        init = await caller.request(
-            request_payload(INITIALIZE_ID, "initialize", initialize_params(), True)
-        )
-        if not init.ok:
-            return init
-        await caller.notify("initialized")
-        return await caller.request(request_payload(CALL_ID, method, params, has_params))
+        if method == "initialize":
+            answer = await caller.request(
+                request_payload(
+                    INITIALIZE_ID, method, params if has_params else initialize_params(), True
+                )
+            )
+            if answer.ok:
+                await caller.notify("initialized")
+        else:
+            init = await caller.request(
+                request_payload(INITIALIZE_ID, "initialize", initialize_params(), True)
+            )
+            if not init.ok:
+                return init
+            await caller.notify("initialized")
+            answer = await caller.request(request_payload(CALL_ID, method, params, has_params))
+        if answer.ok and wait_for is not None:
+            with anyio.move_on_after(limits.CALL_WAIT_TIMEOUT):
+                await caller.wait_notification(wait_for)
+                return answer
+            raise CallFailed(
+                strings.CALL_WAIT_TIMED_OUT.format(method=wait_for, seconds=limits.CALL_WAIT_TIMEOUT)
+            )
+        return answer
     finally:
         await ws.close()

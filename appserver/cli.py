@@ -21,7 +21,7 @@ from appserver.commands.remote import remote
 from appserver.commands.serve import serve
 from appserver.commands.token import token
 from appserver.errors import ConfigError, RuntimeFailure
-from appserver.log import setup_logging
+from appserver.log import emit, set_level, setup_logging
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -30,8 +30,17 @@ from appserver.log import setup_logging
     prog_name="appserver",
     message=strings.VERSION_LINE.format(version=__version__, codex=CODEX_PROTOCOL_VERSION),
 )
-def cli() -> None:
+@click.option(
+    "--log-level",
+    envvar="LOG_LEVEL",
+    default="INFO",
+    show_default=True,
+    metavar="LEVEL",
+    help="DEBUG, INFO, WARNING, ERROR or CRITICAL (also LOG_LEVEL; LOG_FORMAT=json for JSON lines).",
+)
+def cli(log_level: str) -> None:
     """A gateway for the Codex app-server protocol."""
+    set_level(log_level)
 
 
 cli.add_command(serve)
@@ -51,13 +60,13 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
-        print(f"Error: {exc.format_message()}", file=sys.stderr)
+        emit([f"Error: {exc.format_message()}"], level="error")
         sys.exit(exc.exit_code)
     except (ConfigError, RuntimeFailure, BaseExceptionGroup) as exc:
         failure = _one_failure(exc)
         if failure is None:
             raise
-        print(f"Error: {failure}", file=sys.stderr)
+        emit([f"Error: {failure}"], level="error")
         sys.exit(2 if isinstance(failure, ConfigError) else 1)
     except (click.Abort, KeyboardInterrupt):
         sys.exit(130)

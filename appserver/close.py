@@ -9,6 +9,7 @@ multiplexed link). The reason is cut here, and only here, to what a close frame 
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
 
 from appserver import limits
@@ -27,6 +28,8 @@ class CloseCode(enum.IntEnum):
     POLICY_VIOLATION = 1008
     #: The backend behind this connection failed.
     INTERNAL_ERROR = 1011
+    #: Refused for now: the gateway holds as many connections as it may (limits.MAX_CONNECTIONS).
+    TRY_AGAIN_LATER = 1013
 
 
 def cut_reason(reason: str, max_bytes: int = limits.CLOSE_REASON_MAX_BYTES) -> str:
@@ -53,3 +56,14 @@ class CloseRequest:
     @classmethod
     def of(cls, code: int, reason: str) -> CloseRequest:
         return cls(int(code), cut_reason(reason))
+
+
+#: An absolute path of two or more parts (``/home/me/.codex/x.sock``).
+_ABSOLUTE_PATH = re.compile(r"(?<![\w:/.])/(?:[^\s/:'\"`]+/)+([^\s/:'\"`]+)")
+
+
+def public_reason(reason: str) -> str:
+    """``reason`` as a remote client may see it (close reasons, -32603 messages): absolute
+    paths are cut to their last part, so a failure never reveals CODEX_HOME or a user's
+    home folder. Logs keep the whole reason."""
+    return _ABSOLUTE_PATH.sub(r"\1", reason)

@@ -434,6 +434,36 @@ CONTROLLER_MAX_LOCAL_CLIENTS = 64
 #: codex 0.169.0: 127 levels answered, 128 ignored), so we do too.
 JSON_MAX_NESTING = 127
 
+#: Once a connection is asked to close, the write in progress and (for a flushing close,
+#: e.g. shutdown's 1001) the messages still queued get this long; a client that does not
+#: read is then dropped. Then the close frame gets WEBSOCKET_CLOSE_TIMEOUT. So a close takes
+#: at most CLOSE_FLUSH_TIMEOUT + WEBSOCKET_CLOSE_TIMEOUT (10 s), and a first SIGTERM at most
+#: SHUTDOWN_DRAIN_TIMEOUT + that (20 s).
+CLOSE_FLUSH_TIMEOUT = 5.0
+
+#: Log volume a client can cause (malformed frames, refused upgrades, failed accepts):
+#: per message template, at most LOG_REPEAT_BURST lines per LOG_REPEAT_INTERVAL seconds;
+#: the next line let through counts those dropped (appserver.log.RepeatLimiter).
+LOG_REPEAT_BURST = 10
+LOG_REPEAT_INTERVAL = 10.0
+#: Message templates tracked at once (they are literals; this only bounds memory).
+LOG_REPEAT_KEYS = 1024
+
+#: Open client connections (all listeners together). One more is closed at once with
+#: 1013 "try again later". The cap is lowered to fit the open-file limit: each connection
+#: holds up to CONNECTION_FDS descriptors (a codex-backed one also has its upstream
+#: socket), and FD_RESERVE are kept for listeners, logs and the codex child.
+MAX_CONNECTIONS = 4096
+CONNECTION_FDS = 2
+FD_RESERVE = 64
+
+#: An HTTP request head on the TCP listener is looked at (for pipelining) up to this size;
+#: a longer one goes to the WebSocket library, which refuses it.
+HTTP_HEAD_MAX_BYTES = 64 * 1024
+
+#: ``appserver call --wait-for METHOD``: how long to wait for the notification after the answer.
+CALL_WAIT_TIMEOUT = 60.0
+
 #: Longest ``cursor`` the built-in backend's pages accept (an offset; longer is invalid, as
 #: ``int()`` of thousands of digits is refused by Python and needlessly slow).
 BUILTIN_CURSOR_MAX_DIGITS = 18

@@ -46,7 +46,7 @@ from anyio.abc import TaskGroup
 
 from appserver import jsonrpc, limits, strings
 from appserver.backends.base import Backend, BackendSession, BackendUnavailable
-from appserver.close import CloseCode, CloseRequest
+from appserver.close import CloseCode, CloseRequest, public_reason
 from appserver.queues import MessageQueue, Pulse, QueueClosed, QueueFull, utf8_size
 from appserver.session import Session, SessionState
 
@@ -171,6 +171,7 @@ class Connection:
         self._progress = Pulse()  # fired when in-flight answers or state change
         self._backend_session: BackendSession | None = None
         self._failure: str | None = None
+        self._closing: anyio.Event | None = None  # made by wait_closing(), set by close()
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -208,6 +209,15 @@ class Connection:
         self._calls.close(discard=True)
         self.outbound.close(discard=not flush)
         self._pulse()
+        if self._closing is not None:
+            self._closing.set()
+
+    async def wait_closing(self) -> None:
+        """Return once closing was requested (the transport then bounds its last writes)."""
+        if self.close_request is None:
+            if self._closing is None:
+                self._closing = anyio.Event()
+            await self._closing.wait()
 
     def finish_input(self) -> None:
         """The client will send nothing more (stdin EOF); owed answers still come."""
@@ -415,6 +425,22 @@ class Connection:
 
     async def deliver(self, message: jsonrpc.Message) -> None:
         """A message from the backend for this client (see :class:`appserver.backends.Peer`)."""
+        if len(message.text) > limits.MAX_MESSAGE_BYTES // 4 and (
+            utf8_size(message.text) > limits.MAX_MESSAGE_BYTES
+        ):
+            # No transport may carry it (clients refuse frames over the limit): an answer
+            # becomes an error for its request, a notification is dropped.
+            size = utf8_size(message.text)
+            log.warning("connection %d: %r is %d bytes, over the message limit", self.id, message, size)
+            if not message.is_answer:
+                return
+            message = jsonrpc.Message.from_payload(
+                jsonrpc.error(
+                    message.id,  # type: ignore[arg-type]
+                    jsonrpc.INTERNAL_ERROR,
+                    strings.MESSAGE_TOO_LARGE.format(size=size, limit=limits.MAX_MESSAGE_BYTES),
+                )
+            )
         if message.is_answer:
             ready_now = False
             if self.session.initialize_id is not None:
@@ -453,7 +479,7 @@ class Connection:
         if self._failure is not None or self.state is ConnectionState.CLOSING:
             return
         log.warning("connection %d: backend failed: %s", self.id, reason)
-        self._failure = reason
+        self._failure = public_reason(reason)  # the client's copy names no local paths
         self._inbound.close()  # dispatch() answers what is queued, then the in-flight
         self._pulse()
 
@@ -549,6 +575,13 @@ _CLOSE_LABELS = {
 }
 
 
+def _describe_close(close: CloseRequest | None) -> str:
+    """For the closed-connection log line: who closed, and the code and reason sent."""
+    if close is None or close.code == CloseCode.ABNORMAL:
+        return "by the client"
+    return f"{close.code} {close.reason}".strip()
+
+
 def _close_label(code: int) -> str:
     return _CLOSE_LABELS.get(code, str(code))  # type: ignore[call-overload]
 
@@ -610,7 +643,7 @@ class Processor:
         )
         self._connections[conn.id] = conn
         self.metrics.connections_opened[transport] += 1
-        log.debug("connection %d opened (%s %s)", conn.id, transport, peer)
+        log.info("connection %d opened: %s %s", conn.id, transport, peer or "-")
         return conn
 
     async def broadcast(self, message: jsonrpc.Message) -> None:
@@ -627,7 +660,14 @@ class Processor:
 
     def _forget(self, conn: Connection) -> None:
         if self._connections.pop(conn.id, None) is not None:
-            log.debug("connection %d closed (%s %s)", conn.id, conn.transport, conn.peer)
+            close = conn.close_request
+            log.info(
+                "connection %d closed: %s %s, %s",
+                conn.id,
+                conn.transport,
+                conn.peer or "-",
+                _describe_close(close),
+            )
             if not self._connections:
                 self._idle.fire()
 

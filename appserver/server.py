@@ -24,6 +24,7 @@ from appserver.backends.choice import create_backend
 from appserver.close import CloseCode
 from appserver.config import ListenKind, ServeConfig
 from appserver.errors import ConfigError, RuntimeFailure
+from appserver.log import emit
 from appserver.processor import Processor
 from appserver.transports.listener import Listener, ListenerRunner
 
@@ -87,22 +88,35 @@ async def _serve(
         # Signals are ours before the banner says we listen: a client (or a test) that
         # sends SIGTERM as soon as it reads the banner gets the clean shutdown.
         await tg.start(shutdown.watch_signals)
+        await tg.start(_reload_on_sighup)
         _print_banner(processor.backend, why, listeners, stdio)
         if stdio:
-            from appserver.transports.stdio import serve_stdio
+            from appserver.transports.stdio import end_stdio_session, serve_stdio
 
             close = await serve_stdio(processor)
             if close.code == CloseCode.INTERNAL_ERROR:
                 if listeners:
                     # Like codex, the stdio client's session is over; the others go on.
+                    # It was answered -32603 for what it was owed; now its pipes close.
                     log.error("stdio client: %s; still serving the other listeners", close.reason)
+                    end_stdio_session()
                     await anyio.sleep_forever()
-                print(f"Error: {close.reason}", file=sys.stderr)
+                emit([f"Error: {close.reason}"], level="error")
                 shutdown.exit_code = 1
             tg.cancel_scope.cancel()
         else:
             await anyio.sleep_forever()
     return shutdown.exit_code
+
+
+async def _reload_on_sighup(*, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+    """SIGHUP re-reads token, secret and certificate files (appserver.reload)."""
+    from appserver import reload
+
+    with anyio.open_signal_receiver(signal.SIGHUP) as signals:
+        task_status.started()
+        async for _ in signals:
+            reload.reload_all()
 
 
 class _Shutdown:
@@ -126,6 +140,12 @@ class _Shutdown:
                 tg.start_soon(self._drain, tg.cancel_scope)
                 async for signum in signals:
                     log.warning("second %s: exiting now", signal.Signals(signum).name)
+                    # Clients are told 1001 with nothing more flushed; the listeners'
+                    # close (appserver.transports.websocket.close_server) bounds the rest.
+                    for conn in self.processor.connections:
+                        conn.close(
+                            CloseCode.GOING_AWAY, strings.CLOSE_REASON_SHUTDOWN, flush=False
+                        )
                     tg.cancel_scope.cancel()
         self.scope.cancel()
 
@@ -136,7 +156,8 @@ class _Shutdown:
             for conn in self.processor.connections:
                 await conn.wait_drained()
         self.processor.close_all(CloseCode.GOING_AWAY, strings.CLOSE_REASON_SHUTDOWN)
-        with anyio.move_on_after(limits.WEBSOCKET_CLOSE_TIMEOUT):
+        # Each close is bounded (limits.CLOSE_FLUSH_TIMEOUT, then the close handshake).
+        with anyio.move_on_after(limits.CLOSE_FLUSH_TIMEOUT + limits.WEBSOCKET_CLOSE_TIMEOUT):
             await self.processor.wait_idle()
         done.cancel()
 
@@ -147,4 +168,4 @@ def _print_banner(backend: Backend, why: str, listeners: list[Listener], stdio: 
         lines.extend(listener.banner)
     if stdio:
         lines.extend(["appserver (stdio)", "  listening on: stdio://"])
-    print("\n".join(lines), file=sys.stderr, flush=True)
+    emit(lines)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import ssl
 from collections.abc import Sequence
 
-from appserver import auth, auth_config, tls
+from appserver import auth, auth_config, reload, tls
 from appserver.config import ListenKind, ListenUrl
 from appserver.transports.tcp import check_startup
 
@@ -34,4 +34,13 @@ def websocket_security(
     for listen in tcp:
         check_startup(listen, policy)
     context = tls.server_context(tls_config) if tls_config is not None else None
-    return policy, context
+    # SIGHUP reloads the files (appserver.reload); the listeners keep these objects.
+    reload.clear()
+    if settings is not None and policy is not None:
+        policy = reload.ReloadablePolicy(settings, policy)
+        if not getattr(settings, "token_sha256", None):
+            reload.register("websocket auth secret", policy.reload)
+    if context is not None and tls_config is not None:
+        live, files = context, tls_config
+        reload.register("TLS certificate and key", lambda: reload.reload_tls(live, files))
+    return policy, context  # type: ignore[return-value]

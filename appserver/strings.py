@@ -453,6 +453,27 @@ BUILTIN_HANDLER_FAILED = "internal error while handling `{method}`"
 #: The failed turn's error message (``turn/completed`` with status ``failed``).
 BUILTIN_TURN_FAILED = "the built-in agent failed to run this turn"
 
+#: Close reason (code 1013) for a connection over limits.MAX_CONNECTIONS.
+CLOSE_REASON_TOO_MANY = "too many connections; try again later"
+
+#: ``appserver call --wait-for``: the notification did not come.
+CALL_WAIT_TIMED_OUT = "no `{method}` notification within {seconds:g}s after the answer"
+
+#: The TCP banner's auth line when no --ws-auth is set.
+WS_BANNER_NO_AUTH = "none (loopback only)"
+
+#: 400 body for an upgrade request that arrives pipelined behind other HTTP requests.
+HTTP_PIPELINED_UPGRADE = "a WebSocket upgrade cannot follow other pipelined requests"
+
+#: -32603 instead of an answer too large for any transport (e.g. thread/read of a huge turn).
+MESSAGE_TOO_LARGE = (
+    "the answer is {size} bytes, over the {limit}-byte message limit; "
+    "read it in pages (thread/turns/list, thread/items/list)"
+)
+
+#: LOG_LEVEL / --log-level with a name that is not a level.
+LOG_LEVEL_INVALID = "invalid log level `{level}`; expected one of {levels}"
+
 #: ``appserver --version``.
 VERSION_LINE = "appserver {version} (codex app-server protocol {codex})"
 #: ``-c`` given, but no codex child is started to receive it.

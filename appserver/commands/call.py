@@ -20,6 +20,11 @@ from appserver.errors import ConfigError, RuntimeFailure
 @click.command()
 @target_options
 @click.option("--notifications", is_flag=True, help="Print notifications that arrive meanwhile as JSON lines on stderr.")
+@click.option(
+    "--wait-for",
+    metavar="METHOD",
+    help="After a successful answer, also wait for this notification (e.g. thread/started).",
+)
 @click.argument("method")
 @click.argument("params_json", metavar="[PARAMS_JSON]", required=False)
 def call(
@@ -29,6 +34,7 @@ def call(
     auth_token_file: str | None,
     ca_file: str | None,
     notifications: bool,
+    wait_for: str | None,
     method: str,
     params_json: str | None,
 ) -> int:
@@ -56,6 +62,7 @@ def call(
                 params,
                 has_params=params_json is not None,
                 on_notification=on_notification,
+                wait_for=wait_for,
             )
         )
     except (ConnectFailed, CallFailed) as exc:

@@ -14,7 +14,7 @@ import anyio
 
 from appserver import limits, strings
 from appserver.backends.base import BackendUnavailable
-from appserver.close import CloseCode, CloseRequest
+from appserver.close import CloseCode, CloseRequest, public_reason
 from appserver.processor import Connection
 from appserver.queues import QueueClosed
 
@@ -50,14 +50,24 @@ async def run_connection(
             log.warning("connection %d: backend unavailable: %s", conn.id, exc)
             conn.close(
                 CloseCode.INTERNAL_ERROR,
-                strings.CLOSE_REASON_BACKEND.format(reason=exc),
+                strings.CLOSE_REASON_BACKEND.format(reason=public_reason(str(exc))),
                 flush=False,
             )
         else:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(conn.dispatch)
                 tg.start_soon(_read, conn, incoming, drain_on_eof, eof_drain_timeout)
-                await _write(conn, send_batch)
+                with anyio.CancelScope() as writing:
+                    tg.start_soon(_bound_last_writes, conn, writing)
+                    await _write(conn, send_batch)
+                if writing.cancelled_caught:
+                    # A client that does not read cannot hold its socket (or a shutdown).
+                    log.info(
+                        "connection %d: gave up writing to a client that is not reading "
+                        "(%d messages unsent)",
+                        conn.id,
+                        len(conn.outbound),
+                    )
                 tg.cancel_scope.cancel()
     finally:
         await conn.aclose()
@@ -81,6 +91,13 @@ async def _read(
             "connection %d: input closed; gave up waiting %.0fs for owed answers", conn.id, timeout
         )
     conn.close(CloseCode.NORMAL, "")
+
+
+async def _bound_last_writes(conn: Connection, writing: anyio.CancelScope) -> None:
+    """Once closing is requested, what is still being written (and, with a flushing
+    close, what is queued) gets ``CLOSE_FLUSH_TIMEOUT`` seconds, then the writer stops."""
+    await conn.wait_closing()
+    writing.deadline = anyio.current_time() + limits.CLOSE_FLUSH_TIMEOUT
 
 
 async def _write(conn: Connection, send_batch: SendBatch) -> None:

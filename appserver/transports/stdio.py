@@ -95,6 +95,10 @@ async def _decoded(lines: AsyncIterator[bytes]) -> AsyncIterator[str]:
         line = line.rstrip(b"\n").rstrip(b"\r")
         if not line.strip():
             continue
+        if len(line) > limits.MAX_MESSAGE_BYTES:
+            # The reader's limit leaves room for the terminator; the message may not use it.
+            log.warning("dropping a stdin line longer than %d bytes", limits.MAX_MESSAGE_BYTES)
+            continue
         try:
             yield line.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -162,3 +166,17 @@ async def serve_stdio(
         )
     finally:
         await writer.aclose()
+
+
+def end_stdio_session() -> None:
+    """The stdio client's session is over but the process goes on (other listeners run):
+    its end of stdout sees EOF and its writes to stdin fail, instead of a silent hang.
+    fd 0 and fd 1 are pointed at /dev/null (nothing may reuse them for something else)."""
+    for fd, mode in ((1, os.O_WRONLY), (0, os.O_RDONLY)):
+        null = os.open(os.devnull, mode)
+        try:
+            os.dup2(null, fd)
+        except OSError:
+            pass
+        finally:
+            os.close(null)

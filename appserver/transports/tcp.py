@@ -17,6 +17,7 @@ import os
 import time
 
 import anyio
+import h11
 from anyio.abc import TaskStatus
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
@@ -30,7 +31,7 @@ from appserver.processor import Processor
 from appserver.transports.listener import Listener
 from appserver.transports import tcp_routes
 from appserver.transports.tcp_routes import HttpResponse, Route
-from appserver.transports.websocket import SERVER_OPTIONS, serve_websocket
+from appserver.transports.websocket import SERVER_OPTIONS, close_server, serve_websocket
 
 log = logging.getLogger("appserver.tcp")
 
@@ -49,7 +50,9 @@ def check_startup(listen: ListenUrl, policy: Policy | None) -> None:
         )
 
 
-def banner(kind: ListenKind, host: str, port: int, loopback: bool) -> list[str]:
+def banner(
+    kind: ListenKind, host: str, port: int, loopback: bool, policy: Policy | None = None
+) -> list[str]:
     """The stderr block for one bound listener, in upstream's shape (§4.1)."""
     addr = socket_addr(host, port)
     tls = kind is ListenKind.WSS
@@ -60,6 +63,7 @@ def banner(kind: ListenKind, host: str, port: int, loopback: bool) -> list[str]:
         f"  readyz: {http_scheme}://{addr}/readyz",
         f"  healthz: {http_scheme}://{addr}/healthz",
         f"  metrics: {http_scheme}://{addr}/metrics",
+        "  auth: " + (policy.mode.value if policy is not None else strings.WS_BANNER_NO_AUTH),
         "  " + (strings.WS_BANNER_NOTE_LOOPBACK if loopback else strings.WS_BANNER_NOTE_REMOTE),
     ]
 
@@ -71,6 +75,15 @@ def _response(reply: HttpResponse, *, content_type: str = "text/plain; charset=u
         + ([("Content-Type", content_type)] if body else [])
     )
     return Response(reply.status, http.HTTPStatus(reply.status).phrase, headers, body)
+
+
+def _peer(connection: ServerConnection) -> str:
+    """``IP:PORT`` of the client, for logs (never anything it sent)."""
+    try:
+        host, port = connection.remote_address[:2]
+    except (OSError, TypeError, ValueError):
+        return "-"
+    return socket_addr(host, port)
 
 
 class _Router:
@@ -97,10 +110,19 @@ class _Router:
             )
         if isinstance(decision, HttpResponse):
             if decision.status == 403:
-                log.info("rejecting websocket listener request with Origin header")
+                log.info(
+                    "rejecting websocket listener request with Origin header from %s",
+                    _peer(connection),
+                    extra={"rate_limited": True},
+                )
             elif decision.status == 401:
                 # The body is one of the fixed auth messages; never the presented token.
-                log.info("rejecting websocket client during upgrade: %s", decision.body)
+                log.info(
+                    "rejecting websocket client %s during upgrade: %s",
+                    _peer(connection),
+                    decision.body,
+                    extra={"rate_limited": True},
+                )
             return _response(decision)
         # Upstream checks only the first Connection/Upgrade/Version/Key header, and
         # "upgrade" anywhere in Connection; hand websockets the canonical single values
@@ -118,6 +140,79 @@ class _Router:
 
     def __repr__(self) -> str:
         return f"<TcpRouter policy={self.policy!r}>"
+
+
+def _pipelined_http(router: _Router) -> type[ServerConnection]:
+    """A ``websockets`` connection that also answers pipelined HTTP/1.1 requests.
+
+    ``websockets`` reads one request per connection; a client that sends a second request
+    before the first answer (``GET /healthz`` twice in one write) got no answer at all,
+    and a traceback in the log. Codex answers each in order. When the first request head
+    is followed by more bytes and is not an upgrade, the requests are parsed with h11 and
+    answered here, in order, through the same router; then the connection is closed.
+    Everything else goes to ``websockets`` untouched.
+    """
+
+    class PipelinedHttpConnection(ServerConnection):
+        _head = b""
+        _passed = False
+
+        def data_received(self, data: bytes) -> None:
+            if self._passed:
+                super().data_received(data)
+                return
+            self._head += data
+            end = self._head.find(b"\r\n\r\n")
+            if end < 0 and len(self._head) < limits.HTTP_HEAD_MAX_BYTES:
+                return  # wait for the whole head
+            pipelined = 0 <= end and len(self._head) > end + 4
+            if pipelined and b"upgrade" not in self._head[:end].lower():
+                self._answer_all(self._head)
+                return
+            self._passed = True
+            head, self._head = self._head, b""
+            super().data_received(head)
+
+        def _answer_all(self, data: bytes) -> None:
+            conn = h11.Connection(h11.SERVER)
+            conn.receive_data(data)
+            out: list[bytes] = []
+            try:
+                while True:
+                    event = conn.next_event()
+                    if isinstance(event, h11.Request):
+                        out.append(self._answer(conn, event))
+                    elif isinstance(event, h11.EndOfMessage):
+                        if conn.our_state is h11.DONE:
+                            conn.start_next_cycle()
+                    elif event is h11.NEED_DATA or event is h11.PAUSED:
+                        break
+            except h11.ProtocolError:
+                pass  # answered what was well-formed
+            self.transport.write(b"".join(out))
+            self.transport.close()
+
+        def _answer(self, conn: h11.Connection, event: h11.Request) -> bytes:
+            request = Request(
+                event.target.decode("latin-1"),
+                Headers([(k.decode("latin-1"), v.decode("latin-1")) for k, v in event.headers]),
+                method=event.method.decode("latin-1"),
+                protocol="HTTP/" + event.http_version.decode("latin-1"),
+            )
+            response = router(self, request)
+            if response is None:  # an upgrade in the middle of a pipeline
+                response = _response(HttpResponse(400, strings.HTTP_PIPELINED_UPGRADE))
+            return b"".join(
+                (
+                    conn.send(h11.Response(status_code=response.status_code,
+                                           headers=list(response.headers.raw_items()),
+                                           reason=response.reason_phrase.encode())) or b"",
+                    conn.send(h11.Data(data=response.body or b"")) or b"",
+                    conn.send(h11.EndOfMessage()) or b"",
+                )
+            )
+
+    return PipelinedHttpConnection
 
 
 async def run_tcp_listener(
@@ -139,6 +234,8 @@ async def run_tcp_listener(
     async def handler(ws: ServerConnection) -> None:
         await serve_websocket(processor, ws, transport)
 
+    router = _Router(processor, policy)
+
     try:
         server: Server = await serve(
             handler,
@@ -146,7 +243,8 @@ async def run_tcp_listener(
             listen.port,
             ssl=ssl_context,
             ssl_handshake_timeout=limits.HANDSHAKE_TIMEOUT if ssl_context else None,
-            process_request=_Router(processor, policy),
+            process_request=router,
+            create_connection=_pipelined_http(router),
             server_header=None,
             **SERVER_OPTIONS,  # type: ignore[arg-type]
         )
@@ -158,13 +256,10 @@ async def run_tcp_listener(
         log.debug("listening on %s://%s", transport, socket_addr(host, port))
         task_status.started(
             Listener(
-                banner=banner(listen.kind, host, port, listen.is_loopback),
+                banner=banner(listen.kind, host, port, listen.is_loopback, policy),
                 stop_accepting=lambda: server.close(close_connections=False),
             )
         )
         await anyio.sleep_forever()
     finally:
-        with anyio.CancelScope(shield=True):
-            server.close()
-            with anyio.move_on_after(limits.WEBSOCKET_CLOSE_TIMEOUT):
-                await server.wait_closed()
+        await close_server(server)

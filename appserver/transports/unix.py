@@ -37,7 +37,7 @@ from appserver.errors import ConfigError, RuntimeFailure
 from appserver.processor import Processor
 from appserver.transports.listener import Listener
 from appserver.transports.unix_path import SocketPathError, open_control_socket
-from appserver.transports.websocket import SERVER_OPTIONS, serve_websocket
+from appserver.transports.websocket import SERVER_OPTIONS, close_server, serve_websocket
 
 log = logging.getLogger("appserver.unix")
 
@@ -117,7 +117,5 @@ async def run_unix_listener(
         )
         await anyio.sleep_forever()
     finally:
-        server.close(close_connections=True)
-        with anyio.CancelScope(shield=True), anyio.move_on_after(limits.WEBSOCKET_CLOSE_TIMEOUT):
-            await server.wait_closed()
+        await close_server(server)
         bound.remove()

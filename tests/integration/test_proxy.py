@@ -250,3 +250,18 @@ async def test_call_error_and_bad_input(our_socket: Path) -> None:
     bad = await run(["call", "--sock", str(our_socket), "thread/list", "{not json"])
     assert bad.returncode == 2
     assert bad.stderr.startswith("Error: invalid PARAMS_JSON: ") and bad.stderr.count("\n") == 1
+
+
+async def test_call_initialize_and_wait_for_a_notification(our_socket: Path) -> None:
+    # `call initialize` is the connection's own initialize: the server's answer, not
+    # "Already initialized".
+    init = await run(["call", "--sock", str(our_socket), "initialize"])
+    assert init.returncode == 0, init.stderr
+    assert "userAgent" in json.loads(init.stdout)
+    # thread/started follows thread/start's answer: --wait-for keeps the call open for it.
+    started = await run(
+        ["call", "--sock", str(our_socket), "--notifications", "--wait-for", "thread/started", "thread/start", "{}"]
+    )
+    assert started.returncode == 0, started.stderr
+    methods = [json.loads(line)["method"] for line in started.stderr.splitlines()]
+    assert methods[-1] == "thread/started"

@@ -236,7 +236,7 @@ async def test_metrics_and_banner(tmp_path: Path) -> None:
     assert "appserver_remote_control_streams 1" in text
     assert "appserver_remote_control_enrolls_total 1" in text
     assert 'appserver_open_connections{transport="remote"} 1' in text
-    envelopes_in = int(text.split('appserver_remote_control_envelopes_total{direction="in"} ')[1].split()[0])
+    envelopes_in = int(float(text.split('appserver_remote_control_envelopes_total{direction="in"} ')[1].split()[0]))
     assert envelopes_in >= 3  # initialize, initialized, ping (and acks)
     banner = host.stderr
     assert "appserver (remote control)" in banner and f"  relay: {relay.base_url}" in banner

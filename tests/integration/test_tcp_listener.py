@@ -160,17 +160,21 @@ async def test_metrics(gateway: SimpleNamespace) -> None:
         reply = await anyio.to_thread.run_sync(scrape)
     assert reply.status == 200
     assert reply.header("content-type") == "text/plain; version=0.0.4; charset=utf-8"
-    samples = dict(
-        line.rsplit(" ", 1) for line in reply.body.decode().splitlines() if not line.startswith("#")
-    )
-    assert samples['appserver_open_connections{transport="wss"}'] == "1"
-    assert int(samples["appserver_messages_in_total"]) >= 2  # initialize + initialized
-    assert int(samples["appserver_messages_out_total"]) >= 1
-    assert int(samples["appserver_bytes_in_total"]) > 0
-    assert samples['appserver_backend_ready{backend="builtin"}'] == "1"
-    assert samples['appserver_backend_restarts_total{backend="builtin"}'] == "0"
+    samples = {
+        name: float(value)
+        for name, value in (
+            line.rsplit(" ", 1) for line in reply.body.decode().splitlines() if not line.startswith("#")
+        )
+    }
+    assert samples['appserver_open_connections{transport="wss"}'] == 1
+    assert samples["appserver_messages_in_total"] >= 2  # initialize + initialized
+    assert samples["appserver_messages_out_total"] >= 1
+    assert samples["appserver_bytes_in_total"] > 0
+    assert samples['appserver_backend_ready{backend="builtin"}'] == 1
+    assert samples['appserver_backend_restarts_total{backend="builtin"}'] == 0
     assert "appserver_outbound_queue_high_water_messages" in samples
-    assert "appserver_overload_answers_total" in samples
+    assert 'appserver_overload_answers_total{source="gateway"}' in samples
+    assert samples["process_resident_memory_bytes"] > 0
 
 
 # --- /readyz follows the backend (in process) -----------------------------------------------
@@ -291,3 +295,35 @@ async def test_sigterm_closes_clients_with_1001_and_exits_zero(tmp_path: Path) -
                     await client.ws.recv()
             assert info.value.rcvd is not None and info.value.rcvd.code == 1001
         assert await server.wait() == 0
+
+
+@pytest.mark.anyio
+async def test_pipelined_http_requests_are_each_answered(tmp_path: Path) -> None:
+    """codex answers both of two pipelined requests; so do we (then close)."""
+    import socket as sockets
+
+    from tests.support.launcher import APPSERVER, appserver_env, launch
+
+    argv = [*APPSERVER, "serve", "--backend", "builtin", "--listen", "ws://127.0.0.1:0"]
+    async with launch(argv, env=appserver_env(tmp_path)) as server:
+        port = int((await server.line_matching(r"listening on: ws://127\.0\.0\.1:(\d+)")).group(1))
+
+        def exchange() -> bytes:
+            with sockets.create_connection(("127.0.0.1", port)) as sock:
+                sock.sendall(
+                    b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+                    b"GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n"
+                    b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n"
+                )
+                data = b""
+                while chunk := sock.recv(65536):  # the server closes after the last answer
+                    data += chunk
+                return data
+
+        data = await anyio.to_thread.run_sync(exchange)
+        assert [line for line in data.split(b"\r\n") if line.startswith(b"HTTP/1.1")] == [
+            b"HTTP/1.1 200 OK",
+            b"HTTP/1.1 200 OK",
+            b"HTTP/1.1 400 Bad Request",
+        ]
+        assert "Traceback" not in server.stderr

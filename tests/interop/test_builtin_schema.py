@@ -261,6 +261,24 @@ async def test_every_builtin_message_validates(
     await call(tui, tui_session, "thread/name/set", {"threadId": thread_id, "name": "A title"})
     await tui.wait_for(lambda m: m.get("method") == "thread/name/updated")
 
+    # What `codex resume` and the TUI's attach read; the thread lifecycle.
+    items = await call(tui, tui_session, "thread/items/list", {"threadId": thread_id, "limit": 2})
+    assert len(items["result"]["data"]) == 2 and items["result"]["nextCursor"]
+    await call(
+        tui, tui_session, "thread/items/list",
+        {"threadId": thread_id, "cursor": items["result"]["nextCursor"], "sortDirection": "asc"},
+    )
+    await call(tui, tui_session, "thread/archive", {"threadId": thread_id})
+    await tui.wait_for(lambda m: m.get("method") == "thread/archived")
+    archived = await call(tui, tui_session, "thread/list", {"archived": True})
+    assert [t["id"] for t in archived["result"]["data"]] == [thread_id]
+    await call(tui, tui_session, "thread/unarchive", {"threadId": thread_id})
+    await tui.wait_for(lambda m: m.get("method") == "thread/unarchived")
+    before = len(tui.notifications("turn/completed"))
+    await call(tui, tui_session, "thread/compact/start", {"threadId": thread_id})
+    await tui.wait_for(lambda m: len(tui.notifications("turn/completed")) > before)
+    await tui.wait_for(lambda m: m.get("method") == "thread/compacted")
+
     # The title side thread: structured output on an ephemeral thread, then unsubscribe.
     side = await call(
         tui, tui_session, "thread/start", {"ephemeral": True, "threadSource": "thread_title"}

@@ -4,6 +4,7 @@ awaited state, not something a background task publishes later)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -50,3 +51,33 @@ async def test_ready_as_soon_as_running_yields(tmp_path: Path, codex_bin: str) -
     async with backend.running():
         # No checkpoint in between: a stdio line read right now must find codex ready.
         assert backend.ready
+
+
+@pytest.mark.anyio
+async def test_stdio_client_sees_eof_when_its_backend_dies_while_listeners_run(
+    tmp_path: Path, codex_bin: str
+) -> None:
+    import signal
+
+    import anyio
+
+    from tests.support.gateway import descendants, native_codex, stdio_gateway
+    from tests.support.launcher import short_dir, unix_socket_accepts
+
+    home = tmp_path / "home"
+    home.mkdir()
+    with short_dir() as sockets:
+        args = ["--backend", "codex", "--codex-bin", codex_bin,
+                "--listen", "stdio://", "--listen", f"unix://{sockets / 's.sock'}"]
+        async with stdio_gateway(args, appserver_env(home), cwd=tmp_path) as gw:
+            await gw.client.initialize()
+            for pid in native_codex(descendants(gw.process.pid)):
+                os.kill(pid, signal.SIGKILL)
+            # The stdio client is not left hanging: its stdout ends.
+            with anyio.fail_after(STARTUP_TIMEOUT):  # a guard against a hang, not a bound
+                with pytest.raises((anyio.EndOfStream, anyio.IncompleteRead)):
+                    while True:
+                        await gw.channel.recv()
+            assert gw.process.returncode is None  # the other listeners go on
+            assert unix_socket_accepts(sockets / "s.sock")
+            assert "still serving the other listeners" in gw.stderr

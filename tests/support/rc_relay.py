@@ -84,7 +84,7 @@ class RelayStream:
         self._parts: list[bytes] = []
         self.inbox: list[dict[str, Any]] = []
         #: For a controller WebSocket (``/controller``): this stream's messages as text.
-        self.sink: asyncio.Queue[str] | None = None
+        self.sink: web.WebSocketResponse | None = None
         self.opened: asyncio.Future[None] | None = None
 
     # --- relay -> host
@@ -138,8 +138,7 @@ class RelayStream:
             self.opened.set_result(None)  # the initialize answer of a /bench/streams stream
             return
         if self.sink is not None and kind == "server_message":
-            self.sink.put_nowait(json.dumps(env["message"], separators=(",", ":")))
-            return
+            return  # (the fast path forwards these)
         if kind == "pong":
             self.pongs.put_nowait(env)
         elif kind == "server_message":
@@ -343,9 +342,13 @@ class RcTestRelay:
             async for msg in ws:
                 if msg.type is not WSMsgType.TEXT:
                     continue
-                if self._fast_path(msg.data):
+                forward = self._fast_path(msg.data)
+                if forward is not None:
                     if not acking.is_set():
                         acking.set()
+                    sink, text = forward
+                    if sink is not None and not sink.closed:
+                        await sink.send_str(text)
                     continue
                 self.received.append(msg.data)
                 env = json.loads(msg.data)
@@ -367,23 +370,13 @@ class RcTestRelay:
         ws = web.WebSocketResponse(max_msg_size=0)
         await ws.prepare(request)
         stream = self.stream(f"ctl-{next(self._ids)}", f"stream-{next(self._ids)}")
-        stream.sink = asyncio.Queue()
+        stream.sink = ws
         self._sinks += 1
-
-        async def pump() -> None:
-            assert stream.sink is not None
-            while True:
-                await ws.send_str(await stream.sink.get())
-
-        pumping = asyncio.get_running_loop().create_task(pump())
-        try:
-            async for msg in ws:
-                if msg.type is WSMsgType.TEXT and self._ws is not None:
-                    # As is, through the shared envelope codec (the relay never re-serialises).
-                    seq = next(stream.seq)
-                    await self._ws.send_str(encode(ClientMessage(stream.client_id, stream.stream_id, seq, msg.data)))
-        finally:
-            pumping.cancel()
+        async for msg in ws:
+            if msg.type is WSMsgType.TEXT and self._ws is not None:
+                # As is, through the shared envelope codec (the relay never re-serialises).
+                seq = next(stream.seq)
+                await self._ws.send_str(encode(ClientMessage(stream.client_id, stream.stream_id, seq, msg.data)))
         return ws
 
     async def _bench_streams(self, request: web.Request) -> web.Response:
@@ -401,21 +394,21 @@ class RcTestRelay:
         await asyncio.wait_for(asyncio.gather(*waits), 300)
         return self._json({"opened": n})
 
-    def _fast_path(self, text: str) -> bool:
-        """A ``server_message`` for a ``/controller`` stream: its message text goes to the
-        controller as is (the shared envelope codec, no re-serialising); its ack is sent by
-        :meth:`_send_acks` together with the others received meanwhile."""
+    def _fast_path(self, text: str) -> tuple[web.WebSocketResponse | None, str] | None:
+        """A ``server_message`` for a ``/controller`` stream: (the controller socket, its
+        message text as is: the shared envelope codec, no re-serialising); its ack is sent by
+        :meth:`_send_acks` together with the others received meanwhile. ``None`` otherwise."""
         if not self._sinks:
-            return False
+            return None
         envelope = parse_server_envelope(text)
         stream = self._streams.get((envelope.client_id, envelope.stream_id))
         if stream is None or stream.sink is None or not isinstance(envelope, ServerMessage):
-            return False
-        if envelope.seq_id > stream._last[0]:  # a replay of what it already got is dropped
-            stream._last = (envelope.seq_id, 0)
-            stream.sink.put_nowait(envelope.message)
+            return None
         self._pending_acks[(envelope.client_id, envelope.stream_id)] = envelope.seq_id
-        return True
+        if envelope.seq_id <= stream._last[0]:
+            return None, ""  # a replay of what it already got: acked, not delivered again
+        stream._last = (envelope.seq_id, 0)
+        return stream.sink, envelope.message
 
     async def _send_acks(self, ws: web.WebSocketResponse, acking: asyncio.Event) -> None:
         """Acks for /controller streams, coalesced: one per stream per wake-up (the highest

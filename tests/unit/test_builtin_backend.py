@@ -499,3 +499,52 @@ async def test_a_turn_the_agent_cannot_run_fails_like_codex(backend: BuiltinBack
     # The thread is idle again: the next turn runs.
     names = [m["method"] for m in await _turn(peer, session, thread_id, "again")]
     assert _compress(names) == TURN_SEQUENCE
+
+
+# --- thread lifecycle -----------------------------------------------------------------------
+
+
+async def test_archive_moves_a_thread_between_the_list_filters(backend: BuiltinBackend) -> None:
+    peer, session = await _connect(backend)
+    thread_id = await _start_thread(peer, session)
+    listed = lambda answer: [t["id"] for t in answer["result"]["data"]]  # noqa: E731
+    assert listed(await peer.call(session, "thread/list", {})) == [thread_id]
+    assert (await peer.call(session, "thread/archive", {"threadId": thread_id}))["result"] == {}
+    await peer.wait_for(lambda m: m.get("method") == "thread/archived")
+    assert listed(await peer.call(session, "thread/list", {})) == []
+    assert listed(await peer.call(session, "thread/list", {"archived": True})) == [thread_id]
+    restored = await peer.call(session, "thread/unarchive", {"threadId": thread_id})
+    assert restored["result"]["thread"]["id"] == thread_id
+    assert listed(await peer.call(session, "thread/list", {})) == [thread_id]
+    missing = await peer.call(session, "thread/archive", {"threadId": "00000000-0000-7000-8000-000000000000"})
+    assert missing["error"]["code"] == -32600
+
+
+async def test_items_list_pages_a_threads_items(backend: BuiltinBackend) -> None:
+    peer, session = await _connect(backend)
+    thread_id = await _start_thread(peer, session)
+    for text in ("one", "two"):
+        await _turn(peer, session, thread_id, text)
+    first = (await peer.call(session, "thread/items/list", {"threadId": thread_id, "limit": 3}))["result"]
+    rest = (
+        await peer.call(session, "thread/items/list", {"threadId": thread_id, "cursor": first["nextCursor"]})
+    )["result"]
+    items = [e["item"] for e in first["data"] + rest["data"]]
+    assert [i["type"] for i in items] == ["userMessage", "agentMessage"] * 2
+    assert rest["nextCursor"] is None
+    newest = (
+        await peer.call(session, "thread/items/list", {"threadId": thread_id, "sortDirection": "desc", "limit": 1})
+    )["result"]
+    assert newest["data"][0]["item"]["text"] == "echo: two"
+
+
+async def test_compaction_is_a_turn_with_one_compaction_item(backend: BuiltinBackend) -> None:
+    peer, session = await _connect(backend)
+    thread_id = await _start_thread(peer, session)
+    assert (await peer.call(session, "thread/compact/start", {"threadId": thread_id}))["result"] == {}
+    done = await peer.wait_for(lambda m: m.get("method") == "turn/completed")
+    assert done["params"]["turn"]["status"] == "completed"
+    compacted = peer.notifications("thread/compacted")[0]["params"]
+    assert compacted == {"threadId": thread_id, "turnId": done["params"]["turn"]["id"]}
+    started = [n["params"]["item"]["type"] for n in peer.notifications("item/started")]
+    assert started == ["contextCompaction"]

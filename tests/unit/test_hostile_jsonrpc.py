@@ -95,3 +95,8 @@ def test_ids_in_range_make_a_request(raw_id: str) -> None:
 def test_answers_with_unreadable_ids_are_parse_errors(raw_id: str) -> None:
     with pytest.raises(jsonrpc.ParseError):
         jsonrpc.parse('{"id":%s,"result":{}}' % raw_id)
+
+
+def test_codex_output_is_not_walked() -> None:
+    # What codex itself wrote (strict=False) skips the nesting walk and the surrogate scan.
+    assert jsonrpc.parse(_nested(300), strict=False).id == 1

@@ -17,7 +17,14 @@ NOT_INITIALIZED = '{"id":1,"error":{"code":-32600,"message":"Not initialized"}}'
 
 
 def samples(text: str) -> dict[str, str]:
-    return dict(line.rsplit(" ", 1) for line in text.splitlines() if not line.startswith("#"))
+    """Sample -> value; integral values without prometheus-client's ``.0``."""
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            number = float(value)
+            out[name] = str(int(number)) if number.is_integer() else value
+    return out
 
 
 async def test_render_counts_what_clients_did() -> None:
@@ -51,6 +58,21 @@ async def test_render_counts_what_clients_did() -> None:
     assert got['appserver_gateway_calls_total{outcome="ok"}'] == "0"
     assert "# TYPE appserver_messages_in_total counter" in text
     assert text.endswith("\n")
+    # prometheus-client's process metrics, and the build.
+    assert float(got["process_resident_memory_bytes"]) > 0
+    assert "process_open_fds" in got
+    assert got[
+        'appserver_build_info{codex_protocol="0.169.0",python="%s",version="0.1.0"}'
+        % __import__("platform").python_version()
+    ] == "1"
+    assert got['appserver_overload_answers_total{source="gateway"}'] == "0"
+
+
+async def test_codex_overload_answers_passed_on_are_counted() -> None:
+    backend = FakeBackend()
+    backend.upstream_overloads = 2  # type: ignore[attr-defined]
+    got = samples(metrics.render(Processor(backend)))
+    assert got['appserver_overload_answers_total{source="backend"}'] == "2"
 
 
 async def test_backend_without_restart_or_retry_counters() -> None:

@@ -235,3 +235,28 @@ class TurnRunner:
 
     def __repr__(self) -> str:
         return f"<TurnRunner thread={self.thread.id} turn={self.turn.id}>"
+
+
+async def compact(store: ThreadStore, thread: Thread, turn: Turn) -> None:
+    """A compaction turn with nothing to compact: one ``contextCompaction`` item."""
+    started = time.monotonic()
+    turn.started_at = now_s()
+
+    async def emit(method: str, params: dict[str, Any]) -> None:
+        await thread.broadcast(notification(method, params))
+
+    ids = {"threadId": thread.id, "turnId": turn.id}
+    await emit("thread/status/changed", {"threadId": thread.id, "status": ACTIVE})
+    await emit("turn/started", {"threadId": thread.id, "turn": turn.to_wire("notLoaded")})
+    at = now_ms()
+    item = {"type": "contextCompaction", "id": uuid7()}
+    await emit("item/started", {"item": item, **ids, "startedAtMs": at})
+    await emit("item/completed", {"item": item, **ids, "contentTokenCount": None, "completedAtMs": now_ms()})
+    await emit("thread/compacted", ids)
+    turn.items = [item]
+    turn.status = "completed"
+    turn.completed_at = now_s()
+    turn.duration_ms = int((time.monotonic() - started) * 1000)
+    store.turn_finished(thread, turn)
+    await emit("thread/status/changed", {"threadId": thread.id, "status": IDLE})
+    await emit("turn/completed", {"threadId": thread.id, "turn": turn.to_wire("summary")})

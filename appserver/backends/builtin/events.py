@@ -41,6 +41,9 @@ NOTIFICATION_METHODS = frozenset(
         "item/agentMessage/delta",
         "serverRequest/resolved",
         "error",
+        "thread/archived",
+        "thread/unarchived",
+        "thread/compacted",
     }
 )
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from appserver import jsonrpc, limits, strings
 from appserver.backends.builtin import catalog
 from appserver.backends.builtin import params as p
-from appserver.backends.builtin.agent import TurnRunner
+from appserver.backends.builtin.agent import TurnRunner, compact
 from appserver.backends.builtin.events import notification, uuid7
 from appserver.backends.builtin.params import RpcError
 from appserver.backends.builtin.threads import Thread
@@ -196,7 +196,7 @@ async def thread_fork(session: BuiltinSession, params: Any) -> Any:
 
 
 def _listed(thread: Thread, args: dict[str, Any]) -> bool:
-    if thread.ephemeral or args.get("archived") is True:
+    if thread.ephemeral or thread.archived != (args.get("archived") is True):
         return False
     kinds = args.get("sourceKinds")
     if isinstance(kinds, list) and kinds and "vscode" not in kinds:
@@ -289,6 +289,80 @@ async def thread_read_state_update(session: BuiltinSession, params: Any) -> Any:
     return {"readState": {"firstUnread": None, "revision": uuid7()}}
 
 
+async def thread_archive(session: BuiltinSession, params: Any) -> Any:
+    thread = session.backend.store.get(p.thread_id(p.obj(params)))
+    thread.archived = True
+
+    async def then() -> None:
+        await session.backend.broadcast(notification("thread/archived", {"threadId": thread.id}))
+
+    return Reply({}, then)
+
+
+async def thread_unarchive(session: BuiltinSession, params: Any) -> Any:
+    thread = session.backend.store.get(p.thread_id(p.obj(params)))
+    thread.archived = False
+
+    async def then() -> None:
+        await session.backend.broadcast(notification("thread/unarchived", {"threadId": thread.id}))
+
+    return Reply({"thread": thread.to_wire()}, then)
+
+
+async def thread_compact_start(session: BuiltinSession, params: Any) -> Any:
+    """Nothing to compact offline; announced as codex does: a turn with one
+    ``contextCompaction`` item, and the older ``thread/compacted`` notification."""
+    backend = session.backend
+    thread = backend.store.get(p.thread_id(p.obj(params)))
+    if thread.active_turn is not None:
+        raise RpcError(
+            jsonrpc.INVALID_REQUEST, strings.BUILTIN_TURN_IN_PROGRESS.format(thread_id=thread.id)
+        )
+    turn = backend.store.new_turn(thread)
+
+    async def then() -> None:
+        backend.spawn(lambda: compact(backend.store, thread, turn))
+
+    return Reply({}, then)
+
+
+async def thread_items_list(session: BuiltinSession, params: Any) -> Any:
+    """One page of a thread's items (what ``codex resume`` and the TUI's attach read)."""
+    args = p.obj(params)
+    thread = session.backend.store.get(p.thread_id(args))
+    turn_id = p.opt_str(args, "turnId")
+    entries = [
+        {
+            "item": item,
+            "turnId": turn.id,
+            "startedAtMs": item.get("startedAtMs"),
+            "completedAtMs": item.get("completedAtMs"),
+        }
+        for turn in thread.turns
+        if turn_id is None or turn.id == turn_id
+        for item in turn.items
+    ]
+    if args.get("sortDirection") == "desc":
+        entries.reverse()
+    cursor = args.get("cursor")
+    if isinstance(cursor, dict):
+        # An item anchor (exclusive): the page starts after that item.
+        item_id = cursor.get("itemId")
+        anchor = next((i for i, e in enumerate(entries) if e["item"].get("id") == item_id), None)
+        if anchor is None or turn_id is None:
+            raise RpcError(
+                jsonrpc.INVALID_REQUEST, strings.BUILTIN_INVALID_CURSOR.format(cursor=item_id)
+            )
+        args = {**args, "cursor": str(anchor + 1)}
+    page, next_cursor = _page(entries, args)
+    start = int(args["cursor"]) if isinstance(args.get("cursor"), str) else 0
+    return {
+        "data": page,
+        "nextCursor": next_cursor,
+        "backwardsCursor": str(len(entries) - start) if page else None,
+    }
+
+
 # --- turns --------------------------------------------------------------------------------
 
 
@@ -351,6 +425,10 @@ HANDLERS: dict[str, Handler] = {
     "thread/unsubscribe": thread_unsubscribe,
     "thread/name/set": thread_name_set,
     "thread/readState/update": thread_read_state_update,
+    "thread/archive": thread_archive,
+    "thread/unarchive": thread_unarchive,
+    "thread/compact/start": thread_compact_start,
+    "thread/items/list": thread_items_list,
     "turn/start": turn_start,
     "turn/interrupt": turn_interrupt,
 }

@@ -110,6 +110,9 @@ class Thread:
     active_turn: Turn | None = None
     subscribers: dict[int, Peer] = field(default_factory=dict)
 
+    #: ``thread/archive``: listed only by ``thread/list`` with ``archived: true``.
+    archived: bool = False
+
     def __post_init__(self) -> None:
         self.updated_at = self.updated_at or self.created_at
 

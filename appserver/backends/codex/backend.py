@@ -88,6 +88,11 @@ class _UpstreamBackend:
         self._sessions.fail_all(reason)
 
     @property
+    def upstream_overloads(self) -> int:
+        """codex's own -32001 answers passed on to clients once retries ran out (metrics)."""
+        return self._sessions.overloads_passed
+
+    @property
     def upstream_retries(self) -> int:
         """Requests sent again after codex answered -32001, since start (for metrics)."""
         return self._sessions.retries

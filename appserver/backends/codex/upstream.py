@@ -111,6 +111,8 @@ class SessionRegistry:
     def __init__(self) -> None:
         self.open: set[UpstreamSession] = set()
         self._retries_of_closed = 0
+        #: codex's own -32001 answers passed on to clients (retries used up), since start.
+        self.overloads_passed = 0
 
     def add(self, session: UpstreamSession) -> None:
         self.open.add(session)
@@ -251,14 +253,16 @@ class UpstreamSession:
 
     async def _from_codex(self, text: str, retries: TaskGroup) -> None:
         try:
-            message = jsonrpc.parse(text)
+            # codex's own output: its nesting was bounded by its serializer's types.
+            message = jsonrpc.parse(text, strict=False)
         except jsonrpc.ParseError as exc:
             log.warning("connection %d: ignoring a malformed message from codex: %s", self.peer.id, exc)
             return
         if message.is_answer:
             queue = self._pending.get(message.id)  # type: ignore[arg-type]
+            overloaded = message.kind is _ERROR and _is_overloaded(message)
             if queue:
-                if message.kind is _ERROR and _is_overloaded(message):
+                if overloaded:
                     entry = queue[0]
                     delay = self.retry.delay(entry.retries)
                     if delay is not None:
@@ -269,6 +273,8 @@ class UpstreamSession:
                 queue.popleft()
                 if not queue:
                     del self._pending[message.id]  # type: ignore[arg-type]
+            if overloaded:
+                self._registry.overloads_passed += 1
         await self.peer.deliver(message)
 
     async def _resend(self, entry: _Pending, delay: float) -> None:
