@@ -487,5 +487,8 @@ RELAY_CLUSTER_RECONCILE_INTERVAL = 0.5
 #: Redis stream reads: entries per read, and how long one blocking read waits.
 RELAY_CLUSTER_READ_BATCH = 512
 RELAY_CLUSTER_READ_BLOCK = 1.0
+#: Entries a node queues for one Redis stream before it refuses more (controller frames are
+#: then held like an offline host's; a host link is closed and replays later).
+RELAY_CLUSTER_WRITE_QUEUE = 4096
 #: Pause before retrying a failed Redis read or subscription.
 RELAY_CLUSTER_RETRY = 0.5

@@ -70,6 +70,8 @@ class ControllerSocket:
                     if self.stream.socket is not self:
                         return
                     await self.ws.send_str(frame.text)
+                    if self.stream.socket is not self:
+                        return  # resumed on another socket meanwhile: its rewind wins
                     buffer.written = frame.index
             except (ConnectionError, RuntimeError):
                 return

@@ -280,7 +280,7 @@ async def host_socket(request: web.Request) -> web.StreamResponse:
     )
     await ws.prepare(request)
     state = relay.hosts.setdefault(server.server_id, HostState(server.server_id))
-    link = HostLink(relay, state, ws, peer)
+    link = (relay.link_factory or HostLink)(relay, state, ws, peer)
     old = relay.links.get(server.server_id)
     if old is not None:
         await old.close(limits.RELAY_CLOSE_NORMAL, strings.RELAY_CLOSE_REPLACED)

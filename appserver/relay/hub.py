@@ -63,6 +63,10 @@ class Relay:
     #: stream_id -> stream (live socket or in its grace period).
     streams: dict[str, ControllerStream] = field(default_factory=dict)
     closing: bool = False
+    #: Builds host links (``(relay, state, ws, peer) -> HostLink``); ``None`` for the
+    #: single-node :class:`~appserver.relay.host_link.HostLink`. A cluster node sets
+    #: :meth:`appserver.relay.cluster.Cluster.make_link`.
+    link_factory: Any = None
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
     def spawn(self, work: Coroutine[Any, Any, Any]) -> None:
