@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from aiohttp import web
 
-from appserver import limits
+from appserver import limits, strings
 from appserver.relay.http import peer as request_peer
 from appserver.relay.metrics import RelayMetrics
 from appserver.relay.pairing import ClaimLimiter
@@ -63,6 +63,10 @@ class Relay:
     #: stream_id -> stream (live socket or in its grace period).
     streams: dict[str, ControllerStream] = field(default_factory=dict)
     closing: bool = False
+    #: Builds host links (``(relay, state, ws, peer) -> HostLink``); ``None`` for the
+    #: single-node :class:`~appserver.relay.host_link.HostLink`. A cluster node sets
+    #: :meth:`appserver.relay.cluster.Cluster.make_link`.
+    link_factory: Any = None
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
     def spawn(self, work: Coroutine[Any, Any, Any]) -> None:
@@ -150,7 +154,7 @@ class Relay:
     async def shutdown(self) -> None:
         """Close every controller socket (1001) and host link."""
         for stream in list(self.streams.values()):
-            await stream.close_socket(limits.RELAY_CLOSE_SHUTDOWN, "relay shutting down")
+            await stream.close_socket(limits.RELAY_CLOSE_SHUTDOWN, strings.RELAY_CLOSE_SHUTDOWN)
         for link in list(self.links.values()):
             await link.close_shutdown()
 

@@ -157,6 +157,17 @@ def _state_shown(options: ServeOptions) -> str:
     return redacted(options.redis)
 
 
+def _cluster(relay: Relay, store: RelayStore):  # type: ignore[no-untyped-def]
+    """A cluster node: host links through leases, traffic through Redis (appserver.relay.cluster)."""
+    from appserver.relay.cluster import Cluster
+    from appserver.relay.redis_store import RedisStore
+
+    assert isinstance(store, RedisStore)
+    cluster = Cluster(relay, store.client, store.prefix)
+    relay.link_factory = cluster.make_link
+    return cluster
+
+
 async def run(options: ServeOptions) -> None:
     """Serve until SIGINT/SIGTERM; then close every socket (1001) and exit."""
     from appserver import tls as tls_files
@@ -167,6 +178,9 @@ async def run(options: ServeOptions) -> None:
         async with anyio.create_task_group() as tasks:
             placeholder = RelayConfig(listen_url="", public_url="")
             relay = Relay(store, placeholder)
+            cluster = _cluster(relay, store) if options.redis else None
+            if cluster is not None:
+                await tasks.start(cluster.run)
             app = create_app(relay)
             runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=limits.RELAY_SHUTDOWN_TIMEOUT)
             await runner.setup()
@@ -175,7 +189,9 @@ async def run(options: ServeOptions) -> None:
                 await site.start()
             except OSError as exc:
                 await runner.cleanup()
-                raise RuntimeFailure(f"cannot listen on {options.host}:{options.port}: {exc.strerror or exc}") from None
+                raise RuntimeFailure(strings.RELAY_LISTEN_FAILED.format(
+                    host=options.host, port=options.port, err=exc.strerror or exc
+                )) from None
             server = site._server
             port = server.sockets[0].getsockname()[1] if server and server.sockets else options.port
             listen_url = _url(options.scheme, options.host, port)

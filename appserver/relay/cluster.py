@@ -1,0 +1,670 @@
+"""Routing between relay nodes through Redis (docs/relay.md "Cluster").
+
+Every node of a cluster shares one Redis (``--redis``). A host's link lands on one node: that
+node takes the host's lease (:mod:`appserver.relay.lease`) and is its *owner*. Controllers
+of that host may be on any node. Traffic between them goes through two **Redis streams**
+per host, never straight from node to node:
+
+* ``<prefix>:up:<server_id>`` — controller -> host. The node holding a controller stream
+  appends every frame (``client_message``, ``ping``, ``client_closed``) with the stream's
+  next ``seq_id``; the owner reads the stream in order and writes the envelopes to the
+  host, each carrying a ``cursor`` that *is* the entry's id. The host echoes its latest
+  cursor when it reconnects (``x-codex-subscribe-cursor``), to whichever node: the new
+  owner goes on right after it, so nothing is lost or sent twice, and the host's own
+  per-stream ``seq_id`` de-duplication covers the rest (spec/remote-control.md §4.3, §4.5).
+* ``<prefix>:down:<server_id>`` — host -> controllers. The owner appends each envelope as
+  received and acks it to the host only once Redis has it; every node that follows the
+  host reads the stream, drops replays (:class:`~appserver.remote_control.streams.ReplayFilter`,
+  a host resends unacked envelopes after reconnecting), reassembles chunks and hands
+  messages to its own controller streams.
+
+Why streams and not pub/sub: pub/sub forgets a message nobody is subscribed to at that
+instant — exactly what happens while a host moves from a dead owner to a new one, or while
+a node's connection to Redis blips. Streams keep entries (bounded: ``RELAY_HOST_REDELIVERY_*``
+as on one node), give them a total order per host and ids that mean the same on every
+node, so a cursor handed to the host by one node is understood by the next. Pub/sub
+(``<prefix>:events``) only carries notices whose loss a periodic check repairs: host
+online/offline (leases are polled every ``RELAY_CLUSTER_RECONCILE_INTERVAL``) and
+revocations (the store's change marker is polled too).
+
+Controller streams stay on the node that opened them (a resume must reach the same node:
+balance controller sockets with affinity, docs/relay.md); the host link may move freely.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.abc
+from prometheus_client import Counter, Gauge
+from redis import asyncio as aioredis
+from redis import exceptions as redis_errors
+
+from appserver import limits, strings
+from appserver.relay.host_link import HostLink, HostState
+from appserver.relay.lease import Lease, Leases
+from appserver.remote_control.chunks import ChunkError, MessageTooLarge, Reassembler, split_client_message
+from appserver.remote_control.envelopes import (
+    ClientClosed,
+    EnvelopeError,
+    Ping,
+    Pong,
+    PongStatus,
+    ServerMessageChunk,
+    encode,
+    parse_server_envelope,
+)
+from appserver.remote_control.streams import ReplayFilter
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from appserver.relay.hub import Relay
+    from appserver.relay.streams import ControllerStream
+
+log = logging.getLogger("appserver.relay")
+
+#: Redis failures that mean "unreachable now"; the node reports them and retries.
+REDIS_DOWN = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)
+REDIS_FAILED = (*REDIS_DOWN, redis_errors.RedisError)
+
+_ENTRY_ID = re.compile(r"\d{1,20}-\d{1,20}")
+CURSOR_PREFIX = "x"
+
+
+def cursor_of(entry_id: str) -> str:
+    return CURSOR_PREFIX + entry_id
+
+
+def entry_of(cursor: str | None) -> str | None:
+    """The up-stream entry id in a cursor this cluster issued; ``None`` for any other."""
+    if cursor and cursor.startswith(CURSOR_PREFIX) and _ENTRY_ID.fullmatch(cursor[1:]):
+        return cursor[1:]
+    return None
+
+
+class ClusterMetrics:
+    """Per-node cluster series, in the relay's registry (docs/relay.md "Metrics")."""
+
+    def __init__(self, registry: Any) -> None:
+        self.owned_hosts = Gauge(
+            "appserver_relay_cluster_owned_hosts", "Hosts whose lease (and link) this node holds.",
+            registry=registry,
+        )
+        self.forwarded = Counter(
+            "appserver_relay_cluster_forwarded_messages",
+            "Envelopes this node passed through Redis: to_host (appended for an owner), "
+            "from_controllers (read and written to a host it owns), to_controllers (appended from "
+            "a host it owns), from_host (read and handed to its controller streams).",
+            ["direction"], registry=registry,
+        )
+        self.lease_changes = Counter(
+            "appserver_relay_cluster_lease_changes",
+            "Host leases acquired, taken over from another node, released, or lost.",
+            ["change"], registry=registry,
+        )
+        self.redis_errors = Counter(
+            "appserver_relay_cluster_redis_errors", "Redis operations of the routing that failed.",
+            registry=registry,
+        )
+
+
+class RemoteLink:
+    """What ``relay.links`` holds for a host owned by **another** node: controller traffic
+    goes into the host's up stream, for the owner to send."""
+
+    closed = False
+
+    def __init__(self, cluster: Cluster, server_id: str, owner: str, epoch: int) -> None:
+        self.cluster = cluster
+        self.server_id = server_id
+        self.owner = owner
+        self.epoch = epoch
+
+    def __repr__(self) -> str:
+        return f"<RemoteLink {self.server_id} owner={self.owner} epoch={self.epoch}>"
+
+    async def send_message(self, stream: ControllerStream, text: str) -> bool:
+        return await self.cluster.send_up_message(self.server_id, stream, text)
+
+    async def send_ping(self, stream: ControllerStream) -> None:
+        await self.cluster.send_up(self.server_id, "p", stream.client_id, stream.stream_id)
+
+    async def send_client_closed(self, client_id: str, stream_id: str) -> None:
+        await self.cluster.send_up(self.server_id, "c", client_id, stream_id)
+
+    async def close(self, code: int, reason: str) -> None:
+        """The host's socket is on another node; nothing to close here."""
+
+    async def close_removed(self) -> None:
+        self.cluster.drop_link(self.server_id, self)
+
+    async def close_shutdown(self) -> None:
+        pass
+
+
+class ClusterHostLink(HostLink):
+    """A host link on a cluster node: the lease, the up stream pump, and host envelopes
+    into the down stream (acked once Redis has them)."""
+
+    def __init__(self, cluster: Cluster, relay: Relay, state: HostState, ws: web.WebSocketResponse, peer: str) -> None:
+        super().__init__(relay, state, ws, peer)
+        self.cluster = cluster
+        self.lease: Lease | None = None
+        self._start = "0-0"
+        self._down = _Writer(cluster, cluster.key("down", self.server_id), cluster._down_len, "to_controllers")
+
+    def __repr__(self) -> str:
+        epoch = self.lease.epoch if self.lease else None
+        return f"<ClusterHostLink {self.server_id} from {self.peer} epoch={epoch}{' closed' if self.closed else ''}>"
+
+    # controller -> host: the same path as on every other node (through Redis)
+    async def send_message(self, stream: ControllerStream, text: str) -> bool:
+        return await self.cluster.send_up_message(self.server_id, stream, text)
+
+    async def send_ping(self, stream: ControllerStream) -> None:
+        await self.cluster.send_up(self.server_id, "p", stream.client_id, stream.stream_id)
+
+    async def send_client_closed(self, client_id: str, stream_id: str) -> None:
+        await self.cluster.send_up(self.server_id, "c", client_id, stream_id)
+
+    async def handle(self, text: str) -> None:
+        """A host envelope: into the down stream, then acked (never acked before Redis has it)."""
+        metrics = self.relay.metrics
+        try:
+            envelope = parse_server_envelope(text)
+        except EnvelopeError as exc:
+            metrics.bad_envelopes.inc()
+            log.info("host %s: envelope dropped (%s)", self.server_id, exc)
+            return
+        metrics.envelopes_in.labels(type(envelope).__name__).inc()
+        # Acked once Redis has it: a host whose envelopes cannot be passed on stalls at its
+        # unacked bound (128) instead of losing them; a full queue closes the link (the
+        # host reconnects and replays what was not acked).
+        if not self._down.put({"e": text}, lambda: self._ack(envelope)):
+            log.warning("host %s: its envelopes cannot be passed on; closing its link", self.server_id)
+            self.relay.spawn(self.close(1011, strings.RELAY_STORE_UNAVAILABLE))
+            self.closed = True
+
+    async def redeliver(self, cursor_header: str | None) -> None:
+        """Before the link takes traffic: where the up stream resumes for this host (right
+        after its cursor: that is the redelivery)."""
+        try:
+            self._start = await self.cluster.up_position(self.server_id, entry_of(cursor_header))
+        except REDIS_FAILED as exc:
+            self._refuse(exc)
+
+    async def go_live(self) -> None:
+        """Take the lease (over); the online notice then releases what waited, everywhere."""
+        if self.closed:
+            return
+        try:
+            self.lease = await self.cluster.take_lease(self, self.server_id)
+        except REDIS_FAILED as exc:
+            self._refuse(exc)
+
+    def _refuse(self, exc: BaseException) -> None:
+        self.cluster.metrics.redis_errors.inc()
+        log.warning("host %s: link refused, Redis is unreachable (%s)", self.server_id, type(exc).__name__)
+        self.closed = True
+        self.relay.spawn(self.close(1011, strings.RELAY_STORE_UNAVAILABLE))
+
+    async def run(self) -> None:
+        if self.lease is None:
+            return
+        try:
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(self._pump_up)
+                tasks.start_soon(self._keep_lease)
+                tasks.start_soon(self._down.run)
+                try:
+                    await super().run()
+                finally:
+                    tasks.cancel_scope.cancel()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self.cluster.lease_ended(self)
+
+    async def replaced(self) -> None:
+        """Another node took the host: this link is stale."""
+        if not self.closed:
+            log.info("host %s moved to another node: closing its old link here", self.server_id)
+            await self.close(1000, strings.RELAY_CLOSE_REPLACED)
+
+    async def _keep_lease(self) -> None:
+        assert self.lease is not None
+        last_renewed = anyio.current_time()
+        while not self.closed:
+            await anyio.sleep(limits.RELAY_LEASE_RENEW)
+            try:
+                ours = await self.cluster.leases.renew(self.lease)
+            except REDIS_FAILED as exc:
+                self.cluster.metrics.redis_errors.inc()
+                if anyio.current_time() - last_renewed < limits.RELAY_LEASE_TTL:
+                    log.warning("host %s: lease renewal failed (%s); retrying", self.server_id, type(exc).__name__)
+                    continue
+                ours = False
+            if not ours:
+                self.cluster.metrics.lease_changes.labels("lost").inc()
+                log.info("host %s: lease lost (epoch %d): closing the link", self.server_id, self.lease.epoch)
+                await self.replaced()
+                return
+            last_renewed = anyio.current_time()
+
+    async def _pump_up(self) -> None:
+        """Controller traffic for this host, in order, from the up stream to the socket."""
+        last = self._start
+        key = self.cluster.key("up", self.server_id)
+        while not self.closed:
+            try:
+                got = await self.cluster.reader.xread(
+                    {key: last}, count=limits.RELAY_CLUSTER_READ_BATCH,
+                    block=int(limits.RELAY_CLUSTER_READ_BLOCK * 1000),
+                )
+            except REDIS_FAILED as exc:
+                self.cluster.metrics.redis_errors.inc()
+                log.warning("host %s: reading controller traffic failed (%s)", self.server_id, type(exc).__name__)
+                await anyio.sleep(limits.RELAY_CLUSTER_RETRY)
+                continue
+            for _key, entries in got or []:
+                for entry_id, fields in entries:
+                    if self.closed:
+                        return
+                    await self._send_entry(entry_id, fields, last)
+                    last = entry_id
+
+    async def _send_entry(self, entry_id: str, fields: dict[str, str], previous: str) -> None:
+        kind, client_id, stream_id = fields.get("k"), fields.get("c", ""), fields.get("s", "")
+        cursor = cursor_of(entry_id)
+        if kind == "m":
+            try:
+                envelopes = split_client_message(client_id, stream_id, int(fields["q"]), fields["m"])
+            except (MessageTooLarge, KeyError, ValueError) as exc:
+                log.info("controller %s/%s: message not sent (%s)", client_id, stream_id, exc)
+                return
+            for index, envelope in enumerate(envelopes):
+                # Only the last piece names this entry: a host that got part of a chunked
+                # message resumes before it, and drops the pieces it already has.
+                last_piece = index == len(envelopes) - 1
+                piece_cursor = cursor if last_piece else (cursor_of(previous) if previous != "0-0" else None)
+                await self._send(encode(replace(envelope, cursor=piece_cursor)), "client_message")
+        elif kind == "p":
+            await self._send(encode(Ping(client_id, stream_id, cursor)), "ping")
+        elif kind == "c":
+            await self._send(encode(ClientClosed(client_id, stream_id, cursor)), "client_closed")
+        self.cluster.metrics.forwarded.labels("from_controllers").inc()
+
+
+class _Follower:
+    """One node's reading of one host's down stream."""
+
+    def __init__(self, server_id: str, start: str) -> None:
+        self.server_id = server_id
+        self.last = start
+        self.replay = ReplayFilter()
+        self.chunks = Reassembler(per_stream=True)
+        self.scope = anyio.CancelScope()
+
+    def __repr__(self) -> str:
+        return f"<Follower {self.server_id} at {self.last}>"
+
+
+class _Writer:
+    """Appends to one Redis stream in the order :meth:`put` was called, without making
+    the caller wait: a task writes whatever is queued in one pipelined round trip (one
+    connection, so Redis keeps the order), retries a batch that failed until Redis takes
+    it, then runs each entry's ``done`` callback. Bounded: ``put`` refuses past
+    ``RELAY_CLUSTER_WRITE_QUEUE`` entries (the caller holds the frame, or stalls the host)."""
+
+    def __init__(self, cluster: Cluster, key: str, maxlen: int, direction: str) -> None:
+        self.cluster = cluster
+        self.key = key
+        self.maxlen = maxlen
+        self.direction = direction
+        self._pending: deque[tuple[dict[str, str | int], Callable[[], None] | None]] = deque()
+        self._wake = anyio.Event()
+        self.failing = False
+
+    def __repr__(self) -> str:
+        return f"<Writer {self.key} pending={len(self._pending)}{' failing' if self.failing else ''}>"
+
+    def put(self, fields: dict[str, str | int], done: Callable[[], None] | None = None) -> bool:
+        if len(self._pending) >= limits.RELAY_CLUSTER_WRITE_QUEUE:
+            return False
+        self._pending.append((fields, done))
+        self._wake.set()
+        return True
+
+    async def run(self) -> None:
+        metrics = self.cluster.metrics
+        while True:
+            await self._wake.wait()
+            self._wake = anyio.Event()
+            while self._pending:
+                batch = [self._pending[i] for i in range(min(len(self._pending), limits.RELAY_CLUSTER_READ_BATCH))]
+                try:
+                    async with self.cluster.client.pipeline(transaction=False) as pipe:
+                        for fields, _ in batch:
+                            pipe.xadd(self.key, fields, maxlen=self.maxlen, approximate=True)
+                        await pipe.execute()
+                except REDIS_FAILED as exc:
+                    metrics.redis_errors.inc()
+                    if not self.failing:
+                        log.warning("relay cluster: writing %s failed (%s); retrying", self.key, type(exc).__name__)
+                    self.failing = True
+                    await anyio.sleep(limits.RELAY_CLUSTER_RETRY)
+                    continue
+                if self.failing:
+                    log.info("relay cluster: writing %s works again", self.key)
+                self.failing = False
+                for _ in batch:
+                    self._pending.popleft()
+                metrics.forwarded.labels(self.direction).inc(len(batch))
+                for _, done in batch:
+                    if done is not None:
+                        done()
+
+
+class Cluster:
+    """This node's part of the cluster: leases, the two streams per host, events."""
+
+    def __init__(self, relay: Relay, client: aioredis.Redis, prefix: str, *, node_id: str | None = None) -> None:
+        self.relay = relay
+        self.client = client
+        #: Blocking reads get their own connections (a pool without a command timeout).
+        self.reader = aioredis.Redis(connection_pool=aioredis.ConnectionPool(
+            **{**client.connection_pool.connection_kwargs, "socket_timeout": None},
+            connection_class=client.connection_pool.connection_class,
+        ))
+        self.prefix = prefix
+        self.node_id = node_id or secrets.token_hex(4)
+        self.channel = f"{prefix}:events"
+        self.leases = Leases(client, prefix, self.node_id, self.channel)
+        self.metrics = ClusterMetrics(relay.metrics.registry)
+        #: server_id -> the link this node owns.
+        self.owned: dict[str, ClusterHostLink] = {}
+        self.followers: dict[str, _Follower] = {}
+        #: server_id -> this node's ordered writer into the host's up stream.
+        self.senders: dict[str, _Writer] = {}
+        #: server_id -> (owner, epoch) last applied here.
+        self.owners: dict[str, tuple[str, int]] = {}
+        self._tasks: anyio.abc.TaskGroup | None = None
+        self._up_len = limits.RELAY_HOST_REDELIVERY_ENVELOPES
+        self._down_len = limits.RELAY_HOST_REDELIVERY_ENVELOPES
+
+    def __repr__(self) -> str:
+        return f"<Cluster node={self.node_id} owned={len(self.owned)} following={len(self.followers)}>"
+
+    def key(self, kind: str, server_id: str) -> str:
+        return f"{self.prefix}:{kind}:{server_id}"
+
+    def spawn(self, work: Callable[[], Awaitable[None]]) -> None:
+        """A task for the life of the node (writers into the hosts' up streams)."""
+        assert self._tasks is not None, "the cluster is not running"
+        self._tasks.start_soon(work)
+
+    def make_link(self, relay: Relay, state: HostState, ws: web.WebSocketResponse, peer: str) -> ClusterHostLink:
+        """``relay.link_factory``: host links on this node are cluster links."""
+        return ClusterHostLink(self, relay, state, ws, peer)
+
+    # --- running -------------------------------------------------------------------------
+
+    async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """The node's background work; ready (``task_status``) before any link can arrive."""
+        log.info("relay cluster node %s", self.node_id)
+        try:
+            async with anyio.create_task_group() as tasks:
+                self._tasks = tasks
+                tasks.start_soon(self._listen)
+                tasks.start_soon(self._reconcile_loop)
+                task_status.started()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self.reader.aclose()
+
+    async def _listen(self) -> None:
+        """Events from every node; after any (re)subscription, a full check."""
+        warned = False
+        while True:
+            try:
+                async with self.client.pubsub() as pubsub:
+                    await pubsub.subscribe(self.channel)
+                    warned = False
+                    await self.reconcile()
+                    while True:
+                        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                        if message is not None:
+                            await self._event(str(message["data"]))
+            except REDIS_FAILED as exc:
+                self.metrics.redis_errors.inc()
+                if not warned:
+                    log.warning("relay cluster: Redis events unavailable (%s); retrying", type(exc).__name__)
+                    warned = True
+                await anyio.sleep(limits.RELAY_CLUSTER_RETRY)
+
+    async def _event(self, text: str) -> None:
+        kind, _, rest = text.partition(" ")
+        args = rest.split(" ")
+        if kind == "online" and len(args) == 3 and args[2].isdigit():
+            await self._online(args[0], args[1], int(args[2]))
+        elif kind == "offline" and len(args) == 2:
+            await self._offline(args[0], args[1])
+        elif kind == "revoke" and args[0]:
+            await self.relay.device_revoked(args[0])
+        elif kind == "server-removed" and args[0]:
+            await self.relay.server_removed(args[0])
+            self._unfollow(args[0])
+
+    async def _reconcile_loop(self) -> None:
+        while True:
+            await anyio.sleep(limits.RELAY_CLUSTER_RECONCILE_INTERVAL)
+            try:
+                await self.reconcile()
+            except REDIS_FAILED as exc:
+                self.metrics.redis_errors.inc()
+                log.debug("relay cluster: check failed (%s)", type(exc).__name__)
+
+    async def reconcile(self) -> None:
+        """Make ``relay.links`` agree with the leases for every host this node cares about."""
+        hosts = {s.server_id for s in self.relay.streams.values()} | set(self.followers) | set(self.owners)
+        for server_id in hosts:
+            owner = await self.leases.owner(server_id)
+            if owner is None:
+                await self._offline(server_id, None)
+            else:
+                await self._online(server_id, owner[0], owner[1])
+
+    # --- host online / offline -----------------------------------------------------------
+
+    async def _online(self, server_id: str, node: str, epoch: int) -> None:
+        known = self.owners.get(server_id)
+        if known is not None and known[1] > epoch:
+            return  # an older notice arriving late
+        await self._follow(server_id)
+        relay = self.relay
+        link = relay.links.get(server_id)
+        was_online = link is not None
+        if node == self.node_id:
+            if not isinstance(link, ClusterHostLink) or link.lease is None or link.lease.epoch != epoch:
+                return  # our link went away meanwhile; its lease is released or expires
+        else:
+            if isinstance(link, ClusterHostLink):
+                relay.links[server_id] = RemoteLink(self, server_id, node, epoch)
+                await link.replaced()
+            elif not (isinstance(link, RemoteLink) and (link.owner, link.epoch) == (node, epoch)):
+                relay.links[server_id] = RemoteLink(self, server_id, node, epoch)
+        self.owners[server_id] = (node, epoch)
+        if known == (node, epoch) and was_online:
+            return
+        log.info("host %s is online on node %s (epoch %d)", server_id, node, epoch)
+        current = relay.links[server_id]
+        for stream in relay.streams_of_server(server_id):
+            if stream.initialized and known is not None:
+                # The host may have restarted: a pong "unknown" ends what it lost (4002).
+                await current.send_ping(stream)
+            if not was_online:
+                stream.host_state(True)
+            await stream.flush_waiting()
+
+    async def _offline(self, server_id: str, node: str | None) -> None:
+        relay = self.relay
+        link = relay.links.get(server_id)
+        if isinstance(link, ClusterHostLink):
+            return  # ours: the link's own end tells its streams
+        if node is not None and isinstance(link, RemoteLink) and link.owner != node:
+            return  # a notice about an owner that was already replaced
+        self.owners.pop(server_id, None)
+        if isinstance(link, RemoteLink):
+            del relay.links[server_id]
+            log.info("host %s is offline", server_id)
+            for stream in relay.streams_of_server(server_id):
+                stream.host_state(False)
+
+    def drop_link(self, server_id: str, link: RemoteLink) -> None:
+        if self.relay.links.get(server_id) is link:
+            del self.relay.links[server_id]
+        self.owners.pop(server_id, None)
+        self._unfollow(server_id)
+
+    # --- leases (owner side) -------------------------------------------------------------
+
+    async def take_lease(self, link: ClusterHostLink, server_id: str) -> Lease:
+        lease = await self.leases.acquire(server_id)
+        link.lease = lease
+        self.owned[server_id] = link
+        self.metrics.owned_hosts.set(len(self.owned))
+        change = "acquired" if lease.previous_node in (None, self.node_id) else "taken_over"
+        self.metrics.lease_changes.labels(change).inc()
+        log.info("host %s: lease %s by node %s (epoch %d%s)", server_id, change.replace("_", " "), self.node_id,
+                 lease.epoch, f", was node {lease.previous_node}" if lease.previous_node else "")
+        await self._online(server_id, self.node_id, lease.epoch)
+        return lease
+
+    async def lease_ended(self, link: ClusterHostLink) -> None:
+        if self.owned.get(link.server_id) is link:
+            del self.owned[link.server_id]
+            self.metrics.owned_hosts.set(len(self.owned))
+        if link.lease is None:
+            return
+        try:
+            if await self.leases.release(link.lease):
+                self.metrics.lease_changes.labels("released").inc()
+        except REDIS_FAILED as exc:
+            self.metrics.redis_errors.inc()
+            log.warning("host %s: lease not released (%s); it expires by itself", link.server_id, type(exc).__name__)
+
+    async def up_position(self, server_id: str, cursor_entry: str | None) -> str:
+        """Where the owner starts reading controller traffic: right after the host's cursor
+        when it is one of ours, else after the newest entry (a host without our cursor
+        never had any of them; a restarted host must not get its old streams' frames)."""
+        if cursor_entry is not None:
+            return cursor_entry
+        newest = await self.client.xrevrange(self.key("up", server_id), "+", "-", count=1)
+        return newest[0][0] if newest else "0-0"
+
+    # --- controller -> host --------------------------------------------------------------
+
+    async def send_up_message(self, server_id: str, stream: ControllerStream, text: str) -> bool:
+        """Number the frame (the stream's node numbers its frames, so the numbers survive a
+        change of owner) and queue it; False when the queue is full (the stream holds it like
+        an offline host's frame: answered after the wait, or sent later)."""
+        if not await self.send_up(server_id, "m", stream.client_id, stream.stream_id, stream.next_seq, text):
+            return False
+        stream.next_seq += 1
+        return True
+
+    async def send_up(
+        self, server_id: str, kind: str, client_id: str, stream_id: str, seq_id: int | None = None, text: str = ""
+    ) -> bool:
+        """Queue one controller frame for the host's up stream, in call order (a stream's
+        ``seq_id`` order is the order the owner reads); False when the queue is full."""
+        fields: dict[str, str | int] = {"k": kind, "c": client_id, "s": stream_id}
+        if seq_id is not None:
+            fields["q"] = seq_id
+            fields["m"] = text
+        writer = self.senders.get(server_id)
+        if writer is None:
+            writer = self.senders[server_id] = _Writer(self, self.key("up", server_id), self._up_len, "to_host")
+            self.spawn(writer.run)
+        if not writer.put(fields):
+            log.warning("controller %s/%s: frame held (the queue to Redis is full)", client_id, stream_id)
+            return False
+        return True
+
+    # --- host -> controllers -------------------------------------------------------------
+
+    async def _follow(self, server_id: str) -> None:
+        if server_id in self.followers or self._tasks is None:
+            return
+        # Registered before the first await: two notices about one host start one reader.
+        follower = self.followers[server_id] = _Follower(server_id, "$")
+        try:
+            newest = await self.client.xrevrange(self.key("down", server_id), "+", "-", count=1)
+        except BaseException:
+            del self.followers[server_id]
+            raise
+        follower.last = newest[0][0] if newest else "0-0"
+        self._tasks.start_soon(self._read_down, follower)
+
+    def _unfollow(self, server_id: str) -> None:
+        follower = self.followers.pop(server_id, None)
+        if follower is not None:
+            follower.scope.cancel()
+
+    async def _read_down(self, follower: _Follower) -> None:
+        key = self.key("down", follower.server_id)
+        with follower.scope:
+            while True:
+                try:
+                    got = await self.reader.xread(
+                        {key: follower.last}, count=limits.RELAY_CLUSTER_READ_BATCH,
+                        block=int(limits.RELAY_CLUSTER_READ_BLOCK * 1000),
+                    )
+                except REDIS_FAILED as exc:
+                    self.metrics.redis_errors.inc()
+                    log.warning("host %s: reading its messages failed (%s)", follower.server_id, type(exc).__name__)
+                    await anyio.sleep(limits.RELAY_CLUSTER_RETRY)
+                    continue
+                for _key, entries in got or []:
+                    for entry_id, fields in entries:
+                        follower.last = entry_id
+                        await self._deliver(follower, fields.get("e", ""))
+
+    async def _deliver(self, follower: _Follower, text: str) -> None:
+        try:
+            envelope = parse_server_envelope(text)
+        except EnvelopeError:
+            return
+        stream = self.relay.streams.get(envelope.stream_id)
+        if stream is None or stream.client_id != envelope.client_id or stream.server_id != follower.server_id:
+            return  # another node's stream, or one that ended
+        self.metrics.forwarded.labels("from_host").inc()
+        if isinstance(envelope, Pong):
+            if envelope.status is PongStatus.UNKNOWN:
+                log.info("host %s lost stream %s/%s", follower.server_id, envelope.client_id, envelope.stream_id)
+                follower.replay.forget(envelope.client_id, envelope.stream_id)
+                await stream.end_expired(tell_host=False)
+            return
+        if isinstance(envelope, ServerMessageChunk):
+            # As on one node (host_link.py): the reassembler drops replayed chunks itself.
+            try:
+                whole = follower.chunks.feed(envelope, len(text.encode("utf-8")))
+            except ChunkError as exc:
+                self.relay.metrics.bad_envelopes.inc()
+                log.info("host %s: chunk dropped (%s)", follower.server_id, exc)
+                return
+            if whole is None:
+                return
+            stream.to_controller(whole.message)
+            return
+        if not follower.replay.accept(envelope):
+            self.relay.metrics.duplicates.inc()
+            return
+        stream.to_controller(envelope.message)

@@ -1,0 +1,288 @@
+"""A relay cluster as operators run it: a real redis-server, relay nodes as separate
+``appserver relay serve --redis`` processes, our gateway as the host behind a TCP balancer,
+controllers on other nodes than the host's (docs/relay.md "Cluster")."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import time
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+from anyio.abc import TaskGroup
+import httpx
+import pytest
+
+from appserver.relay import credentials, pairing
+from appserver.relay.redis_store import RedisStore
+from tests.support.balancer import Balancer
+from tests.support.launcher import APPSERVER, Launched, launch
+from tests.support.rc_host import host_process
+from tests.support.relay import BANNER, RelayController
+
+pytestmark = pytest.mark.anyio
+
+CONNECTED = re.compile(r"remote control connected to \S+ \(server (\S+)\)")
+
+
+@dataclass
+class Node:
+    name: str
+    proc: Launched
+    url: str
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rstrip("/").rsplit(":", 1)[1])
+
+    async def metric(self, name: str, **labels: str) -> float:
+        """One sample of the node's /metrics (0 when absent)."""
+        async with httpx.AsyncClient(base_url=self.url, timeout=30) as http:
+            text = (await http.get("metrics")).text
+        shown = ",".join(f'{k}="{v}"' for k, v in labels.items())
+        wanted = f"{name}{{{shown}}}" if labels else name
+        for line in text.splitlines():
+            if line.startswith(wanted + " "):
+                return float(line.split()[-1])
+        return 0.0
+
+
+@asynccontextmanager
+async def relay_node(stack: AsyncExitStack, redis_url: str, name: str, tmp_path: Path) -> AsyncIterator[Node]:
+    argv = [*APPSERVER, "relay", "serve", "--listen", "http://127.0.0.1:0", "--redis", redis_url]
+    proc = await stack.enter_async_context(launch(argv, name=f"relay node {name}", log=tmp_path / f"node-{name}.log"))
+    url = (await proc.line_matching(BANNER)).group(1)
+    yield Node(name, proc, url)
+
+
+def add_account(tmp_path: Path, redis_url: str) -> Path:
+    out = tmp_path / "account.token"
+    done = subprocess.run(
+        [*APPSERVER, "relay", "account", "add", "alice", "--out", str(out), "--redis", redis_url],
+        capture_output=True, text=True, timeout=60, env=dict(os.environ),
+    )
+    assert done.returncode == 0, done.stderr
+    return out
+
+
+async def pair_device(redis_url: str, server_id: str, node: Node, name: str) -> str:
+    """A paired device of the host (code minted in the shared state, claimed on ``node``)."""
+    store = await RedisStore.open(redis_url)
+    try:
+        server = await store.server(server_id)
+        assert server is not None
+        minted = await pairing.mint(store, server, manual=False, now=int(time.time()))
+    finally:
+        await store.close()
+    async with httpx.AsyncClient(base_url=node.url, timeout=30) as http:
+        claimed = await http.post("api/v1/pair/claim", json={"code": minted.pairing_code, "display_name": name})
+    assert claimed.status_code == 200, claimed.text
+    return str(claimed.json()["device_token"])
+
+
+@dataclass
+class ClusterSetup:
+    nodes: list[Node]
+    balancer: Balancer
+    host: Launched
+    server_id: str
+    redis_url: str
+
+
+@asynccontextmanager
+async def cluster(tmp_path: Path, redis_url: str, count: int, tasks: TaskGroup) -> AsyncIterator[ClusterSetup]:
+    """``count`` nodes; the host on the first, through a balancer (served by ``tasks``)."""
+    token = add_account(tmp_path, redis_url)
+    async with AsyncExitStack() as stack:
+        nodes = []
+        for name in "abc"[:count]:
+            nodes.append(await stack.enter_async_context(relay_node(stack, redis_url, name, tmp_path)))
+        balancer = Balancer(nodes[0].port)
+        await balancer.start(tasks)
+        host = await stack.enter_async_context(
+            host_process(balancer.url, tmp_path, "--remote-control-token-file", str(token), token=False)
+        )
+        server_id = (await host.line_matching(CONNECTED)).group(1)
+        yield ClusterSetup(nodes, balancer, host, server_id, redis_url)
+
+
+async def test_controller_on_another_node_than_the_host_and_the_owner_dies(tmp_path: Path, redis_url: str) -> None:
+    async with anyio.create_task_group() as tasks, cluster(tmp_path, redis_url, 2, tasks) as c:
+        node_a, node_b = c.nodes
+        device = await pair_device(redis_url, c.server_id, node_b, "phone")
+        controller = RelayController(node_b.url, device)
+        opened = await controller.connect()
+        assert opened["resumed"] is False
+        answer = await controller.initialize()
+        assert "result" in answer, answer
+        listed = await controller.request("model/list", {})
+        assert "result" in listed, listed
+        assert await node_a.metric("appserver_relay_cluster_owned_hosts") == 1
+        assert await node_b.metric("appserver_relay_cluster_owned_hosts") == 0
+        assert await node_b.metric("appserver_relay_cluster_forwarded_messages_total", direction="to_host") >= 2
+        assert await node_a.metric("appserver_relay_cluster_forwarded_messages_total", direction="from_controllers") >= 2
+
+        # The owner dies; the balancer sends the host to node B, which takes the lease over.
+        c.balancer.target = node_b.port
+        node_a.proc.signal(signal.SIGKILL)
+        # A request sent meanwhile waits in Redis for the host's next link, wherever it lands.
+        again = await controller.request("model/list", {})
+        assert "result" in again, again
+        assert await node_b.metric("appserver_relay_cluster_owned_hosts") == 1
+        assert await node_b.metric("appserver_relay_cluster_lease_changes_total", change="taken_over") == 1
+        await controller.close()
+        tasks.cancel_scope.cancel()
+
+
+CONTROLLERS = 4  # two on node B, two on node C
+REQUESTS = 2000
+AFTER_FAILOVER = 200
+WINDOW = 16  # requests in flight per controller
+DROP_EVERY = 150  # answers between two dropped links
+
+
+class Progress:
+    """Answers so far; an event for the next milestone of the task that drops links."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.target = 0
+        self.reached = anyio.Event()
+
+    def tick(self) -> None:
+        self.total += 1
+        if self.total >= self.target:
+            self.reached.set()
+
+    async def wait_for(self, target: int) -> None:
+        self.target, self.reached = target, anyio.Event()
+        if self.total < target:
+            await self.reached.wait()
+
+
+async def exchange(controller: RelayController, ids: list[int], answered: list[int], progress: Progress) -> None:
+    """Send ``ids`` (model/list) with a window, resuming the stream whenever its socket drops."""
+    from websockets.exceptions import ConnectionClosed
+
+    sent = 0
+    goal = len(answered) + len(ids)
+    while len(answered) < goal:
+        try:
+            while sent < len(ids) and sent - (len(answered) - (goal - len(ids))) < WINDOW:
+                await controller.send({"id": ids[sent], "method": "model/list", "params": {}})
+                sent += 1
+            message = await controller.recv()
+        except ConnectionClosed:
+            opened = await controller.connect()  # resume: resends what the relay did not get
+            assert opened["resumed"] is True, opened
+            continue
+        if "id" in message and ("result" in message or "error" in message):
+            assert "result" in message, message
+            answered.append(message["id"])
+            progress.tick()
+
+
+async def test_chaos_across_three_nodes_then_the_owner_is_killed(tmp_path: Path, redis_url: str) -> None:
+    async with anyio.create_task_group() as tasks, cluster(tmp_path, redis_url, 3, tasks) as c:
+        node_a, node_b, node_c = c.nodes
+        # Controllers reach B and C through balancers too, so their links can be cut.
+        fronts = [Balancer(node_b.port), Balancer(node_c.port)]
+        for front in fronts:
+            await front.start(tasks)
+        controllers = []
+        for i in range(CONTROLLERS):
+            node, front = (node_b, node_c)[i % 2], fronts[i % 2]
+            controller = RelayController(front.url, await pair_device(redis_url, c.server_id, node, f"phone-{i}"))
+            await controller.connect()
+            assert "result" in await controller.initialize(f"phone-{i}")
+            controllers.append(controller)
+        per = REQUESTS // CONTROLLERS
+        ids = [[100_000 * (i + 1) + n for n in range(per)] for i in range(CONTROLLERS)]
+        answered: list[list[int]] = [[] for _ in range(CONTROLLERS)]
+        progress = Progress()
+        host_drops = socket_drops = 0
+
+        async def dropper() -> None:
+            nonlocal host_drops, socket_drops
+            milestone = DROP_EVERY
+            while milestone < REQUESTS:
+                await progress.wait_for(milestone)
+                if (milestone // DROP_EVERY) % 2:
+                    host_drops += await c.balancer.drop()  # the host link (through the balancer)
+                else:
+                    socket_drops += await fronts[(milestone // DROP_EVERY // 2) % 2].drop()
+                milestone += DROP_EVERY
+
+        async with anyio.create_task_group() as work:
+            work.start_soon(dropper)
+            async with anyio.create_task_group() as talk:
+                for i, controller in enumerate(controllers):
+                    talk.start_soon(exchange, controller, ids[i], answered[i], progress)
+            work.cancel_scope.cancel()
+        for i in range(CONTROLLERS):
+            assert answered[i] == ids[i]  # each answered exactly once, in order
+        assert host_drops >= 5 and socket_drops >= 5
+        assert await node_a.metric("appserver_relay_cluster_owned_hosts") == 1
+
+        # Node A (the owner) is killed while requests are in flight; the host comes back
+        # through node B and every stream carries on without re-initializing.
+        more = [[200_000 * (i + 1) + n for n in range(AFTER_FAILOVER)] for i in range(CONTROLLERS)]
+        later: list[list[int]] = [[] for _ in range(CONTROLLERS)]
+
+        async def kill_owner() -> None:
+            await progress.wait_for(progress.total + CONTROLLERS * 20)
+            c.balancer.target = node_b.port
+            node_a.proc.signal(signal.SIGKILL)
+
+        async with anyio.create_task_group() as talk:
+            talk.start_soon(kill_owner)
+            for i, controller in enumerate(controllers):
+                talk.start_soon(exchange, controller, more[i], later[i], progress)
+        for i in range(CONTROLLERS):
+            assert later[i] == more[i]
+        assert await node_b.metric("appserver_relay_cluster_owned_hosts") == 1
+        assert await node_b.metric("appserver_relay_cluster_lease_changes_total", change="taken_over") >= 1
+        assert await node_c.metric("appserver_relay_cluster_owned_hosts") == 0
+        assert all(c.control[0]["params"]["resumed"] is False for c in controllers)  # one initialize each
+        for controller in controllers:
+            await controller.close()
+        tasks.cancel_scope.cancel()
+
+
+async def test_revoking_a_device_closes_its_sockets_on_every_node(tmp_path: Path, redis_url: str) -> None:
+    from websockets.exceptions import ConnectionClosed
+
+    async with anyio.create_task_group() as tasks, cluster(tmp_path, redis_url, 3, tasks) as c:
+        _, node_b, node_c = c.nodes
+        token = await pair_device(redis_url, c.server_id, node_b, "phone")
+        on_b, on_c = RelayController(node_b.url, token), RelayController(node_c.url, token)
+        for controller in (on_b, on_c):
+            await controller.connect()
+            assert "result" in await controller.initialize()
+        store = await RedisStore.open(redis_url)
+        try:
+            device = await store.device_for_token(credentials.digest(token))
+        finally:
+            await store.close()
+        assert device is not None
+        done = subprocess.run(
+            [*APPSERVER, "relay", "device", "revoke", device.client_id, "--redis", redis_url],
+            capture_output=True, text=True, timeout=60, env=dict(os.environ),
+        )
+        assert done.returncode == 0, done.stderr
+        for controller in (on_b, on_c):
+            with pytest.raises(ConnectionClosed) as closed:
+                while True:
+                    await controller.recv()
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4001
+        # The host was told: each stream's virtual connection is closed there.
+        closed_on_host = await c.host.lines_matching(re.compile(r"remote stream closed: (\S+)/"), 2)
+        assert {m.group(1) for m in closed_on_host} == {device.client_id}
+        tasks.cancel_scope.cancel()
