@@ -459,6 +459,9 @@ CLOSE_REASON_TOO_MANY = "too many connections; try again later"
 #: ``appserver call --wait-for``: the notification did not come.
 CALL_WAIT_TIMED_OUT = "no `{method}` notification within {seconds:g}s after the answer"
 
+#: INFO line when a client's TLS handshake to a wss:// listener fails (peer, reason only).
+TLS_HANDSHAKE_FAILED = "tls handshake failed: peer=%s transport=wss reason=%s"
+
 #: The TCP banner's auth line when no --ws-auth is set.
 WS_BANNER_NO_AUTH = "none (loopback only)"
 
