@@ -501,3 +501,4 @@ RELAY_REDIS_AND_STATE = "--redis and --state are exclusive: a relay keeps its st
 # --- the per-message path: event loop ----------------------------------------------------------
 EVENT_LOOP_UNKNOWN = "invalid APPSERVER_EVENT_LOOP `{value}`; expected one of: {choices}"
 EVENT_LOOP_NO_UVLOOP = "APPSERVER_EVENT_LOOP=uvloop, but uvloop is not installed; use auto or asyncio"
+EVENT_LOOP_NO_TLS = "APPSERVER_EVENT_LOOP=uvloop does not support wss:// listeners yet; use auto or asyncio"

@@ -10,6 +10,7 @@ from appserver import event_loop, strings
 from appserver.errors import RuntimeFailure
 from appserver.config import (
     BackendConfig,
+    ListenKind,
     ListenUrl,
     ServeConfig,
     parse_backend,
@@ -124,4 +125,5 @@ def serve(
         ws_auth=policy,
         remote_control=rc_config,
     )
-    return event_loop.run(run_serve, config, os.environ, env=os.environ)
+    tls_listener = any(url.kind is ListenKind.WSS for url in listen_urls)
+    return event_loop.run(run_serve, config, os.environ, env=os.environ, tls_listener=tls_listener)

@@ -39,3 +39,10 @@ def test_run_uses_the_chosen_loop(value: str, loop_module: str) -> None:
         return type(asyncio.get_running_loop()).__module__
 
     assert event_loop.run(loop_type, env={"APPSERVER_EVENT_LOOP": value}).startswith(loop_module)
+
+
+def test_a_tls_listener_runs_on_asyncio_and_refuses_uvloop() -> None:
+    assert event_loop.choose({}, tls_listener=True) == "asyncio"
+    assert event_loop.choose({"APPSERVER_EVENT_LOOP": "asyncio"}, tls_listener=True) == "asyncio"
+    with pytest.raises(ConfigError, match="does not support wss:// listeners"):
+        event_loop.choose({"APPSERVER_EVENT_LOOP": "uvloop"}, tls_listener=True)
