@@ -348,6 +348,8 @@ RELAY_MAX_CREDENTIALS_PER_ACCOUNT = 64
 #: Open controller streams (live or in their grace period) per device and per host.
 RELAY_MAX_STREAMS_PER_DEVICE = 256
 RELAY_MAX_STREAMS_PER_HOST = 4096
+#: `appserver relay device list`: at most this many devices (every host's).
+RELAY_DEVICE_LIST_MAX = 1_000_000
 #: `environments/{env}/clients` page size: default and maximum (codex allows 1..100).
 RELAY_CLIENT_LIST_DEFAULT = 100
 RELAY_CLIENT_LIST_MAX = 100
@@ -396,6 +398,8 @@ RELAY_CLOSE_STREAM_EXPIRED = 4002
 RELAY_CLOSE_CONTROLLER_TOO_SLOW = 4003
 RELAY_CLOSE_PROTOCOL = 1008
 RELAY_CLOSE_SHUTDOWN = 1001
+#: An older host link replaced by a newer one of the same host.
+RELAY_CLOSE_NORMAL = 1000
 
 
 # --- controllers (appserver pair / devices / remote, the web controller) -------------------

@@ -330,6 +330,7 @@ RELAY_CLOSE_EXPIRED = "stream expired"
 RELAY_CLOSE_TOO_SLOW = "controller too slow"
 RELAY_CLOSE_BINARY = "binary frames are not supported"
 RELAY_CLOSE_SHUTDOWN = "relay shutting down"
+RELAY_CLOSE_RESUMED_ELSEWHERE = "stream resumed on another socket"
 RELAY_CLOSE_REPLACED = "replaced by a newer connection of this server"
 RELAY_CLOSE_SERVER_REMOVED = "server removed"
 RELAY_CLOSE_BAD_RESUME = "received count is ahead of what the relay sent"
@@ -346,6 +347,7 @@ RELAY_PLAIN_NOT_LOOPBACK = (
     "or --behind-proxy when a TLS-terminating reverse proxy is in front"
 )
 RELAY_PUBLIC_URL_BAD = "invalid --public-url `{url}`; expected an http:// or https:// URL"
+RELAY_LISTEN_FAILED = "cannot listen on {host}:{port}: {err}"
 RELAY_STATE_FAILED = "cannot open the relay state `{path}`: {err}"
 RELAY_ACCOUNT_EXISTS = "account `{name}` already exists"
 RELAY_ACCOUNT_UNKNOWN = "no account named `{name}`"
@@ -456,6 +458,9 @@ CLOSE_REASON_TOO_MANY = "too many connections; try again later"
 
 #: ``appserver call --wait-for``: the notification did not come.
 CALL_WAIT_TIMED_OUT = "no `{method}` notification within {seconds:g}s after the answer"
+
+#: INFO line when a client's TLS handshake to a wss:// listener fails (peer, reason only).
+TLS_HANDSHAKE_FAILED = "tls handshake failed: peer=%s transport=wss reason=%s"
 
 #: The TCP banner's auth line when no --ws-auth is set.
 WS_BANNER_NO_AUTH = "none (loopback only)"

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import anyio
 import click
 
-from appserver import strings
+from appserver import limits, strings
 from appserver.errors import ConfigError
 
 T = TypeVar("T")
@@ -211,7 +211,7 @@ def device_list(state: str | None, redis_url: str | None, as_json: bool) -> None
 
     async def work(store: Any) -> tuple[list[Any], dict[str, Any]]:
         servers = {s.server_id: s for s in await store.servers()}
-        found = await store.devices(None, after=None, limit=1_000_000, descending=False)
+        found = await store.devices(None, after=None, limit=limits.RELAY_DEVICE_LIST_MAX, descending=False)
         return found, servers
 
     found, servers = _with_store(state, work, redis_url)

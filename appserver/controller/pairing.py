@@ -115,6 +115,7 @@ async def run_pair(
     manual: bool,
     out: TextIO = sys.stdout,
     clock: Callable[[], float] = time.time,
+    poll_interval: float = limits.PAIR_POLL_INTERVAL,
 ) -> str:
     """Show a pairing code until it is claimed; the device's name. ``RuntimeFailure`` else."""
     async with _Connected(target) as s:
@@ -159,7 +160,7 @@ async def run_pair(
             )
             if isinstance(status, dict) and status.get("claimed"):
                 break
-            await anyio.sleep(min(limits.PAIR_POLL_INTERVAL, max(left, 0.01)))
+            await anyio.sleep(min(poll_interval, max(left, 0.0)))
         if tty:
             out.write("\n")
         after = await _client_ids(s, environment_id) if environment_id else {}

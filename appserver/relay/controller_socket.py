@@ -158,7 +158,7 @@ async def controller_socket(request: web.Request) -> web.StreamResponse:
         received = int(received_text)
         relay.metrics.resumes.inc()
         if stream.socket is not None:
-            await stream.socket.close(limits.RELAY_CLOSE_STREAM_EXPIRED, "stream resumed on another socket")
+            await stream.socket.close(limits.RELAY_CLOSE_STREAM_EXPIRED, strings.RELAY_CLOSE_RESUMED_ELSEWHERE)
     socket = ControllerSocket(relay, stream, ws, peer)
     stream.buffer.rewind(received)
     stream.attach(socket)

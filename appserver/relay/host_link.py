@@ -248,7 +248,7 @@ class HostLink:
         await self.ws.close(code=code, message=reason.encode())
 
     async def close_removed(self) -> None:
-        await self.close(1008, strings.RELAY_CLOSE_SERVER_REMOVED)
+        await self.close(limits.RELAY_CLOSE_PROTOCOL, strings.RELAY_CLOSE_SERVER_REMOVED)
 
     async def close_shutdown(self) -> None:
         await self.close(limits.RELAY_CLOSE_SHUTDOWN, strings.RELAY_CLOSE_SHUTDOWN)
@@ -283,7 +283,7 @@ async def host_socket(request: web.Request) -> web.StreamResponse:
     link = (relay.link_factory or HostLink)(relay, state, ws, peer)
     old = relay.links.get(server.server_id)
     if old is not None:
-        await old.close(1000, strings.RELAY_CLOSE_REPLACED)
+        await old.close(limits.RELAY_CLOSE_NORMAL, strings.RELAY_CLOSE_REPLACED)
     # Redelivered envelopes go first: until the link is registered, new controller frames
     # wait in their streams and cannot overtake them (the host would drop the older seq_id).
     await link.redeliver(request.headers.get("x-codex-subscribe-cursor"))

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from aiohttp import web
 
-from appserver import limits
+from appserver import limits, strings
 from appserver.relay.http import peer as request_peer
 from appserver.relay.metrics import RelayMetrics
 from appserver.relay.pairing import ClaimLimiter
@@ -154,7 +154,7 @@ class Relay:
     async def shutdown(self) -> None:
         """Close every controller socket (1001) and host link."""
         for stream in list(self.streams.values()):
-            await stream.close_socket(limits.RELAY_CLOSE_SHUTDOWN, "relay shutting down")
+            await stream.close_socket(limits.RELAY_CLOSE_SHUTDOWN, strings.RELAY_CLOSE_SHUTDOWN)
         for link in list(self.links.values()):
             await link.close_shutdown()
 

@@ -189,7 +189,9 @@ async def run(options: ServeOptions) -> None:
                 await site.start()
             except OSError as exc:
                 await runner.cleanup()
-                raise RuntimeFailure(f"cannot listen on {options.host}:{options.port}: {exc.strerror or exc}") from None
+                raise RuntimeFailure(strings.RELAY_LISTEN_FAILED.format(
+                    host=options.host, port=options.port, err=exc.strerror or exc
+                )) from None
             server = site._server
             port = server.sockets[0].getsockname()[1] if server and server.sockets else options.port
             listen_url = _url(options.scheme, options.host, port)

@@ -10,10 +10,12 @@ codex TUI is ignored (the TUI then speaks plain JSON text frames, as with upstre
 
 from __future__ import annotations
 
+import asyncio
 import http
 import ipaddress
 import logging
 import os
+import ssl
 import time
 
 import anyio
@@ -34,6 +36,9 @@ from appserver.transports.tcp_routes import HttpResponse, Route
 from appserver.transports.websocket import SERVER_OPTIONS, close_server, serve_websocket
 
 log = logging.getLogger("appserver.tcp")
+
+#: TLS handshakes in progress (asyncio keeps only weak references to tasks).
+_TLS_HANDSHAKES: set[asyncio.Task[None]] = set()
 
 
 def socket_addr(host: str, port: int) -> str:
@@ -142,7 +147,16 @@ class _Router:
         return f"<TcpRouter policy={self.policy!r}>"
 
 
-def _pipelined_http(router: _Router) -> type[ServerConnection]:
+def _tls_failure_reason(exc: BaseException) -> str:
+    """What an operator needs of a failed handshake: the OpenSSL reason, never the bytes."""
+    if isinstance(exc, ssl.SSLError):
+        return exc.reason or type(exc).__name__
+    if isinstance(exc, TimeoutError):
+        return "handshake timed out"
+    return type(exc).__name__
+
+
+def _pipelined_http(router: _Router, tls: ssl.SSLContext | None = None) -> type[ServerConnection]:
     """A ``websockets`` connection that also answers pipelined HTTP/1.1 requests.
 
     ``websockets`` reads one request per connection; a client that sends a second request
@@ -151,11 +165,52 @@ def _pipelined_http(router: _Router) -> type[ServerConnection]:
     is followed by more bytes and is not an upgrade, the requests are parsed with h11 and
     answered here, in order, through the same router; then the connection is closed.
     Everything else goes to ``websockets`` untouched.
+
+    With ``tls`` (a wss:// listener) the connection does its TLS handshake itself, with
+    ``loop.start_tls``, before ``websockets`` sees it: asyncio reports a failed server-side
+    handshake only in debug mode, and an operator must see it (peer and reason, rate
+    limited). The listener is then created without ``ssl=``.
     """
 
     class PipelinedHttpConnection(ServerConnection):
         _head = b""
         _passed = False
+        _secured = False
+
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            if tls is None:
+                super().connection_made(transport)
+                return
+            assert isinstance(transport, asyncio.Transport)
+            transport.pause_reading()  # no TLS bytes reach the WebSocket parser
+            task = self.loop.create_task(self._start_tls(transport, tls))
+            _TLS_HANDSHAKES.add(task)
+            task.add_done_callback(_TLS_HANDSHAKES.discard)
+
+        async def _start_tls(self, raw: asyncio.Transport, context: ssl.SSLContext) -> None:
+            try:
+                secured = await self.loop.start_tls(
+                    raw, self, context, server_side=True,
+                    ssl_handshake_timeout=limits.HANDSHAKE_TIMEOUT,
+                )  # fmt: skip
+            except (OSError, TimeoutError, EOFError) as exc:
+                peer = raw.get_extra_info("peername")
+                where = socket_addr(*peer[:2]) if isinstance(peer, tuple) else "-"
+                log.info(strings.TLS_HANDSHAKE_FAILED, where, _tls_failure_reason(exc),
+                         extra={"rate_limited": True})  # fmt: skip
+                raw.abort()
+                return
+            if secured is None:  # the peer went away during the handshake
+                raw.abort()
+                return
+            self._secured = True
+            super().connection_made(secured)
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            # start_tls's protocol reports a failed handshake to us as well; the WebSocket
+            # side never started then (connection_made was not called), so nothing to end.
+            if tls is None or self._secured:
+                super().connection_lost(exc)
 
         def data_received(self, data: bytes) -> None:
             if self._passed:
@@ -241,10 +296,8 @@ async def run_tcp_listener(
             handler,
             listen.host,
             listen.port,
-            ssl=ssl_context,
-            ssl_handshake_timeout=limits.HANDSHAKE_TIMEOUT if ssl_context else None,
             process_request=router,
-            create_connection=_pipelined_http(router),
+            create_connection=_pipelined_http(router, ssl_context),
             server_header=None,
             **SERVER_OPTIONS,  # type: ignore[arg-type]
         )

@@ -468,3 +468,28 @@ async def test_load_200_concurrent_streams(tmp_path: Path) -> None:
         assert len(s.r.relay.streams) == streams
         for c in clients:
             await c.close()
+
+
+async def test_tooling_in_another_process_revokes_live_devices_and_removes_hosts(tmp_path: Path) -> None:
+    """`appserver relay device revoke` / `account remove` change the state file; the running
+    relay notices and closes the live sockets (4001), tells the host, and drops the link."""
+    from appserver.relay import accounts
+    from appserver.relay.sqlite_store import SqliteStore
+
+    async with setup(tmp_path) as s:
+        c = s.controller()
+        await c.connect()
+        await c.initialize()
+        other = await SqliteStore.open(tmp_path / "s.db")  # what the tooling opens
+        try:
+            assert await other.remove_device(s.device["client_id"]) is not None
+            with pytest.raises(ConnectionClosed) as closed:
+                with anyio.fail_after(WAIT):
+                    await c.recv()
+            assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (4001, strings.RELAY_CLOSE_REVOKED)
+            await until(lambda: (s.device["client_id"], c.stream_id) in s.host.closed_streams)
+            s.host.stop()  # a removed host must not come back
+            await accounts.remove_account(other, "alice")
+            await until(lambda: s.enrolled["server_id"] not in s.r.relay.links)
+        finally:
+            await other.close()

@@ -146,6 +146,28 @@ async def test_plain_client_on_the_tls_port_fails_cleanly(gateway: SimpleNamespa
     assert "Traceback" not in gateway.proc.stderr
 
 
+def test_a_failed_tls_handshake_is_logged_with_the_peer(gateway: SimpleNamespace) -> None:
+    # a plain-HTTP client on the TLS port: the handshake fails; the log names the client
+    with socket.create_connection(("127.0.0.1", gateway.wss_port), timeout=30) as raw:
+        peer = "127.0.0.1:%d" % raw.getsockname()[1]
+        raw.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        line = gateway.proc.line_matching(rf"tls handshake failed: peer={peer} transport=wss reason=(\S+)")
+    assert line.group(1) not in ("", "-")
+    # a client that rejects our certificate (it does not trust the test CA)
+    untrusting = ssl.create_default_context()
+    with socket.create_connection(("127.0.0.1", gateway.wss_port), timeout=30) as raw:
+        peer = "127.0.0.1:%d" % raw.getsockname()[1]
+        with pytest.raises(ssl.SSLCertVerificationError):
+            untrusting.wrap_socket(raw, server_hostname="localhost")
+    gateway.proc.line_matching(rf"tls handshake failed: peer={peer} transport=wss reason=\S+")
+    # the listener keeps serving others
+    reply = raw_request(gateway.wss_port, "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n",
+                        ssl_context=gateway.tls, server_hostname="localhost")
+    assert reply.status == 200
+    assert "Traceback" not in gateway.proc.stderr
+    assert TOKEN not in gateway.proc.stderr
+
+
 @pytest.mark.anyio
 async def test_metrics(gateway: SimpleNamespace) -> None:
     def scrape(headers: str = f"Authorization: Bearer {TOKEN}\r\n") -> Any:

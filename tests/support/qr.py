@@ -33,6 +33,8 @@ class _Image:
 def decode_terminal_qr(text: str) -> list[str]:
     """The texts of the QR codes found in ``text`` (only the QR block's lines are used)."""
     lines = [line for line in text.splitlines() if line and set(line) <= set(_HALVES)]
+    if not lines:
+        return []
     width = max(len(line) for line in lines)
     rows: list[list[int]] = []
     for line in lines:
