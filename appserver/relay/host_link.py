@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -76,6 +77,8 @@ class HostState:
     )
     #: Streams that ended while the host was offline: ``client_closed`` on reconnect.
     closed_while_offline: list[tuple[str, str]] = field(default_factory=list)
+    #: Unknown streams the host was told are closed (bounded; oldest forgotten first).
+    told_closed: OrderedDict[tuple[str, str], None] = field(default_factory=OrderedDict)
 
 
 class HostLink:
@@ -202,7 +205,15 @@ class HostLink:
                 return
             message = envelope.message
         if stream is None:
-            return  # the stream ended; the host got (or gets) client_closed
+            # A stream this relay does not know (it ended, or the relay restarted): tell the
+            # host once, so its virtual connection does not linger until its idle timeout.
+            key = (envelope.client_id, envelope.stream_id)
+            if key not in self.state.told_closed:
+                self.state.told_closed[key] = None
+                while len(self.state.told_closed) > limits.RELAY_MAX_STREAMS_PER_HOST:
+                    self.state.told_closed.popitem(last=False)
+                await self.send_client_closed(*key)
+            return
         stream.to_controller(message)
 
     async def redeliver(self, cursor_header: str | None) -> None:

@@ -493,3 +493,18 @@ async def test_tooling_in_another_process_revokes_live_devices_and_removes_hosts
             await until(lambda: s.enrolled["server_id"] not in s.r.relay.links)
         finally:
             await other.close()
+
+
+async def test_traffic_for_a_stream_the_relay_does_not_know_gets_client_closed(tmp_path: Path) -> None:
+    async with setup(tmp_path) as s:
+        c = s.controller()
+        await c.connect()
+        await c.initialize()
+        # As after a relay restart: the relay forgets the stream without telling the host.
+        s.r.relay.forget_stream(s.r.relay.streams[c.stream_id])
+        for n in range(3):
+            await s.host.notify(s.device["client_id"], c.stream_id, "orphan", {"n": n})
+        await until(lambda: (s.device["client_id"], c.stream_id) in s.host.closed_streams)
+        await until(lambda: s.host.replay.unacked == 0)  # still acked
+        assert s.host.closed_streams.count((s.device["client_id"], c.stream_id)) == 1
+        assert (await s.controller().connect())["hostOnline"] is True  # others carry on

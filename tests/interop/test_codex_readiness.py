@@ -81,3 +81,56 @@ async def test_stdio_client_sees_eof_when_its_backend_dies_while_listeners_run(
             assert gw.process.returncode is None  # the other listeners go on
             assert unix_socket_accepts(sockets / "s.sock")
             assert "still serving the other listeners" in gw.stderr
+
+
+@pytest.mark.anyio
+async def test_readyz_turns_503_on_the_first_failed_health_probe(tmp_path: Path, codex_bin: str) -> None:
+    """A stalled codex (SIGSTOP) makes ``/readyz`` 503 at its first failed probe, long
+    before the restart that CODEX_HEALTH_FAILURES failures in a row would trigger; it is
+    200 again once codex answers (SIGCONT)."""
+    import signal
+
+    import anyio
+
+    from appserver import limits
+    from tests.support.gateway import alive, descendants, native_codex
+    from tests.support.launcher import launch
+    from tests.support.rawhttp import WS_ADDR, raw_request
+
+    home = tmp_path / "home"
+    home.mkdir()
+    argv = [*APPSERVER, "serve", "--backend", "codex", "--codex-bin", codex_bin,
+            "--listen", "ws://127.0.0.1:0"]  # fmt: skip
+    # One failed probe takes at most an interval plus the probe's timeout; the deadline is
+    # generous for a loaded machine (a guard against a hang, not a bound under test).
+    deadline = 4 * (limits.CODEX_HEALTH_INTERVAL + limits.CODEX_PROBE_TIMEOUT)
+
+    async def readyz(port: int) -> int:
+        request = "GET /readyz HTTP/1.1\r\nHost: localhost\r\n\r\n"
+        return (await anyio.to_thread.run_sync(lambda: raw_request(port, request))).status
+
+    async def await_readyz(port: int, status: int) -> None:
+        with anyio.fail_after(deadline):
+            while await readyz(port) != status:
+                await anyio.sleep(0.2)  # polling the endpoint until it changes
+
+    async with launch(argv, env=appserver_env(home), cwd=tmp_path) as gateway:
+        port = int((await gateway.line_matching(WS_ADDR)).group(2))
+        assert await readyz(port) == 200
+        stalled = native_codex(descendants(gateway.pid))
+        assert stalled, "no native codex child found"
+        for pid in stalled:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            await await_readyz(port, 503)
+            await gateway.line_matching(r"codex health probe failed \(1/\d+\)")
+        finally:
+            for pid in stalled:
+                os.kill(pid, signal.SIGCONT)
+        # The same child answers again: readiness came back without a restart (had /readyz
+        # waited for the restart, this child would be gone and never "answer again").
+        await gateway.line_matching("codex app-server answers its health probe again", timeout=deadline)
+        await await_readyz(port, 200)
+        assert all(alive(pid) for pid in stalled)
+        assert "restarting it" not in gateway.stderr
+        assert "Traceback" not in gateway.stderr

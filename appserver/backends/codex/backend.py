@@ -120,6 +120,15 @@ class CodexBackend(_UpstreamBackend):
         self._run_ended = anyio.Event()
         self._run_reason = ""
         self._stopping = False
+        #: The last health probe of the running child was answered (see ``ready``).
+        self._answering = True
+
+    @property
+    def ready(self) -> bool:
+        """For ``/readyz`` and the ready gauge: a child runs and its last health probe was
+        answered. One failed probe turns readiness off (a load balancer stops sending new
+        clients at once); the restart still waits for CODEX_HEALTH_FAILURES in a row."""
+        return self._ready and self._answering
 
     @property
     def description(self) -> str:
@@ -212,6 +221,7 @@ class CodexBackend(_UpstreamBackend):
                 self.child = child
                 self._run_ended = anyio.Event()
                 self._ready = True
+                self._answering = True
                 log.info("codex app-server is ready (guard pid %d)", child.pid)
                 if task_status is not anyio.TASK_STATUS_IGNORED:
                     task_status.started()
@@ -253,6 +263,9 @@ class CodexBackend(_UpstreamBackend):
             async def unresponsive() -> None:
                 nonlocal reason
                 async for failures, exc in health_checks(self.socket):
+                    if exc is None and not self._answering:
+                        log.info("codex app-server answers its health probe again")
+                    self._answering = exc is None
                     if exc is not None:
                         log.warning("codex health probe failed (%d/%d): %s", failures,
                                     limits.CODEX_HEALTH_FAILURES, exc)
