@@ -214,6 +214,46 @@ async def test_host_offline_requests_get_an_error_and_the_stream_carries_on(tmp_
             tasks.cancel_scope.cancel()
 
 
+async def test_a_request_the_host_got_before_it_went_away_is_answered_offline_once(tmp_path: Path) -> None:
+    async with setup(tmp_path, host_offline_wait=0.3) as s:
+        c = s.controller()
+        await c.connect()
+        await c.initialize()
+
+        def vanish(client_id: str, stream_id: str, message: dict[str, Any]) -> Any:
+            # The host got the request; its link drops before the answer reaches the relay.
+            # The answer stays in the host's replay buffer (sent again on its next link).
+            s.host.answer = None
+            s.host.stop()
+            assert s.host.ws is not None
+            s.host.ws.transport.abort()
+            return {"late": True}
+
+        s.host.answer = vanish
+        c.ids = 2
+        await c.send({"id": 2, "method": "thread/list", "params": {}})
+        with anyio.fail_after(WAIT):
+            answer = await c.recv()
+        assert answer == {"id": 2, "error": {"code": -32000, "message": strings.RELAY_HOST_OFFLINE_UNANSWERED}}
+        assert "thread/list" in [m.get("method") for (_, _, m) in s.host.delivered]
+        assert s.enrolled["server_id"] not in s.r.relay.links
+        late = s.r.relay.metrics.late_answers._value.get()
+        # The host returns and replays its answer to id 2 first: the relay drops it.
+        s.host._stop = False
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(s.host.run)
+            await c.send({"id": 3, "method": "thread/read", "params": {"x": 1}})
+            with anyio.fail_after(WAIT):
+                answer = await c.recv()  # the next frame: no second answer to id 2 before it
+            assert answer == {"id": 3, "result": {"echo": {"x": 1}, "method": "thread/read"}}
+            assert s.r.relay.metrics.late_answers._value.get() == late + 1
+            stream = s.r.relay.streams[c.stream_id]
+            assert not stream.open_requests and not stream.answered_by_relay
+            s.host.stop()
+            await s.host.drop()
+            tasks.cancel_scope.cancel()
+
+
 async def test_a_request_sent_while_the_host_is_reconnecting_is_delivered(tmp_path: Path) -> None:
     async with setup(tmp_path) as s:
         c = s.controller()
