@@ -380,6 +380,12 @@ RELAY_STREAM_PENDING_FRAMES = 1024
 RELAY_STREAM_GRACE = 60.0
 #: How long a request waits for an offline host before it is answered with an error.
 RELAY_HOST_OFFLINE_WAIT = 10.0
+#: Requests of one stream handed to the host and not answered yet, tracked so that they get
+#: the host-offline error when the host goes away (beyond this, the oldest is no longer tracked).
+RELAY_STREAM_OPEN_REQUESTS = 4096
+#: Request ids of one stream the relay answered with the host-offline error after handing them
+#: to the host, kept so that the host's late answer (replayed after it reconnects) is dropped.
+RELAY_STREAM_ANSWERED_IDS = 4096
 #: Streams without traffic for this long get an envelope `ping` (the host closes virtual
 #: connections idle for 10 min, spec §4.3); also how often the sweep runs.
 RELAY_STREAM_PING_INTERVAL = 120.0

@@ -337,6 +337,8 @@ RELAY_CLOSE_BAD_RESUME = "received count is ahead of what the relay sent"
 
 #: JSON-RPC error (-32000) for a request the relay could not deliver to an offline host.
 RELAY_HOST_OFFLINE = "host is offline; the request was not delivered"
+#: JSON-RPC error (-32000) for a request handed to the host before it went offline, unanswered.
+RELAY_HOST_OFFLINE_UNANSWERED = "host is offline; the request was sent but not answered"
 
 # Command line.
 RELAY_LISTEN_BAD = "invalid --listen URL `{url}`; expected `http://IP:PORT` or `https://IP:PORT`"

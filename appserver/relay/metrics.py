@@ -62,6 +62,11 @@ class RelayMetrics:
             "appserver_relay_host_offline_answers",
             "Controller requests answered with the host-offline error.", registry=r,
         )
+        self.late_answers = Counter(
+            "appserver_relay_host_late_answers_dropped",
+            "Host answers dropped because the relay had already answered the request (host offline).",
+            registry=r,
+        )
         self.resumes = Counter(
             "appserver_relay_stream_resumes", "Controller streams resumed on a new socket.", registry=r
         )

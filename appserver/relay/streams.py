@@ -8,6 +8,10 @@ Controller -> host: every text frame counts (``received``, reported on resume). 
 before ``initialize`` are answered ``-32600 Not initialized`` here (the host would ignore them
 silently). While the host is offline, frames wait in order; a request that waited
 ``RELAY_HOST_OFFLINE_WAIT`` is answered ``-32000`` (host offline, not delivered) and dropped.
+A request already handed to the host and unanswered when the host went offline is answered
+``-32000`` (sent but not answered) ``RELAY_HOST_OFFLINE_WAIT`` after the host went offline;
+its id is remembered (``RELAY_STREAM_ANSWERED_IDS``) so that the host's late answer, replayed
+when it reconnects, is dropped: one answer per request id, never two.
 
 Host -> controller: frames go into the stream's :class:`~appserver.relay.buffers.ResumeBuffer`,
 whose unwritten part is the socket's send queue. A buffer that would overflow closes the
@@ -19,7 +23,7 @@ from __future__ import annotations
 import enum
 import logging
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -28,6 +32,7 @@ from appserver.relay.buffers import Overflow, ResumeBuffer
 
 if TYPE_CHECKING:
     from appserver.relay.controller_socket import ControllerSocket
+    from appserver.relay.host_link import HostLink
     from appserver.relay.hub import Relay
 
 log = logging.getLogger("appserver.relay")
@@ -71,6 +76,13 @@ class ControllerStream:
         self.waiting: deque[Waiting] = deque()
         self.detached_at = time.monotonic()
         self.last_host_activity = time.monotonic()
+        #: Requests handed to the host and not answered yet: id -> when (monotonic).
+        self.open_requests: OrderedDict[jsonrpc.RequestId, float] = OrderedDict()
+        #: Ids of handed-over requests the relay answered itself (host offline): the host's
+        #: late answer to one of them is dropped.
+        self.answered_by_relay: OrderedDict[jsonrpc.RequestId, None] = OrderedDict()
+        #: When the host went offline as this stream saw it (``None`` while it is online).
+        self.offline_since: float | None = None if self.host_online else time.monotonic()
 
     def __repr__(self) -> str:
         return (
@@ -98,14 +110,29 @@ class ControllerStream:
                 self.initialized = True
             else:
                 if message.kind is jsonrpc.MessageKind.REQUEST:
-                    self.to_controller(jsonrpc.encode(
+                    self._queue(jsonrpc.encode(
                         jsonrpc.error(message.id, jsonrpc.INVALID_REQUEST, strings.NOT_INITIALIZED)  # type: ignore[arg-type]
                     ))
                 return
         request_id = message.id if message.kind is jsonrpc.MessageKind.REQUEST else None
         link = self.relay.links.get(self.server_id)
-        if link is None or link.closed or self.waiting or not await link.send_message(self, message.text):
+        if link is None or link.closed or self.waiting or not await self._forward(link, message.text, request_id):
             self._hold(message.text, request_id)
+
+    async def _forward(self, link: HostLink, text: str, request_id: jsonrpc.RequestId | None) -> bool:
+        """Hand one frame to the host link; a request is tracked until answered."""
+        if request_id is not None:
+            # Tracked before the write: the answer may be read while the write awaits.
+            self.answered_by_relay.pop(request_id, None)
+            self.open_requests[request_id] = time.monotonic()
+            self.open_requests.move_to_end(request_id)
+            while len(self.open_requests) > limits.RELAY_STREAM_OPEN_REQUESTS:
+                self.open_requests.popitem(last=False)
+        if await link.send_message(self, text):
+            return True
+        if request_id is not None:
+            self.open_requests.pop(request_id, None)
+        return False
 
     def _hold(self, text: str, request_id: jsonrpc.RequestId | None, *, first: bool = False) -> None:
         if first:
@@ -122,9 +149,9 @@ class ControllerStream:
         deadline = time.monotonic() + self.relay.config.host_offline_wait if request_id is not None else None
         self.waiting.append(Waiting(text, request_id, deadline))
 
-    def _answer_offline(self, request_id: jsonrpc.RequestId) -> None:
+    def _answer_offline(self, request_id: jsonrpc.RequestId, message: str = strings.RELAY_HOST_OFFLINE) -> None:
         self.relay.metrics.offline_answers.inc()
-        self.to_controller(jsonrpc.encode(jsonrpc.error(request_id, HOST_OFFLINE_CODE, strings.RELAY_HOST_OFFLINE)))
+        self._queue(jsonrpc.encode(jsonrpc.error(request_id, HOST_OFFLINE_CODE, message)))
 
     async def flush_waiting(self) -> None:
         """The host is back: deliver what waited, in order."""
@@ -133,7 +160,7 @@ class ControllerStream:
             if link is None or link.closed:
                 return
             held = self.waiting.popleft()
-            if not await link.send_message(self, held.text):
+            if not await self._forward(link, held.text, held.request_id):
                 self._hold(held.text, held.request_id, first=True)
                 return
 
@@ -149,9 +176,46 @@ class ControllerStream:
                 kept.append(held)
         self.waiting = kept
 
+    def expire_open_requests(self, now: float) -> None:
+        """The host has been offline for the wait: answer what it was handed and never answered.
+
+        The deadline is the later of the host going offline and the request (a request
+        handed to a link the relay had not yet seen drop)."""
+        if self.offline_since is None or not self.open_requests:
+            return
+        wait = self.relay.config.host_offline_wait
+        for request_id, sent_at in list(self.open_requests.items()):
+            if max(self.offline_since, sent_at) + wait > now:
+                continue
+            del self.open_requests[request_id]
+            self.answered_by_relay[request_id] = None
+            while len(self.answered_by_relay) > limits.RELAY_STREAM_ANSWERED_IDS:
+                self.answered_by_relay.popitem(last=False)
+            self._answer_offline(request_id, strings.RELAY_HOST_OFFLINE_UNANSWERED)
+
     # --- host -> controller --------------------------------------------------------------
 
     def to_controller(self, text: str) -> None:
+        """A JSON-RPC frame from the host for the controller (buffered for resume).
+
+        An answer settles its open request; an answer to a request the relay already
+        answered (host offline) is dropped."""
+        if (self.open_requests or self.answered_by_relay) and not text.startswith('{"method"'):
+            # (A frame whose first key is "method" is a request or notification: no parse.)
+            try:
+                message = jsonrpc.parse(text, strict=False)
+            except jsonrpc.ParseError:
+                message = None
+            if message is not None and message.is_answer and message.id is not None:
+                if self.open_requests.pop(message.id, None) is None and message.id in self.answered_by_relay:
+                    del self.answered_by_relay[message.id]
+                    self.relay.metrics.late_answers.inc()
+                    log.info("controller %s/%s: late host answer to %r dropped (already answered: host offline)",
+                             self.client_id, self.stream_id, message.id)
+                    return
+        self._queue(text)
+
+    def _queue(self, text: str) -> None:
         """Queue a JSON-RPC frame for the controller (buffered for resume)."""
         if self.phase is StreamPhase.ENDED:
             return
@@ -166,6 +230,10 @@ class ControllerStream:
             self.socket.wake()
 
     def host_state(self, online: bool) -> None:
+        if online:
+            self.offline_since = None
+        elif self.offline_since is None:
+            self.offline_since = time.monotonic()
         if self.socket is not None:
             self.socket.send_control(relay_frame("relay/host", {"online": online}))
 
@@ -191,6 +259,7 @@ class ControllerStream:
             await self.end()
             return
         self.expire_waiting(now)
+        self.expire_open_requests(now)
         link = self.relay.links.get(self.server_id)
         if link is not None and self.initialized and now - self.last_host_activity >= self.relay.config.ping_interval:
             self.last_host_activity = now

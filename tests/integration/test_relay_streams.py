@@ -214,6 +214,46 @@ async def test_host_offline_requests_get_an_error_and_the_stream_carries_on(tmp_
             tasks.cancel_scope.cancel()
 
 
+async def test_a_request_the_host_got_before_it_went_away_is_answered_offline_once(tmp_path: Path) -> None:
+    async with setup(tmp_path, host_offline_wait=0.3) as s:
+        c = s.controller()
+        await c.connect()
+        await c.initialize()
+
+        def vanish(client_id: str, stream_id: str, message: dict[str, Any]) -> Any:
+            # The host got the request; its link drops before the answer reaches the relay.
+            # The answer stays in the host's replay buffer (sent again on its next link).
+            s.host.answer = None
+            s.host.stop()
+            assert s.host.ws is not None
+            s.host.ws.transport.abort()
+            return {"late": True}
+
+        s.host.answer = vanish
+        c.ids = 2
+        await c.send({"id": 2, "method": "thread/list", "params": {}})
+        with anyio.fail_after(WAIT):
+            answer = await c.recv()
+        assert answer == {"id": 2, "error": {"code": -32000, "message": strings.RELAY_HOST_OFFLINE_UNANSWERED}}
+        assert "thread/list" in [m.get("method") for (_, _, m) in s.host.delivered]
+        assert s.enrolled["server_id"] not in s.r.relay.links
+        late = s.r.relay.metrics.late_answers._value.get()
+        # The host returns and replays its answer to id 2 first: the relay drops it.
+        s.host._stop = False
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(s.host.run)
+            await c.send({"id": 3, "method": "thread/read", "params": {"x": 1}})
+            with anyio.fail_after(WAIT):
+                answer = await c.recv()  # the next frame: no second answer to id 2 before it
+            assert answer == {"id": 3, "result": {"echo": {"x": 1}, "method": "thread/read"}}
+            assert s.r.relay.metrics.late_answers._value.get() == late + 1
+            stream = s.r.relay.streams[c.stream_id]
+            assert not stream.open_requests and not stream.answered_by_relay
+            s.host.stop()
+            await s.host.drop()
+            tasks.cancel_scope.cancel()
+
+
 async def test_a_request_sent_while_the_host_is_reconnecting_is_delivered(tmp_path: Path) -> None:
     async with setup(tmp_path) as s:
         c = s.controller()
@@ -508,3 +548,50 @@ async def test_traffic_for_a_stream_the_relay_does_not_know_gets_client_closed(t
         await until(lambda: s.host.replay.unacked == 0)  # still acked
         assert s.host.closed_streams.count((s.device["client_id"], c.stream_id)) == 1
         assert (await s.controller().connect())["hostOnline"] is True  # others carry on
+
+
+async def test_resume_after_a_clean_non_1000_close_mid_pipeline_answers_each_request_once(tmp_path: Path) -> None:
+    """A controller closes its socket cleanly (4000) while requests and answers are in
+    flight — waiting for the closing handshake, or like a browser reconnecting at once —
+    resumes, and resends what the relay's ``received`` says is missing: every request reaches
+    the host once and is answered exactly once, in order."""
+    rounds, per_round = 10, 8
+    async with setup(tmp_path) as s:
+        c = s.controller()
+        await c.connect()
+        await c.initialize()
+        first_id = c.ids + 1
+        answered: list[int] = []
+        old_sockets: list[Any] = []
+
+        async def take(count: int) -> None:
+            with anyio.fail_after(WAIT):
+                while count:
+                    message = await c.recv()
+                    if "id" in message:
+                        assert message["result"] == {"echo": {"i": message["id"]}, "method": "pipe/echo"}, message
+                        answered.append(message["id"])
+                        count -= 1
+
+        for turn in range(rounds):
+            for _ in range(per_round):
+                c.ids += 1
+                await c.send({"id": c.ids, "method": "pipe/echo", "params": {"i": c.ids}})
+            # Leave half a round of answers in flight (and the client's queue short).
+            await take((turn + 1) * per_round - per_round // 2 - len(answered))
+            if turn % 2:
+                await c.close(4000)
+            else:
+                # Send the close frame and reconnect without waiting for the relay's answer.
+                c.ws.protocol.send_close(4000, "")
+                c.ws.send_data()
+                old_sockets.append(c.ws)
+            params = await c.connect()
+            assert params["resumed"] is True
+        await take(rounds * per_round - len(answered))
+        assert answered == list(range(first_id, first_id + rounds * per_round))
+        seen = [m["id"] for (_, st, m) in s.host.delivered if st == c.stream_id and m.get("method") == "pipe/echo"]
+        assert seen == answered
+        await c.close()
+        for old in old_sockets:
+            old.transport.abort()
