@@ -19,6 +19,7 @@ from http import HTTPStatus
 from typing import Any
 
 from appserver import limits, strings
+from appserver.serde_wording import unexpected
 
 REDACTED_KEYS = frozenset({"remote_control_token", "pairing_code", "manual_pairing_code"})
 REDACTED = "<redacted>"
@@ -102,20 +103,6 @@ class DecodeError(ValueError):
     """A response body that is not the expected JSON object; ``str`` is serde-like."""
 
 
-def _unexpected(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return f"boolean `{'true' if value else 'false'}`"
-    if isinstance(value, int):
-        return f"integer `{value}`"
-    if isinstance(value, float):
-        return f"floating point `{value}`"
-    if isinstance(value, str):
-        return f"string {json.dumps(value, ensure_ascii=False)}"
-    if isinstance(value, list):
-        return "sequence"
-    return "map"
 
 
 _EXPECTED = {str: "a string", bool: "a boolean", int: "u32", list: "a sequence", dict: "a map"}
@@ -137,7 +124,7 @@ def decode_object(body: bytes, fields: Mapping[str, tuple[type, bool]]) -> dict[
     line, column = _end_position(text)
     where = f"at line {line} column {column}"
     if not isinstance(value, dict):
-        raise DecodeError(f"invalid type: {_unexpected(value)}, expected a map {where}")
+        raise DecodeError(f"invalid type: {unexpected(value)}, expected a map {where}")
     for name, (kind, required) in fields.items():
         if name not in value or (value[name] is None and not required):
             if required:
@@ -149,7 +136,7 @@ def decode_object(body: bytes, fields: Mapping[str, tuple[type, bool]]) -> dict[
             ok = False
         if not ok:
             raise DecodeError(
-                f"invalid type: {_unexpected(item)}, expected {_EXPECTED.get(kind, 'a value')} {where}"
+                f"invalid type: {unexpected(item)}, expected {_EXPECTED.get(kind, 'a value')} {where}"
             )
     return value
 

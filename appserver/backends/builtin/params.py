@@ -9,12 +9,12 @@ malformed one is ``invalid thread id: …`` in the words of the Rust ``uuid`` cr
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from typing import Any
 
 from appserver import jsonrpc, strings
+from appserver.serde_wording import unexpected
 
 
 class RpcError(Exception):
@@ -31,26 +31,11 @@ def invalid_request(detail: str) -> RpcError:
     return RpcError(jsonrpc.INVALID_REQUEST, strings.INVALID_REQUEST_PREFIX + detail)
 
 
-def _unexpected(value: Any) -> str:
-    # serde::de::Unexpected's Display, for the JSON value kinds.
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return f"boolean `{'true' if value else 'false'}`"
-    if isinstance(value, int):
-        return f"integer `{value}`"
-    if isinstance(value, float):
-        return f"floating point `{value}`"
-    if isinstance(value, str):
-        return f"string {json.dumps(value)}"
-    if isinstance(value, list):
-        return "sequence"
-    return "map"
 
 
 def _type_error(value: Any, expected: str) -> RpcError:
     return invalid_request(
-        strings.BUILTIN_INVALID_TYPE.format(unexpected=_unexpected(value), expected=expected)
+        strings.BUILTIN_INVALID_TYPE.format(unexpected=unexpected(value), expected=expected)
     )
 
 
