@@ -24,6 +24,7 @@ from appserver.relay import credentials, pairing
 from appserver.relay.redis_store import RedisStore
 from tests.support.balancer import Balancer
 from tests.support.launcher import APPSERVER, Launched, launch
+from tests.support.progress import Progress
 from tests.support.rc_host import host_process
 from tests.support.relay import BANNER, RelayController
 
@@ -148,23 +149,6 @@ WINDOW = 16  # requests in flight per controller
 DROP_EVERY = 150  # answers between two dropped links
 
 
-class Progress:
-    """Answers so far; an event for the next milestone of the task that drops links."""
-
-    def __init__(self) -> None:
-        self.total = 0
-        self.target = 0
-        self.reached = anyio.Event()
-
-    def tick(self) -> None:
-        self.total += 1
-        if self.total >= self.target:
-            self.reached.set()
-
-    async def wait_for(self, target: int) -> None:
-        self.target, self.reached = target, anyio.Event()
-        if self.total < target:
-            await self.reached.wait()
 
 
 async def exchange(controller: RelayController, ids: list[int], answered: list[int], progress: Progress) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import anyio
 import pytest
 
+from tests.support.progress import Progress
 from tests.support.rc_host import host_process
 from tests.support.rc_relay import RcTestRelay, RelayStream
 
@@ -20,23 +21,6 @@ DROPS = 10
 WINDOW = 16  # requests in flight per controller
 
 
-class Progress:
-    """Answers so far, and an event for the dropper's next milestone."""
-
-    def __init__(self) -> None:
-        self.total = 0
-        self.target = 0
-        self.reached = anyio.Event()
-
-    def tick(self) -> None:
-        self.total += 1
-        if self.total >= self.target:
-            self.reached.set()
-
-    async def wait_for(self, target: int) -> None:
-        self.target, self.reached = target, anyio.Event()
-        if self.total < target:
-            await self.reached.wait()
 
 
 async def _controller(stream: RelayStream, first_id: int, count: int, answered: list[int], progress: Progress) -> None:
