@@ -1,10 +1,10 @@
-"""A small relay that follows the controller API of /work/contracts/controller-api.md §3,
+"""A small relay that follows the controller API of docs/relay.md ("Controller API"),
 for testing controllers before (and independently of) ``appserver relay``.
 
 It pairs codes it was told about, authenticates device tokens (header or the browser's
 ``bearer.<token>`` subprotocol), and maps each controller socket's stream onto one plain
 WebSocket connection to a gateway (``appserver serve --listen ws://…``) instead of a host
-link. Streams resume after a dropped socket exactly as the contract says (``relay/stream``
+link. Streams resume after a dropped socket exactly as docs/relay.md says (``relay/stream``
 with the counts, resend after them); tests can drop sockets, expire streams, take the
 "host" offline, and revoke devices (close 4001, then 401 on the upgrade). It also serves the
 web controller's files at its root, as the real relay does.
