@@ -90,8 +90,9 @@ CLOSE_REASON_MAX_BYTES = 123
 #: reading that socket (backpressure on a client that sends faster than we dispatch).
 WEBSOCKET_SERVER_MAX_QUEUE = 64
 
-#: An over-long stdin line is skipped in reads of this many bytes.
-STDIO_SKIP_CHUNK = 1 << 20
+#: stdin is read this many bytes at a time (what one pipe read of the event loop returns
+#: at most); the loop stops reading ahead once about twice this much is unread.
+STDIO_READ_CHUNK = 256 * 1024
 
 #: At most this many queued messages are handed to a transport's writer at once (one
 #: stdout write, or back-to-back frames before the socket is drained).
@@ -203,12 +204,6 @@ STARTUP_LOCK_POLL = 0.05
 #: JSONL proxy: after stdin closes, how long to wait for the answers owed to requests
 #: already sent before closing the connection anyway.
 PROXY_EOF_DRAIN_TIMEOUT = 30.0
-
-#: Bytes read from stdin (and from a raw socket) at a time.
-PROXY_READ_CHUNK = 64 * 1024
-
-#: Chunks or lines waiting between the stdio threads and the event loop, each way.
-PROXY_PIPE_ITEMS = 256
 
 #: Connecting: TCP, TLS and the WebSocket upgrade together (codex's CONNECT_TIMEOUT).
 CONNECT_TIMEOUT = 10.0

@@ -176,6 +176,15 @@ CALL_SERVER_REQUEST_REFUSED = "appserver call cannot answer server requests"
 CALL_CONNECTION_LOST = "connection to {target} was lost before the answer"
 CALL_CONNECTION_CLOSED = "{target} closed the connection before the answer: {code}{reason}"
 
+# --- stdin and stdout (appserver.stdio_streams: stdio transport, proxy, remote connect) ----
+
+#: Logged (%-style) for a stdin line that is dropped: its size, then the limit.
+STDIN_LINE_TOO_LONG = "dropping a stdin line of %d bytes (limit %d)"
+#: Logged (%-style) for a stdin line that is not UTF-8: the decoder's error.
+STDIN_LINE_NOT_UTF8 = "dropping a stdin line that is not valid UTF-8: %s"
+#: Why writes to stdout stopped when the loop did not say (its reader went away).
+STDOUT_CLOSED = "stdout was closed"
+
 # --- moved here from the modules that raise them (ours unless noted) -------------------------
 
 WS_AUTH_BAD_MODE = "invalid --ws-auth `{mode}`"
