@@ -428,6 +428,13 @@ CONTROLLER_RESUME_GIVE_UP = 60.0
 #: Local clients of `appserver remote connect --listen`: at most this many at once.
 CONTROLLER_MAX_LOCAL_CLIENTS = 64
 
+#: A paired host's local name (its file name in the config folder): at most this long.
+CONTROLLER_NAME_MAX = 63
+#: The relay's error detail shown after a failed claim: its first line, cut to this.
+CONTROLLER_RELAY_DETAIL_CHARS = 200
+#: `appserver pair` / `devices`: paired devices asked for per `remoteControl/client/list` page.
+CONTROLLER_CLIENT_LIST_PAGE = 100
+
 # --- hardening: bad input at the boundaries ---------------------------------------------------
 
 #: Arrays/objects nested inside each other in one incoming message; deeper messages are
@@ -477,6 +484,8 @@ RELAY_REDIS_CONNECT_TIMEOUT = 5.0
 RELAY_REDIS_COMMAND_TIMEOUT = 5.0
 #: An idle pooled connection is checked with PING before reuse after this long.
 RELAY_REDIS_HEALTH_CHECK_INTERVAL = 10.0
+#: A Redis error shown in a message (503 detail, `Error:` line): its first line, cut to this.
+RELAY_REDIS_ERROR_CHARS = 160
 #: A host's lease (which node owns its link) lives this long unless renewed; its owner
 #: renews it this often. A node that dies keeps its hosts' leases at most the TTL (the
 #: host moving to another node takes them over at once).

@@ -397,6 +397,8 @@ CONTROLLER_BAD_DEVICE_FILE = (
     "{path} is not a readable paired-host file; delete it and pair again"
 )
 CONTROLLER_NO_DEVICES = "no paired hosts; pair first with `appserver remote pair LINK_OR_CODE`"
+CONTROLLER_CANNOT_READ = "cannot read {path}: {err}"
+CONTROLLER_CANNOT_REMOVE = "cannot remove {path}: {err}"
 CONTROLLER_WHICH_DEVICE = "several paired hosts ({names}); name the one to use"
 CONTROLLER_UNKNOWN_DEVICE = "no paired host named `{name}` (paired: {known})"
 CONTROLLER_BAD_CLAIM_ANSWER = "the relay's answer to the claim is not a controller-API claim result"
@@ -508,6 +510,13 @@ RELAY_REDIS_FAILED = "cannot use Redis for the relay state: {err}"
 RELAY_STORE_UNAVAILABLE = "the relay's state is unavailable; try again shortly"
 RELAY_REDIS_URL_BAD = "invalid --redis `{url}`; expected redis://HOST:PORT/DB, rediss://... or unix:///PATH"
 RELAY_REDIS_AND_STATE = "--redis and --state are exclusive: a relay keeps its state in one place"
+#: StoreError / StoreUnavailable texts of the Redis store (shown in `Error:` lines and logs).
+RELAY_REDIS_UNREACHABLE = "Redis is unreachable ({kind})"
+RELAY_REDIS_REFUSED = "Redis refused the operation: {reason}"
+RELAY_REDIS_URL_REFUSED = "bad Redis URL `{url}`: {err}"
+RELAY_REDIS_CANNOT_REACH = "cannot reach Redis at {url}: {reason}"
+RELAY_STORE_ADD_SERVER_FAILED = "cannot add server: {answer}"
+RELAY_STORE_PAIRING_UNKNOWN_SERVER = "cannot add a pairing code: unknown server"
 
 # --- the per-message path: event loop ----------------------------------------------------------
 EVENT_LOOP_UNKNOWN = "invalid APPSERVER_EVENT_LOOP `{value}`; expected one of: {choices}"

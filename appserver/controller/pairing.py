@@ -98,7 +98,7 @@ async def _require_enabled(s: Caller) -> dict[str, Any]:
 async def _client_ids(s: Caller, environment_id: str) -> dict[str, str]:
     """``clientId -> displayName`` of the host's paired devices (empty if unavailable)."""
     answer = await s.request(
-        "remoteControl/client/list", {"environmentId": environment_id, "limit": 100}
+        "remoteControl/client/list", {"environmentId": environment_id, "limit": limits.CONTROLLER_CLIENT_LIST_PAGE}
     )
     if not answer.ok or not isinstance(answer.payload, dict):
         return {}
@@ -180,7 +180,7 @@ async def run_devices_list(target: Target, out: TextIO = sys.stdout) -> None:
         clients: list[dict[str, Any]] = []
         cursor = None
         while True:
-            params: dict[str, Any] = {"environmentId": environment_id, "limit": 100}
+            params: dict[str, Any] = {"environmentId": environment_id, "limit": limits.CONTROLLER_CLIENT_LIST_PAGE}
             if cursor:
                 params["cursor"] = cursor
             page = await _call(s, "remoteControl/client/list", params)
