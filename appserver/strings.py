@@ -414,6 +414,13 @@ CONTROLLER_DEVICE_REFUSED = (
 #: Close reasons given to local clients of `appserver remote connect` (<= 123 bytes).
 CONTROLLER_CLOSE_REVOKED = "device revoked: this controller's pairing was revoked on the host"
 CONTROLLER_CLOSE_LOST = "the relay could not resume the stream: {reason}"
+#: Why a controller stream was lost (StreamLost.reason; logged, and the {reason} above).
+CONTROLLER_LOST_TOO_MANY = "too many messages waiting"
+CONTROLLER_LOST_TOO_MANY_WAITING = "too many messages waiting for the relay to come back"
+CONTROLLER_LOST_MALFORMED = "the relay sent a malformed relay/stream frame"
+CONTROLLER_LOST_NOT_RESUMED = "the relay could not resume the stream"
+CONTROLLER_LOST_COUNT_AHEAD = "the relay counts more messages than were sent"
+CONTROLLER_LOST_NOT_HELD = "the relay missed messages that are no longer held"
 CONTROLLER_CLOSE_UNREACHABLE = "the relay is unreachable"
 CONTROLLER_CLOSE_TOO_SLOW = "the relay closed the stream: controller too slow"
 CONTROLLER_CLOSE_PROTOCOL = "the relay closed the stream: {code} {reason}"
