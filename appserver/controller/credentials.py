@@ -20,7 +20,7 @@ import click
 
 from appserver import limits, strings
 from appserver.errors import ConfigError, RuntimeFailure, os_error_text
-from appserver.private_files import WriteFailed, write_private_file
+from appserver.private_files import write_private_file
 
 _NAME = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{limits.CONTROLLER_NAME_MAX - 1}}}\Z")
 _FORMAT = 1
@@ -97,10 +97,7 @@ class DeviceStore:
 
     def save(self, device: Device) -> Path:
         path = self.path(device.name)
-        try:
-            write_private_file(path, device.to_json(), force=True)
-        except WriteFailed as exc:
-            raise RuntimeFailure(str(exc)) from None
+        write_private_file(path, device.to_json(), force=True)  # WriteFailed: a RuntimeFailure
         return path
 
     def load(self, name: str) -> Device:
