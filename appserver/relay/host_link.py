@@ -48,6 +48,7 @@ from appserver.remote_control.chunks import ChunkError, MessageTooLarge, Reassem
 from appserver.remote_control.envelopes import (
     Ack,
     ClientClosed,
+    ClientMessage,
     EnvelopeError,
     Ping,
     Pong,
@@ -169,12 +170,23 @@ class HostLink:
         """
         seq_id = stream.next_seq
         stream.next_seq += 1
+        redelivery = self.state.redelivery
+        # The common case, one envelope: encoded once, with the cursor it will carry.
+        limit = limits.RC_MAX_ENVELOPE_BYTES
+        wire = encode(ClientMessage(
+            stream.client_id, stream.stream_id, seq_id, text, redelivery.cursor_text(redelivery.next_cursor)
+        ))
+        if len(wire) * 4 <= limit or len(wire.encode("utf-8")) <= limit:
+            cursor = redelivery.take()
+            if not await self._send(wire, "client_message"):
+                return False
+            redelivery.record(cursor, stream.stream_id, wire)
+            return True
         try:
             envelopes = split_client_message(stream.client_id, stream.stream_id, seq_id, text)
         except MessageTooLarge as exc:
             log.info("controller %s/%s: message not sent (%s)", stream.client_id, stream.stream_id, exc)
             return True
-        redelivery = self.state.redelivery
         for envelope in envelopes:
             cursor = redelivery.take()
             wire = encode(replace(envelope, cursor=redelivery.cursor_text(cursor)))
@@ -197,13 +209,12 @@ class HostLink:
         segment = envelope.segment_id if isinstance(envelope, ServerMessageChunk) else None
         self._acks[(envelope.client_id, envelope.stream_id)] = (envelope.seq_id, segment)
         self._acks_due += 1
-        loop = asyncio.get_running_loop()
         if self._acks_due >= limits.RELAY_ACK_EVERY:
             if not self._ack_soon:  # after the frames already read: one write for all
                 self._ack_soon = True
-                loop.call_soon(self._flush_acks)
+                asyncio.get_running_loop().call_soon(self._flush_acks)
         elif self._ack_timer is None:
-            self._ack_timer = loop.call_later(limits.RELAY_ACK_DELAY, self._flush_acks)
+            self._ack_timer = asyncio.get_running_loop().call_later(limits.RELAY_ACK_DELAY, self._flush_acks)
 
     # --- receiving -----------------------------------------------------------------------
 

@@ -444,13 +444,12 @@ class RcTestRelay:
         (the product relay's policy, appserver.relay.host_link)."""
         self._pending_acks[(client_id, stream_id)] = seq_id
         self._acks_due += 1
-        loop = asyncio.get_running_loop()
         if self._acks_due >= limits.RELAY_ACK_EVERY:
             if not self._ack_soon:
                 self._ack_soon = True
-                loop.call_soon(self._flush_acks)
+                asyncio.get_running_loop().call_soon(self._flush_acks)
         elif self._ack_timer is None:
-            self._ack_timer = loop.call_later(limits.RELAY_ACK_DELAY, self._flush_acks)
+            self._ack_timer = asyncio.get_running_loop().call_later(limits.RELAY_ACK_DELAY, self._flush_acks)
 
     def _take_acks(self) -> list[str]:
         pending, self._pending_acks = self._pending_acks, {}
