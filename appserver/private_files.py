@@ -37,6 +37,29 @@ def make_private_dirs(folder: Path, *, tighten: bool = False) -> None:
         os.chmod(folder, DIR_MODE)
 
 
+def create_private_file(path: Path) -> None:
+    """Create ``path`` empty with mode 0600 if it is missing (folders 0700), and set an
+    existing file back to 0600 (a database the gateway opens next). Raises ``OSError``."""
+    make_private_dirs(path.parent)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, FILE_MODE))
+    os.chmod(path, FILE_MODE)
+
+
+def replace_private_file(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` (0600, folders 0700), replacing it atomically.
+
+    Raises ``OSError``: for state the gateway keeps for itself, whose callers decide what a
+    failure means; :func:`write_private_file` is the user-facing form.
+    """
+    make_private_dirs(path.parent)
+    tmp = _temporary_copy(path, text)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        _discard(tmp)
+        raise
+
+
 def write_private_file(path: Path, text: str, *, force: bool) -> None:
     """Write ``text`` to ``path`` with mode 0600; create missing folders 0700.
 
@@ -46,22 +69,34 @@ def write_private_file(path: Path, text: str, *, force: bool) -> None:
     if (path.exists() or path.is_symlink()) and not force:
         raise ConfigError(strings.TOKEN_OUT_EXISTS.format(path=path))
     try:
+        if force:
+            replace_private_file(path, text)
+            return
         make_private_dirs(path.parent)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # 0600
+        tmp = _temporary_copy(path, text)
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                out.write(text)
-            os.chmod(tmp, FILE_MODE)
-            if force:
-                os.replace(tmp, path)
-            else:
-                os.link(tmp, path)  # fails if someone created it meanwhile
-                os.unlink(tmp)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+            os.link(tmp, path)  # fails if someone created it meanwhile
+        finally:
+            _discard(tmp)
     except FileExistsError:
         raise ConfigError(strings.TOKEN_OUT_EXISTS.format(path=path)) from None
     except OSError as exc:
         raise WriteFailed(strings.TOKEN_WRITE_FAILED.format(path=path, err=os_error_text(exc))) from None
+
+
+def _temporary_copy(path: Path, text: str) -> str:
+    """``text`` in a new 0600 file next to ``path``; its name is returned."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # 0600
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.chmod(tmp, FILE_MODE)
+    except BaseException:
+        _discard(tmp)
+        raise
+    return tmp
+
+
+def _discard(tmp: str) -> None:
+    if os.path.exists(tmp):
+        os.unlink(tmp)

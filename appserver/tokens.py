@@ -1,7 +1,7 @@
 """Token tooling behind ``appserver token``: capability tokens, HS256 secrets, signed JWTs.
 
-Files are created 0600 (folders 0700 when created) and replaced atomically with
-``--force``; a token or secret is written to its file and never printed. Signed tokens
+Files are written through :mod:`appserver.private_files` (0600, folders 0700, replaced
+atomically with ``--force``); a token or secret is written to its file and never printed. Signed tokens
 use the same secret-file rules as the server (:func:`appserver.auth_config.read_signing_secret`)
 so whatever ``sign`` accepts, ``serve --ws-auth signed-bearer-token`` accepts too.
 """
@@ -19,12 +19,6 @@ import jwt
 from appserver import strings
 from appserver.auth import rust_trim
 from appserver.errors import ConfigError
-
-# Written with these (and importable from here for the `token` and `relay` commands).
-# `_make_private_dirs` is the old name of private_files.make_private_dirs, kept until its
-# last user (relay/sqlite_store.py) switches.
-from appserver.private_files import WriteFailed, write_private_file  # noqa: F401
-from appserver.private_files import make_private_dirs as _make_private_dirs  # noqa: F401
 
 CAPABILITY_TOKEN_BYTES = 32
 #: 48 random bytes → 64 URL-safe characters, comfortably over the 32-byte minimum.

@@ -1,6 +1,6 @@
 """Result records, targets, percentiles and the printed table.
 
-A record is one metric of one scenario (the JSON shape the issue fixes)::
+A record is one metric of one scenario (the JSON shape ``scripts/bench --json`` writes)::
 
     {"scenario", "metric", "unit", "ours", "reference", "reference_name", "ratio",
      "target", "met", "detail"}

@@ -2,13 +2,17 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.support.launcher import short_dir
 from tests.support.tls import pki  # noqa: F401  (the session-wide test PKI fixture)
+
+if TYPE_CHECKING:
+    from playwright.async_api import Browser
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -54,3 +58,12 @@ def redis_url(redis_server) -> str:  # type: ignore[no-untyped-def]
     """The session's redis-server, emptied for this test."""
     redis_server.flush()
     return redis_server.url
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    """A real headless chromium (tests/support/browser.py), closed after the test."""
+    from tests.support import browser as chromium  # Playwright only where a test needs it
+
+    async with chromium.browser() as instance:
+        yield instance

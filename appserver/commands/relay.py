@@ -123,12 +123,12 @@ def account_add(name: str, out: Path, force: bool, state: str | None, redis_url:
 
 
 def _write_credential(out: Path, token: str, force: bool) -> None:
-    from appserver import tokens
+    from appserver.private_files import WriteFailed
     from appserver.relay import accounts
 
     try:
         accounts.write_credential(out, token, force=force)
-    except tokens.WriteFailed as exc:
+    except WriteFailed as exc:
         raise click.ClickException(str(exc)) from None
 
 
@@ -180,7 +180,7 @@ def account_remove(name: str, state: str | None, redis_url: str | None) -> None:
 @_REDIS
 def codex_home(name: str, relay_url: str, out: Path, force: bool, state: str | None, redis_url: str | None) -> None:
     """Write a CODEX_HOME with which the stock codex enrolls with this relay."""
-    from appserver import tokens
+    from appserver.private_files import WriteFailed
     from appserver.relay import accounts
 
     url = accounts.check_relay_url(relay_url)
@@ -191,7 +191,7 @@ def codex_home(name: str, relay_url: str, out: Path, force: bool, state: str | N
     files = accounts.codex_home_files(created, url, now=int(time.time()))
     try:
         accounts.write_codex_home(out, files, force=True)
-    except tokens.WriteFailed as exc:
+    except WriteFailed as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"wrote {out}/auth.json and {out}/config.toml (account {name}, relay {url})")
     click.echo("start the host with:")

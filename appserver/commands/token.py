@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from appserver import tokens
+from appserver.private_files import WriteFailed, write_private_file
 from appserver.auth_config import read_signing_secret
 
 _OUT = click.option(
@@ -24,8 +25,8 @@ _FORCE = click.option("--force", is_flag=True, help="Replace PATH if it exists."
 
 def _write(path: Path, text: str, force: bool) -> None:
     try:
-        tokens.write_private_file(path, text, force=force)
-    except tokens.WriteFailed as exc:
+        write_private_file(path, text, force=force)
+    except WriteFailed as exc:
         raise click.ClickException(str(exc)) from None
 
 

@@ -21,7 +21,7 @@ import click
 from appserver import strings
 from appserver.errors import os_error_text
 from appserver.errors import ConfigError, RuntimeFailure
-from appserver.tokens import WriteFailed, write_private_file
+from appserver.private_files import WriteFailed, write_private_file
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}\Z")
 _FORMAT = 1

@@ -17,7 +17,7 @@ from appserver import strings
 from appserver.errors import ConfigError
 from appserver.relay import credentials
 from appserver.relay.store import Account, RelayStore, StoreError
-from appserver.tokens import write_private_file
+from appserver.private_files import make_private_dirs, write_private_file
 
 _NAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
 
@@ -116,6 +116,6 @@ def write_codex_home(folder: Path, files: dict[str, str], *, force: bool) -> Non
     if folder.exists() and not force:
         if not folder.is_dir() or any(folder.iterdir()):
             raise ConfigError(strings.RELAY_OUT_NOT_EMPTY.format(path=folder))
+    make_private_dirs(folder, tighten=True)
     for name, text in files.items():
         write_private_file(folder / name, text, force=True)
-    folder.chmod(0o700)

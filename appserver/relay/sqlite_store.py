@@ -7,7 +7,6 @@ relay notices through :meth:`SqliteStore.change_marker` (``PRAGMA data_version``
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
@@ -18,7 +17,7 @@ import anyio
 
 from appserver import limits
 from appserver.relay.store import Account, AuditEvent, Device, Pairing, Server, StoreError
-from appserver.tokens import _make_private_dirs
+from appserver.private_files import create_private_file
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS accounts (
@@ -85,12 +84,6 @@ _DEVICE_COLUMNS = (
 )
 
 
-def _create_private_file(path: Path) -> None:
-    _make_private_dirs(path.parent)
-    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
-    os.close(fd)
-
-
 class SqliteStore:
     """SQLite implementation of :class:`~appserver.relay.store.RelayStore`."""
 
@@ -105,7 +98,7 @@ class SqliteStore:
         """Open (creating 0600, folders 0700) and migrate; :class:`StoreError` on failure."""
         try:
             if not path.exists():
-                _create_private_file(path)
+                create_private_file(path)
             db = await aiosqlite.connect(path, isolation_level=None)
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(str(exc)) from None

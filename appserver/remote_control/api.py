@@ -30,7 +30,7 @@ from urllib.parse import urlencode
 
 import httpx
 
-from appserver import limits, strings
+from appserver import CODEX_PROTOCOL_VERSION, limits, strings
 from appserver.remote_control import preview
 from appserver.remote_control.credentials import Credential
 from appserver.remote_control.enrollment import Enrollment
@@ -38,7 +38,7 @@ from appserver.remote_control.errors import ErrorKind, RemoteControlError, kind_
 
 #: The app-server protocol version we speak, sent as ``app_server_version`` on enroll: the
 #: relay sees the same value as from the codex host we are interchangeable with.
-APP_SERVER_VERSION = "0.169.0"
+APP_SERVER_VERSION = CODEX_PROTOCOL_VERSION
 
 _ENROLL_FIELDS = {
     "server_id": (str, True),

@@ -2,8 +2,8 @@
 
 Two sources (docs/remote-control.md "Credentials"):
 
-* ``--remote-control-token-file PATH``: a relay account credential (contracts: a JWT-shaped
-  token). The file's text, stripped, is sent as ``Authorization: Bearer <text>``; the
+* ``--remote-control-token-file PATH``: a relay account credential (docs/relay.md "Accounts": a
+  JWT-shaped token). The file's text, stripped, is sent as ``Authorization: Bearer <text>``; the
   ``chatgpt-account-id`` header comes from its payload's
   ``["https://api.openai.com/auth"]["chatgpt_account_id"]`` claim, decoded without
   verifying the signature, exactly as codex reads its own tokens. Read once, at startup.

@@ -11,16 +11,15 @@ if the machine is renamed; edit the file to rename it.
 from __future__ import annotations
 
 import json
-import os
 import socket
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from appserver.private_files import make_private_dirs, replace_private_file
+
 STATE_SUBDIR = ("appserver", "remote-control")
 IDENTITY_FILE = "identity.json"
-DIR_MODE = 0o700
-FILE_MODE = 0o600
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,30 +32,13 @@ def state_dir(codex_home: Path) -> Path:
     return codex_home.joinpath(*STATE_SUBDIR)
 
 
-def ensure_private_dir(path: Path) -> None:
-    """Create ``path`` (and parents) with the last level 0700; tighten it if it exists."""
-    path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-    os.chmod(path, DIR_MODE)  # mkdir's mode is filtered by the umask
-
-
-def write_private(path: Path, text: str) -> None:
-    """Write ``text`` to a 0600 file atomically (temp file + rename)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
-    try:
-        os.write(fd, text.encode())
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-
-
 def hostname() -> str:
     return socket.gethostname().strip() or "localhost"
 
 
 def load_or_create(directory: Path) -> Identity:
     """Read the identity, creating it on first start; a damaged file is replaced."""
-    ensure_private_dir(directory)
+    make_private_dirs(directory, tighten=True)
     path = directory / IDENTITY_FILE
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -67,7 +49,7 @@ def load_or_create(directory: Path) -> Identity:
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         pass
     identity = Identity(str(uuid.uuid4()), hostname())
-    write_private(
+    replace_private_file(
         path,
         json.dumps(
             {"installation_id": identity.installation_id, "server_name": identity.server_name},

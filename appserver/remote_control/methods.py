@@ -8,7 +8,7 @@ method as upstream maps its error kinds. The codex child's own
 ours is queued right behind each connection's ``initialize`` answer and broadcast on
 every change, with ``emittedAtMs``.
 
-This object is the processor's ``GatewayMethods`` (contracts/processor-hooks.md §4).
+This object is the processor's ``GatewayMethods`` (docs/architecture.md, "The processor's hooks for other transports").
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ from pathlib import Path
 import aiosqlite
 
 from appserver import strings
-from appserver.remote_control.identity import FILE_MODE, ensure_private_dir
+from appserver.private_files import create_private_file, make_private_dirs
 
 log = logging.getLogger("appserver.remote_control")
 
@@ -76,10 +76,8 @@ class Store:
     async def open(cls, directory: Path) -> Store:
         path = directory / STATE_FILE
         try:
-            ensure_private_dir(directory)
-            if not path.exists():
-                os.close(os.open(path, os.O_WRONLY | os.O_CREAT, FILE_MODE))
-            os.chmod(path, FILE_MODE)
+            make_private_dirs(directory, tighten=True)
+            create_private_file(path)
         except OSError as exc:
             raise StoreError(strings.RC_STATE_UNAVAILABLE.format(path=path, err=exc.strerror or exc)) from None
         try:
@@ -89,7 +87,7 @@ class Store:
                 raise StoreError(strings.RC_STATE_UNAVAILABLE.format(path=path, err=exc)) from None
         moved = path.with_name(f"{STATE_FILE}.corrupt-{int(time.time())}")
         os.replace(path, moved)
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, FILE_MODE))
+        create_private_file(path)
         log.warning(strings.RC_STATE_CORRUPT.format(path=path, moved=moved))
         try:
             return await cls._connect(path)

@@ -102,7 +102,7 @@ class Scenario:
 
 
 def all_scenarios() -> list[Scenario]:
-    """Every scenario, in the order of the issue's table."""
+    """Every scenario, in the order of the table in docs/performance.md."""
     from benchmarks.scenarios import (
         burst, connections, fanout, relay, relay_cluster, remote, rtt, slow_client, stream,
     )

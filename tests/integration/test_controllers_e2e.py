@@ -25,12 +25,6 @@ async def stack(tmp_path: Path, short_tmp: Path) -> AsyncIterator[Stack]:
         yield running
 
 
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with chromium.browser() as instance:
-        yield instance
-
-
 async def test_pair_qr_decodes_to_the_link_the_web_controller_pairs_with(
     stack: Stack, browser: Browser
 ) -> None:

@@ -1,5 +1,5 @@
 """Our gateway enrolled with our product relay (``appserver.relay``, in-process): the relay's
-account credential is all the host needs (contracts: the JWT-shaped token, its
+account credential is all the host needs (docs/relay.md "Accounts": the JWT-shaped token, its
 ``chatgpt_account_id`` claim), the relay's ``pairing_url`` reaches the local client as
 ``pairingUrl``, a controller's claim shows in ``pairing/status`` and the client list, and
 revoke works."""

@@ -18,7 +18,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from tests.support.client import RpcClient
-from tests.support.contract_relay import OFFLINE_ERROR, ContractRelay
+from tests.support.contract_relay import OFFLINE_ERROR, ContractRelay, relay_with_builtin_gateway
 from tests.support.launcher import APPSERVER, Launched, appserver_env, launch, run
 
 pytestmark = pytest.mark.anyio
@@ -28,22 +28,9 @@ LOCAL = r"listening on (ws://127\.0\.0\.1:\d+)"
 
 
 @pytest.fixture
-async def gateway(tmp_path: Path) -> AsyncIterator[str]:
-    home = tmp_path / "gateway-home"
-    home.mkdir()
-    argv = [*APPSERVER, "serve", "--backend", "builtin", "--listen", "ws://127.0.0.1:0"]
-    async with launch(argv, env=appserver_env(home)) as server:
-        yield (await server.line_matching(r"listening on: (ws://\S+)")).group(1)
-
-
-@pytest.fixture
-async def relay(gateway: str) -> AsyncIterator[ContractRelay]:
-    relay = ContractRelay(gateway, server_name="home-box")
-    await relay.start()
-    try:
+async def relay(tmp_path: Path) -> AsyncIterator[ContractRelay]:
+    async with relay_with_builtin_gateway(tmp_path / "gateway-home") as relay:
         yield relay
-    finally:
-        await relay.stop()
 
 
 @pytest.fixture

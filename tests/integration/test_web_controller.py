@@ -10,48 +10,18 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, expect
 
 from tests.support import browser as chromium
-from tests.support.contract_relay import ContractRelay
-from tests.support.launcher import APPSERVER, appserver_env, launch
+from tests.support.contract_relay import ContractRelay, relay_with_builtin_gateway
 
 pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-async def gateway(tmp_path: Path) -> AsyncIterator[str]:
-    home = tmp_path / "gateway-home"
-    home.mkdir()
-    argv = [*APPSERVER, "serve", "--backend", "builtin", "--listen", "ws://127.0.0.1:0"]
-    async with launch(argv, env=appserver_env(home)) as server:
-        yield (await server.line_matching(r"listening on: (ws://\S+)")).group(1)
-
-
-@pytest.fixture
-async def relay(gateway: str) -> AsyncIterator[ContractRelay]:
-    relay = ContractRelay(gateway, server_name="home-box")
-    await relay.start()
-    try:
+async def relay(tmp_path: Path) -> AsyncIterator[ContractRelay]:
+    async with relay_with_builtin_gateway(tmp_path / "gateway-home") as relay:
         yield relay
-    finally:
-        await relay.stop()
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with chromium.browser() as instance:
-        yield instance
-
-
-async def _send(page: Page, text: str) -> None:
-    box = page.get_by_label("Message")
-    await box.fill(text)
-    await box.press("Enter")
-
-
-async def _agent_says(page: Page, text: str) -> None:
-    await expect(page.locator(".msg.agent").filter(has_text=text).last).to_have_text(text)
 
 
 async def test_pairs_from_the_link_without_a_click_and_chats(relay: ContractRelay, browser: Browser) -> None:
@@ -60,8 +30,8 @@ async def test_pairs_from_the_link_without_a_click_and_chats(relay: ContractRela
         page = await ctx.new_page()
         await page.goto(f"{relay.url}#pair={code}")
         # The message box works right after pairing: no thread needs to be opened first.
-        await _send(page, "hello")
-        await _agent_says(page, "echo: hello")
+        await chromium.send_message(page, "hello")
+        await chromium.agent_says(page, "echo: hello")
         assert "#" not in page.url  # the code left the address bar
         await expect(page.locator("#status")).to_have_text("Connected")
         await expect(page.locator("#host-name")).to_have_text("home-box")
@@ -73,7 +43,7 @@ async def test_pairs_from_the_link_without_a_click_and_chats(relay: ContractRela
         await expect(page.get_by_role("button", name="echo: hello")).to_have_count(0)
         await expect(page.locator("#thread-list button")).to_have_count(1)
         await page.locator("#thread-list button").first.click()
-        await _agent_says(page, "echo: hello")
+        await chromium.agent_says(page, "echo: hello")
         assert len(relay.devices) == 1
 
 
@@ -91,8 +61,8 @@ async def test_manual_code_pairs_on_enter_and_a_bad_code_says_why(relay: Contrac
         await code_box.fill("wxyz 1234")
         await code_box.press("Enter")
         await expect(page.locator("#status")).to_have_text("Connected")
-        await _send(page, "typed")
-        await _agent_says(page, "echo: typed")
+        await chromium.send_message(page, "typed")
+        await chromium.agent_says(page, "echo: typed")
 
 
 async def test_approval_cards_approve_and_decline(relay: ContractRelay, browser: Browser) -> None:
@@ -100,17 +70,17 @@ async def test_approval_cards_approve_and_decline(relay: ContractRelay, browser:
     async with chromium.context(browser, **chromium.PHONE) as ctx:
         page = await ctx.new_page()
         await page.goto(f"{relay.url}#pair={code}")
-        await _send(page, "!run rm -rf build")
+        await chromium.send_message(page, "!run rm -rf build")
         card = page.locator(".card")
         await expect(card.locator("pre")).to_have_text("rm -rf build")
         await page.get_by_role("button", name="Approve").click()
-        await _agent_says(page, "approved: rm -rf build")
+        await chromium.agent_says(page, "approved: rm -rf build")
         await expect(card.locator(".outcome")).to_have_text("Approved")
         await expect(page.get_by_role("button", name="Approve")).to_have_count(0)
 
-        await _send(page, "!run make deploy")
+        await chromium.send_message(page, "!run make deploy")
         await page.get_by_role("button", name="Decline").click()
-        await _agent_says(page, "declined: make deploy")
+        await chromium.agent_says(page, "declined: make deploy")
         await expect(page.locator(".card .outcome").last).to_have_text("Declined")
 
 
@@ -119,18 +89,18 @@ async def test_reconnects_resume_and_a_lost_stream_starts_over(relay: ContractRe
     async with chromium.context(browser, **chromium.DESKTOP) as ctx:
         page = await ctx.new_page()
         await page.goto(f"{relay.url}#pair={code}")
-        await _send(page, "one")
-        await _agent_says(page, "echo: one")
+        await chromium.send_message(page, "one")
+        await chromium.agent_says(page, "echo: one")
         (stream,) = relay.streams.values()
 
         await relay.drop_sockets()  # resumable: same stream, nothing lost or repeated
-        await _send(page, "two")
-        await _agent_says(page, "echo: two")
+        await chromium.send_message(page, "two")
+        await chromium.agent_says(page, "echo: two")
         assert list(relay.streams) == [stream.id]
 
         await relay.forget_streams()  # like a relay restart: a new stream, same thread
-        await _send(page, "three")
-        await _agent_says(page, "echo: three")
+        await chromium.send_message(page, "three")
+        await chromium.agent_says(page, "echo: three")
         await expect(page.locator(".msg.agent")).to_have_text(["echo: one", "echo: two", "echo: three"])
         assert len(relay.streams) == 1 and stream.id not in relay.streams
 
@@ -144,7 +114,7 @@ async def test_host_offline_is_shown_and_cleared(relay: ContractRelay, browser: 
         await relay.set_host_online(False)
         await expect(page.locator("#host-offline")).to_be_visible()
         await expect(page.locator("#status")).to_have_text("Host offline")
-        await _send(page, "lost?")
+        await chromium.send_message(page, "lost?")
         # The page may also post other system lines while the host is away (a thread it
         # had to open first): assert the one this send produced.
         await expect(
@@ -152,8 +122,8 @@ async def test_host_offline_is_shown_and_cleared(relay: ContractRelay, browser: 
         ).to_have_text("Not sent: host is offline; the request was not delivered")
         await relay.set_host_online(True)
         await expect(page.locator("#host-offline")).to_be_hidden()
-        await _send(page, "back")
-        await _agent_says(page, "echo: back")
+        await chromium.send_message(page, "back")
+        await chromium.agent_says(page, "echo: back")
 
 
 async def test_revocation_and_forget_return_to_pairing(relay: ContractRelay, browser: Browser) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import anyio
 import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, expect
 from websockets.exceptions import ConnectionClosed
 
 from tests.interop.test_remote_tui import COMPOSER, _approve_then_decline, _chat, _tui
@@ -25,22 +25,6 @@ from tests.support.remote_stack import Stack, pair_cli, remote_stack, stdout_unt
 pytestmark = [pytest.mark.interop, pytest.mark.anyio]
 
 LOCAL = r"listening on (ws://127\.0\.0\.1:\d+)"
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with chromium.browser() as instance:
-        yield instance
-
-
-async def _send(page: Page, text: str) -> None:
-    box = page.get_by_label("Message")
-    await box.fill(text)
-    await box.press("Enter")
-
-
-async def _agent_says(page: Page, text: str) -> None:
-    await expect(page.locator(".msg.agent").filter(has_text=text).last).to_have_text(text)
 
 
 @pytest.fixture
@@ -80,19 +64,19 @@ async def test_web_controller_chats_approves_declines_and_survives_a_relay_resta
             page = await ctx.new_page()
             await page.goto(link)
             assert await pair.wait() == 0
-            await _send(page, "hello")
-            await _agent_says(page, "echo: hello")
+            await chromium.send_message(page, "hello")
+            await chromium.agent_says(page, "echo: hello")
 
-            await _send(page, "!run rm -rf build")
+            await chromium.send_message(page, "!run rm -rf build")
             await page.get_by_role("button", name="Approve").click()
-            await _agent_says(page, "approved: rm -rf build")
-            await _send(page, "!run make deploy")
+            await chromium.agent_says(page, "approved: rm -rf build")
+            await chromium.send_message(page, "!run make deploy")
             await page.get_by_role("button", name="Decline").click()
-            await _agent_says(page, "declined: make deploy")
+            await chromium.agent_says(page, "declined: make deploy")
 
             await stack.restart_relay()
-            await _send(page, "after restart")
-            await _agent_says(page, "echo: after restart")
+            await chromium.send_message(page, "after restart")
+            await chromium.agent_says(page, "echo: after restart")
             await expect(page.locator("#status")).to_have_text("Connected")
 
 

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, async_playwright, expect
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
 # Deadlines against hangs, not timing assertions: a loaded 2-core CI machine is slow.
 expect.set_options(timeout=30_000)
@@ -64,3 +64,18 @@ async def context(instance: Browser, **options: object) -> AsyncIterator[Browser
         yield ctx
     finally:
         await ctx.close()
+
+
+# The web controller's page, as a user drives it.
+
+
+async def send_message(page: Page, text: str) -> None:
+    """Type ``text`` into the web controller's message box and press Enter."""
+    box = page.get_by_label("Message")
+    await box.fill(text)
+    await box.press("Enter")
+
+
+async def agent_says(page: Page, text: str) -> None:
+    """Wait until the last agent message that contains ``text`` is exactly ``text``."""
+    await expect(page.locator(".msg.agent").filter(has_text=text).last).to_have_text(text)

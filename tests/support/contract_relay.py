@@ -1,10 +1,10 @@
-"""A small relay that follows the controller API of /work/contracts/controller-api.md §3,
+"""A small relay that follows the controller API of docs/relay.md ("Controller API"),
 for testing controllers before (and independently of) ``appserver relay``.
 
 It pairs codes it was told about, authenticates device tokens (header or the browser's
 ``bearer.<token>`` subprotocol), and maps each controller socket's stream onto one plain
 WebSocket connection to a gateway (``appserver serve --listen ws://…``) instead of a host
-link. Streams resume after a dropped socket exactly as the contract says (``relay/stream``
+link. Streams resume after a dropped socket exactly as docs/relay.md says (``relay/stream``
 with the counts, resend after them); tests can drop sockets, expire streams, take the
 "host" offline, and revoke devices (close 4001, then 401 on the upgrade). It also serves the
 web controller's files at its root, as the real relay does.
@@ -15,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,8 @@ from typing import Any
 from aiohttp import WSMsgType, web
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
+
+from tests.support.launcher import APPSERVER, appserver_env, launch
 
 WEB_ROOT = Path(__file__).resolve().parents[2] / "appserver" / "controller" / "web"
 OFFLINE_ERROR = "host is offline; the request was not delivered"
@@ -213,3 +217,21 @@ class ContractRelay:
                 await self._to_controller(stream, str(text))
         except ConnectionClosed:
             pass
+
+
+@asynccontextmanager
+async def relay_with_builtin_gateway(
+    home: Path, *, server_name: str = "home-box"
+) -> AsyncIterator[ContractRelay]:
+    """A real gateway (``appserver serve --backend builtin`` on ``ws://127.0.0.1:0``, its
+    state in ``home``) with this relay started in front of it."""
+    home.mkdir(parents=True, exist_ok=True)
+    argv = [*APPSERVER, "serve", "--backend", "builtin", "--listen", "ws://127.0.0.1:0"]
+    async with launch(argv, env=appserver_env(home)) as gateway:
+        url = (await gateway.line_matching(r"listening on: (ws://\S+)")).group(1)
+        relay = ContractRelay(url, server_name=server_name)
+        await relay.start()
+        try:
+            yield relay
+        finally:
+            await relay.stop()

@@ -1,8 +1,10 @@
 """A controllable backend for processor tests: it records what it is sent and answers
-only when the test says so (``initialize`` is answered at once unless told otherwise)."""
+only when the test says so (``initialize`` is answered at once unless told otherwise);
+and what a transport does with a connection (:func:`forward`, :func:`drain`)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -83,3 +85,16 @@ async def forward(conn: Connection) -> None:
         tg.start_soon(conn.dispatch)
         await anyio.wait_all_tasks_blocked()
         tg.cancel_scope.cancel()
+
+
+def req(request_id: Any, method: str = "thread/list") -> str:
+    """A client request with empty params, as text."""
+    return json.dumps({"id": request_id, "method": method, "params": {}})
+
+
+def drain(conn: Connection) -> list[dict[str, Any]]:
+    """Everything queued for the client now, decoded, in order."""
+    out = []
+    while len(conn.outbound):
+        out.append(json.loads(conn.outbound.get_nowait()))
+    return out

@@ -1,7 +1,7 @@
 """Running our gateway as a remote-control host in tests.
 
 :func:`account_token` writes a relay account credential shaped like the relay's
-(contracts: JWT-shaped, the account id in the ``https://api.openai.com/auth`` claim);
+(docs/relay.md "Accounts": JWT-shaped, the account id in the ``https://api.openai.com/auth`` claim);
 :func:`host_process` runs ``appserver serve … --remote-control URL`` as a real process
 (:func:`tests.support.launcher.launch`).
 """

@@ -17,22 +17,11 @@ from appserver import jsonrpc
 from appserver.close import CloseCode
 from appserver.processor import Connection, ConnectionState, OverflowPolicy, Processor
 from appserver.session import SessionState
-from tests.support.fakes import FakeBackend, forward
+from tests.support.fakes import FakeBackend, drain, forward, req
 
 pytestmark = pytest.mark.anyio
 
 INIT = json.dumps({"id": 1, "method": "initialize", "params": {"clientInfo": {"name": "t", "version": "1"}}})
-
-
-def req(request_id: Any, method: str = "thread/list") -> str:
-    return json.dumps({"id": request_id, "method": method, "params": {}})
-
-
-def drain(conn: Connection) -> list[dict[str, Any]]:
-    out = []
-    while len(conn.outbound):
-        out.append(json.loads(conn.outbound.get_nowait()))
-    return out
 
 
 async def ready(processor: Processor, policy: OverflowPolicy = OverflowPolicy.DISCONNECT, **kw: Any) -> Connection:

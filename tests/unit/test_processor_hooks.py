@@ -20,7 +20,7 @@ from websockets.frames import Close
 from appserver import jsonrpc
 from appserver.close import CloseCode, CloseRequest, cut_reason
 from appserver.processor import Connection, ConnectionState, Processor
-from tests.support.fakes import FakeBackend, forward
+from tests.support.fakes import FakeBackend, drain, forward, req
 
 pytestmark = pytest.mark.anyio
 
@@ -31,17 +31,6 @@ STATUS_CHANGED = "remoteControl/status/changed"
 def init(request_id: int = 1, **capabilities: Any) -> str:
     params = {"clientInfo": {"name": "phone", "version": "2.0"}, "capabilities": capabilities}
     return json.dumps({"id": request_id, "method": "initialize", "params": params})
-
-
-def req(request_id: Any, method: str = "thread/list") -> str:
-    return json.dumps({"id": request_id, "method": method, "params": {}})
-
-
-def drain(conn: Connection) -> list[dict[str, Any]]:
-    out = []
-    while len(conn.outbound):
-        out.append(json.loads(conn.outbound.get_nowait()))
-    return out
 
 
 async def next_out(conn: Connection) -> dict[str, Any]:

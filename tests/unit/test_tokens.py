@@ -1,10 +1,6 @@
-"""appserver.tokens: durations, private files, signed tokens (verified with pyjwt)."""
+"""appserver.tokens: durations, random tokens, signed tokens (verified with pyjwt)."""
 
 from __future__ import annotations
-
-import os
-import stat
-from pathlib import Path
 
 import jwt
 import pytest
@@ -31,32 +27,6 @@ def test_random_token_is_32_bytes_url_safe() -> None:
     value = tokens.random_token(32)
     assert len(value) == 43 and set(value) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
     assert value != tokens.random_token(32)
-
-
-def test_private_file_modes(tmp_path: Path) -> None:
-    old = os.umask(0)  # even a permissive umask gives 0600 / 0700
-    try:
-        target = tmp_path / "a" / "b" / "tok"
-        tokens.write_private_file(target, "x\n", force=False)
-    finally:
-        os.umask(old)
-    assert stat.S_IMODE(target.stat().st_mode) == 0o600
-    assert stat.S_IMODE((tmp_path / "a").stat().st_mode) == 0o700
-    assert stat.S_IMODE((tmp_path / "a" / "b").stat().st_mode) == 0o700
-    assert target.read_text() == "x\n"
-
-
-def test_refuses_to_overwrite_without_force(tmp_path: Path) -> None:
-    target = tmp_path / "tok"
-    target.write_text("keep")
-    target.chmod(0o644)
-    with pytest.raises(ConfigError, match="already exists; pass --force"):
-        tokens.write_private_file(target, "new", force=False)
-    assert target.read_text() == "keep"
-    tokens.write_private_file(target, "new", force=True)
-    assert target.read_text() == "new"
-    assert stat.S_IMODE(target.stat().st_mode) == 0o600
-    assert [p.name for p in tmp_path.iterdir()] == ["tok"]  # no temp file left behind
 
 
 def test_sign_claims() -> None:
