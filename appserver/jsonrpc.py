@@ -120,6 +120,13 @@ class Message:
         """Build a message we emit ourselves; encodes it once."""
         return cls(classify(payload), payload, encode(payload))
 
+    @classmethod
+    def notification_of(cls, payload: dict[str, Any]) -> Message:
+        """:meth:`from_payload` for a notification we build (a ``method``, no ``id``):
+        streamed deltas are built by the thousand, and their kind is known."""
+        assert "id" not in payload and isinstance(payload.get("method"), str)
+        return cls(MessageKind.NOTIFICATION, payload, encode(payload))
+
     def __repr__(self) -> str:
         detail = self.method if self.method is not None else ""
         if "id" in self.payload:

@@ -305,7 +305,30 @@ class Connection:
             except QueueClosed:
                 pass
 
-    def _admit(self, text: str) -> tuple[_Admit, jsonrpc.Message, int]:
+    def offer(self, text: str) -> bool:
+        """Like :meth:`receive` when that would not wait, for a reader that must not wait
+        (a frame handed over in the socket's data callback, :mod:`appserver.transports.frames`).
+
+        Returns ``False``, having done nothing, when :meth:`receive` might have to wait for
+        room (the inbound queue is full, or the client's policy is to wait): the caller
+        passes the message to :meth:`receive` instead, so behaviour is the same either way.
+        """
+        if self.policy is OverflowPolicy.WAIT:
+            return False
+        size = utf8_size(text)
+        if not self._inbound.has_room(size):
+            return False
+        verdict, message, size = self._admit(text, size)
+        if verdict is _Admit.ANSWER:
+            self._enqueue_nowait(message)
+        elif verdict is _Admit.QUEUE and not self._forward_direct(message):
+            try:
+                self._inbound.put_nowait(message, size)
+            except (QueueFull, QueueClosed):
+                pass  # not full (checked above); closed: closing, nobody reads it
+        return True
+
+    def _admit(self, text: str, size: int = -1) -> tuple[_Admit, jsonrpc.Message, int]:
         """The receive rules that need no waiting (sans-I/O): parse, reject, queue requests.
 
         Requests are queued here (or answered -32001 when their queue is full); what is
@@ -313,7 +336,8 @@ class Connection:
         in the inbound queue, waiting or not.
         """
         metrics = self._metrics
-        size = utf8_size(text)
+        if size < 0:
+            size = utf8_size(text)
         metrics.messages_in += 1
         metrics.bytes_in += size
         try:
@@ -504,8 +528,57 @@ class Connection:
 
     # --- backend -> client -----------------------------------------------------------------
 
+    @property
+    def waits_for_room(self) -> bool:
+        """Whether :meth:`deliver` may wait (for room in the outbound queue); when not,
+        :meth:`deliver_nowait` does the same without a coroutine."""
+        return self.policy is OverflowPolicy.WAIT
+
+    def deliver_nowait(self, message: jsonrpc.Message) -> None:
+        """:meth:`deliver` for a connection that never waits for room (not
+        :attr:`waits_for_room`), called from a data callback without a task."""
+        assert self.policy is not OverflowPolicy.WAIT
+        message = self._deliverable(message)  # type: ignore[assignment]
+        if message is None:
+            return
+        if message.is_answer:
+            ready_now = self._answered(message)
+            self._enqueue_nowait(message)
+            if ready_now:
+                for notification in self._ready_notifications():
+                    self._enqueue_nowait(notification)
+            self._release(message.id)
+            return
+        self._enqueue_nowait(message)
+
     async def deliver(self, message: jsonrpc.Message) -> None:
         """A message from the backend for this client (see :class:`appserver.backends.Peer`)."""
+        message = self._deliverable(message)  # type: ignore[assignment]
+        if message is None:
+            return
+        if message.is_answer:
+            ready_now = self._answered(message)
+            # Released only once queued: a drain that sees nothing in flight must find
+            # every answer already in the outbound queue.
+            await self._enqueue(message)
+            if ready_now:
+                for notification in self._ready_notifications():
+                    await self._enqueue(notification)
+            self._release(message.id)
+            return
+        await self._enqueue(message)
+
+    def _answered(self, answer: jsonrpc.Message) -> bool:
+        """Let the session see an answer; ``True`` when it made the connection ready."""
+        if self.session.initialize_id is None:
+            return False
+        self.session.on_answer(answer)
+        return self.session.state is SessionState.READY
+
+    def _deliverable(self, message: jsonrpc.Message) -> jsonrpc.Message | None:
+        """What of a backend message goes to the client: ``None`` for a notification the
+        client opted out of or the gateway owns; an error in place of an answer too large
+        for any transport."""
         if len(message.text) > limits.MAX_MESSAGE_BYTES // 4 and (
             utf8_size(message.text) > limits.MAX_MESSAGE_BYTES
         ):
@@ -514,7 +587,7 @@ class Connection:
             size = utf8_size(message.text)
             log.warning("connection %d: %r is %d bytes, over the message limit", self.id, message, size)
             if not message.is_answer:
-                return
+                return None
             message = jsonrpc.Message.from_payload(
                 jsonrpc.error(
                     message.id,  # type: ignore[arg-type]
@@ -522,38 +595,24 @@ class Connection:
                     strings.MESSAGE_TOO_LARGE.format(size=size, limit=limits.MAX_MESSAGE_BYTES),
                 )
             )
-        if message.is_answer:
-            ready_now = False
-            if self.session.initialize_id is not None:
-                self.session.on_answer(message)
-                ready_now = self.session.state is SessionState.READY
-            # Released only once queued: a drain that sees nothing in flight must find
-            # every answer already in the outbound queue.
-            await self._enqueue(message)
-            if ready_now:
-                await self._on_ready()
-            self._release(message.id)
-            return
         if message.kind is _NOTIFICATION:
             if not self.session.wants_notification(message.method):
-                return
+                return None
             gateway = self._processor.gateway
             if gateway is not None and gateway.owns_notification(message.method):  # type: ignore[arg-type]
-                return
-        await self._enqueue(message)
+                return None
+        return message
 
-    async def _on_ready(self) -> None:
-        """Queue the gateway's notifications right behind the initialize answer."""
+    def _ready_notifications(self) -> list[jsonrpc.Message]:
+        """The gateway's notifications, queued right behind the initialize answer."""
         gateway = self._processor.gateway
         if gateway is None:
-            return
+            return []
         try:
-            notifications = gateway.on_ready(self)
+            return gateway.on_ready(self)
         except Exception:
             log.exception("connection %d: gateway on_ready failed", self.id)
-            return
-        for notification in notifications:
-            await self._enqueue(notification)
+            return []
 
     def backend_failed(self, reason: str) -> None:
         """The backend session died: answer what is owed with an error, then close (1011)."""

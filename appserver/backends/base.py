@@ -41,6 +41,15 @@ class Peer(Protocol):
         """
         ...
 
+    @property
+    def waits_for_room(self) -> bool:
+        """Whether :meth:`deliver` may wait; when not, :meth:`deliver_nowait` may be used."""
+        ...
+
+    def deliver_nowait(self, message: jsonrpc.Message) -> None:
+        """:meth:`deliver` without a coroutine, for a peer that does not wait for room."""
+        ...
+
     def backend_failed(self, reason: str) -> None:
         """The session cannot go on: the processor answers what is owed and closes."""
         ...

@@ -33,6 +33,7 @@ from appserver.processor import Processor
 from appserver.transports.listener import Listener
 from appserver.transports import tcp_routes
 from appserver.transports.tcp_routes import HttpResponse, Route
+from appserver.transports.frames import DirectServerConnection
 from appserver.transports.websocket import SERVER_OPTIONS, close_server, serve_websocket
 
 log = logging.getLogger("appserver.tcp")
@@ -172,7 +173,7 @@ def _pipelined_http(router: _Router, tls: ssl.SSLContext | None = None) -> type[
     limited). The listener is then created without ``ssl=``.
     """
 
-    class PipelinedHttpConnection(ServerConnection):
+    class PipelinedHttpConnection(DirectServerConnection):
         _head = b""
         _passed = False
         _secured = False

@@ -37,6 +37,7 @@ from appserver.errors import ConfigError, RuntimeFailure
 from appserver.processor import Processor
 from appserver.transports.listener import Listener
 from appserver.transports.unix_path import SocketPathError, open_control_socket
+from appserver.transports.frames import DirectServerConnection
 from appserver.transports.websocket import SERVER_OPTIONS, close_server, serve_websocket
 
 log = logging.getLogger("appserver.unix")
@@ -102,6 +103,7 @@ async def run_unix_listener(
             process_request=_process_request,
             process_response=_process_response,
             server_header=None,
+            create_connection=DirectServerConnection,
             **SERVER_OPTIONS,
         )
     except BaseException:

@@ -22,6 +22,7 @@ from appserver import limits, strings
 from appserver.close import CloseCode
 from appserver.processor import OverflowPolicy, Processor
 from appserver.transports.base import TransportClosed, run_connection
+from appserver.transports.frames import DirectServerConnection, DirectTextFrames
 
 log = logging.getLogger("appserver.websocket")
 
@@ -92,16 +93,23 @@ def _write_joined(ws: Connection, data: list[bytes]) -> None:
 
 
 async def _frames(ws: ServerConnection, conn_id: int) -> AsyncIterator[str]:
+    """The messages the text sink left to the reader task (see :mod:`.frames`)."""
+    taken = ws.message_taken if isinstance(ws, DirectTextFrames) else _nothing
     try:
         async for frame in ws:
             if isinstance(frame, str):
-                yield frame
+                yield frame  # resumed once the reader handled it
             else:
                 log.warning(
                     "connection %d: dropping unsupported binary websocket message", conn_id
                 )
+            taken()
     except ConnectionClosed:
         return
+
+
+def _nothing() -> None:
+    pass
 
 
 def _peer_name(ws: ServerConnection) -> str:
@@ -142,6 +150,8 @@ async def serve_websocket(processor: Processor, ws: ServerConnection, transport:
         return
     conn = processor.register(transport, OverflowPolicy.DISCONNECT, peer=_peer_name(ws))
     conn.set_direct_writer(lambda text: write_now(ws, text))
+    if isinstance(ws, DirectTextFrames):
+        ws.set_text_sink(conn.offer)
 
     async def send_batch(batch: list[str]) -> None:
         # One text frame per message, one socket write and one drain per batch.

@@ -33,7 +33,13 @@ class FakePeer:
         """The last ``backend_failed`` reason, if any."""
         return self.failures[-1] if self.failures else None
 
+    #: Like a socket client: never waits for room, so backends may deliver in a callback.
+    waits_for_room = False
+
     async def deliver(self, message: jsonrpc.Message) -> None:
+        self.deliver_nowait(message)
+
+    def deliver_nowait(self, message: jsonrpc.Message) -> None:
         # Round-trip through the wire text: what a client would really receive.
         self.messages.append(jsonrpc.parse(message.text).payload)
         self._pulse()

@@ -51,6 +51,6 @@ NOTIFICATION_METHODS = frozenset(
 def notification(method: str, params: dict[str, Any]) -> jsonrpc.Message:
     """A server notification stamped with ``emittedAtMs``, as codex sends them."""
     assert method in NOTIFICATION_METHODS, method
-    return jsonrpc.Message.from_payload(
+    return jsonrpc.Message.notification_of(
         {"method": method, "params": params, "emittedAtMs": now_ms()}
     )

@@ -192,7 +192,10 @@ class Thread:
     async def broadcast(self, message: jsonrpc.Message) -> None:
         """Send a notification to every subscriber (see the module docstring)."""
         for peer in list(self.subscribers.values()):
-            await peer.deliver(message)
+            if peer.waits_for_room:
+                await peer.deliver(message)
+            else:
+                peer.deliver_nowait(message)
 
     def __repr__(self) -> str:
         return (

@@ -24,12 +24,13 @@ from pathlib import Path
 
 import anyio
 from anyio.abc import TaskGroup
-from websockets.asyncio.client import ClientConnection, unix_connect
+from websockets.asyncio.client import unix_connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from appserver import jsonrpc, limits, strings
 from appserver.backends.base import BackendUnavailable, Peer
 from appserver.backends.codex.pacing import Backoff
+from appserver.transports.frames import DirectClientConnection
 from appserver.transports.unix_path import UDS_WEBSOCKET_URI, connectable_path
 from appserver.transports.websocket import CLIENT_OPTIONS, send_texts, write_now
 
@@ -52,12 +53,17 @@ UPSTREAM_OPTIONS: dict[str, object] = {
 LossExplainer = Callable[[str], Awaitable[str]]
 
 
-async def open_control_socket(path: Path) -> ClientConnection:
+async def open_control_socket(path: Path) -> DirectClientConnection:
     """Open a WebSocket to an app-server control socket; raises :class:`BackendUnavailable`."""
     try:
         # A path too long for sun_path is reached through its target (codex's advertised
         # path is a symlink to a short physical one, spec/transport.md §3.1).
-        return await unix_connect(connectable_path(path), UDS_WEBSOCKET_URI, **UPSTREAM_OPTIONS)
+        return await unix_connect(  # type: ignore[return-value]
+            connectable_path(path),
+            UDS_WEBSOCKET_URI,
+            create_connection=DirectClientConnection,
+            **UPSTREAM_OPTIONS,
+        )
     except (OSError, InvalidHandshake, TimeoutError) as exc:
         detail = str(exc) or type(exc).__name__
         raise BackendUnavailable(strings.UPSTREAM_UNREACHABLE.format(path=path, err=detail)) from exc
@@ -153,7 +159,7 @@ class UpstreamSession:
 
     def __init__(
         self,
-        ws: ClientConnection,
+        ws: DirectClientConnection,
         peer: Peer,
         retry: Backoff,
         explain_loss: LossExplainer,
@@ -171,6 +177,9 @@ class UpstreamSession:
         self.retries = 0
         self._registry = registry
         registry.add(self)
+        #: The task group of :meth:`run` (for retries), while it runs.
+        self._retries: TaskGroup | None = None
+        ws.set_text_sink(self._from_codex_now)
 
     @classmethod
     async def open(
@@ -238,18 +247,24 @@ class UpstreamSession:
     async def run(self) -> None:
         """Deliver codex's messages to the client until either side ends the session."""
         detail = "closed"
+        ws = self.ws
         with self._scope:
             async with anyio.create_task_group() as retries:
+                self._retries = retries
                 try:
-                    async for frame in self.ws:
+                    # What the text sink (_from_codex_now) left to this task, in order.
+                    async for frame in ws:
                         if isinstance(frame, bytes):
                             log.warning("connection %d: codex sent a binary frame; dropped", self.peer.id)
-                            continue
-                        await self._from_codex(frame, retries)
+                        else:
+                            await self._from_codex(frame, retries)
+                        ws.message_taken()
                 except ConnectionClosed as exc:
                     detail = self._describe_close(exc)
                 else:
                     detail = self._describe_close(None)
+                finally:
+                    self._retries = None
                 retries.cancel_scope.cancel()
         if self._closed or self._failed:
             return
@@ -258,13 +273,32 @@ class UpstreamSession:
             self._failed = True
             self.peer.backend_failed(reason)
 
+    def _from_codex_now(self, text: str) -> bool:
+        """The text sink of the socket (:mod:`appserver.transports.frames`): deliver a
+        message from codex in the socket's data callback, when the client never waits for
+        room; ``False`` leaves it to :meth:`run`."""
+        retries = self._retries
+        if retries is None or self.peer.waits_for_room:
+            return False
+        message = self._accept(text, retries)
+        if message is not None:
+            self.peer.deliver_nowait(message)
+        return True
+
     async def _from_codex(self, text: str, retries: TaskGroup) -> None:
+        message = self._accept(text, retries)
+        if message is not None:
+            await self.peer.deliver(message)
+
+    def _accept(self, text: str, retries: TaskGroup) -> jsonrpc.Message | None:
+        """Parse a message from codex and settle its request's bookkeeping; ``None`` when
+        nothing goes to the client (malformed, or an overload answer being retried)."""
         try:
             # codex's own output: its nesting was bounded by its serializer's types.
             message = jsonrpc.parse(text, strict=False)
         except jsonrpc.ParseError as exc:
             log.warning("connection %d: ignoring a malformed message from codex: %s", self.peer.id, exc)
-            return
+            return None
         if message.is_answer:
             queue = self._pending.get(message.id)  # type: ignore[arg-type]
             overloaded = message.kind is _ERROR and _is_overloaded(message)
@@ -276,13 +310,13 @@ class UpstreamSession:
                         entry.retries += 1
                         self.retries += 1
                         retries.start_soon(self._resend, entry, delay)
-                        return
+                        return None
                 queue.popleft()
                 if not queue:
                     del self._pending[message.id]  # type: ignore[arg-type]
             if overloaded:
                 self._registry.overloads_passed += 1
-        await self.peer.deliver(message)
+        return message
 
     async def _resend(self, entry: _Pending, delay: float) -> None:
         await anyio.sleep(delay)
