@@ -149,6 +149,8 @@ class RelayController:
         return params
 
     async def send(self, payload: dict[str, Any]) -> None:
+        """Send one frame. It is recorded first: when the write fails because the socket
+        just dropped, the next :meth:`connect` resends it (the caller must not send it again)."""
         text = json.dumps(payload)
         self.sent.append(text)
         await self.ws.send(text)
