@@ -356,6 +356,13 @@ RELAY_HOST_MAX_FRAME_BYTES = 1024 * 1024
 #: Largest WebSocket frame (one JSON-RPC message) from a controller.
 RELAY_CONTROLLER_MAX_FRAME_BYTES = 16 * 1024 * 1024
 
+#: Acks to a host: written with the next envelope the relay sends it, or on their own once
+#: this many host envelopes are due (well below the host's stall at RC_MAX_UNACKED = 128)...
+RELAY_ACK_EVERY = 64
+#: ...or this many seconds after the first one that is due (a quiet link: the host frees
+#: its replay buffer soon anyway; one write per interval, not one per envelope).
+RELAY_ACK_DELAY = 0.05
+
 #: Controller -> host envelopes kept per host for redelivery after the host link
 #: reconnects (from the host's `x-codex-subscribe-cursor`); oldest forgotten first.
 RELAY_HOST_REDELIVERY_ENVELOPES = 4096

@@ -86,7 +86,9 @@ def serve(
         tls_key=tls_key,
         behind_proxy=behind_proxy,
     )
-    anyio.run(relay_serve.run, options)
+    from appserver import event_loop
+
+    event_loop.run(relay_serve.run, options, env=os.environ, tls_listener=options.tls is not None)
 
 
 @relay.group()
