@@ -26,7 +26,7 @@ from benchmarks.scenarios import Context, Scenario
 from benchmarks.scenarios.common import CHEAP_METHOD, check_cheap_method, start_thread, turn, words
 from benchmarks.scenarios.rtt import alternate_round_trips, report
 from benchmarks.scenarios.stream import RATE, rate
-from benchmarks.services import ROOT, Endpoint, _ready, python_env, start_gateway
+from benchmarks.services import ROOT, Endpoint, _ready, python_env, start_gateway, start_profiler
 
 DIRECT = "a client straight on the gateway's ws:// listener"
 RSS = "relay RSS growth per idle controller stream"
@@ -52,6 +52,8 @@ async def _start(ctx: Context) -> Relayed:
         env=python_env(), cwd=ROOT,
     )
     url = await _ready(relay, "appserver relay", line=r"listening on (http://\S+/) ")
+    if (profile := ctx.profile_path("relay")) is not None:
+        await start_profiler(ctx.runner, relay, profile)
     token = ctx.runner.path("account.token")
     await asyncio.to_thread(
         subprocess.run,

@@ -27,7 +27,7 @@ from benchmarks.scenarios import Context, Scenario
 from benchmarks.scenarios.common import CHEAP_METHOD, check_cheap_method, start_thread, turn, words
 from benchmarks.scenarios.rtt import alternate_round_trips, report
 from benchmarks.scenarios.stream import RATE, rate
-from benchmarks.services import ROOT, Endpoint, _ready, python_env, start_gateway
+from benchmarks.services import ROOT, Endpoint, _ready, python_env, start_gateway, start_profiler
 from tests.support.rc_host import write_token
 
 DIRECT = "a client straight on the gateway's ws:// listener"
@@ -42,6 +42,8 @@ async def _relay_and_gateway(ctx: Context) -> tuple[Endpoint, Endpoint, int, str
         "rc-relay", [sys.executable, "-m", "tests.support.rc_relay"], env=python_env(), cwd=ROOT
     )
     base = await _ready(relay, "loopback relay", line=r"listening on: (http://\S+)")
+    if (profile := ctx.profile_path("relay")) is not None:
+        await start_profiler(ctx.runner, relay, profile)
     token = ctx.runner.path("account.token")
     write_token(token)
     proc, direct = await start_gateway(
