@@ -38,6 +38,7 @@ from appserver import event_loop, limits
 from appserver.relay.frames import FrameWriter
 from appserver.remote_control.chunks import split_client_message
 from appserver.remote_control.envelopes import Ack, ClientMessage, ServerMessage, encode, parse_server_envelope
+from tests.support.client import answer_to, initialize_params, notification_named, wait_for_message
 
 PREFIX = "/backend-api/"
 SERVER = PREFIX + "wham/remote/control/server"
@@ -116,8 +117,7 @@ class RelayStream:
         return await self.send_message(msg)
 
     async def initialize(self, name: str = "phone", *, experimental: bool = True) -> dict[str, Any]:
-        await self.send_request(1, "initialize", {"clientInfo": {"name": name, "title": None, "version": "1.0"},
-                                                   "capabilities": {"experimentalApi": experimental}})
+        await self.send_request(1, "initialize", initialize_params(name, experimental=experimental))
         answer = await self.answer(1)
         await self.send_message({"method": "initialized"})
         return answer
@@ -160,21 +160,13 @@ class RelayStream:
         return await asyncio.wait_for(self.messages.get(), timeout)
 
     async def wait_for(self, predicate: Any, timeout: float = 60.0) -> dict[str, Any]:
-        for i, m in enumerate(self.inbox):
-            if predicate(m):
-                return self.inbox.pop(i)
-        async with asyncio.timeout(timeout):
-            while True:
-                m = await self.messages.get()
-                if predicate(m):
-                    return m
-                self.inbox.append(m)
+        return await wait_for_message(self.inbox, self.messages.get, predicate, timeout)
 
     async def answer(self, request_id: Any, timeout: float = 60.0) -> dict[str, Any]:
-        return await self.wait_for(lambda m: m.get("id") == request_id and ("result" in m or "error" in m), timeout)
+        return await self.wait_for(answer_to(request_id), timeout)
 
     async def notification(self, method: str, timeout: float = 60.0) -> dict[str, Any]:
-        return await self.wait_for(lambda m: m.get("method") == method and "id" not in m, timeout)
+        return await self.wait_for(notification_named(method), timeout)
 
 
 class RcTestRelay:
