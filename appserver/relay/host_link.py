@@ -21,7 +21,8 @@ On the link, using the shared wire modules (:mod:`appserver.remote_control`):
 * controller messages go out as ``client_message`` (or ``client_message_chunk`` when large)
   with per-stream ``seq_id`` from 0 and a ``cursor`` on every envelope; on reconnect the
   envelopes after the host's ``x-codex-subscribe-cursor`` are sent again, then every stream
-  gets a ``ping`` (a ``pong`` ``unknown`` means the host lost it: the stream ends, 4002);
+  gets what waited for the host and a ``ping`` (a ``pong`` ``unknown`` means the host lost
+  it: the stream ends, 4002);
 * malformed frames, unknown types and chunk rule violations are logged and dropped; binary
   frames are ignored (as codex does); the link and other streams carry on.
 """
@@ -123,7 +124,11 @@ class HostLink:
         if not self._write(text):
             return False
         self.relay.metrics.sent(kind).inc()
-        await self.frames.drain()
+        try:
+            await self.frames.drain()
+        except (ConnectionError, RuntimeError) as exc:  # written; the link is going away
+            log.info("host %s: send failed (%s)", self.server_id, exc)
+            self.closed = True
         return True
 
     def _write(self, text: str | None) -> bool:
@@ -286,12 +291,14 @@ class HostLink:
             await self.send_client_closed(client_id, stream_id)
 
     async def go_live(self) -> None:
-        """The link takes traffic: ping every stream (a lost one ends), then what waited."""
+        """The link takes traffic: per stream, what waited, then a ``ping`` (a stream the
+        host lost ends). What waited goes first: a stream whose ``initialize`` was held
+        while the host was offline is new to the host until that is delivered."""
         for stream in self.relay.streams_of_server(self.server_id):
-            if stream.initialized:
-                await self.send_ping(stream)
             stream.host_state(True)
             await stream.flush_waiting()
+            if stream.initialized:
+                await self.send_ping(stream)
 
     async def run(self) -> None:
         try:

@@ -5,7 +5,9 @@ envelope codec, the chunker/reassembler and the per-stream seq/replay state are 
 sans-I/O wire modules (:mod:`.envelopes`, :mod:`.chunks`, :mod:`.streams`); this module
 does the I/O around them:
 
-* **One reader** (the socket's receive loop) demultiplexes envelopes. A ``client_message``
+* **One reader** demultiplexes envelopes: text frames are handed to :meth:`HostLink.on_frame`
+  in the socket's data callback (:mod:`appserver.transports.frames`: no task wake-up per
+  envelope); the receive loop only sees what the library queues (binary frames). A ``client_message``
   carrying ``initialize`` opens a processor connection (transport ``"remote"``, small
   bounds) for its ``(client_id, stream_id)``; later messages go to it with
   :meth:`Connection.receive_nowait`, which never waits, so one stream cannot block the
@@ -45,7 +47,6 @@ from typing import Any
 import anyio
 import websockets
 from anyio.abc import TaskGroup
-from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from appserver import limits, strings
@@ -72,6 +73,7 @@ from appserver.remote_control.errors import ErrorKind, RemoteControlError
 from appserver.remote_control.service import RemoteControlService
 from appserver.remote_control.status import RcStatus
 from appserver.remote_control.streams import ReplayBuffer, SeqNumbers
+from appserver.transports.frames import DirectClientConnection
 from appserver.transports.websocket import send_texts, write_now
 
 log = logging.getLogger("appserver.remote_control")
@@ -137,7 +139,7 @@ class HostLink:
         self._room = Pulse()  # fired when acks free replay slots
         self._legacy: dict[str, str] = {}
         self._reassembler = Reassembler()
-        self._socket: ClientConnection | None = None
+        self._socket: DirectClientConnection | None = None
         self._out: deque[str] = deque()
         self._out_ready = Pulse()
         #: Writes one envelope on the socket now, or says it cannot without waiting.
@@ -187,6 +189,7 @@ class HostLink:
                 close_timeout=limits.WEBSOCKET_CLOSE_TIMEOUT,
                 max_size=limits.RC_LINK_MAX_FRAME,
                 max_queue=limits.RC_LINK_MAX_QUEUE,
+                create_connection=DirectClientConnection,
             )
         except InvalidStatus as exc:
             await self._handshake_failed(exc, enrollment)
@@ -196,12 +199,14 @@ class HostLink:
             raise RemoteControlError(
                 kind, f"failed to connect app-server remote control websocket `{url}`: {exc or type(exc).__name__}"
             ) from None
+        assert isinstance(socket, DirectClientConnection)
         if not service.enabled:
             socket.transport.abort()
             return
         self.metrics.connects += 1
         self._socket = socket
         self._write_now = functools.partial(write_now, socket)
+        socket.set_text_sink(self._on_text)
         log.info("remote control connected to %s (server %s)", url, enrollment.server_id)
         service.status.set_status(RcStatus.CONNECTED)
         self._replay()
@@ -282,7 +287,7 @@ class HostLink:
     def _rearm_write_now(self) -> None:
         self._wrote_now = False
 
-    async def _write(self, socket: ClientConnection) -> None:
+    async def _write(self, socket: DirectClientConnection) -> None:
         out = self._out
         while True:
             while not out:
@@ -350,19 +355,25 @@ class HostLink:
 
     # --- reading -------------------------------------------------------------------------------
 
-    async def _read(self, socket: ClientConnection) -> str:
+    def _on_text(self, frame: str) -> bool:
+        """The socket's text sink: one envelope, handled in the data callback (never waits)."""
+        self.metrics.envelopes_in += 1
+        try:
+            self.on_frame(frame)
+        except Exception:
+            # One bad envelope (or a bug) must not end the link for every stream.
+            self.metrics.bad_envelopes += 1
+            log.exception("remote control: failed to handle an envelope")
+        return True
+
+    async def _read(self, socket: DirectClientConnection) -> str:
         try:
             async for frame in socket:
-                if not isinstance(frame, str):
+                if isinstance(frame, str):
+                    self._on_text(frame)  # (a fragmented one: the library reassembled it)
+                else:
                     log.warning("remote control: dropping a binary frame from the relay")
-                    continue
-                self.metrics.envelopes_in += 1
-                try:
-                    self.on_frame(frame)
-                except Exception:
-                    # One bad envelope (or a bug) must not end the link for every stream.
-                    self.metrics.bad_envelopes += 1
-                    log.exception("remote control: failed to handle an envelope")
+                socket.message_taken()
         except ConnectionClosed as exc:
             if "keepalive ping timeout" in str(exc):
                 return strings.RC_WS_PONG_TIMEOUT
