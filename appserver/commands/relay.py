@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import anyio
 import click
 
-from appserver import limits, strings
+from appserver import event_loop, limits, strings
 from appserver.errors import ConfigError
 
 T = TypeVar("T")
@@ -86,7 +86,7 @@ def serve(
         tls_key=tls_key,
         behind_proxy=behind_proxy,
     )
-    anyio.run(relay_serve.run, options)
+    event_loop.run(relay_serve.run, options, env=os.environ, tls_listener=options.tls is not None)
 
 
 @relay.group()
