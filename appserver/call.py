@@ -54,7 +54,9 @@ def request_payload(request_id: Any, method: str, params: Any, has_params: bool)
     return payload
 
 
-class _Caller:
+class _Exchange:
+    """One connection's messages: what we send, and what we read on the way to an answer."""
+
     def __init__(
         self, ws: ClientConnection, target: Target, on_notification: Callable[[str], None]
     ) -> None:
@@ -66,31 +68,26 @@ class _Caller:
         await self._send(payload)
         wanted = payload["id"]
         while True:
-            try:
-                frame = await self.ws.recv()
-            except ConnectionClosed as exc:
-                raise CallFailed(self._closed_message(exc)) from None
-            if not isinstance(frame, str):
-                continue
-            try:
-                message = jsonrpc.parse(frame)
-            except jsonrpc.ParseError:
-                continue
-            if message.kind is jsonrpc.MessageKind.NOTIFICATION:
-                self.on_notification(frame)
-            elif message.kind is jsonrpc.MessageKind.REQUEST:
-                # A server request (e.g. an approval): refuse it rather than stall it.
-                self.on_notification(frame)
-                await self._send(
-                    jsonrpc.error(message.id, jsonrpc.METHOD_NOT_FOUND, strings.CALL_SERVER_REQUEST_REFUSED)  # type: ignore[arg-type]
-                )
-            elif message.id == wanted and type(message.id) is type(wanted):
+            message = await self._next()
+            if message.is_answer and message.id == wanted and type(message.id) is type(wanted):
                 if message.kind is jsonrpc.MessageKind.ERROR:
                     return Answer(False, message.payload["error"])
                 return Answer(True, message.payload.get("result"))
 
     async def wait_notification(self, method: str) -> None:
         """Read until a notification ``method`` arrives (it goes to ``on_notification`` too)."""
+        while True:
+            message = await self._next()
+            if message.kind is jsonrpc.MessageKind.NOTIFICATION and message.method == method:
+                return
+
+    async def _next(self) -> jsonrpc.Message:
+        """The next notification or answer (classified by :mod:`appserver.jsonrpc`).
+
+        Notifications go to ``on_notification``; a server request (e.g. an approval) goes
+        there too and is refused rather than left to stall; frames that are not JSON-RPC
+        are skipped.
+        """
         while True:
             try:
                 frame = await self.ws.recv()
@@ -104,13 +101,15 @@ class _Caller:
                 continue
             if message.kind is jsonrpc.MessageKind.REQUEST:
                 self.on_notification(frame)
-                await self._send(
-                    jsonrpc.error(message.id, jsonrpc.METHOD_NOT_FOUND, strings.CALL_SERVER_REQUEST_REFUSED)  # type: ignore[arg-type]
+                assert message.id is not None  # a request has an id
+                refusal = jsonrpc.error(
+                    message.id, jsonrpc.METHOD_NOT_FOUND, strings.CALL_SERVER_REQUEST_REFUSED
                 )
-            elif message.kind is jsonrpc.MessageKind.NOTIFICATION:
+                await self._send(refusal)
+                continue
+            if message.kind is jsonrpc.MessageKind.NOTIFICATION:
                 self.on_notification(frame)
-                if message.method == method:
-                    return
+            return message
 
     async def notify(self, method: str) -> None:
         await self._send({"method": method})
@@ -131,26 +130,26 @@ class _Caller:
         )
 
 
-class Session:
+class Caller:
     """An initialized connection for several requests in turn (``appserver pair``)."""
 
-    def __init__(self, caller: _Caller) -> None:
-        self._caller = caller
+    def __init__(self, exchange: _Exchange) -> None:
+        self._exchange = exchange
         self._ids = itertools.count(CALL_ID)
 
     async def request(self, method: str, params: Any = None) -> Answer:
         payload = request_payload(next(self._ids), method, params, params is not None)
-        return await self._caller.request(payload)
+        return await self._exchange.request(payload)
 
 
 @asynccontextmanager
-async def session(
+async def connected(
     target: Target, on_notification: Callable[[str], None] = lambda _: None
-) -> AsyncIterator[Session]:
+) -> AsyncIterator[Caller]:
     """Connect and initialize; raises ConnectFailed / CallFailed (also if initialize fails)."""
     ws = await open_websocket(target)
     try:
-        caller = _Caller(ws, target, on_notification)
+        caller = _Exchange(ws, target, on_notification)
         init = await caller.request(
             request_payload(INITIALIZE_ID, "initialize", initialize_params(), True)
         )
@@ -158,7 +157,7 @@ async def session(
             message = init.payload.get("message") if isinstance(init.payload, dict) else None
             raise CallFailed(strings.CALL_INITIALIZE_FAILED.format(message=message or init.payload))
         await caller.notify("initialized")
-        yield Session(caller)
+        yield Caller(caller)
     finally:
         await ws.close()
 
@@ -180,7 +179,7 @@ async def call_once(
     """
     ws = await open_websocket(target)
     try:
-        caller = _Caller(ws, target, on_notification)
+        caller = _Exchange(ws, target, on_notification)
         if method == "initialize":
             answer = await caller.request(
                 request_payload(

@@ -15,10 +15,14 @@ import ssl
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from appserver import strings
 from appserver.auth import Policy
 from appserver.errors import ConfigError
+
+if TYPE_CHECKING:  # the remote-control package is imported only when it is used
+    from appserver.remote_control.setup import RemoteControlConfig
 
 CONTROL_SOCKET_DIR = "app-server-control"
 CONTROL_SOCKET_NAME = "app-server-control.sock"
@@ -191,6 +195,6 @@ class ServeConfig:
     tls_context: ssl.SSLContext | None = None
     #: WebSocket auth (``--ws-*``), its secret read once at start-up; ``None`` = no auth.
     ws_auth: Policy | None = None
-    # Remote control (``--remote-control*``): appserver.remote_control.setup.RemoteControlConfig;
-    # ``None``: the remoteControl/* methods are not answered by the gateway (tests only).
-    remote_control: object | None = None
+    #: Remote control (``--remote-control*``); ``None``: the remoteControl/* methods are not
+    #: answered by the gateway (tests only).
+    remote_control: RemoteControlConfig | None = None

@@ -90,8 +90,9 @@ CLOSE_REASON_MAX_BYTES = 123
 #: reading that socket (backpressure on a client that sends faster than we dispatch).
 WEBSOCKET_SERVER_MAX_QUEUE = 64
 
-#: An over-long stdin line is skipped in reads of this many bytes.
-STDIO_SKIP_CHUNK = 1 << 20
+#: stdin is read this many bytes at a time (what one pipe read of the event loop returns
+#: at most); the loop stops reading ahead once about twice this much is unread.
+STDIO_READ_CHUNK = 256 * 1024
 
 #: At most this many queued messages are handed to a transport's writer at once (one
 #: stdout write, or back-to-back frames before the socket is drained).
@@ -203,12 +204,6 @@ STARTUP_LOCK_POLL = 0.05
 #: JSONL proxy: after stdin closes, how long to wait for the answers owed to requests
 #: already sent before closing the connection anyway.
 PROXY_EOF_DRAIN_TIMEOUT = 30.0
-
-#: Bytes read from stdin (and from a raw socket) at a time.
-PROXY_READ_CHUNK = 64 * 1024
-
-#: Chunks or lines waiting between the stdio threads and the event loop, each way.
-PROXY_PIPE_ITEMS = 256
 
 #: Connecting: TCP, TLS and the WebSocket upgrade together (codex's CONNECT_TIMEOUT).
 CONNECT_TIMEOUT = 10.0
@@ -361,6 +356,13 @@ RELAY_HOST_MAX_FRAME_BYTES = 1024 * 1024
 #: Largest WebSocket frame (one JSON-RPC message) from a controller.
 RELAY_CONTROLLER_MAX_FRAME_BYTES = 16 * 1024 * 1024
 
+#: Acks to a host: written with the next envelope the relay sends it, or on their own once
+#: this many host envelopes are due (well below the host's stall at RC_MAX_UNACKED = 128)...
+RELAY_ACK_EVERY = 64
+#: ...or this many seconds after the first one that is due (a quiet link: the host frees
+#: its replay buffer soon anyway; one write per interval, not one per envelope).
+RELAY_ACK_DELAY = 0.05
+
 #: Controller -> host envelopes kept per host for redelivery after the host link
 #: reconnects (from the host's `x-codex-subscribe-cursor`); oldest forgotten first.
 RELAY_HOST_REDELIVERY_ENVELOPES = 4096
@@ -433,6 +435,13 @@ CONTROLLER_RESUME_GIVE_UP = 60.0
 #: Local clients of `appserver remote connect --listen`: at most this many at once.
 CONTROLLER_MAX_LOCAL_CLIENTS = 64
 
+#: A paired host's local name (its file name in the config folder): at most this long.
+CONTROLLER_NAME_MAX = 63
+#: The relay's error detail shown after a failed claim: its first line, cut to this.
+CONTROLLER_RELAY_DETAIL_CHARS = 200
+#: `appserver pair` / `devices`: paired devices asked for per `remoteControl/client/list` page.
+CONTROLLER_CLIENT_LIST_PAGE = 100
+
 # --- hardening: bad input at the boundaries ---------------------------------------------------
 
 #: Arrays/objects nested inside each other in one incoming message; deeper messages are
@@ -482,6 +491,8 @@ RELAY_REDIS_CONNECT_TIMEOUT = 5.0
 RELAY_REDIS_COMMAND_TIMEOUT = 5.0
 #: An idle pooled connection is checked with PING before reuse after this long.
 RELAY_REDIS_HEALTH_CHECK_INTERVAL = 10.0
+#: A Redis error shown in a message (503 detail, `Error:` line): its first line, cut to this.
+RELAY_REDIS_ERROR_CHARS = 160
 #: A host's lease (which node owns its link) lives this long unless renewed; its owner
 #: renews it this often. A node that dies keeps its hosts' leases at most the TTL (the
 #: host moving to another node takes them over at once).

@@ -193,6 +193,7 @@ class Connection:
         self._write_now: Callable[[str], bool] | None = None
         self._wrote_now = False  # an answer went out directly in this loop iteration
         self._closing: anyio.Event | None = None  # made by wait_closing(), set by close()
+        self._loop: asyncio.AbstractEventLoop | None = None  # looked up on first use
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -408,9 +409,17 @@ class Connection:
         if is_request:
             self._track(message)
         self._forwarded_now = True
-        asyncio.get_running_loop().call_soon(self._rearm_direct_forward)
+        self._soon(self._rearm_direct_forward)
         self._metrics.forwarded_direct += 1
         return True
+
+    def _soon(self, callback: Callable[[], None]) -> None:
+        """``loop.call_soon`` with the loop looked up once (each lookup is a ``getpid``
+        system call, twice per round trip on the direct path)."""
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        loop.call_soon(callback)
 
     def _rearm_direct_forward(self) -> None:
         self._forwarded_now = False
@@ -706,7 +715,7 @@ class Connection:
         ):
             return False
         self._wrote_now = True
-        asyncio.get_running_loop().call_soon(self._rearm_direct_write)
+        self._soon(self._rearm_direct_write)
         self._metrics.written_direct += 1
         return True
 

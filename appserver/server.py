@@ -66,7 +66,7 @@ async def serve(config: ServeConfig, env: Mapping[str, str]) -> int:
             from appserver.remote_control.setup import running as remote_control
 
             remote = await stack.enter_async_context(
-                remote_control(config.remote_control, processor, env)  # type: ignore[arg-type]
+                remote_control(config.remote_control, processor, env)
             )
             if remote.banner:
                 extra.append(Listener(banner=remote.banner))

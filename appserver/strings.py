@@ -176,6 +176,15 @@ CALL_SERVER_REQUEST_REFUSED = "appserver call cannot answer server requests"
 CALL_CONNECTION_LOST = "connection to {target} was lost before the answer"
 CALL_CONNECTION_CLOSED = "{target} closed the connection before the answer: {code}{reason}"
 
+# --- stdin and stdout (appserver.stdio_streams: stdio transport, proxy, remote connect) ----
+
+#: Logged (%-style) for a stdin line that is dropped: its size, then the limit.
+STDIN_LINE_TOO_LONG = "dropping a stdin line of %d bytes (limit %d)"
+#: Logged (%-style) for a stdin line that is not UTF-8: the decoder's error.
+STDIN_LINE_NOT_UTF8 = "dropping a stdin line that is not valid UTF-8: %s"
+#: Why writes to stdout stopped when the loop did not say (its reader went away).
+STDOUT_CLOSED = "stdout was closed"
+
 # --- moved here from the modules that raise them (ours unless noted) -------------------------
 
 WS_AUTH_BAD_MODE = "invalid --ws-auth `{mode}`"
@@ -390,6 +399,8 @@ CONTROLLER_BAD_DEVICE_FILE = (
     "{path} is not a readable paired-host file; delete it and pair again"
 )
 CONTROLLER_NO_DEVICES = "no paired hosts; pair first with `appserver remote pair LINK_OR_CODE`"
+CONTROLLER_CANNOT_READ = "cannot read {path}: {err}"
+CONTROLLER_CANNOT_REMOVE = "cannot remove {path}: {err}"
 CONTROLLER_WHICH_DEVICE = "several paired hosts ({names}); name the one to use"
 CONTROLLER_UNKNOWN_DEVICE = "no paired host named `{name}` (paired: {known})"
 CONTROLLER_BAD_CLAIM_ANSWER = "the relay's answer to the claim is not a controller-API claim result"
@@ -405,6 +416,13 @@ CONTROLLER_DEVICE_REFUSED = (
 #: Close reasons given to local clients of `appserver remote connect` (<= 123 bytes).
 CONTROLLER_CLOSE_REVOKED = "device revoked: this controller's pairing was revoked on the host"
 CONTROLLER_CLOSE_LOST = "the relay could not resume the stream: {reason}"
+#: Why a controller stream was lost (StreamLost.reason; logged, and the {reason} above).
+CONTROLLER_LOST_TOO_MANY = "too many messages waiting"
+CONTROLLER_LOST_TOO_MANY_WAITING = "too many messages waiting for the relay to come back"
+CONTROLLER_LOST_MALFORMED = "the relay sent a malformed relay/stream frame"
+CONTROLLER_LOST_NOT_RESUMED = "the relay could not resume the stream"
+CONTROLLER_LOST_COUNT_AHEAD = "the relay counts more messages than were sent"
+CONTROLLER_LOST_NOT_HELD = "the relay missed messages that are no longer held"
 CONTROLLER_CLOSE_UNREACHABLE = "the relay is unreachable"
 CONTROLLER_CLOSE_TOO_SLOW = "the relay closed the stream: controller too slow"
 CONTROLLER_CLOSE_PROTOCOL = "the relay closed the stream: {code} {reason}"
@@ -501,6 +519,13 @@ RELAY_REDIS_FAILED = "cannot use Redis for the relay state: {err}"
 RELAY_STORE_UNAVAILABLE = "the relay's state is unavailable; try again shortly"
 RELAY_REDIS_URL_BAD = "invalid --redis `{url}`; expected redis://HOST:PORT/DB, rediss://... or unix:///PATH"
 RELAY_REDIS_AND_STATE = "--redis and --state are exclusive: a relay keeps its state in one place"
+#: StoreError / StoreUnavailable texts of the Redis store (shown in `Error:` lines and logs).
+RELAY_REDIS_UNREACHABLE = "Redis is unreachable ({kind})"
+RELAY_REDIS_REFUSED = "Redis refused the operation: {reason}"
+RELAY_REDIS_URL_REFUSED = "bad Redis URL `{url}`: {err}"
+RELAY_REDIS_CANNOT_REACH = "cannot reach Redis at {url}: {reason}"
+RELAY_STORE_ADD_SERVER_FAILED = "cannot add server: {answer}"
+RELAY_STORE_PAIRING_UNKNOWN_SERVER = "cannot add a pairing code: unknown server"
 
 # --- the per-message path: event loop ----------------------------------------------------------
 EVENT_LOOP_UNKNOWN = "invalid APPSERVER_EVENT_LOOP `{value}`; expected one of: {choices}"

@@ -18,6 +18,7 @@ from websockets.asyncio.client import ClientConnection, connect, unix_connect
 
 from appserver.transports.unix_path import UDS_WEBSOCKET_URI
 from benchmarks.services import Endpoint
+from tests.support.client import initialize_params
 
 CLIENT_OPTIONS: dict[str, Any] = {
     "compression": None,
@@ -29,10 +30,7 @@ CLIENT_OPTIONS: dict[str, Any] = {
 }
 DEFAULT_TIMEOUT = 60.0
 
-INITIALIZE_PARAMS = {
-    "clientInfo": {"name": "appserver-bench", "title": None, "version": "1.0"},
-    "capabilities": {"experimentalApi": True},
-}
+INITIALIZE_PARAMS = initialize_params("appserver-bench")
 
 
 class RpcFailed(Exception):

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import anyio
 import click
 
-from appserver import event_loop, limits, strings
+from appserver import limits, strings
 from appserver.errors import ConfigError
 
 T = TypeVar("T")
@@ -86,6 +86,8 @@ def serve(
         tls_key=tls_key,
         behind_proxy=behind_proxy,
     )
+    from appserver import event_loop
+
     event_loop.run(relay_serve.run, options, env=os.environ, tls_listener=options.tls is not None)
 
 
@@ -112,22 +114,12 @@ def account_add(name: str, out: Path, force: bool, state: str | None, redis_url:
     if (out.exists() or out.is_symlink()) and not force:
         raise ConfigError(strings.TOKEN_OUT_EXISTS.format(path=out))
     created = _with_store(state, lambda store: accounts.add_account(store, name), redis_url)
-    _write_credential(out, created.token, force)
+    accounts.write_credential(out, created.token, force=force)  # WriteFailed: exit 1
     click.echo(f"account {name} ({created.account.account_id}); credential written to {out} (mode 0600)")
     click.echo("enroll our gateway with:")
     click.echo(f"  appserver serve --remote-control RELAY_URL --remote-control-token-file {out}")
     click.echo("or make a CODEX_HOME for the stock codex with:")
     click.echo(f"  appserver relay codex-home --account {name} --relay RELAY_URL --out DIR")
-
-
-def _write_credential(out: Path, token: str, force: bool) -> None:
-    from appserver.private_files import WriteFailed
-    from appserver.relay import accounts
-
-    try:
-        accounts.write_credential(out, token, force=force)
-    except WriteFailed as exc:
-        raise click.ClickException(str(exc)) from None
 
 
 @account.command("list")
@@ -178,7 +170,6 @@ def account_remove(name: str, state: str | None, redis_url: str | None) -> None:
 @_REDIS
 def codex_home(name: str, relay_url: str, out: Path, force: bool, state: str | None, redis_url: str | None) -> None:
     """Write a CODEX_HOME with which the stock codex enrolls with this relay."""
-    from appserver.private_files import WriteFailed
     from appserver.relay import accounts
 
     url = accounts.check_relay_url(relay_url)
@@ -187,10 +178,7 @@ def codex_home(name: str, relay_url: str, out: Path, force: bool, state: str | N
         raise ConfigError(strings.RELAY_OUT_NOT_EMPTY.format(path=out))
     created = _with_store(state, lambda store: accounts.new_credential(store, name), redis_url)
     files = accounts.codex_home_files(created, url, now=int(time.time()))
-    try:
-        accounts.write_codex_home(out, files, force=True)
-    except WriteFailed as exc:
-        raise click.ClickException(str(exc)) from None
+    accounts.write_codex_home(out, files, force=True)  # WriteFailed: exit 1
     click.echo(f"wrote {out}/auth.json and {out}/config.toml (account {name}, relay {url})")
     click.echo("start the host with:")
     click.echo(f"  CODEX_HOME={out} codex app-server --listen unix://")

@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from appserver import tokens
-from appserver.private_files import WriteFailed, write_private_file
+from appserver.private_files import write_private_file
 from appserver.auth_config import read_signing_secret
 
 _OUT = click.option(
@@ -24,10 +24,8 @@ _FORCE = click.option("--force", is_flag=True, help="Replace PATH if it exists."
 
 
 def _write(path: Path, text: str, force: bool) -> None:
-    try:
-        write_private_file(path, text, force=force)
-    except WriteFailed as exc:
-        raise click.ClickException(str(exc)) from None
+    """Write a token file; an existing PATH without --force exits 2, a failed write 1."""
+    write_private_file(path, text, force=force)
 
 
 @click.group()

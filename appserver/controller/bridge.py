@@ -106,7 +106,7 @@ class RelayLink:
             async with self._lock:
                 self.stream.send(text)
                 if self.stream.state is StreamState.LOST:
-                    await self._end(strings.CONTROLLER_CLOSE_LOST.format(reason="too many messages waiting"), scope)
+                    await self._end(strings.CONTROLLER_CLOSE_LOST.format(reason=strings.CONTROLLER_LOST_TOO_MANY), scope)
                     return
                 ws = self._ws
                 if self.stream.state is StreamState.OPEN and ws is not None:

@@ -38,8 +38,8 @@ def _detail(response: httpx.Response) -> str:
     except ValueError:
         body = None
     if isinstance(body, dict) and isinstance(body.get("detail"), str):
-        return body["detail"][:200]
-    return (response.text.strip().splitlines() or [response.reason_phrase])[0][:200]
+        return body["detail"][: limits.CONTROLLER_RELAY_DETAIL_CHARS]
+    return (response.text.strip().splitlines() or [response.reason_phrase])[0][: limits.CONTROLLER_RELAY_DETAIL_CHARS]
 
 
 async def claim(target: PairingTarget, name: str, display_name: str) -> Device:

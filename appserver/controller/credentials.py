@@ -18,12 +18,11 @@ from typing import Any
 
 import click
 
-from appserver import strings
-from appserver.errors import os_error_text
-from appserver.errors import ConfigError, RuntimeFailure
-from appserver.private_files import WriteFailed, write_private_file
+from appserver import limits, strings
+from appserver.errors import ConfigError, RuntimeFailure, os_error_text
+from appserver.private_files import write_private_file
 
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}\Z")
+_NAME = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{limits.CONTROLLER_NAME_MAX - 1}}}\Z")
 _FORMAT = 1
 
 
@@ -68,7 +67,7 @@ def check_name(name: str) -> str:
 
 def name_from(text: str) -> str:
     """A valid local name made from free text (a host's server name)."""
-    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-._")[:63]
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-._")[: limits.CONTROLLER_NAME_MAX]
     return cleaned or "host"
 
 
@@ -93,15 +92,12 @@ class DeviceStore:
         name, n = wanted, 1
         while name in taken:
             n += 1
-            name = f"{wanted[:58]}-{n}"
+            name = f"{wanted[: limits.CONTROLLER_NAME_MAX - 5]}-{n}"  # room for "-9999"
         return name
 
     def save(self, device: Device) -> Path:
         path = self.path(device.name)
-        try:
-            write_private_file(path, device.to_json(), force=True)
-        except WriteFailed as exc:
-            raise RuntimeFailure(str(exc)) from None
+        write_private_file(path, device.to_json(), force=True)  # WriteFailed: a RuntimeFailure
         return path
 
     def load(self, name: str) -> Device:
@@ -111,7 +107,7 @@ class DeviceStore:
         except FileNotFoundError:
             raise ConfigError(self._unknown(name)) from None
         except OSError as exc:
-            raise RuntimeFailure(f"cannot read {path}: {os_error_text(exc)}") from None
+            raise RuntimeFailure(strings.CONTROLLER_CANNOT_READ.format(path=path, err=os_error_text(exc))) from None
         return Device.from_json(text, path)
 
     def choose(self, name: str | None) -> Device:
@@ -132,7 +128,7 @@ class DeviceStore:
         except FileNotFoundError:
             raise ConfigError(self._unknown(name)) from None
         except OSError as exc:
-            raise RuntimeFailure(f"cannot remove {path}: {os_error_text(exc)}") from None
+            raise RuntimeFailure(strings.CONTROLLER_CANNOT_REMOVE.format(path=path, err=os_error_text(exc))) from None
 
     def devices(self) -> list[Device]:
         return [self.load(name) for name in self.names()]

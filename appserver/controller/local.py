@@ -3,7 +3,7 @@
 ``--listen ws://127.0.0.1:PORT`` serves plain WebSocket clients (the codex TUI's
 ``--remote``) on a loopback address; each connection gets its own relay stream, so each
 is its own session on the host. ``--stdio`` bridges one JSONL client on stdin/stdout
-(an editor), reusing the proxy's stdio threads and line framing. When the relay refuses
+(an editor) through the stdio adapter the proxy and the stdio transport use. When the relay refuses
 the device (revoked), every local client is closed with code 4001 and a clear reason and
 the command fails (exit 1); it never waits for a client that will not come.
 """
@@ -24,8 +24,8 @@ from appserver.errors import ConfigError, RuntimeFailure
 from appserver.connect import is_loopback_host
 from appserver.controller.bridge import DeviceRefused, RelayLink
 from appserver.controller.credentials import Device
-from appserver.proxy.framing import LineSplitter, PendingRequests, one_line
-from appserver.proxy.stdio import Stdin, Stdout
+from appserver.proxy.framing import PendingRequests, one_line
+from appserver.stdio_streams import StdinStream, StdoutStream, messages
 
 log = logging.getLogger("appserver.remote")
 
@@ -78,41 +78,24 @@ class StdioClient:
 
     peer = "stdio"
 
-    def __init__(self, stdin: Stdin, stdout: Stdout) -> None:
+    def __init__(self, stdin: StdinStream, stdout: StdoutStream) -> None:
         self.stdin = stdin
         self.stdout = stdout
         self.pending = PendingRequests()
-        self._lines: list[str] = []
-        self._splitter = LineSplitter(limits.MAX_MESSAGE_BYTES)
-        self._eof = False
+        self._messages = messages(stdin)
         self._answered = anyio.Event()
         self.closed: tuple[int, str] | None = None
 
     async def receive(self) -> str | None:
-        while not self._lines:
-            if self._eof:
-                await self._drain()
-                return None
-            if self.closed is not None:
-                return None
-            try:
-                chunk = await self.stdin.read()
-            except (anyio.ClosedResourceError, anyio.BrokenResourceError):
-                return None  # closed by :meth:`close`
-            lines = self._splitter.feed(chunk) if chunk else self._splitter.finish()
-            self._eof = not chunk
-            for line in lines:
-                try:
-                    text = line.decode("utf-8")
-                except UnicodeDecodeError:
-                    log.warning("dropping a stdin line that is not valid UTF-8")
-                    continue
-                if text.strip():
-                    self._lines.append(text)
-            for size in self._splitter.dropped:
-                log.warning("dropping a stdin line of %d bytes", size)
-            self._splitter.dropped.clear()
-        text = self._lines.pop(0)
+        if self.closed is not None:
+            return None
+        try:
+            text = await anext(self._messages)
+        except StopAsyncIteration:  # stdin ended: the answers owed come first
+            await self._drain()
+            return None
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            return None  # closed by :meth:`close`
         self.pending.sent(text)
         return text
 
@@ -135,7 +118,7 @@ class StdioClient:
 
 async def run_stdio(device: Device) -> None:
     """Bridge stdin/stdout to the host until stdin ends; ``RuntimeFailure`` if refused."""
-    client = StdioClient(Stdin(), Stdout())
+    client = StdioClient(await StdinStream.open(), await StdoutStream.open())
     try:
         await RelayLink(device, client).run()
     except DeviceRefused as exc:

@@ -19,7 +19,7 @@ import anyio
 import segno
 
 from appserver import jsonrpc, limits, strings
-from appserver.call import Answer, CallFailed, Session, session
+from appserver.call import Answer, CallFailed, Caller, connected
 from appserver.errors import RuntimeFailure
 from appserver.connect import ConnectFailed, Target
 
@@ -54,7 +54,7 @@ def _failure(method: str, answer: Answer) -> RuntimeFailure:
     return RuntimeFailure(strings.PAIR_FAILED.format(method=method, message=message))
 
 
-async def _call(s: Session, method: str, params: Any = None) -> Any:
+async def _call(s: Caller, method: str, params: Any = None) -> Any:
     answer = await s.request(method, params)
     if not answer.ok:
         raise _failure(method, answer)
@@ -62,14 +62,14 @@ async def _call(s: Session, method: str, params: Any = None) -> Any:
 
 
 class _Connected:
-    """``session(target)`` with the gateway-not-running message."""
+    """``connected(target)`` with the gateway-not-running message."""
 
     def __init__(self, target: Target) -> None:
         self.target = target
         self._cm: Any = None
 
-    async def __aenter__(self) -> Session:
-        self._cm = session(self.target)
+    async def __aenter__(self) -> Caller:
+        self._cm = connected(self.target)
         try:
             return await self._cm.__aenter__()
         except ConnectFailed as exc:
@@ -88,17 +88,17 @@ def _reason(exc: ConnectFailed) -> str:
     return text.rsplit(": ", 1)[-1] if ": " in text else text
 
 
-async def _require_enabled(s: Session) -> dict[str, Any]:
+async def _require_enabled(s: Caller) -> dict[str, Any]:
     status = await _call(s, "remoteControl/status/read")
     if not isinstance(status, dict) or status.get("status") == "disabled":
         raise RuntimeFailure(strings.PAIR_REMOTE_CONTROL_OFF)
     return status
 
 
-async def _client_ids(s: Session, environment_id: str) -> dict[str, str]:
+async def _client_ids(s: Caller, environment_id: str) -> dict[str, str]:
     """``clientId -> displayName`` of the host's paired devices (empty if unavailable)."""
     answer = await s.request(
-        "remoteControl/client/list", {"environmentId": environment_id, "limit": 100}
+        "remoteControl/client/list", {"environmentId": environment_id, "limit": limits.CONTROLLER_CLIENT_LIST_PAGE}
     )
     if not answer.ok or not isinstance(answer.payload, dict):
         return {}
@@ -180,7 +180,7 @@ async def run_devices_list(target: Target, out: TextIO = sys.stdout) -> None:
         clients: list[dict[str, Any]] = []
         cursor = None
         while True:
-            params: dict[str, Any] = {"environmentId": environment_id, "limit": 100}
+            params: dict[str, Any] = {"environmentId": environment_id, "limit": limits.CONTROLLER_CLIENT_LIST_PAGE}
             if cursor:
                 params["cursor"] = cursor
             page = await _call(s, "remoteControl/client/list", params)

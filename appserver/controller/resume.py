@@ -20,7 +20,8 @@ import json
 from collections import deque
 from dataclasses import dataclass
 
-from appserver import limits
+from appserver import limits, strings
+from appserver.queues import utf8_size
 
 
 class StreamState(enum.Enum):
@@ -126,15 +127,15 @@ class ControllerStream:
             return
         self.sent += 1
         self._unconfirmed.append(text)
-        self._unconfirmed_bytes += len(text)
+        self._unconfirmed_bytes += utf8_size(text)
         while self._unconfirmed and (
             len(self._unconfirmed) > self._max_frames or self._unconfirmed_bytes > self._max_bytes
         ):
             if self.state is not StreamState.OPEN:
                 # Not on the wire yet: dropping one would lose it. End the stream instead.
-                self.lose("too many messages waiting for the relay to come back")
+                self.lose(strings.CONTROLLER_LOST_TOO_MANY_WAITING)
                 return
-            self._unconfirmed_bytes -= len(self._unconfirmed.popleft())
+            self._unconfirmed_bytes -= utf8_size(self._unconfirmed.popleft())
 
     def unconfirmed(self) -> tuple[str, ...]:
         """The frames the relay has not confirmed, oldest first: after a ``StreamOpened``,
@@ -161,16 +162,16 @@ class ControllerStream:
         stream_id = params.get("streamId")
         accepted = params.get("received")
         if not isinstance(stream_id, str) or not isinstance(accepted, int) or accepted < 0:
-            return self.lose("the relay sent a malformed relay/stream frame")
+            return self.lose(strings.CONTROLLER_LOST_MALFORMED)
         if self.stream_id is not None and (stream_id != self.stream_id or not params.get("resumed")):
-            return self.lose("the relay could not resume the stream")
+            return self.lose(strings.CONTROLLER_LOST_NOT_RESUMED)
         if accepted > self.sent:
-            return self.lose("the relay counts more messages than were sent")
+            return self.lose(strings.CONTROLLER_LOST_COUNT_AHEAD)
         oldest = self.sent - len(self._unconfirmed) + 1  # number of the first frame held
         if accepted + 1 < oldest:
-            return self.lose("the relay missed messages that are no longer held")
+            return self.lose(strings.CONTROLLER_LOST_NOT_HELD)
         for _ in range(accepted + 1 - oldest):
-            self._unconfirmed_bytes -= len(self._unconfirmed.popleft())
+            self._unconfirmed_bytes -= utf8_size(self._unconfirmed.popleft())
         self.stream_id = stream_id
         self.state = StreamState.OPEN
         self.host_online = bool(params.get("hostOnline", True))

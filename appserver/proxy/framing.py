@@ -39,8 +39,9 @@ def sniff(head: bytes, *, eof: bool) -> Mode | None:
 class LineSplitter:
     """Splits a byte stream into lines (``\\n``, optional ``\\r`` stripped).
 
-    A line longer than ``max_line`` bytes is discarded instead of being buffered without
-    bound; its length is appended to :attr:`dropped` so the caller can log it.
+    A line longer than ``max_line`` bytes (its terminator not counted) is discarded instead
+    of being buffered without bound; its length is appended to :attr:`dropped` so the
+    caller can log it.
     """
 
     def __init__(self, max_line: int) -> None:
@@ -64,16 +65,17 @@ class LineSplitter:
                 self._buffer.clear()
             else:
                 line = piece
+            line = _strip_cr(line)
             if len(line) > self.max_line:
                 self.dropped.append(len(line))
                 continue
-            yield _strip_cr(line)
+            yield line
         rest = chunk[start:]
         if self._skipped:
             self._skipped += len(rest)
             return
         self._buffer += rest
-        if len(self._buffer) > self.max_line:
+        if len(self._buffer) > self.max_line + 1:  # + 1: room for a "\r" before the "\n"
             self._skipped = len(self._buffer)
             self._buffer.clear()
 
@@ -83,9 +85,12 @@ class LineSplitter:
             self.dropped.append(self._skipped)
             self._skipped = 0
         elif self._buffer:
-            line = bytes(self._buffer)
+            line = _strip_cr(bytes(self._buffer))
             self._buffer.clear()
-            yield _strip_cr(line)
+            if len(line) > self.max_line:
+                self.dropped.append(len(line))
+            else:
+                yield line
 
     def __repr__(self) -> str:
         return f"<LineSplitter buffered={len(self._buffer)} skipping={self._skipped}>"

@@ -17,8 +17,8 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from appserver import limits
-from appserver.proxy.framing import LineSplitter, PendingRequests, one_line
-from appserver.proxy.stdio import Stdin, Stdout
+from appserver.proxy.framing import PendingRequests, one_line
+from appserver.stdio_streams import StdinStream, StdoutStream, messages
 
 log = logging.getLogger("appserver.proxy")
 
@@ -34,7 +34,9 @@ class Outcome:
 class JsonlBridge:
     """One JSONL client (stdio) bridged onto one WebSocket connection."""
 
-    def __init__(self, ws: ClientConnection, stdin: Stdin, stdout: Stdout, target: str) -> None:
+    def __init__(
+        self, ws: ClientConnection, stdin: StdinStream, stdout: StdoutStream, target: str
+    ) -> None:
         self.ws = ws
         self.stdin = stdin
         self.stdout = stdout
@@ -54,14 +56,8 @@ class JsonlBridge:
         return outcome
 
     async def _uplink(self, scope: anyio.CancelScope) -> None:
-        splitter = LineSplitter(limits.MAX_MESSAGE_BYTES)
-        while chunk := await self.stdin.read():
-            for line in splitter.feed(chunk):
-                await self._send_line(line)
-            self._log_dropped(splitter)
-        for line in splitter.finish():
-            await self._send_line(line)
-        self._log_dropped(splitter)
+        async for text in messages(self.stdin):
+            await self._send(text)
         self._input_done = True
         if len(self.pending):
             log.debug("stdin closed; waiting for %d owed answer(s)", len(self.pending))
@@ -76,27 +72,13 @@ class JsonlBridge:
                 )
         await self.ws.close(1000)
 
-    async def _send_line(self, line: bytes) -> None:
-        if not line.strip():
-            return
-        try:
-            text = line.decode("utf-8")
-        except UnicodeDecodeError:
-            log.warning("dropping a stdin line that is not valid UTF-8 (%d bytes)", len(line))
-            return
+    async def _send(self, text: str) -> None:
         self.pending.sent(text)
         try:
             await self.ws.send(text)
         except ConnectionClosed:
             return  # _downlink reports how the connection ended
         self.sent += 1
-
-    def _log_dropped(self, splitter: LineSplitter) -> None:
-        for size in splitter.dropped:
-            log.warning(
-                "dropping a stdin line of %d bytes (limit %d)", size, limits.MAX_MESSAGE_BYTES
-            )
-        splitter.dropped.clear()
 
     def _check_drained(self) -> None:
         if self._input_done and not len(self.pending):

@@ -16,13 +16,13 @@ from anyio.abc import ByteStream
 
 from appserver.proxy.framing import MAX_HEAD_BYTES, inject_authorization
 from appserver.proxy.jsonl import Outcome
-from appserver.proxy.stdio import Stdin, Stdout
+from appserver.stdio_streams import StdinStream, StdoutStream
 
 log = logging.getLogger("appserver.proxy")
 
 
 async def relay_raw(
-    stream: ByteStream, stdin: Stdin, stdout: Stdout, target: str, token: str | None = None
+    stream: ByteStream, stdin: StdinStream, stdout: StdoutStream, target: str, token: str | None = None
 ) -> Outcome:
     failure: list[str] = []
 
@@ -56,7 +56,7 @@ async def relay_raw(
     return Outcome(1, failure[0]) if failure else Outcome(0)
 
 
-async def _send_head_with_token(stream: ByteStream, stdin: Stdin, token: str) -> None:
+async def _send_head_with_token(stream: ByteStream, stdin: StdinStream, token: str) -> None:
     head = b""
     while b"\r\n\r\n" not in head and len(head) < MAX_HEAD_BYTES:
         chunk = await stdin.read()

@@ -13,12 +13,12 @@ from appserver.connect import Target, open_stream, open_websocket
 from appserver.proxy.framing import Mode, sniff
 from appserver.proxy.jsonl import JsonlBridge, Outcome
 from appserver.proxy.raw import relay_raw
-from appserver.proxy.stdio import Stdin, Stdout
+from appserver.stdio_streams import StdinStream, StdoutStream
 
 log = logging.getLogger("appserver.proxy")
 
 
-async def detect_mode(stdin: Stdin) -> Mode:
+async def detect_mode(stdin: StdinStream) -> Mode:
     """``auto``: read until the first bytes decide, then push them back."""
     head = b""
     while True:
@@ -32,21 +32,21 @@ async def detect_mode(stdin: Stdin) -> Mode:
 
 async def run_proxy(target: Target, mode: Mode) -> Outcome:
     """Bridge this process's stdio onto ``target``. Raises ``ConnectFailed``."""
-    stdin = Stdin()
-    stdout: Stdout | None = None
+    stdin = await StdinStream.open()
+    stdout: StdoutStream | None = None
     try:
         if mode is Mode.AUTO:
             mode = await detect_mode(stdin)
             log.debug("auto mode chose %s", mode.value)
         if mode is Mode.RAW:
             stream = await open_stream(target)
-            stdout = Stdout()
+            stdout = await StdoutStream.open()
             return await relay_raw(stream, stdin, stdout, str(target), target.token)
         ws = await open_websocket(target)
-        stdout = Stdout()
+        stdout = await StdoutStream.open()
         return await JsonlBridge(ws, stdin, stdout, str(target)).run()
     finally:
-        # Let both stdio threads finish their hand-over before the event loop ends.
+        # Flush stdout before the event loop ends.
         stdin.close()
         if stdout is not None:
             await stdout.aclose()

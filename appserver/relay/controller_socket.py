@@ -15,6 +15,7 @@ other close or drop keeps it resumable for ``RELAY_STREAM_GRACE``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import deque
 
@@ -24,6 +25,7 @@ from aiohttp import WSMsgType, web
 from appserver import limits, strings
 from appserver.relay import credentials
 from appserver.relay.controller_api import SOCKET_PATH
+from appserver.relay.frames import FrameWriter
 from appserver.relay.http import HttpError
 from appserver.relay.hub import RELAY_KEY, Relay
 from appserver.relay.store import Device
@@ -36,43 +38,73 @@ BEARER_PROTOCOL = "bearer."
 
 
 class ControllerSocket:
-    """One controller WebSocket attached to a stream; writes the stream's unwritten frames."""
+    """One controller WebSocket attached to a stream; writes the stream's unwritten frames.
 
-    def __init__(self, relay: Relay, stream: ControllerStream, ws: web.WebSocketResponse, peer: str) -> None:
+    Frames are written without waiting, all that are ready in one socket write: the first
+    frame of a loop iteration at once when the socket keeps up (a round trip's answer: no
+    task wake-up), the rest by :meth:`writer`, which waits while the socket applies
+    backpressure (meanwhile frames pile up in the stream's bounded buffer: a controller
+    that falls too far behind is closed 4003 by the stream)."""
+
+    def __init__(self, relay: Relay, stream: ControllerStream, frames: FrameWriter, peer: str) -> None:
         self.relay = relay
         self.stream = stream
-        self.ws = ws
+        self.frames = frames
+        self.ws = frames.ws
         self.peer = peer
         self._control: deque[str] = deque()
         self._wanted = anyio.Event()
+        self._wrote_now = False  # a frame went out directly in this loop iteration
         self.closed = False
 
     def __repr__(self) -> str:
         return f"<ControllerSocket {self.stream.client_id}/{self.stream.stream_id} from {self.peer}>"
 
     def wake(self) -> None:
-        self._wanted.set()
+        """A frame is ready: written now if the socket keeps up, else by :meth:`writer`."""
+        if self._wrote_now or self._wanted.is_set() or self.closed or not self.frames.idle:
+            self._wanted.set()
+            return
+        if self._flush():
+            self._wrote_now = True
+            asyncio.get_running_loop().call_soon(self._rearm_write_now)
+
+    def _rearm_write_now(self) -> None:
+        self._wrote_now = False
 
     def send_control(self, text: str) -> None:
         """A relay/* frame (not counted, not buffered for resume)."""
         self._control.append(text)
         self._wanted.set()
 
-    async def writer(self) -> None:
+    def _flush(self) -> bool:
+        """Write the control frames and every unwritten frame in one write; False when this
+        socket is done (closed, or the stream moved to another socket)."""
+        if self.stream.socket is not self:
+            return False
         buffer = self.stream.buffer
+        unwritten = buffer.unwritten()
+        texts = list(self._control)
+        self._control.clear()
+        texts.extend(frame.text for frame in unwritten)
+        if not texts:
+            return True
+        try:
+            self.frames.write(texts)
+        except ConnectionError:
+            return False
+        if unwritten:
+            buffer.written = unwritten[-1].index
+        return True
+
+    async def writer(self) -> None:
         while not self.closed:
             await self._wanted.wait()
             self._wanted = anyio.Event()
+            if not self._flush():
+                return
             try:
-                while self._control:
-                    await self.ws.send_str(self._control.popleft())
-                for frame in buffer.unwritten():
-                    if self.stream.socket is not self:
-                        return
-                    await self.ws.send_str(frame.text)
-                    if self.stream.socket is not self:
-                        return  # resumed on another socket meanwhile: its rewind wins
-                    buffer.written = frame.index
+                await self.frames.drain()
             except (ConnectionError, RuntimeError):
                 return
 
@@ -129,7 +161,7 @@ async def controller_socket(request: web.Request) -> web.StreamResponse:
         protocols=(SUBPROTOCOL,), max_msg_size=limits.RELAY_CONTROLLER_MAX_FRAME_BYTES, compress=False,
         autoping=True, heartbeat=limits.RELAY_CONTROLLER_HEARTBEAT,
     )
-    await ws.prepare(request)
+    frames = await FrameWriter.prepare(ws, request)
     await relay.store.touch_device(device.client_id, relay.now())
     if stream_id is None:
         stream = ControllerStream(relay, credentials.new_stream_id(), device.client_id, device.server_id)
@@ -159,7 +191,7 @@ async def controller_socket(request: web.Request) -> web.StreamResponse:
         relay.metrics.resumes.inc()
         if stream.socket is not None:
             await stream.socket.close(limits.RELAY_CLOSE_STREAM_EXPIRED, strings.RELAY_CLOSE_RESUMED_ELSEWHERE)
-    socket = ControllerSocket(relay, stream, ws, peer)
+    socket = ControllerSocket(relay, stream, frames, peer)
     stream.buffer.rewind(received)
     stream.attach(socket)
     relay.metrics.controller_sockets.inc()

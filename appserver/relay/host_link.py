@@ -8,21 +8,28 @@ the old one.
 
 On the link, using the shared wire modules (:mod:`appserver.remote_control`):
 
-* every server envelope received is acked — coalesced per stream to the newest position
-  once the frames already read are handled (the host stalls at 128 unacked);
+* every server envelope received is acked, coalesced per stream to the newest position:
+  the acks due ride along with the next envelope the relay writes to the host (same
+  socket write), and are otherwise written on their own once ``RELAY_ACK_EVERY``
+  envelopes are due (after the frames already read are handled: the host stalls at 128
+  unacked) or ``RELAY_ACK_DELAY`` after the first one;
+* envelopes to the host are written without waiting (several in one socket write when
+  acks ride along); a writer then waits only while the host's socket applies backpressure;
 * replays after a reconnect are dropped by a per-host
   :class:`~appserver.remote_control.streams.ReplayFilter`; host chunks are rebuilt by a
   per-stream :class:`~appserver.remote_control.chunks.Reassembler`;
 * controller messages go out as ``client_message`` (or ``client_message_chunk`` when large)
   with per-stream ``seq_id`` from 0 and a ``cursor`` on every envelope; on reconnect the
   envelopes after the host's ``x-codex-subscribe-cursor`` are sent again, then every stream
-  gets a ``ping`` (a ``pong`` ``unknown`` means the host lost it: the stream ends, 4002);
+  gets what waited for the host and a ``ping`` (a ``pong`` ``unknown`` means the host lost
+  it: the stream ends, 4002);
 * malformed frames, unknown types and chunk rule violations are logged and dropped; binary
   frames are ignored (as codex does); the link and other streams carry on.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from collections import OrderedDict
@@ -35,12 +42,14 @@ from aiohttp import WSMsgType, web
 from appserver import limits, strings
 from appserver.relay import credentials
 from appserver.relay.buffers import Redelivery
+from appserver.relay.frames import FrameWriter
 from appserver.relay.http import HttpError, bearer, error_response
 from appserver.relay.hub import RELAY_KEY, Relay
 from appserver.remote_control.chunks import ChunkError, MessageTooLarge, Reassembler, split_client_message
 from appserver.remote_control.envelopes import (
     Ack,
     ClientClosed,
+    ClientMessage,
     EnvelopeError,
     Ping,
     Pong,
@@ -82,15 +91,22 @@ class HostState:
 
 
 class HostLink:
-    """One host WebSocket."""
+    """One host WebSocket. ``frames`` (its writer) is set by :func:`host_socket` right after
+    the link is made, whatever ``relay.link_factory`` made it."""
+
+    frames: FrameWriter
 
     def __init__(self, relay: Relay, state: HostState, ws: web.WebSocketResponse, peer: str) -> None:
         self.relay = relay
         self.state = state
         self.ws = ws
         self.peer = peer
-        self._acks: dict[tuple[str, str], Ack] = {}
-        self._ack_wanted = anyio.Event()
+        #: Acks due, one per stream (the newest ``(seq_id, segment_id)``), and how many
+        #: envelopes they cover.
+        self._acks: dict[tuple[str, str], tuple[int, int | None]] = {}
+        self._acks_due = 0
+        self._ack_timer: asyncio.TimerHandle | None = None
+        self._ack_soon = False
         self.closed = False
 
     def __repr__(self) -> str:
@@ -103,17 +119,53 @@ class HostLink:
     # --- sending -----------------------------------------------------------------------
 
     async def _send(self, text: str, kind: str) -> bool:
-        """Write one envelope; False when the link is gone (nothing was written)."""
+        """Write one envelope (with the acks due); False when the link is gone (nothing was
+        written). Waits only while the host's socket applies backpressure."""
+        if not self._write(text):
+            return False
+        self.relay.metrics.sent(kind).inc()
+        try:
+            await self.frames.drain()
+        except (ConnectionError, RuntimeError) as exc:  # written; the link is going away
+            log.info("host %s: send failed (%s)", self.server_id, exc)
+            self.closed = True
+        return True
+
+    def _write(self, text: str | None) -> bool:
+        """One socket write: the acks due, then ``text``; False once the link is gone."""
         if self.closed:
             return False
+        texts = self._take_acks()
+        if text is not None:
+            texts.append(text)
+        if not texts:
+            return True
         try:
-            await self.ws.send_str(text)
-        except (ConnectionError, RuntimeError) as exc:
+            self.frames.write(texts)
+        except ConnectionError as exc:
             log.info("host %s: send failed (%s)", self.server_id, exc)
             self.closed = True
             return False
-        self.relay.metrics.envelopes_out.labels(kind).inc()
         return True
+
+    def _take_acks(self) -> list[str]:
+        if not self._acks:
+            return []
+        acks, self._acks = self._acks, {}
+        self._acks_due = 0
+        if self._ack_timer is not None:
+            self._ack_timer.cancel()
+            self._ack_timer = None
+        self.relay.metrics.sent("ack").inc(len(acks))
+        return [
+            encode(Ack(client_id, stream_id, seq_id, segment))
+            for (client_id, stream_id), (seq_id, segment) in acks.items()
+        ]
+
+    def _flush_acks(self) -> None:
+        self._ack_soon = False
+        if self._acks:
+            self._write(None)
 
     async def send_message(self, stream: ControllerStream, text: str) -> bool:
         """A controller message: numbered, cut into chunks when large, with cursors.
@@ -123,12 +175,23 @@ class HostLink:
         """
         seq_id = stream.next_seq
         stream.next_seq += 1
+        redelivery = self.state.redelivery
+        # The common case, one envelope: encoded once, with the cursor it will carry.
+        limit = limits.RC_MAX_ENVELOPE_BYTES
+        wire = encode(ClientMessage(
+            stream.client_id, stream.stream_id, seq_id, text, redelivery.cursor_text(redelivery.next_cursor)
+        ))
+        if len(wire) * 4 <= limit or len(wire.encode("utf-8")) <= limit:
+            cursor = redelivery.take()
+            if not await self._send(wire, "client_message"):
+                return False
+            redelivery.record(cursor, stream.stream_id, wire)
+            return True
         try:
             envelopes = split_client_message(stream.client_id, stream.stream_id, seq_id, text)
         except MessageTooLarge as exc:
             log.info("controller %s/%s: message not sent (%s)", stream.client_id, stream.stream_id, exc)
             return True
-        redelivery = self.state.redelivery
         for envelope in envelopes:
             cursor = redelivery.take()
             wire = encode(replace(envelope, cursor=redelivery.cursor_text(cursor)))
@@ -147,20 +210,16 @@ class HostLink:
         self.state.redelivery.record(cursor, stream_id, wire)
         await self._send(wire, "client_closed")
 
-    async def _ack_writer(self) -> None:
-        """Acks, coalesced: one per stream for everything read since the last batch."""
-        while not self.closed:
-            await self._ack_wanted.wait()
-            self._ack_wanted = anyio.Event()
-            acks, self._acks = self._acks, {}
-            for ack in acks.values():
-                await self._send(encode(ack), "ack")
-
     def _ack(self, envelope: ServerMessage | ServerMessageChunk | Pong) -> None:
         segment = envelope.segment_id if isinstance(envelope, ServerMessageChunk) else None
-        key = (envelope.client_id, envelope.stream_id)
-        self._acks[key] = Ack(envelope.client_id, envelope.stream_id, envelope.seq_id, segment)
-        self._ack_wanted.set()
+        self._acks[(envelope.client_id, envelope.stream_id)] = (envelope.seq_id, segment)
+        self._acks_due += 1
+        if self._acks_due >= limits.RELAY_ACK_EVERY:
+            if not self._ack_soon:  # after the frames already read: one write for all
+                self._ack_soon = True
+                asyncio.get_running_loop().call_soon(self._flush_acks)
+        elif self._ack_timer is None:
+            self._ack_timer = asyncio.get_running_loop().call_later(limits.RELAY_ACK_DELAY, self._flush_acks)
 
     # --- receiving -----------------------------------------------------------------------
 
@@ -178,7 +237,7 @@ class HostLink:
             metrics.bad_envelopes.inc()
             log.info("host %s: envelope dropped (%s)", self.server_id, exc)
             return
-        metrics.envelopes_in.labels(type(envelope).__name__).inc()
+        metrics.received(type(envelope).__name__).inc()
         self._ack(envelope)
         stream = self._stream(envelope.client_id, envelope.stream_id)
         if isinstance(envelope, Pong):
@@ -232,30 +291,35 @@ class HostLink:
             await self.send_client_closed(client_id, stream_id)
 
     async def go_live(self) -> None:
-        """The link takes traffic: ping every stream (a lost one ends), then what waited."""
+        """The link takes traffic: per stream, what waited, then a ``ping`` (a stream the
+        host lost ends). What waited goes first: a stream whose ``initialize`` was held
+        while the host was offline is new to the host until that is delivered."""
         for stream in self.relay.streams_of_server(self.server_id):
-            if stream.initialized:
-                await self.send_ping(stream)
             stream.host_state(True)
             await stream.flush_waiting()
+            if stream.initialized:
+                await self.send_ping(stream)
 
     async def run(self) -> None:
-        async with anyio.create_task_group() as tasks:
-            tasks.start_soon(self._ack_writer)
-            try:
-                async for msg in self.ws:
-                    if msg.type is WSMsgType.TEXT:
-                        await self.handle(msg.data)
-                    elif msg.type is WSMsgType.BINARY:
-                        log.info("host %s: binary frame ignored", self.server_id)
-                    else:
-                        break
-            finally:
-                self.closed = True
-                tasks.cancel_scope.cancel()
+        try:
+            async for msg in self.ws:
+                if msg.type is WSMsgType.TEXT:
+                    await self.handle(msg.data)
+                elif msg.type is WSMsgType.BINARY:
+                    log.info("host %s: binary frame ignored", self.server_id)
+                else:
+                    break
+        finally:
+            self._stop()
+
+    def _stop(self) -> None:
+        self.closed = True
+        if self._ack_timer is not None:
+            self._ack_timer.cancel()
+            self._ack_timer = None
 
     async def close(self, code: int, reason: str) -> None:
-        self.closed = True
+        self._stop()
         await self.ws.close(code=code, message=reason.encode())
 
     async def close_removed(self) -> None:
@@ -289,9 +353,10 @@ async def host_socket(request: web.Request) -> web.StreamResponse:
         max_msg_size=limits.RELAY_HOST_MAX_FRAME_BYTES, compress=False, autoping=True,
         heartbeat=limits.RELAY_CONTROLLER_HEARTBEAT,
     )
-    await ws.prepare(request)
+    frames = await FrameWriter.prepare(ws, request)
     state = relay.hosts.setdefault(server.server_id, HostState(server.server_id))
     link = (relay.link_factory or HostLink)(relay, state, ws, peer)
+    link.frames = frames
     old = relay.links.get(server.server_id)
     if old is not None:
         await old.close(limits.RELAY_CLOSE_NORMAL, strings.RELAY_CLOSE_REPLACED)
@@ -305,7 +370,7 @@ async def host_socket(request: web.Request) -> web.StreamResponse:
         await link.go_live()
         await link.run()
     finally:
-        link.closed = True
+        link._stop()
         if relay.links.get(server.server_id) is link:
             del relay.links[server.server_id]
             relay.metrics.host_links.set(len(relay.links))

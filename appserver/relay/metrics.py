@@ -5,6 +5,8 @@ Names are documented in docs/relay.md "Metrics".
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, disable_created_metrics, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -77,6 +79,24 @@ class RelayMetrics:
         self.claim_limited = Counter(
             "appserver_relay_claims_rate_limited", "Pairing claims refused with 429.", registry=r
         )
+
+        self._received: dict[str, Any] = {}
+        self._sent: dict[str, Any] = {}
+
+    # The per-envelope series, cached: ``labels()`` takes a lock and builds a key each call.
+    def received(self, kind: str) -> Any:
+        """The ``envelopes_in`` series of envelope type ``kind``."""
+        child = self._received.get(kind)
+        if child is None:
+            child = self._received[kind] = self.envelopes_in.labels(kind)
+        return child
+
+    def sent(self, kind: str) -> Any:
+        """The ``envelopes_out`` series of envelope type ``kind``."""
+        child = self._sent.get(kind)
+        if child is None:
+            child = self._sent[kind] = self.envelopes_out.labels(kind)
+        return child
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -41,7 +41,7 @@ from urllib.parse import urlsplit
 from redis import asyncio as aioredis
 from redis import exceptions as redis_errors
 
-from appserver import limits
+from appserver import limits, strings
 from appserver.relay.store import Account, AuditEvent, Device, Pairing, Server, StoreError, StoreUnavailable
 
 PREFIX = "appserver:relay"
@@ -65,16 +65,21 @@ def redacted(url: str) -> str:
     return parts._replace(netloc=user + netloc).geturl()
 
 
+def _first_line(exc: Exception) -> str:
+    """The first line of a Redis error, cut to ``limits.RELAY_REDIS_ERROR_CHARS``."""
+    return str(exc).split("\n")[0][: limits.RELAY_REDIS_ERROR_CHARS]
+
+
 def _guarded(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
     @functools.wraps(method)
     async def call(*args: P.args, **kwargs: P.kwargs) -> T:
         try:
             return await method(*args, **kwargs)
         except UNREACHABLE as exc:
-            raise StoreUnavailable(f"Redis is unreachable ({type(exc).__name__})") from None
+            raise StoreUnavailable(strings.RELAY_REDIS_UNREACHABLE.format(kind=type(exc).__name__)) from None
         except redis_errors.ResponseError as exc:
             # Read-only replica after a failover, OOM, a script error: refuse, do not guess.
-            raise StoreUnavailable(f"Redis refused the operation: {str(exc).split(chr(10))[0][:120]}") from None
+            raise StoreUnavailable(strings.RELAY_REDIS_REFUSED.format(reason=_first_line(exc))) from None
 
     return call
 
@@ -304,13 +309,13 @@ class RedisStore:
                 health_check_interval=limits.RELAY_REDIS_HEALTH_CHECK_INTERVAL,
             )
         except ValueError as exc:
-            raise StoreError(f"bad Redis URL `{redacted(url)}`: {exc}") from None
+            raise StoreError(strings.RELAY_REDIS_URL_REFUSED.format(url=redacted(url), err=exc)) from None
         try:
             await client.ping()
         except (*UNREACHABLE, redis_errors.RedisError) as exc:
             await client.aclose()
-            reason = str(exc).split("\n")[0][:160] or type(exc).__name__
-            raise StoreError(f"cannot reach Redis at {redacted(url)}: {reason}") from None
+            reason = _first_line(exc) or type(exc).__name__
+            raise StoreError(strings.RELAY_REDIS_CANNOT_REACH.format(url=redacted(url), reason=reason)) from None
         return cls(client, url, prefix)
 
     def __repr__(self) -> str:
@@ -338,7 +343,7 @@ class RedisStore:
     @_guarded
     async def add_account(self, name: str, account_id: str, credential: bytes, now: int) -> Account:
         if not await self._run("add_account", name, account_id, credential.hex(), now):
-            raise StoreError(f"account `{name}` already exists")
+            raise StoreError(strings.RELAY_ACCOUNT_EXISTS.format(name=name))
         return Account(account_id, name, now)
 
     async def _account(self, account_id: str | None) -> Account | None:
@@ -411,7 +416,7 @@ class RedisStore:
         answer = await self._run("add_server", server.server_id, server.created_at,
                                  *(getattr(server, name) for name in _SERVER_FIELDS))
         if answer != "ok":
-            raise StoreError(f"cannot add server: {answer}")
+            raise StoreError(strings.RELAY_STORE_ADD_SERVER_FAILED.format(answer=answer))
 
     @_guarded
     async def update_server(self, server: Server) -> None:
@@ -442,7 +447,7 @@ class RedisStore:
             limits.RELAY_PAIRING_CODES_PER_SERVER,
         )
         if answer == -1:
-            raise StoreError("cannot add a pairing code: unknown server")
+            raise StoreError(strings.RELAY_STORE_PAIRING_UNKNOWN_SERVER)
         return bool(answer)
 
     async def _pairing(self, hex_code: str | None) -> Pairing | None:
@@ -516,7 +521,7 @@ class RedisStore:
             members = await self.client.zrevrangebylex(key, bound or "+", "-", start=0, num=limit)
         else:
             members = await self.client.zrangebylex(key, bound or "-", "+", start=0, num=limit)
-        found = [await self._device(m[21:]) for m in members]
+        found = [await self._device(m.partition(":")[2]) for m in members]  # <created>:<client>
         return [d for d in found if d is not None]
 
     @_guarded

@@ -15,7 +15,7 @@ from typing import Any
 import aiosqlite
 import anyio
 
-from appserver import limits
+from appserver import limits, strings
 from appserver.relay.store import Account, AuditEvent, Device, Pairing, Server, StoreError
 from appserver.private_files import create_private_file
 
@@ -159,7 +159,7 @@ class SqliteStore:
                 ("INSERT INTO account_credentials VALUES (?, ?, ?)", (credential, account_id, now)),
             ])
         except sqlite3.IntegrityError:
-            raise StoreError(f"account `{name}` already exists") from None
+            raise StoreError(strings.RELAY_ACCOUNT_EXISTS.format(name=name)) from None
         return Account(account_id, name, now)
 
     async def accounts(self) -> list[Account]:

@@ -5,7 +5,9 @@ envelope codec, the chunker/reassembler and the per-stream seq/replay state are 
 sans-I/O wire modules (:mod:`.envelopes`, :mod:`.chunks`, :mod:`.streams`); this module
 does the I/O around them:
 
-* **One reader** (the socket's receive loop) demultiplexes envelopes. A ``client_message``
+* **One reader** demultiplexes envelopes: text frames are handed to :meth:`HostLink.on_frame`
+  in the socket's data callback (:mod:`appserver.transports.frames`: no task wake-up per
+  envelope); the receive loop only sees what the library queues (binary frames). A ``client_message``
   carrying ``initialize`` opens a processor connection (transport ``"remote"``, small
   bounds) for its ``(client_id, stream_id)``; later messages go to it with
   :meth:`Connection.receive_nowait`, which never waits, so one stream cannot block the
@@ -15,10 +17,14 @@ does the I/O around them:
 * **Per stream**, two tasks: the processor's dispatch, and a writer that pulls the
   connection's outbound queue into sequenced envelopes (chunked above 150 KiB), records
   them in the stream's replay buffer and hands them to the link writer. The writer stops
-  pulling while 128 envelopes are unacked (the relay's acks pace it).
-* **One link writer** sends queued envelope texts (one socket write per batch). When the
-  socket drops, the queue is discarded: every envelope is still in its stream's replay
-  buffer, and the next socket replays all unacked envelopes first, unchanged.
+  pulling while 128 envelopes are unacked (the relay's acks pace it). An answer that finds
+  nothing queued ahead of it skips the queue: the processor hands it to the stream's
+  direct writer (:meth:`HostLink._write_answer`), which sequences it the same way.
+* **One link writer** sends queued envelope texts: every frame of a batch in one socket
+  write. The first envelope of a loop iteration that finds nothing queued is written at
+  once instead (a lone round trip's answer or pong: no writer wake-up). When the socket
+  drops, the queue is discarded: every envelope is still in its stream's replay buffer,
+  and the next socket replays all unacked envelopes first, unchanged.
 
 Streams (and their ``seq_id`` counters) live as long as the process, not the socket:
 controller sessions survive link drops. A stream ends on ``client_closed``, a
@@ -27,18 +33,20 @@ re-``initialize``, the idle timeout, or when the processor closes the connection
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import functools
 import json
 import logging
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import anyio
 import websockets
 from anyio.abc import TaskGroup
-from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from appserver import limits, strings
@@ -65,11 +73,17 @@ from appserver.remote_control.errors import ErrorKind, RemoteControlError
 from appserver.remote_control.service import RemoteControlService
 from appserver.remote_control.status import RcStatus
 from appserver.remote_control.streams import ReplayBuffer, SeqNumbers
+from appserver.transports.frames import DirectClientConnection
+from appserver.transports.websocket import send_texts, write_now
 
 log = logging.getLogger("appserver.remote_control")
 
 TRANSPORT = "remote"
 PROTOCOL_VERSION = "3"
+
+
+def _cannot_write_now(text: str) -> bool:
+    return False
 
 
 def _is_initialize(text: str) -> bool:
@@ -125,9 +139,12 @@ class HostLink:
         self._room = Pulse()  # fired when acks free replay slots
         self._legacy: dict[str, str] = {}
         self._reassembler = Reassembler()
-        self._socket: ClientConnection | None = None
+        self._socket: DirectClientConnection | None = None
         self._out: deque[str] = deque()
         self._out_ready = Pulse()
+        #: Writes one envelope on the socket now, or says it cannot without waiting.
+        self._write_now: Callable[[str], bool] = _cannot_write_now
+        self._wrote_now = False  # an envelope went out directly in this loop iteration
         self._cursor: str | None = None
         self._tg: TaskGroup | None = None
         service.drop_link = self._abort
@@ -172,6 +189,7 @@ class HostLink:
                 close_timeout=limits.WEBSOCKET_CLOSE_TIMEOUT,
                 max_size=limits.RC_LINK_MAX_FRAME,
                 max_queue=limits.RC_LINK_MAX_QUEUE,
+                create_connection=DirectClientConnection,
             )
         except InvalidStatus as exc:
             await self._handshake_failed(exc, enrollment)
@@ -181,11 +199,14 @@ class HostLink:
             raise RemoteControlError(
                 kind, f"failed to connect app-server remote control websocket `{url}`: {exc or type(exc).__name__}"
             ) from None
+        assert isinstance(socket, DirectClientConnection)
         if not service.enabled:
             socket.transport.abort()
             return
         self.metrics.connects += 1
         self._socket = socket
+        self._write_now = functools.partial(write_now, socket)
+        socket.set_text_sink(self._on_text)
         log.info("remote control connected to %s (server %s)", url, enrollment.server_id)
         service.status.set_status(RcStatus.CONNECTED)
         self._replay()
@@ -197,6 +218,7 @@ class HostLink:
                 tg.cancel_scope.cancel()
         finally:
             self._socket = None
+            self._write_now = _cannot_write_now
             self._out.clear()
             socket.transport.abort()
         log.info("remote control disconnected from %s: %s", url, reason)
@@ -246,30 +268,72 @@ class HostLink:
     # --- writing -------------------------------------------------------------------------------
 
     def _emit(self, text: str, *, fire: bool = True) -> None:
+        """Send one envelope (already in the replay buffer): at once when it is the first of
+        this loop iteration and nothing is queued, else through the link writer (``fire``
+        wakes it; a batch fires once at its end)."""
         self.metrics.envelopes_out += 1
-        if self._socket is not None:
-            self._out.append(text)
-            if fire:
-                self._out_ready.fire()
+        socket = self._socket
+        if socket is None:
+            return  # replayed from the buffer by the next socket
+        out = self._out
+        if fire and not out and not self._wrote_now and self._write_now(text):
+            self._wrote_now = True
+            asyncio.get_running_loop().call_soon(self._rearm_write_now)
+            return
+        out.append(text)
+        if fire:
+            self._out_ready.fire()
 
-    async def _write(self, socket: ClientConnection) -> None:
+    def _rearm_write_now(self) -> None:
+        self._wrote_now = False
+
+    async def _write(self, socket: DirectClientConnection) -> None:
         out = self._out
         while True:
             while not out:
                 await self._out_ready.wait()
             batch = [out.popleft() for _ in range(min(len(out), limits.RC_WRITE_BATCH))]
             try:
-                async with socket.send_context():
-                    for text in batch:
-                        socket.protocol.send_text(text.encode())
+                await send_texts(socket, batch)
             except ConnectionClosed:
                 return
+
+    def _sequence(self, stream: RemoteStream, text: str, *, now: bool = False) -> None:
+        """Number one message of the stream, record its envelope(s) for replay and send
+        them (chunked when over the envelope limit): queued for the link writer's next
+        batch, or with ``now`` written at once when :meth:`_emit` can."""
+        client_id, stream_id = stream.client_id, stream.stream_id
+        seq_id = self._seq.next(client_id, stream_id)
+        whole = ServerMessage(client_id, stream_id, seq_id, text)
+        wire = encode(whole)
+        limit = limits.RC_MAX_ENVELOPE_BYTES
+        if len(wire) * 4 <= limit or len(wire.encode()) <= limit:
+            self.buffer.record(whole)
+            self._emit(wire, fire=now)
+            return
+        try:
+            envelopes = split_server_message(client_id, stream_id, seq_id, text)
+        except MessageTooLarge:
+            log.warning("remote stream %s/%s: dropping a message too large to send", client_id, stream_id)
+            return
+        for envelope in envelopes:
+            self.buffer.record(envelope)
+            self._emit(encode(envelope), fire=False)
+        if now:
+            self._out_ready.fire()
+
+    def _write_answer(self, stream: RemoteStream, text: str) -> bool:
+        """The stream connection's direct writer (:meth:`Connection.set_direct_writer`): an
+        answer with nothing queued before it goes out now; ``False`` (nothing done) while
+        the replay window is full, so that it queues behind the stalled stream writer."""
+        if self.buffer.full:
+            return False
+        self._sequence(stream, text, now=True)
+        return True
 
     async def _stream_writer(self, stream: RemoteStream) -> None:
         outbound = stream.conn.outbound
         buffer = self.buffer
-        client_id, stream_id = stream.client_id, stream.stream_id
-        limit = limits.RC_MAX_ENVELOPE_BYTES
         while True:
             while buffer.full:
                 await self._room.wait()
@@ -280,21 +344,7 @@ class HostLink:
             # Everything queued, while the window allows: one wake-up of the link writer
             # per batch instead of one per message.
             while True:
-                seq_id = self._seq.next(client_id, stream_id)
-                whole = ServerMessage(client_id, stream_id, seq_id, text)
-                wire = encode(whole)
-                if len(wire) * 4 <= limit or len(wire.encode()) <= limit:
-                    buffer.record(whole)
-                    self._emit(wire, fire=False)
-                else:
-                    try:
-                        envelopes = split_server_message(client_id, stream_id, seq_id, text)
-                    except MessageTooLarge:
-                        log.warning("remote stream %s/%s: dropping a message too large to send", client_id, stream_id)
-                        envelopes = []
-                    for envelope in envelopes:
-                        buffer.record(envelope)
-                        self._emit(encode(envelope), fire=False)
+                self._sequence(stream, text)
                 if buffer.full:
                     break
                 try:
@@ -305,19 +355,25 @@ class HostLink:
 
     # --- reading -------------------------------------------------------------------------------
 
-    async def _read(self, socket: ClientConnection) -> str:
+    def _on_text(self, frame: str) -> bool:
+        """The socket's text sink: one envelope, handled in the data callback (never waits)."""
+        self.metrics.envelopes_in += 1
+        try:
+            self.on_frame(frame)
+        except Exception:
+            # One bad envelope (or a bug) must not end the link for every stream.
+            self.metrics.bad_envelopes += 1
+            log.exception("remote control: failed to handle an envelope")
+        return True
+
+    async def _read(self, socket: DirectClientConnection) -> str:
         try:
             async for frame in socket:
-                if not isinstance(frame, str):
+                if isinstance(frame, str):
+                    self._on_text(frame)  # (a fragmented one: the library reassembled it)
+                else:
                     log.warning("remote control: dropping a binary frame from the relay")
-                    continue
-                self.metrics.envelopes_in += 1
-                try:
-                    self.on_frame(frame)
-                except Exception:
-                    # One bad envelope (or a bug) must not end the link for every stream.
-                    self.metrics.bad_envelopes += 1
-                    log.exception("remote control: failed to handle an envelope")
+                socket.message_taken()
         except ConnectionClosed as exc:
             if "keepalive ping timeout" in str(exc):
                 return strings.RC_WS_PONG_TIMEOUT
@@ -387,6 +443,7 @@ class HostLink:
             peer=f"{client_id}/{stream_id}",
         )
         stream = RemoteStream(client_id, stream_id, conn)
+        conn.set_direct_writer(lambda text: self._write_answer(stream, text))
         stream.accept(seq_id, initialize=True)
         self.streams[key] = stream
         self.metrics.streams_opened += 1

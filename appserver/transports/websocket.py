@@ -160,7 +160,11 @@ async def serve_websocket(processor: Processor, ws: ServerConnection, transport:
         except ConnectionClosed as exc:
             raise TransportClosed(str(exc)) from exc
 
-    close = await run_connection(conn, _frames(ws, conn.id), send_batch, drain_on_eof=False)
+    try:
+        close = await run_connection(conn, _frames(ws, conn.id), send_batch, drain_on_eof=False)
+    finally:
+        if isinstance(ws, DirectTextFrames):
+            ws.set_text_sink(None)  # the connection is over: what still arrives is dropped
     await close_bounded(ws, close.code, close.reason)
 
 

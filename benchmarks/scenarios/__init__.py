@@ -57,12 +57,13 @@ class Context:
     clients: list[Any] = field(default_factory=list)
     _profiles: int = 0
 
-    def profile_path(self) -> Path | None:
-        """Where py-spy writes the next gateway's profile (``--profile DIR``), or None."""
+    def profile_path(self, process: str = "gateway") -> Path | None:
+        """Where py-spy writes the next profile of a ``process`` (the gateway, a relay)
+        (``--profile DIR``), or None."""
         if self.profile_dir is None:
             return None
         self._profiles += 1
-        return self.profile_dir / f"{self.scenario}-gateway{self._profiles}.txt"
+        return self.profile_dir / f"{self.scenario}-{process}{self._profiles}.txt"
 
     async def connect(self, endpoint: Any, *, initialize: bool = True, **options: Any) -> Any:
         """A client on ``endpoint`` (initialized unless told not to), closed after the scenario."""

@@ -26,7 +26,9 @@ from benchmarks.scenarios import Context, Scenario
 from benchmarks.scenarios.common import CHEAP_METHOD, check_cheap_method, start_thread, turn, words
 from benchmarks.scenarios.rtt import alternate_round_trips, report
 from benchmarks.scenarios.stream import RATE, rate
-from benchmarks.services import ROOT, Endpoint, _ready, python_env, start_gateway
+from benchmarks.scenarios.remote import GATEWAY_CPU, RELAY_CPU, report_relay_cpu
+from benchmarks.services import ROOT, Endpoint, _ready, python_env, start_gateway, start_profiler
+from tests.support.launcher import Launched
 
 DIRECT = "a client straight on the gateway's ws:// listener"
 RSS = "relay RSS growth per idle controller stream"
@@ -37,8 +39,10 @@ SETTLE_SECONDS = 1.0
 
 
 class Relayed:
-    def __init__(self, relay_pid: int, relay_url: str, direct: Endpoint) -> None:
-        self.relay_pid = relay_pid
+    def __init__(self, relay: Launched, gateway: Launched, relay_url: str, direct: Endpoint) -> None:
+        self.relay = relay
+        self.gateway = gateway
+        self.relay_pid = relay.pid
         self.relay_url = relay_url
         self.direct = direct
         self.controller = Endpoint("tcp", relay_url.replace("http://", "ws://") + "api/v1/controller/ws")
@@ -52,6 +56,8 @@ async def _start(ctx: Context) -> Relayed:
         env=python_env(), cwd=ROOT,
     )
     url = await _ready(relay, "appserver relay", line=r"listening on (http://\S+/) ")
+    if (profile := ctx.profile_path("relay")) is not None:
+        await start_profiler(ctx.runner, relay, profile)
     token = ctx.runner.path("account.token")
     await asyncio.to_thread(
         subprocess.run,
@@ -64,7 +70,7 @@ async def _start(ctx: Context) -> Relayed:
         extra=["--remote-control", url, "--remote-control-token-file", str(token)],
     )
     await _ready(proc, "remote control connected", line=r"(remote control connected)")
-    return Relayed(relay.pid, url, direct)
+    return Relayed(relay, proc, url, direct)
 
 
 async def _device(ctx: Context, relayed: Relayed) -> str:
@@ -94,8 +100,11 @@ async def run_relay_rtt(ctx: Context, results: Results) -> None:
     direct = await ctx.connect(relayed.direct)
     remote = await _controller(ctx, relayed, token)
     await check_cheap_method(remote, "the gateway through appserver relay")
-    (ref, ours), _ = await alternate_round_trips(ctx, [direct, remote], CHEAP_METHOD)
+    (ref, ours), cpu = await alternate_round_trips(
+        ctx, [direct, remote], CHEAP_METHOD, [relayed.gateway, relayed.relay]
+    )
     report(results, ref, ours, len(ref), ctx.sizes.rtt_rounds)
+    report_relay_cpu(results, cpu, len(ref), len(ours))
     results.note_all(f"method {CHEAP_METHOD}; controller -> appserver relay -> host link -> gateway (built-in)")
 
 
@@ -141,6 +150,7 @@ RELAY_RTT = Scenario(
     [
         Metric("p50 round trip", "ms", "lower", Target("ratio", "<=", 2.5), DIRECT),
         Metric("p99 round trip", "ms", "lower", None, DIRECT),
+        Metric(RELAY_CPU, "us", "lower", None, GATEWAY_CPU),
     ],
     run_relay_rtt,
 )

@@ -27,21 +27,26 @@ from benchmarks.scenarios import Context, Scenario
 from benchmarks.scenarios.common import CHEAP_METHOD, check_cheap_method, start_thread, turn, words
 from benchmarks.scenarios.rtt import alternate_round_trips, report
 from benchmarks.scenarios.stream import RATE, rate
-from benchmarks.services import ROOT, Endpoint, _ready, python_env, start_gateway
+from benchmarks.services import ROOT, Endpoint, _ready, python_env, start_gateway, start_profiler
+from tests.support.launcher import Launched
 from tests.support.rc_host import write_token
 
 DIRECT = "a client straight on the gateway's ws:// listener"
+RELAY_CPU = "relay CPU per round trip"
+GATEWAY_CPU = "the gateway's CPU per direct round trip"
 RSS = "RSS growth per idle controller stream"
 IDLE_STREAMS = 1000
 SETTLE_SECONDS = 1.0
 
 
-async def _relay_and_gateway(ctx: Context) -> tuple[Endpoint, Endpoint, int, str]:
-    """(direct endpoint, controller endpoint, gateway pid, relay base URL)."""
+async def _relay_and_gateway(ctx: Context) -> tuple[Endpoint, Endpoint, Launched, str, Launched]:
+    """(direct endpoint, controller endpoint, gateway, relay base URL, relay process)."""
     relay = await ctx.runner.start(
         "rc-relay", [sys.executable, "-m", "tests.support.rc_relay"], env=python_env(), cwd=ROOT
     )
     base = await _ready(relay, "loopback relay", line=r"listening on: (http://\S+)")
+    if (profile := ctx.profile_path("relay")) is not None:
+        await start_profiler(ctx.runner, relay, profile)
     token = ctx.runner.path("account.token")
     write_token(token)
     proc, direct = await start_gateway(
@@ -50,22 +55,23 @@ async def _relay_and_gateway(ctx: Context) -> tuple[Endpoint, Endpoint, int, str
     )
     await _ready(proc, "remote control connected", line=r"(remote control connected)")
     controller = Endpoint("tcp", base.replace("http://", "ws://").split("/backend-api/")[0] + "/controller")
-    return direct, controller, proc.pid, base
+    return direct, controller, proc, base, relay
 
 
 async def run_rc_rtt(ctx: Context, results: Results) -> None:
-    direct_endpoint, controller_endpoint, _, _ = await _relay_and_gateway(ctx)
+    direct_endpoint, controller_endpoint, gateway, _, relay = await _relay_and_gateway(ctx)
     direct = await ctx.connect(direct_endpoint)
     remote = await ctx.connect(controller_endpoint)
     await check_cheap_method(remote, "the gateway through the relay")
-    (ref, ours), _ = await alternate_round_trips(ctx, [direct, remote], CHEAP_METHOD)
+    (ref, ours), cpu = await alternate_round_trips(ctx, [direct, remote], CHEAP_METHOD, [gateway, relay])
     report(results, ref, ours, len(ref), ctx.sizes.rtt_rounds)
+    report_relay_cpu(results, cpu, len(ref), len(ours))
     results.note_all(f"method {CHEAP_METHOD}; controller -> relay -> host link -> gateway (built-in)")
 
 
 async def run_rc_stream(ctx: Context, results: Results) -> None:
     sizes = ctx.sizes
-    direct_endpoint, controller_endpoint, _, _ = await _relay_and_gateway(ctx)
+    direct_endpoint, controller_endpoint, _, _, _ = await _relay_and_gateway(ctx)
     direct = await ctx.connect(direct_endpoint)
     remote = await ctx.connect(controller_endpoint)
     text = words(sizes.builtin_stream)
@@ -80,7 +86,8 @@ async def run_rc_stream(ctx: Context, results: Results) -> None:
 
 
 async def run_rc_idle_streams(ctx: Context, results: Results) -> None:
-    direct_endpoint, _, pid, base = await _relay_and_gateway(ctx)
+    direct_endpoint, _, gateway, base, _ = await _relay_and_gateway(ctx)
+    pid = gateway.pid
     await ctx.connect(direct_endpoint)
     n = IDLE_STREAMS if ctx.sizes.connections >= IDLE_STREAMS else ctx.sizes.connections
     url = base.split("/backend-api/")[0] + "/bench/streams"
@@ -100,12 +107,20 @@ async def run_rc_idle_streams(ctx: Context, results: Results) -> None:
     results.note(RSS, f"gateway RSS {before / 2**20:.1f} MiB -> {after / 2**20:.1f} MiB with {n} more idle streams")
 
 
+def report_relay_cpu(results: Results, cpu: list[float], direct_rts: int, relayed_rts: int) -> None:
+    """The relay's CPU per relayed round trip beside the gateway's per direct one."""
+    if direct_rts and relayed_rts:
+        results.set(RELAY_CPU, reference=cpu[0] / direct_rts * 1e6, ours=cpu[1] / relayed_rts * 1e6)
+        results.note(RELAY_CPU, "/proc CPU time (10 ms ticks) over the measured rounds")
+
+
 RC_RTT = Scenario(
     "rc_rtt",
     "round trip through a relay (remote control) vs a direct ws client on the same gateway",
     [
         Metric("p50 round trip", "ms", "lower", Target("ratio", "<=", 2.5), DIRECT),
         Metric("p99 round trip", "ms", "lower", None, DIRECT),
+        Metric(RELAY_CPU, "us", "lower", None, GATEWAY_CPU),
     ],
     run_rc_rtt,
 )

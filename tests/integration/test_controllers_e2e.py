@@ -36,9 +36,7 @@ async def test_pair_qr_decodes_to_the_link_the_web_controller_pairs_with(
         assert f"\n  {link}\n" in out  # the same link as text
         assert re.search(r"^Or type this code: [A-Z0-9-]{6,}$", out, re.M)
         assert "the code expires in " in out
-        async with chromium.context(browser, **chromium.PHONE) as ctx:
-            page = await ctx.new_page()
-            await page.goto(link)  # pairs with no click
+        async with chromium.page_at(browser, link, chromium.PHONE) as page:  # pairs with no click
             assert await pair.wait() == 0
             assert "paired: Chrome on Android" in await rest_of_stdout(pair)
             await expect(page.locator("#host-name")).not_to_be_empty()

@@ -265,6 +265,35 @@ async def test_a_request_sent_while_the_host_is_reconnecting_is_delivered(tmp_pa
         assert s.host.links >= 2
 
 
+async def test_an_initialize_sent_while_the_host_is_offline_opens_the_stream_when_it_returns(tmp_path: Path) -> None:
+    """The held initialize reaches the host before the relay's ping of the stream (a ping
+    first would get `unknown` and end, 4002, a stream the host was about to open)."""
+    async with setup(tmp_path) as s:
+        s.host.stop()
+        await s.host.drop()
+        await until(lambda: s.enrolled["server_id"] not in s.r.relay.links)
+        c = s.controller()
+        await c.connect()
+        c.ids = 1
+        await c.send({"id": 1, "method": "initialize", "params": {
+            "clientInfo": {"name": "late", "title": None, "version": "1"},
+            "capabilities": {"experimentalApi": True},
+        }})
+        await until(lambda: len(s.r.relay.streams[c.stream_id].waiting) == 1)
+        s.host._stop = False
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(s.host.run)
+            with anyio.fail_after(WAIT):
+                answer = await c.recv()
+            assert answer["id"] == 1 and "result" in answer
+            assert await c.request("thread/list", {"n": 1}) == {
+                "id": 2, "result": {"echo": {"n": 1}, "method": "thread/list"}
+            }
+            s.host.stop()
+            await s.host.drop()
+            tasks.cancel_scope.cancel()
+
+
 async def test_host_that_lost_the_stream_ends_it_with_4002(tmp_path: Path) -> None:
     async with setup(tmp_path) as s:
         c = s.controller()

@@ -11,6 +11,7 @@ import os
 import stat
 import subprocess
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,14 @@ def _connect_proc(env: dict[str, str], name: str = "laptop") -> Any:
 
 async def _local_url(proc: Launched) -> str:
     return (await proc.line_matching(LOCAL)).group(1)
+
+
+@asynccontextmanager
+async def _local_client(proc: Launched) -> AsyncIterator[RpcClient]:
+    """A local client of ``appserver remote connect --listen``, initialized."""
+    async with RpcClient.connect_url(await _local_url(proc)) as client:
+        await client.initialize()
+        yield client
 
 
 async def test_pair_saves_a_private_credential_and_the_device_name(
@@ -124,8 +133,7 @@ async def test_dropped_relay_sockets_are_invisible_to_the_local_client(
 ) -> None:
     await _pair(relay, env)
     async with _connect_proc(env) as proc:
-        async with RpcClient.connect_url(await _local_url(proc)) as client:
-            await client.initialize()
+        async with _local_client(proc) as client:
             thread = (await client.call("thread/start", {}))["thread"]["id"]
             for n in range(5):
                 await relay.drop_sockets()
@@ -150,8 +158,7 @@ async def test_host_offline_answers_with_an_error_and_keeps_the_connection(
 ) -> None:
     await _pair(relay, env)
     async with _connect_proc(env) as proc:
-        async with RpcClient.connect_url(await _local_url(proc)) as client:
-            await client.initialize()
+        async with _local_client(proc) as client:
             await relay.set_host_online(False)
             answer = await client.request("thread/list", {})
             assert answer["error"] == {"code": -32000, "message": OFFLINE_ERROR}
@@ -165,8 +172,7 @@ async def test_an_expired_stream_closes_the_local_client_with_the_reason(
 ) -> None:
     await _pair(relay, env)
     async with _connect_proc(env) as proc:
-        async with RpcClient.connect_url(await _local_url(proc)) as client:
-            await client.initialize()
+        async with _local_client(proc) as client:
             await relay.forget_streams()  # like a relay restart: the resume gets 4002
             with pytest.raises(ConnectionClosed) as closed:
                 await client.wait_for(lambda m: False, timeout=60)  # until the close
@@ -174,8 +180,8 @@ async def test_an_expired_stream_closes_the_local_client_with_the_reason(
             assert closed.value.rcvd.code == 4002
             assert closed.value.rcvd.reason == "the relay could not resume the stream: stream expired"
         # The command keeps serving new local clients.
-        async with RpcClient.connect_url(await _local_url(proc)) as client:
-            await client.initialize()
+        async with _local_client(proc) as client:
+            assert "data" in await client.call("thread/list", {})
 
 
 async def test_revocation_closes_local_clients_at_once_and_exits_non_zero(
@@ -183,8 +189,7 @@ async def test_revocation_closes_local_clients_at_once_and_exits_non_zero(
 ) -> None:
     await _pair(relay, env)
     async with _connect_proc(env) as proc:
-        async with RpcClient.connect_url(await _local_url(proc)) as client:
-            await client.initialize()
+        async with _local_client(proc) as client:
             await relay.revoke("client-1")
             with pytest.raises(ConnectionClosed) as closed:
                 await client.wait_for(lambda m: False, timeout=60)  # until the close

@@ -275,6 +275,17 @@ async def test_token_new_then_serve_by_digest(tmp_path: Path) -> None:
 
 
 @pytest.mark.anyio
+async def test_token_file_that_cannot_be_written_is_one_error_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    out = blocker / "token"  # its folder is a file
+    made = await _appserver("token", "new", "--out", str(out), env=appserver_env(tmp_path / "home"))
+    assert made.returncode == 1
+    assert made.stderr.startswith(f"Error: cannot write {out}: ") and made.stderr.count("\n") == 1
+    assert made.stdout == ""
+
+
+@pytest.mark.anyio
 async def test_token_secret_and_sign_then_serve(tmp_path: Path) -> None:
     env = appserver_env(tmp_path / "home")
     secret = tmp_path / "secret"

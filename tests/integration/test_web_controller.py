@@ -26,9 +26,7 @@ async def relay(tmp_path: Path) -> AsyncIterator[ContractRelay]:
 
 async def test_pairs_from_the_link_without_a_click_and_chats(relay: ContractRelay, browser: Browser) -> None:
     code = relay.add_code()
-    async with chromium.context(browser, **chromium.PHONE) as ctx:
-        page = await ctx.new_page()
-        await page.goto(f"{relay.url}#pair={code}")
+    async with chromium.page_at(browser, f"{relay.url}#pair={code}", chromium.PHONE) as page:
         # The message box works right after pairing: no thread needs to be opened first.
         await chromium.send_message(page, "hello")
         await chromium.agent_says(page, "echo: hello")
@@ -49,9 +47,7 @@ async def test_pairs_from_the_link_without_a_click_and_chats(relay: ContractRela
 
 async def test_manual_code_pairs_on_enter_and_a_bad_code_says_why(relay: ContractRelay, browser: Browser) -> None:
     relay.add_code("WXYZ-1234")
-    async with chromium.context(browser, **chromium.DESKTOP) as ctx:
-        page = await ctx.new_page()
-        await page.goto(relay.url)
+    async with chromium.page_at(browser, relay.url, chromium.DESKTOP) as page:
         code_box = page.get_by_label("Pairing code")
         await code_box.fill("nope")
         await code_box.press("Enter")
@@ -67,9 +63,7 @@ async def test_manual_code_pairs_on_enter_and_a_bad_code_says_why(relay: Contrac
 
 async def test_approval_cards_approve_and_decline(relay: ContractRelay, browser: Browser) -> None:
     code = relay.add_code()
-    async with chromium.context(browser, **chromium.PHONE) as ctx:
-        page = await ctx.new_page()
-        await page.goto(f"{relay.url}#pair={code}")
+    async with chromium.page_at(browser, f"{relay.url}#pair={code}", chromium.PHONE) as page:
         await chromium.send_message(page, "!run rm -rf build")
         card = page.locator(".card")
         await expect(card.locator("pre")).to_have_text("rm -rf build")
@@ -86,9 +80,7 @@ async def test_approval_cards_approve_and_decline(relay: ContractRelay, browser:
 
 async def test_reconnects_resume_and_a_lost_stream_starts_over(relay: ContractRelay, browser: Browser) -> None:
     code = relay.add_code()
-    async with chromium.context(browser, **chromium.DESKTOP) as ctx:
-        page = await ctx.new_page()
-        await page.goto(f"{relay.url}#pair={code}")
+    async with chromium.page_at(browser, f"{relay.url}#pair={code}", chromium.DESKTOP) as page:
         await chromium.send_message(page, "one")
         await chromium.agent_says(page, "echo: one")
         (stream,) = relay.streams.values()
@@ -107,9 +99,7 @@ async def test_reconnects_resume_and_a_lost_stream_starts_over(relay: ContractRe
 
 async def test_host_offline_is_shown_and_cleared(relay: ContractRelay, browser: Browser) -> None:
     code = relay.add_code()
-    async with chromium.context(browser, **chromium.DESKTOP) as ctx:
-        page = await ctx.new_page()
-        await page.goto(f"{relay.url}#pair={code}")
+    async with chromium.page_at(browser, f"{relay.url}#pair={code}", chromium.DESKTOP) as page:
         await expect(page.locator("#status")).to_have_text("Connected")
         await relay.set_host_online(False)
         await expect(page.locator("#host-offline")).to_be_visible()
@@ -128,9 +118,7 @@ async def test_host_offline_is_shown_and_cleared(relay: ContractRelay, browser: 
 
 async def test_revocation_and_forget_return_to_pairing(relay: ContractRelay, browser: Browser) -> None:
     code = relay.add_code()
-    async with chromium.context(browser, **chromium.DESKTOP) as ctx:
-        page = await ctx.new_page()
-        await page.goto(f"{relay.url}#pair={code}")
+    async with chromium.page_at(browser, f"{relay.url}#pair={code}", chromium.DESKTOP) as page:
         await expect(page.locator("#status")).to_have_text("Connected")
         await relay.revoke("client-1")
         await expect(page.locator("#pair-error")).to_have_text(

@@ -60,9 +60,7 @@ async def test_web_controller_chats_approves_declines_and_survives_a_relay_resta
     argv = [*APPSERVER, "pair", "--sock", str(stack.socket)]
     async with launch(argv, env=stack.env(), stdout=True) as pair:
         (link,) = decode_terminal_qr(await stdout_until(pair, "Waiting for a device"))
-        async with chromium.context(browser, **chromium.PHONE) as ctx:
-            page = await ctx.new_page()
-            await page.goto(link)
+        async with chromium.page_at(browser, link, chromium.PHONE) as page:
             assert await pair.wait() == 0
             await chromium.send_message(page, "hello")
             await chromium.agent_says(page, "echo: hello")

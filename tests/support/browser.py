@@ -8,7 +8,7 @@ calling home or doing background work during a test.
 from __future__ import annotations
 
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 import pytest
@@ -64,6 +64,15 @@ async def context(instance: Browser, **options: object) -> AsyncIterator[Browser
         yield ctx
     finally:
         await ctx.close()
+
+
+@asynccontextmanager
+async def page_at(instance: Browser, url: str, device: Mapping[str, object] = PHONE) -> AsyncIterator[Page]:
+    """One page, in a fresh ``device``-sized context, opened at ``url``."""
+    async with context(instance, **device) as ctx:
+        page = await ctx.new_page()
+        await page.goto(url)
+        yield page
 
 
 # The web controller's page, as a user drives it.

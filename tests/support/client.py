@@ -5,6 +5,12 @@ Shared by integration and interop tests::
     async with RpcClient.connect_unix(path) as client:
         await client.initialize()
         result = await client.call("thread/start", {})
+
+The pieces every test-side client shares (this one, the relay test harnesses' streams and
+controllers, the benchmark client) are here too: :func:`initialize_params`,
+:func:`answer_to`, :func:`notification_named` and :func:`wait_for_message`. They classify
+messages by their keys on purpose, independently of the product's ``appserver.jsonrpc``
+they are testing.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from __future__ import annotations
 import itertools
 import json
 import ssl
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +28,45 @@ from websockets.asyncio.client import ClientConnection, connect, unix_connect
 from appserver.transports.unix_path import UDS_WEBSOCKET_URI
 
 DEFAULT_TIMEOUT = 30.0
+
+Received = dict[str, Any]
+
+
+def initialize_params(name: str, *, experimental: bool = True, **capabilities: Any) -> dict[str, Any]:
+    """``initialize`` params of a test client called ``name`` (version 1.0)."""
+    return {
+        "clientInfo": {"name": name, "title": None, "version": "1.0"},
+        "capabilities": {"experimentalApi": experimental, **capabilities},
+    }
+
+
+def answer_to(request_id: Any) -> Callable[[Received], bool]:
+    """Matches the response or error to request ``request_id``."""
+    return lambda m: m.get("id") == request_id and ("result" in m or "error" in m)
+
+
+def notification_named(method: str) -> Callable[[Received], bool]:
+    """Matches a notification ``method`` (not a server request of that name)."""
+    return lambda m: m.get("method") == method and "id" not in m
+
+
+async def wait_for_message(
+    inbox: list[Received],
+    receive: Callable[[], Awaitable[Received]],
+    predicate: Callable[[Received], bool],
+    timeout: float,
+) -> Received:
+    """The first message matching ``predicate``: from ``inbox`` (messages received earlier
+    and not asked for yet), else received now; the others are kept in ``inbox``, in order."""
+    for i, message in enumerate(inbox):
+        if predicate(message):
+            return inbox.pop(i)
+    with anyio.fail_after(timeout):
+        while True:
+            message = await receive()
+            if predicate(message):
+                return message
+            inbox.append(message)
 
 
 class ErrorAnswer(Exception):
@@ -67,15 +112,10 @@ class RpcClient:
 
     async def wait_for(self, predicate: Any, timeout: float = DEFAULT_TIMEOUT) -> dict[str, Any]:
         """The first message matching ``predicate``; others stay in the inbox, in order."""
-        for i, message in enumerate(self.inbox):
-            if predicate(message):
-                return self.inbox.pop(i)
-        with anyio.fail_after(timeout):
-            while True:
-                message = json.loads(await self.ws.recv())
-                if predicate(message):
-                    return message
-                self.inbox.append(message)
+        return await wait_for_message(self.inbox, self._receive, predicate, timeout)
+
+    async def _receive(self) -> dict[str, Any]:
+        return json.loads(await self.ws.recv())
 
     async def request(self, method: str, params: Any = None, *, id: Any = None) -> dict[str, Any]:
         """Send a request and return its whole answer (result or error)."""
@@ -84,9 +124,7 @@ class RpcClient:
         if params is not None:
             payload["params"] = params
         await self.send(payload)
-        return await self.wait_for(
-            lambda m: m.get("id") == request_id and ("result" in m or "error" in m)
-        )
+        return await self.wait_for(answer_to(request_id))
 
     async def call(self, method: str, params: Any = None) -> Any:
         """Send a request and return its result; raise :class:`ErrorAnswer` for an error."""
@@ -96,16 +134,12 @@ class RpcClient:
         return answer["result"]
 
     async def initialize(self, name: str = "tests", *, experimental: bool = True, **caps: Any) -> Any:
-        capabilities = {"experimentalApi": experimental, **caps}
-        result = await self.call(
-            "initialize",
-            {"clientInfo": {"name": name, "title": None, "version": "1.0"}, "capabilities": capabilities},
-        )
+        result = await self.call("initialize", initialize_params(name, experimental=experimental, **caps))
         await self.send({"method": "initialized"})
         return result
 
     async def notification(self, method: str, timeout: float = DEFAULT_TIMEOUT) -> dict[str, Any]:
-        return await self.wait_for(lambda m: m.get("method") == method and "id" not in m, timeout)
+        return await self.wait_for(notification_named(method), timeout)
 
 
 class _Connecting:

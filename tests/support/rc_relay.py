@@ -26,6 +26,7 @@ import asyncio
 import base64
 import itertools
 import json
+import os
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -33,8 +34,11 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from appserver import event_loop, limits
+from appserver.relay.frames import FrameWriter
 from appserver.remote_control.chunks import split_client_message
 from appserver.remote_control.envelopes import Ack, ClientMessage, ServerMessage, encode, parse_server_envelope
+from tests.support.client import answer_to, initialize_params, notification_named, wait_for_message
 
 PREFIX = "/backend-api/"
 SERVER = PREFIX + "wham/remote/control/server"
@@ -84,7 +88,7 @@ class RelayStream:
         self._parts: list[bytes] = []
         self.inbox: list[dict[str, Any]] = []
         #: For a controller WebSocket (``/controller``): this stream's messages as text.
-        self.sink: web.WebSocketResponse | None = None
+        self.sink: FrameWriter | None = None
         self.opened: asyncio.Future[None] | None = None
 
     # --- relay -> host
@@ -113,8 +117,7 @@ class RelayStream:
         return await self.send_message(msg)
 
     async def initialize(self, name: str = "phone", *, experimental: bool = True) -> dict[str, Any]:
-        await self.send_request(1, "initialize", {"clientInfo": {"name": name, "title": None, "version": "1.0"},
-                                                   "capabilities": {"experimentalApi": experimental}})
+        await self.send_request(1, "initialize", initialize_params(name, experimental=experimental))
         answer = await self.answer(1)
         await self.send_message({"method": "initialized"})
         return answer
@@ -157,21 +160,13 @@ class RelayStream:
         return await asyncio.wait_for(self.messages.get(), timeout)
 
     async def wait_for(self, predicate: Any, timeout: float = 60.0) -> dict[str, Any]:
-        for i, m in enumerate(self.inbox):
-            if predicate(m):
-                return self.inbox.pop(i)
-        async with asyncio.timeout(timeout):
-            while True:
-                m = await self.messages.get()
-                if predicate(m):
-                    return m
-                self.inbox.append(m)
+        return await wait_for_message(self.inbox, self.messages.get, predicate, timeout)
 
     async def answer(self, request_id: Any, timeout: float = 60.0) -> dict[str, Any]:
-        return await self.wait_for(lambda m: m.get("id") == request_id and ("result" in m or "error" in m), timeout)
+        return await self.wait_for(answer_to(request_id), timeout)
 
     async def notification(self, method: str, timeout: float = 60.0) -> dict[str, Any]:
-        return await self.wait_for(lambda m: m.get("method") == method and "id" not in m, timeout)
+        return await self.wait_for(notification_named(method), timeout)
 
 
 class RcTestRelay:
@@ -196,10 +191,17 @@ class RcTestRelay:
         self._cursor = itertools.count(1)
         self._ids = itertools.count(1)
         self._ws: web.WebSocketResponse | None = None
+        self._frames: FrameWriter | None = None
         self._link_up = asyncio.Event()
         self._streams: dict[tuple[str, str | None], RelayStream] = {}
         self._sinks = 0
+        #: The /controller fast path: acks due (newest seq per stream) and how many
+        #: envelopes they cover; messages waiting for this loop iteration's write per sink.
         self._pending_acks: dict[tuple[str, str], int] = {}
+        self._acks_due = 0
+        self._ack_timer: asyncio.TimerHandle | None = None
+        self._ack_soon = False
+        self._to_sinks: dict[FrameWriter, list[str]] = {}
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -321,7 +323,7 @@ class RcTestRelay:
         if request.headers.get("x-codex-server-id") != server_id:
             return self._json(NOT_FOUND_SERVER, 404)
         ws = web.WebSocketResponse(autoping=True, max_msg_size=4 * 1024 * 1024)
-        await ws.prepare(request)
+        frames = await FrameWriter.prepare(ws, request)
         if self._ws is not None:
             await self._ws.close()
         cursor = request.headers.get("x-codex-subscribe-cursor")
@@ -334,21 +336,14 @@ class RcTestRelay:
                     await ws.send_str(json.dumps(env, separators=(",", ":")))
                     sent = n
         self._ws = ws
+        self._frames = frames
         self.links += 1
         self._link_up.set()
-        acking = asyncio.Event()
-        acker = asyncio.get_running_loop().create_task(self._send_acks(ws, acking))
         try:
             async for msg in ws:
                 if msg.type is not WSMsgType.TEXT:
                     continue
-                forward = self._fast_path(msg.data)
-                if forward is not None:
-                    if not acking.is_set():
-                        acking.set()
-                    sink, text = forward
-                    if sink is not None and not sink.closed:
-                        await sink.send_str(text)
+                if self._fast_path(msg.data):
                     continue
                 self.received.append(msg.data)
                 env = json.loads(msg.data)
@@ -359,24 +354,34 @@ class RcTestRelay:
                     await ws.send_str(json.dumps(ack))
                 self.stream(env["client_id"], env["stream_id"])._on_envelope(env)
         finally:
-            acker.cancel()
             if self._ws is ws:
                 self._ws = None
+                self._frames = None
                 self._link_up.clear()
+                self._pending_acks.clear()
+                self._acks_due = 0
         return ws
 
     # --- a minimal controller side (benchmarks): one WebSocket per stream, plain JSON-RPC
     async def _controller(self, request: web.Request) -> web.StreamResponse:
         ws = web.WebSocketResponse(max_msg_size=0)
-        await ws.prepare(request)
+        sink = await FrameWriter.prepare(ws, request)
         stream = self.stream(f"ctl-{next(self._ids)}", f"stream-{next(self._ids)}")
-        stream.sink = ws
+        stream.sink = sink
         self._sinks += 1
         async for msg in ws:
-            if msg.type is WSMsgType.TEXT and self._ws is not None:
-                # As is, through the shared envelope codec (the relay never re-serialises).
+            frames = self._frames
+            if msg.type is WSMsgType.TEXT and frames is not None:
+                # As is, through the shared envelope codec (the relay never re-serialises),
+                # with the acks due in the same write.
                 seq = next(stream.seq)
-                await self._ws.send_str(encode(ClientMessage(stream.client_id, stream.stream_id, seq, msg.data)))
+                texts = self._take_acks()
+                texts.append(encode(ClientMessage(stream.client_id, stream.stream_id, seq, msg.data)))
+                try:
+                    frames.write(texts)
+                    await frames.drain()
+                except ConnectionError:
+                    pass
         return ws
 
     async def _bench_streams(self, request: web.Request) -> web.Response:
@@ -394,31 +399,67 @@ class RcTestRelay:
         await asyncio.wait_for(asyncio.gather(*waits), 300)
         return self._json({"opened": n})
 
-    def _fast_path(self, text: str) -> tuple[web.WebSocketResponse | None, str] | None:
-        """A ``server_message`` for a ``/controller`` stream: (the controller socket, its
-        message text as is: the shared envelope codec, no re-serialising); its ack is sent by
-        :meth:`_send_acks` together with the others received meanwhile. ``None`` otherwise."""
+    def _fast_path(self, text: str) -> bool:
+        """A ``server_message`` for a ``/controller`` stream: its message text (as is: the
+        shared envelope codec, no re-serialising) is written to the controller socket with
+        the others of this loop iteration in one write, and its ack is due (see
+        :meth:`_due`). False for anything else."""
         if not self._sinks:
-            return None
+            return False
         envelope = parse_server_envelope(text)
         stream = self._streams.get((envelope.client_id, envelope.stream_id))
         if stream is None or stream.sink is None or not isinstance(envelope, ServerMessage):
-            return None
-        self._pending_acks[(envelope.client_id, envelope.stream_id)] = envelope.seq_id
+            return False
+        self._due(envelope.client_id, envelope.stream_id, envelope.seq_id)
         if envelope.seq_id <= stream._last[0]:
-            return None, ""  # a replay of what it already got: acked, not delivered again
+            return True  # a replay of what it already got: acked, not delivered again
         stream._last = (envelope.seq_id, 0)
-        return stream.sink, envelope.message
+        pending = self._to_sinks.get(stream.sink)
+        if pending is None:
+            if not self._to_sinks:
+                asyncio.get_running_loop().call_soon(self._write_sinks)
+            pending = self._to_sinks[stream.sink] = []
+        pending.append(envelope.message)
+        return True
 
-    async def _send_acks(self, ws: web.WebSocketResponse, acking: asyncio.Event) -> None:
-        """Acks for /controller streams, coalesced: one per stream per wake-up (the highest
-        seq_id), however many envelopes arrived since the last one."""
-        while True:
-            await acking.wait()
-            acking.clear()
-            pending, self._pending_acks = self._pending_acks, {}
-            for (client_id, stream_id), seq_id in pending.items():
-                await ws.send_str(encode(Ack(client_id, stream_id, seq_id)))
+    def _write_sinks(self) -> None:
+        batches, self._to_sinks = self._to_sinks, {}
+        for sink, texts in batches.items():
+            try:
+                sink.write(texts)  # (a benchmark's controller keeps up: no backpressure here)
+            except ConnectionError:
+                pass
+
+    def _due(self, client_id: str, stream_id: str, seq_id: int) -> None:
+        """An ack is due: it rides with the next client message, or goes out on its own
+        with the others once RELAY_ACK_EVERY are due or RELAY_ACK_DELAY after the first
+        (the product relay's policy, appserver.relay.host_link)."""
+        self._pending_acks[(client_id, stream_id)] = seq_id
+        self._acks_due += 1
+        if self._acks_due >= limits.RELAY_ACK_EVERY:
+            if not self._ack_soon:
+                self._ack_soon = True
+                asyncio.get_running_loop().call_soon(self._flush_acks)
+        elif self._ack_timer is None:
+            self._ack_timer = asyncio.get_running_loop().call_later(limits.RELAY_ACK_DELAY, self._flush_acks)
+
+    def _take_acks(self) -> list[str]:
+        pending, self._pending_acks = self._pending_acks, {}
+        self._acks_due = 0
+        if self._ack_timer is not None:
+            self._ack_timer.cancel()
+            self._ack_timer = None
+        return [encode(Ack(client_id, stream_id, seq_id)) for (client_id, stream_id), seq_id in pending.items()]
+
+    def _flush_acks(self) -> None:
+        self._ack_soon = False
+        frames = self._frames
+        acks = self._take_acks()
+        if acks and frames is not None:
+            try:
+                frames.write(acks)
+            except ConnectionError:
+                pass
 
     async def wait_link(self, timeout: float = 60.0) -> None:
         await asyncio.wait_for(self._link_up.wait(), timeout)
@@ -470,7 +511,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args()
-    asyncio.run(_main(args.port))
+    # On the gateway's event loop (uvloop where installed), like the relay it stands for.
+    event_loop.run(_main, args.port, env=os.environ)
 
 
 if __name__ == "__main__":

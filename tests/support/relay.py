@@ -25,6 +25,7 @@ from appserver.relay.app import create_app
 from appserver.relay.hub import Relay, RelayConfig
 from appserver.relay.sqlite_store import SqliteStore
 from appserver.relay.store import RelayStore
+from tests.support.client import answer_to, initialize_params
 
 SHUTDOWN = 1.0
 #: When set (the ``relay_engine`` fixture of a module whose tests run on both stores),
@@ -170,13 +171,11 @@ class RelayController:
         await self.send({"id": request_id, "method": method, **({"params": params} if params is not None else {})})
         while True:
             message = await self.recv()
-            if message.get("id") == request_id and ("result" in message or "error" in message):
+            if answer_to(request_id)(message):
                 return message
 
     async def initialize(self, name: str = "phone") -> dict[str, Any]:
-        answer = await self.request("initialize", {
-            "clientInfo": {"name": name, "title": None, "version": "1.0"}, "capabilities": {"experimentalApi": True},
-        })
+        answer = await self.request("initialize", initialize_params(name))
         await self.send({"method": "initialized"})
         return answer
 

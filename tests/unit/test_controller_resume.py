@@ -128,3 +128,12 @@ def test_frames_recorded_after_the_open_event_are_in_unconfirmed() -> None:
     s.send("b")  # recorded by the uplink before the socket was ready for it
     assert isinstance(opened, StreamOpened) and opened.resend == ("a",)
     assert s.unconfirmed() == ("a", "b")
+
+
+def test_the_byte_bound_counts_utf8_bytes_not_characters() -> None:
+    s = ControllerStream(max_frames=100, max_bytes=12)
+    s.receive(NEW)
+    first, second = '"ééé"', '"éé"'  # 5 characters / 8 bytes, then 4 / 6
+    s.send(first)
+    s.send(second)  # 14 bytes > 12 (10 characters would fit): the oldest, delivered, goes
+    assert s.unconfirmed() == (second,)

@@ -239,3 +239,43 @@ async def test_a_closing_connection_writes_nothing_directly() -> None:
     await session.answer(70)
     assert socket.written == []
     assert session.direct == [70]
+
+
+async def test_offer_applies_the_receive_rules_at_once_or_does_nothing() -> None:
+    processor = Processor(DirectBackend())
+    conn, session = await ready(processor, inbound_items=2)
+    assert conn.offer(req(20)) is True  # forwarded directly
+    assert conn.offer(req(21)) is True  # same iteration: queued behind it
+    assert conn.offer('{"method":"initialized"}') is True  # queued too: the queue is full now
+    assert session.direct == [20] and len(conn._inbound) == 2
+    # A notification would have to wait for room: offer leaves it to receive().
+    before = processor.metrics.messages_in
+    assert conn.offer('{"method":"later"}') is False
+    assert processor.metrics.messages_in == before  # nothing was done with it
+    # A request never waits (it is answered -32001 when its queue is full), but offer
+    # cannot know it is one before parsing: receive() answers it the same.
+    assert conn.offer(req(22)) is False
+
+
+async def test_offer_is_refused_for_a_client_that_waits_for_room() -> None:
+    processor = Processor(DirectBackend())
+    conn = processor.register("stdio", OverflowPolicy.WAIT)
+    await conn.open()
+    assert conn.waits_for_room
+    assert conn.offer(INIT) is False
+    assert processor.metrics.messages_in == 0
+
+
+async def test_deliver_nowait_follows_the_rules_of_deliver() -> None:
+    processor = Processor(DirectBackend())
+    conn, session = await ready(processor)
+    assert not conn.waits_for_room
+    await conn.receive(req(30))
+    assert conn._in_flight_count == 1
+    conn.deliver_nowait(jsonrpc.parse('{"id":30,"result":{}}'))
+    conn.deliver_nowait(jsonrpc.parse('{"method":"thread/started","params":{}}'))
+    assert conn._in_flight_count == 0
+    assert [json.loads(conn.outbound.get_nowait()) for _ in range(2)] == [
+        {"id": 30, "result": {}},
+        {"method": "thread/started", "params": {}},
+    ]

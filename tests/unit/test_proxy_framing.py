@@ -72,3 +72,13 @@ def test_inject_authorization_replaces_client_header() -> None:
     assert out == (
         b"GET /rpc HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nAuthorization: Bearer tok\r\n\r\n"
     )
+
+
+def test_the_line_limit_does_not_count_the_terminator() -> None:
+    splitter = LineSplitter(max_line=4)
+    assert list(splitter.feed(b"abcd\r")) == []  # 5 buffered bytes: may still be a CRLF line
+    assert list(splitter.feed(b"\nabcde\r\nvwxy")) == [b"abcd"]
+    assert splitter.dropped == [5]
+    assert list(splitter.finish()) == [b"vwxy"]
+    assert list(splitter.feed(b"abcde")) == []
+    assert list(splitter.finish()) == [] and splitter.dropped == [5, 5]

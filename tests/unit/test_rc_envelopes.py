@@ -100,6 +100,34 @@ def test_server_envelopes_round_trip() -> None:
         assert parse_server_envelope(encode(envelope)) == envelope
 
 
+@pytest.mark.parametrize(
+    ("message", "text"),
+    [
+        # Beyond 64 bits: orjson would read a float; the stdlib keeps the integer.
+        ('{"id": 1, "result": 123456789012345678901234}', '{"id":1,"result":123456789012345678901234}'),
+        ('{"id":1,"result":-9223372036854775809}', '{"id":1,"result":-9223372036854775809}'),
+        # Read by orjson: the same compact text the stdlib writes.
+        ('{"id": 1, "result": [1e16, 0.1, -0.0, 18446744073709551615, "é\\n\\u0001"]}',
+         '{"id":1,"result":[1e+16,0.1,-0.0,18446744073709551615,"é\\n\\u0001"]}'),
+        # Refused by orjson (NaN): the stdlib reads and writes it, as before.
+        ('{"id":1,"result":NaN}', '{"id":1,"result":NaN}'),
+    ],
+)
+def test_inner_messages_keep_their_values(message: str, text: str) -> None:
+    for frame in (
+        f'{{"type":"client_message","message":{message},"client_id":"c","stream_id":"s","seq_id":1}}',
+        f'{{"type":"client_message","message":{message},"client_id":"c","stream_id":"s","seq_id":1}}'.encode(),
+    ):
+        envelope = parse_client_envelope(frame)
+        assert isinstance(envelope, ClientMessage)
+        assert envelope.message == text
+    server = parse_server_envelope(
+        f'{{"type":"server_message","message":{message},"client_id":"c","stream_id":"s","seq_id":1}}'
+    )
+    assert isinstance(server, ServerMessage)
+    assert server.message == text
+
+
 def test_sizes_count_utf8_bytes() -> None:
     envelope = ServerMessage("c", "s", 1, '{"method":"é"}')
     assert envelope_size(envelope) == len(encode(envelope)) + 1

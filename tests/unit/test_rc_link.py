@@ -157,3 +157,35 @@ async def test_the_writer_stalls_at_128_unacked_envelopes_and_one_ack_frees_one(
         tg.cancel_scope.cancel()
     seqs = [json.loads(t)["seq_id"] for t in link._out]
     assert seqs == list(range(1, 201))
+
+
+@pytest.mark.anyio
+async def test_the_first_envelope_of_a_loop_iteration_is_written_at_once_the_rest_queue_behind_it(
+    link: HostLink,
+) -> None:
+    written: list[str] = []
+    link._write_now = lambda text: written.append(text) or True  # type: ignore[method-assign]
+    link.on_frame(message("client-1", "stream-1", 0, INIT))
+    [stream] = link.streams.values()
+    assert link._write_answer(stream, '{"id":1,"result":{}}')  # a round trip's answer: now
+    link.on_frame('{"type":"ping","client_id":"client-1","stream_id":"stream-1"}')  # queued behind
+    assert [json.loads(t)["seq_id"] for t in written] == [1]
+    assert [json.loads(t)["seq_id"] for t in link._out] == [2]
+    await anyio.sleep(0)  # next loop iteration; the queue is not empty: still behind it
+    link.on_frame('{"type":"ping","client_id":"client-1","stream_id":"stream-1"}')
+    assert [json.loads(t)["seq_id"] for t in sent(link)] == [2, 3]
+    await anyio.sleep(0)
+    link.on_frame('{"type":"ping","client_id":"client-1","stream_id":"stream-1"}')
+    assert [json.loads(t)["seq_id"] for t in written] == [1, 4] and link.buffer.unacked == 4
+
+
+@pytest.mark.anyio
+async def test_a_direct_answer_waits_in_the_queue_while_the_window_is_full(link: HostLink) -> None:
+    link.on_frame(message("client-1", "stream-1", 0, INIT))
+    [stream] = link.streams.values()
+    for _ in range(128):
+        link._on_ping("client-1", "stream-1")
+    sent(link)
+    assert link.buffer.full
+    assert not link._write_answer(stream, '{"id":1,"result":{}}')
+    assert link.buffer.unacked == 128 and sent(link) == []

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import os
 
 import anyio
 import pytest
-from anyio.lowlevel import checkpoint
 
 from appserver import limits
 from appserver.close import CloseCode, public_reason
 from appserver.processor import OverflowPolicy, Processor
-from appserver.transports import stdio
-from tests.support.fakes import FakeBackend
-from tests.unit.test_processor import drain, ready, req
+from appserver.stdio_streams import StdinStream, messages
+from tests.support.fakes import FakeBackend, drain, req
+from tests.unit.test_processor import ready
 
 pytestmark = pytest.mark.anyio
 
@@ -51,13 +50,12 @@ async def test_a_backend_failure_tells_the_client_no_local_path() -> None:
 
 async def test_stdio_refuses_a_line_one_byte_over_the_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(limits, "MAX_MESSAGE_BYTES", 10)
-
-    async def lines() -> AsyncIterator[bytes]:
-        for line in (b"x" * 10 + b"\r\n", b"y" * 11 + b"\n", b"z" * 11):
-            await checkpoint()
-            yield line
-
-    got = [text async for text in stdio._decoded(lines())]
+    read_end, write_end = os.pipe()
+    with os.fdopen(read_end, "rb", buffering=0) as stdin_pipe:
+        with os.fdopen(write_end, "wb", buffering=0) as writer:
+            writer.write(b"x" * 10 + b"\r\n" + b"y" * 11 + b"\n" + b"z" * 11)
+        stdin = await StdinStream.open(stdin_pipe)
+        got = [text async for text in messages(stdin)]
     assert got == ["x" * 10]  # as on the sockets: at most MAX_MESSAGE_BYTES per message
 
 
