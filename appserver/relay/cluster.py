@@ -589,12 +589,13 @@ class Cluster:
         log.info("host %s is online on node %s (epoch %d)", server_id, node, epoch)
         current = relay.links[server_id]
         for stream in relay.streams_of_server(server_id):
+            if not was_online:
+                stream.host_state(True)
+            # What waited first: a stream whose initialize was held is new to the host until then.
+            await stream.flush_waiting()
             if stream.initialized and known is not None:
                 # The host may have restarted: a pong "unknown" ends what it lost (4002).
                 await current.send_ping(stream)
-            if not was_online:
-                stream.host_state(True)
-            await stream.flush_waiting()
 
     async def _offline(self, server_id: str, node: str | None) -> None:
         relay = self.relay
