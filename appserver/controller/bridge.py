@@ -33,6 +33,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from appserver import __version__, limits, strings
 from appserver.controller.credentials import Device
 from appserver.controller.links import controller_ws_url
+from appserver.transports.websocket import CLIENT_OPTIONS
 from appserver.controller.resume import (
     ControllerStream,
     Frame,
@@ -135,10 +136,8 @@ class RelayLink:
                     url,
                     additional_headers={"Authorization": f"Bearer {self.device.device_token}"},
                     user_agent_header=USER_AGENT,
-                    max_size=limits.MAX_MESSAGE_BYTES,
                     open_timeout=limits.CONNECT_TIMEOUT,
-                    close_timeout=limits.WEBSOCKET_CLOSE_TIMEOUT,
-                    compression=None,
+                    **CLIENT_OPTIONS,
                 )
             except InvalidStatus as exc:
                 if exc.response.status_code in (401, 403):

@@ -42,14 +42,19 @@ def rfc3339(ts: int) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-async def account_auth(relay: Relay, request: web.Request, route: str) -> Account:
-    """The account whose credential is the bearer, with a matching ``chatgpt-account-id``."""
+def _bearer_of(relay: Relay, request: web.Request, kind: str, route: str) -> tuple[str, str]:
+    """The peer and its bearer token; a missing one is an auth failure (logged, 401)."""
     peer = relay.peer(request)
     try:
-        token = bearer(request)
+        return peer, bearer(request)
     except HttpError:
-        relay.auth_failure("account", peer, route, "no bearer")
+        relay.auth_failure(kind, peer, route, "no bearer")
         raise
+
+
+async def account_auth(relay: Relay, request: web.Request, route: str) -> Account:
+    """The account whose credential is the bearer, with a matching ``chatgpt-account-id``."""
+    peer, token = _bearer_of(relay, request, "account", route)
     account = await relay.store.account_for_credential(credentials.digest(token))
     if account is None:
         relay.auth_failure("account", peer, route, "unknown credential")
@@ -62,12 +67,7 @@ async def account_auth(relay: Relay, request: web.Request, route: str) -> Accoun
 
 async def host_auth(relay: Relay, request: web.Request, route: str) -> Server:
     """The server whose live host token is the bearer."""
-    peer = relay.peer(request)
-    try:
-        token = bearer(request)
-    except HttpError:
-        relay.auth_failure("host", peer, route, "no bearer")
-        raise
+    peer, token = _bearer_of(relay, request, "host", route)
     server_id = await relay.store.host_token_server(credentials.digest(token), relay.now())
     if server_id is None:
         relay.auth_failure("host", peer, route, "unknown or expired host token")

@@ -2,17 +2,45 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
+from collections.abc import Awaitable, Callable
 
 from benchmarks import services
 from benchmarks.client import Client, RpcFailed
+from benchmarks.procs import rss_bytes
+from benchmarks.records import Results
 from tests.support.launcher import Launched
 from benchmarks.scenarios import Context
 from benchmarks.services import Endpoint, Unavailable
 
 CHEAP_METHOD = "thread/loaded/list"
 WARMUP_REQUESTS = 50
+#: A process gets this long to settle (lazy allocations, frees) before its RSS is read.
+SETTLE_SECONDS = 1.0
+
+
+async def rss_growth_per_item(
+    results: Results,
+    metric: str,
+    pid: int,
+    grow: Callable[[], Awaitable[None]],
+    n: int,
+    *,
+    process: str,
+    items: str,
+) -> None:
+    """Record ``metric``: the RSS growth (KiB) of process ``pid`` per item while ``grow()``
+    adds ``n`` items (RSS read after settling, before and after), with a note naming the
+    ``process`` ("gateway", "relay") and the ``items``."""
+    await asyncio.sleep(SETTLE_SECONDS)
+    before = rss_bytes(pid)
+    await grow()
+    await asyncio.sleep(SETTLE_SECONDS)
+    after = rss_bytes(pid)
+    results.set(metric, ours=(after - before) / n / 1024)
+    results.note(metric, f"{process} RSS {before / 2**20:.1f} MiB -> {after / 2**20:.1f} MiB with {n} more {items}")
 
 
 def need_codex(ctx: Context) -> str:

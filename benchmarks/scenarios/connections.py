@@ -17,14 +17,12 @@ import asyncio
 import resource
 import time
 
-from benchmarks.procs import rss_bytes
 from benchmarks.records import Metric, Results, Target, percentile
 from benchmarks.scenarios import Context, Scenario
-from benchmarks.scenarios.common import gateway_builtin
+from benchmarks.scenarios.common import gateway_builtin, rss_growth_per_item
 from benchmarks.services import Unavailable
 
 CONCURRENT_OPENS = 50
-SETTLE_SECONDS = 1.0
 RSS = "RSS growth per idle connection"
 CONNECT = "p99 connect + initialize"
 
@@ -36,10 +34,9 @@ async def run(ctx: Context, results: Results) -> None:
         raise Unavailable(f"RLIMIT_NOFILE is {soft}; {n} connections need at least {n + 256}")
     proc, gateway = await gateway_builtin(ctx)
     await ctx.connect(gateway)  # one warm connection: imports and first-use allocations done
-    await asyncio.sleep(SETTLE_SECONDS)
-    before = rss_bytes(proc.pid)
     gate = asyncio.Semaphore(CONCURRENT_OPENS)
     samples: list[float] = []
+    elapsed = 0.0
 
     async def open_one() -> None:
         async with gate:
@@ -47,14 +44,14 @@ async def run(ctx: Context, results: Results) -> None:
             await ctx.connect(gateway)
             samples.append(time.perf_counter() - start)
 
-    started = time.perf_counter()
-    await asyncio.gather(*(open_one() for _ in range(n)))
-    elapsed = time.perf_counter() - started
-    await asyncio.sleep(SETTLE_SECONDS)
-    after = rss_bytes(proc.pid)
-    results.set(RSS, ours=(after - before) / n / 1024)
+    async def open_all() -> None:
+        nonlocal elapsed
+        started = time.perf_counter()
+        await asyncio.gather(*(open_one() for _ in range(n)))
+        elapsed = time.perf_counter() - started
+
+    await rss_growth_per_item(results, RSS, proc.pid, open_all, n, process="gateway", items="connections")
     results.set(CONNECT, ours=percentile(samples, 99) * 1e3)
-    results.note(RSS, f"gateway RSS {before / 2**20:.1f} MiB -> {after / 2**20:.1f} MiB with {n} more connections")
     results.note(CONNECT, f"{n} connections, {CONCURRENT_OPENS} handshakes at a time, all open after {elapsed:.2f}s")
     await ctx.close_clients()
 

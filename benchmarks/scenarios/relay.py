@@ -20,10 +20,16 @@ import sys
 import urllib.request
 from typing import Any
 
-from benchmarks.procs import rss_bytes
 from benchmarks.records import Metric, Results, Target
 from benchmarks.scenarios import Context, Scenario
-from benchmarks.scenarios.common import CHEAP_METHOD, check_cheap_method, start_thread, turn, words
+from benchmarks.scenarios.common import (
+    CHEAP_METHOD,
+    check_cheap_method,
+    rss_growth_per_item,
+    start_thread,
+    turn,
+    words,
+)
 from benchmarks.scenarios.rtt import alternate_round_trips, report
 from benchmarks.scenarios.stream import RATE, rate
 from benchmarks.scenarios.remote import GATEWAY_CPU, RELAY_CPU, report_relay_cpu
@@ -35,7 +41,6 @@ RSS = "relay RSS growth per idle controller stream"
 IDLE_STREAMS = 1000
 #: Streams per paired device (the relay allows 256).
 STREAMS_PER_DEVICE = 250
-SETTLE_SECONDS = 1.0
 
 
 class Relayed:
@@ -135,13 +140,9 @@ async def run_relay_idle_streams(ctx: Context, results: Results) -> None:
             await _controller(ctx, relayed, tokens[index // STREAMS_PER_DEVICE])
 
     await open_streams(0, 10)  # warm: first-use allocations done
-    await asyncio.sleep(SETTLE_SECONDS)
-    before = rss_bytes(relayed.relay_pid)
-    await open_streams(10, n)
-    await asyncio.sleep(SETTLE_SECONDS)
-    after = rss_bytes(relayed.relay_pid)
-    results.set(RSS, ours=(after - before) / n / 1024)
-    results.note(RSS, f"relay RSS {before / 2**20:.1f} MiB -> {after / 2**20:.1f} MiB with {n} more idle streams")
+    await rss_growth_per_item(
+        results, RSS, relayed.relay_pid, lambda: open_streams(10, n), n, process="relay", items="idle streams"
+    )
 
 
 RELAY_RTT = Scenario(

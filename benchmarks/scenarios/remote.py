@@ -21,10 +21,16 @@ import json
 import sys
 import urllib.request
 
-from benchmarks.procs import rss_bytes
 from benchmarks.records import Metric, Results, Target
 from benchmarks.scenarios import Context, Scenario
-from benchmarks.scenarios.common import CHEAP_METHOD, check_cheap_method, start_thread, turn, words
+from benchmarks.scenarios.common import (
+    CHEAP_METHOD,
+    check_cheap_method,
+    rss_growth_per_item,
+    start_thread,
+    turn,
+    words,
+)
 from benchmarks.scenarios.rtt import alternate_round_trips, report
 from benchmarks.scenarios.stream import RATE, rate
 from benchmarks.services import ROOT, Endpoint, _ready, python_env, start_gateway, start_profiler
@@ -36,7 +42,6 @@ RELAY_CPU = "relay CPU per round trip"
 GATEWAY_CPU = "the gateway's CPU per direct round trip"
 RSS = "RSS growth per idle controller stream"
 IDLE_STREAMS = 1000
-SETTLE_SECONDS = 1.0
 
 
 async def _relay_and_gateway(ctx: Context) -> tuple[Endpoint, Endpoint, Launched, str, Launched]:
@@ -98,13 +103,9 @@ async def run_rc_idle_streams(ctx: Context, results: Results) -> None:
             assert json.load(reply)["opened"] == count
 
     await asyncio.to_thread(open_streams, 10)  # warm: first-use allocations done
-    await asyncio.sleep(SETTLE_SECONDS)
-    before = rss_bytes(pid)
-    await asyncio.to_thread(open_streams, n)
-    await asyncio.sleep(SETTLE_SECONDS)
-    after = rss_bytes(pid)
-    results.set(RSS, ours=(after - before) / n / 1024)
-    results.note(RSS, f"gateway RSS {before / 2**20:.1f} MiB -> {after / 2**20:.1f} MiB with {n} more idle streams")
+    await rss_growth_per_item(
+        results, RSS, pid, lambda: asyncio.to_thread(open_streams, n), n, process="gateway", items="idle streams"
+    )
 
 
 def report_relay_cpu(results: Results, cpu: list[float], direct_rts: int, relayed_rts: int) -> None:

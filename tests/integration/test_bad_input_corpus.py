@@ -17,7 +17,6 @@ what codex ignores (no answer) is ignored here too.
 from __future__ import annotations
 
 import json
-import os
 import ssl
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -30,7 +29,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect, unix_connect
 from websockets.exceptions import ConnectionClosed
 
-from appserver import limits
+from appserver.transports.unix_path import UDS_WEBSOCKET_URI
 from tests.support.gateway import StdioGateway, stdio_gateway
 from tests.support.launcher import appserver_env, short_dir
 from tests.support.tls import Pki, pki  # noqa: F401  (fixture)
@@ -112,7 +111,7 @@ CASES = [
 ]
 
 
-class Peer:
+class CorpusClient:
     """One client over any transport: text out, parsed messages (or a close) in."""
 
     def __init__(self, transport: str, ws: ClientConnection | None = None, stdio: StdioGateway | None = None) -> None:
@@ -163,13 +162,13 @@ class Peer:
 
 
 @asynccontextmanager
-async def socket_peer(transport: str, target: str, context: ssl.SSLContext | None) -> AsyncIterator[Peer]:
+async def socket_peer(transport: str, target: str, context: ssl.SSLContext | None) -> AsyncIterator[CorpusClient]:
     if transport == "unix":
-        opening = unix_connect(target, "ws://localhost/rpc", max_size=None)
+        opening = unix_connect(target, UDS_WEBSOCKET_URI, max_size=None)
     else:
         opening = connect(target, max_size=None, ssl=context if transport == "wss" else None)
     async with opening as ws:
-        yield Peer(transport, ws=ws)
+        yield CorpusClient(transport, ws=ws)
 
 
 @dataclass
@@ -194,7 +193,7 @@ async def gateway(backend_args: list[str], home: Path, pki: Pki, sockets: Path) 
     async with stdio_gateway(args, env, cwd=home) as gw:
         urls = await gw.server.lines_matching(r"listening on: ((wss?)://\S+)", 2)
         targets = {"unix": str(sockets / "gw.sock"), **{m.group(2): m.group(1) for m in urls}}
-        await Peer("stdio", stdio=gw).initialize("stdio-sender")
+        await CorpusClient("stdio", stdio=gw).initialize("stdio-sender")
         yield Gateway(gw, targets, pki.client_context())
 
 
@@ -211,7 +210,7 @@ async def run_corpus(backend_args: list[str], home: Path, pki: Pki) -> None:
     failures: list[str] = []
     with short_dir() as sockets:
         async with gateway(backend_args, home, pki, sockets) as gw, AsyncExitStack() as stack:
-            stdio = Peer("stdio", stdio=gw.stdio)
+            stdio = CorpusClient("stdio", stdio=gw.stdio)
             neighbours = [stdio]
             for transport, target in gw.targets.items():
                 neighbour = await stack.enter_async_context(socket_peer(transport, target, gw.context))
@@ -248,7 +247,7 @@ async def run_corpus(backend_args: list[str], home: Path, pki: Pki) -> None:
     assert not failures, "\n".join(failures)
 
 
-async def _run_case(case: Case, sender: Peer) -> str | None:
+async def _run_case(case: Case, sender: CorpusClient) -> str | None:
     try:
         for frame in case.frames:
             await sender.send(frame)

@@ -17,7 +17,7 @@ import pytest
 from tests.support.client import RpcClient
 from tests.support.launcher import APPSERVER, appserver_env, run, short_dir, unix_socket_accepts
 from tests.support.rc_host import host_process
-from tests.support.rc_relay import RcTestRelay, Reply
+from tests.support.rc_relay import RcTestRelay, CannedResponse
 
 pytestmark = pytest.mark.anyio
 
@@ -84,7 +84,7 @@ async def test_remote_control_methods_from_a_local_client(tmp_path: Path) -> Non
         async with RcTestRelay() as relay, host_process(relay.base_url, tmp_path, listen=[f"unix://{sock}"]) as host:
             await host.until(lambda: unix_socket_accepts(sock), "accepting")
             await relay.wait_link()
-            relay.replies["server/pair"] = [Reply(200, {
+            relay.replies["server/pair"] = [CannedResponse(200, {
                 "pairing_code": "pc-1", "manual_pairing_code": "ABCD-EFGH", "server_id": "srv_e_stub1",
                 "environment_id": "env_stub1", "expires_at": "2026-11-30T10:36:12Z",
                 "pairing_url": "http://relay.example/#pair=pc-1"})]
@@ -141,7 +141,7 @@ async def test_remote_control_methods_from_a_local_client(tmp_path: Path) -> Non
                 assert list_request.header("chatgpt-account-id") == "acct_test0000000000000000001"
                 assert await local.call("remoteControl/client/revoke", {"environmentId": "env_stub1", "clientId": "c1"}) == {}
                 assert relay.http[-1].method == "DELETE"
-                relay.replies["/clients"] = [Reply(403, {"detail": "nope", "remote_control_token": "leak"}, {"x-request-id": "req-9"})]
+                relay.replies["/clients"] = [CannedResponse(403, {"detail": "nope", "remote_control_token": "leak"}, {"x-request-id": "req-9"})]
                 refused = await local.request("remoteControl/client/list", {"environmentId": "env_stub1"})
                 assert refused["error"]["code"] == -32600
                 assert refused["error"]["message"].endswith(
@@ -186,7 +186,7 @@ async def test_restart_refreshes_the_persisted_enrollment_and_404_reenrolls(tmp_
 
 async def test_handshake_401_refreshes_then_reconnects(tmp_path: Path) -> None:
     async with RcTestRelay() as relay:
-        relay.replies["ws"] = [Reply(401, {"detail": "expired"})]
+        relay.replies["ws"] = [CannedResponse(401, {"detail": "expired"})]
         async with host_process(relay.base_url, tmp_path) as host:
             await relay.wait_link()
             assert len(relay.requests("server/refresh")) == 1

@@ -11,8 +11,8 @@ envelope, and lets a test play controllers on the host link::
         await stream.send_request(1, "initialize", {...})
         answer = await stream.answer(1)
 
-* ``relay.replies[path_suffix]`` is a list of :class:`Reply` served (and removed) before
-  the default behaviour, e.g. ``relay.replies["server/refresh"] = [Reply(404)]``.
+* ``relay.replies[path_suffix]`` is a list of :class:`CannedResponse` served (and removed) before
+  the default behaviour, e.g. ``relay.replies["server/refresh"] = [CannedResponse(404)]``.
 * Every received server envelope is acked (``relay.auto_ack = False`` stops that).
 * Client envelopes carry a ``cursor`` (``relay.cursors``): a host that reconnects with
   ``x-codex-subscribe-cursor: N`` gets every later client envelope again (the host
@@ -46,7 +46,9 @@ NOT_FOUND_SERVER = {"detail": "Remote app server not found"}
 
 
 @dataclass
-class Reply:
+class CannedResponse:
+    """What the test relay answers an HTTP request with, instead of its own answer."""
+
     status: int = 200
     body: Any = None  # dict/list -> JSON; str/bytes as is
     headers: dict[str, str] = field(default_factory=dict)
@@ -175,7 +177,7 @@ class RcTestRelay:
     def __init__(self, *, token_ttl: float = 3600.0) -> None:
         self.token_ttl = token_ttl
         self.http: list[HttpRecord] = []
-        self.replies: dict[str, list[Reply]] = defaultdict(list)
+        self.replies: dict[str, list[CannedResponse]] = defaultdict(list)
         self.handshakes: list[HttpRecord] = []
         self.received: list[str] = []  # every server envelope text, in order
         self.sent: list[str] = []  # every client envelope text, in order
@@ -304,7 +306,7 @@ class RcTestRelay:
     def _json(obj: Any, status: int = 200) -> web.Response:
         return web.Response(status=status, text=json.dumps(obj, separators=(",", ":")), content_type="application/json")
 
-    def _reply(self, reply: Reply) -> web.Response:
+    def _reply(self, reply: CannedResponse) -> web.Response:
         if isinstance(reply.body, (dict, list)):
             text = json.dumps(reply.body, separators=(",", ":"))
             return web.Response(status=reply.status, text=text, content_type="application/json", headers=reply.headers)
