@@ -509,3 +509,16 @@ RELAY_CLUSTER_READ_BLOCK = 1.0
 RELAY_CLUSTER_WRITE_QUEUE = 4096
 #: Pause before retrying a failed Redis read or subscription.
 RELAY_CLUSTER_RETRY = 0.5
+#: The direct path between nodes (relay/peers.py): how long a node's advertised address
+#: lives unless refreshed, how often it is refreshed, how long dialing another node may
+#: take, and frames queued for one other node before more go through Redis only.
+RELAY_CLUSTER_NODE_TTL = 30.0
+RELAY_CLUSTER_NODE_REFRESH = 10.0
+RELAY_CLUSTER_PEER_CONNECT_TIMEOUT = 5.0
+RELAY_CLUSTER_PEER_QUEUE = 4096
+#: While the direct path carries everything, the Redis streams are written and read behind
+#: it in batches: a node writes controller frames this long after the first one waiting and
+#: reads a stream again this long after a read that brought nothing new; a host's envelopes
+#: wait less (the host is acked only once Redis has them, and stalls at 128 unacked).
+RELAY_CLUSTER_DIRECT_LAG = 0.02
+RELAY_CLUSTER_ACK_LAG = 0.002
