@@ -264,6 +264,9 @@ RC_REFRESH_BACKOFF_MAX = 36
 #: While the credential has no account id (auth.json without ``tokens.account_id``), the
 #: link retries this often (upstream: 1 s).
 RC_WAITING_RETRY = 1.0
+#: While connected, how often the login (``$CODEX_HOME/auth.json``) is read again to see an
+#: account change (codex's auth manager reports it at once; a token file never changes).
+RC_ACCOUNT_CHECK_INTERVAL = 2.0
 
 #: Reconnect backoff: 200 ms doubling per attempt, capped, with +-10 % jitter (§4.6).
 RC_RECONNECT_BASE = 0.2
@@ -509,3 +512,16 @@ RELAY_CLUSTER_READ_BLOCK = 1.0
 RELAY_CLUSTER_WRITE_QUEUE = 4096
 #: Pause before retrying a failed Redis read or subscription.
 RELAY_CLUSTER_RETRY = 0.5
+#: The direct path between nodes (relay/peers.py): how long a node's advertised address
+#: lives unless refreshed, how often it is refreshed, how long dialing another node may
+#: take, and frames queued for one other node before more go through Redis only.
+RELAY_CLUSTER_NODE_TTL = 30.0
+RELAY_CLUSTER_NODE_REFRESH = 10.0
+RELAY_CLUSTER_PEER_CONNECT_TIMEOUT = 5.0
+RELAY_CLUSTER_PEER_QUEUE = 4096
+#: While the direct path carries everything, the Redis streams are written and read behind
+#: it in batches: a node writes controller frames this long after the first one waiting and
+#: reads a stream again this long after a read that brought nothing new; a host's envelopes
+#: wait less (the host is acked only once Redis has them, and stalls at 128 unacked).
+RELAY_CLUSTER_DIRECT_LAG = 0.02
+RELAY_CLUSTER_ACK_LAG = 0.002

@@ -331,6 +331,8 @@ RELAY_TOO_MANY_HOSTS = "this account has too many hosts ({max}); remove one firs
 RELAY_TOO_MANY_DEVICES = "this host has too many paired devices ({max}); revoke one first"
 RELAY_TOO_MANY_STREAMS = "too many open streams for this device or host"
 RELAY_BAD_DEVICE_TOKEN = "invalid or revoked device token"
+#: A relay node's direct socket to another node with a wrong cluster secret (docs/relay.md).
+RELAY_BAD_NODE_SECRET = "invalid relay node credential"
 RELAY_WEBSOCKET_REQUIRED = "WebSocket upgrade required"
 
 #: Controller close reasons (codes in limits.py).

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import mimetypes
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from aiohttp import web
@@ -96,7 +96,10 @@ async def background(app: web.Application) -> AsyncIterator[None]:
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def create_app(relay: Relay, *, web_root: Path = WEB_ROOT) -> web.Application:
+def create_app(
+    relay: Relay, *, web_root: Path = WEB_ROOT, more_routes: Callable[[web.Application], None] | None = None
+) -> web.Application:
+    """The relay's routes (``more_routes`` adds a cluster node's own, before the catch-all)."""
     app = web.Application(
         middlewares=[http_metrics_middleware, errors_middleware],
         client_max_size=limits.RELAY_MAX_BODY_BYTES,
@@ -110,6 +113,8 @@ def create_app(relay: Relay, *, web_root: Path = WEB_ROOT) -> web.Application:
     controller_api.add_routes(app)
     controller_socket.add_routes(app)
     host_link.add_routes(app)
+    if more_routes is not None:
+        more_routes(app)
     app.router.add_route("*", "/{tail:.*}", static_handler(web_root))
     return app
 

@@ -34,6 +34,7 @@ balance controller sockets with affinity, docs/relay.md); the host link may move
 from __future__ import annotations
 
 import logging
+import math
 import re
 import secrets
 from collections import deque
@@ -50,6 +51,8 @@ from redis import exceptions as redis_errors
 from appserver import limits, strings
 from appserver.relay.host_link import HostLink, HostState
 from appserver.relay.lease import Lease, Leases
+from appserver.relay.peers import PATH as PEER_PATH
+from appserver.relay.peers import Peers, frame_down, frame_up, parse_frame
 from appserver.remote_control.chunks import ChunkError, MessageTooLarge, Reassembler, split_client_message
 from appserver.remote_control.envelopes import (
     ClientClosed,
@@ -57,6 +60,7 @@ from appserver.remote_control.envelopes import (
     Ping,
     Pong,
     PongStatus,
+    ServerMessage,
     ServerMessageChunk,
     encode,
     parse_server_envelope,
@@ -102,7 +106,9 @@ class ClusterMetrics:
             "appserver_relay_cluster_forwarded_messages",
             "Envelopes this node passed through Redis: to_host (appended for an owner), "
             "from_controllers (read and written to a host it owns), to_controllers (appended from "
-            "a host it owns), from_host (read and handed to its controller streams).",
+            "a host it owns), from_host (read and handed to its controller streams); "
+            "direct_to_host and direct_to_controllers: frames used from the direct path between "
+            "nodes, ahead of their copy in Redis.",
             ["direction"], registry=registry,
         )
         self.lease_changes = Counter(
@@ -159,7 +165,18 @@ class ClusterHostLink(HostLink):
         self.cluster = cluster
         self.lease: Lease | None = None
         self._start = "0-0"
-        self._down = _Writer(cluster, cluster.key("down", self.server_id), cluster._down_len, "to_controllers")
+        self._down = _Writer(cluster, cluster.key("down", self.server_id), cluster._down_len, "to_controllers",
+                             limits.RELAY_CLUSTER_ACK_LAG)
+        #: Per controller stream, the last seq_id written to the host on this link: a direct
+        #: frame is used only when it is the next one, and the up stream's copy of a frame
+        #: already written is skipped.
+        self._written: dict[tuple[str, str], int] = {}
+        #: The newest up-stream entry handled (written or skipped as written): direct frames
+        #: carry it as their cursor, so the host's cursor never passes a frame it has not had.
+        self._verified = "0-0"
+        #: Which node holds each controller stream (learned from its direct frames): where
+        #: the host's envelopes for it go on the direct path.
+        self.origins: dict[tuple[str, str], str] = {}
 
     def __repr__(self) -> str:
         epoch = self.lease.epoch if self.lease else None
@@ -188,16 +205,23 @@ class ClusterHostLink(HostLink):
         # Acked once Redis has it: a host whose envelopes cannot be passed on stalls at its
         # unacked bound (128) instead of losing them; a full queue closes the link (the
         # host reconnects and replays what was not acked).
-        if not self._down.put({"e": text}, lambda: self._ack(envelope)):
+        fields: dict[str, str | int] = {"e": text}
+        if isinstance(envelope, ServerMessage):
+            # Lets followers skip what the direct path brought without parsing it again.
+            fields["s"], fields["q"] = envelope.stream_id, envelope.seq_id
+        if not self._down.put(fields, lambda: self._ack(envelope)):
             log.warning("host %s: its envelopes cannot be passed on; closing its link", self.server_id)
             self.relay.spawn(self.close(1011, strings.RELAY_STORE_UNAVAILABLE))
             self.closed = True
+            return
+        if not (isinstance(envelope, ServerMessage) and self.cluster.direct_down(self, envelope, text)):
+            self._down.urgent()
 
     async def redeliver(self, cursor_header: str | None) -> None:
         """Before the link takes traffic: where the up stream resumes for this host (right
         after its cursor: that is the redelivery)."""
         try:
-            self._start = await self.cluster.up_position(self.server_id, entry_of(cursor_header))
+            self._start = self._verified = await self.cluster.up_position(self.server_id, entry_of(cursor_header))
         except REDIS_FAILED as exc:
             self._refuse(exc)
 
@@ -273,33 +297,70 @@ class ClusterHostLink(HostLink):
                 log.warning("host %s: reading controller traffic failed (%s)", self.server_id, type(exc).__name__)
                 await anyio.sleep(limits.RELAY_CLUSTER_RETRY)
                 continue
+            wrote = False
             for _key, entries in got or []:
                 for entry_id, fields in entries:
                     if self.closed:
                         return
-                    await self._send_entry(entry_id, fields, last)
-                    last = entry_id
+                    wrote = await self._send_entry(entry_id, fields, last) or wrote
+                    last = self._verified = entry_id
+            if got and not wrote:
+                # The direct path is ahead: read the stream behind it in batches.
+                await anyio.sleep(limits.RELAY_CLUSTER_DIRECT_LAG)
 
-    async def _send_entry(self, entry_id: str, fields: dict[str, str], previous: str) -> None:
+    async def _send_entry(self, entry_id: str, fields: dict[str, str], previous: str) -> bool:
+        """Write one up-stream entry to the host; False when there was nothing to write
+        (the direct path wrote it already)."""
         kind, client_id, stream_id = fields.get("k"), fields.get("c", ""), fields.get("s", "")
         cursor = cursor_of(entry_id)
         if kind == "m":
             try:
-                envelopes = split_client_message(client_id, stream_id, int(fields["q"]), fields["m"])
+                seq_id = int(fields["q"])
+                key = (client_id, stream_id)
+                written = self._written.get(key)
+                if written is not None and seq_id <= written:
+                    return False
+                envelopes = split_client_message(client_id, stream_id, seq_id, fields["m"])
             except (MessageTooLarge, KeyError, ValueError) as exc:
                 log.info("controller %s/%s: message not sent (%s)", client_id, stream_id, exc)
-                return
+                return False
+            if len(envelopes) == 1:
+                self._written[key] = seq_id  # (one frame: written before anything else can run)
             for index, envelope in enumerate(envelopes):
                 # Only the last piece names this entry: a host that got part of a chunked
                 # message resumes before it, and drops the pieces it already has.
                 last_piece = index == len(envelopes) - 1
                 piece_cursor = cursor if last_piece else (cursor_of(previous) if previous != "0-0" else None)
                 await self._send(encode(replace(envelope, cursor=piece_cursor)), "client_message")
+            # A chunked one counts once every piece is out: no direct frame between its pieces.
+            self._written[key] = max(seq_id, self._written.get(key, seq_id))
         elif kind == "p":
             await self._send(encode(Ping(client_id, stream_id, cursor)), "ping")
         elif kind == "c":
             await self._send(encode(ClientClosed(client_id, stream_id, cursor)), "client_closed")
         self.cluster.metrics.forwarded.labels("from_controllers").inc()
+        return True
+
+    async def take_direct(self, origin: str, client_id: str, stream_id: str, seq_id: int, text: str) -> bool:
+        """A controller message from the direct path: written now if it is the stream's next
+        one on this link (else its copy in the up stream comes in order); whether it was."""
+        key = (client_id, stream_id)
+        self.origins[key] = origin
+        written = self._written.get(key)
+        if self.closed or seq_id != (0 if written is None else written + 1):
+            return False
+        try:
+            envelopes = split_client_message(client_id, stream_id, seq_id, text)
+        except MessageTooLarge:
+            return False  # the up stream's copy is dropped the same way
+        if len(envelopes) != 1:
+            return False  # chunked messages come from the up stream only
+        self._written[key] = seq_id
+        cursor = cursor_of(self._verified) if self._verified != "0-0" else None
+        if not await self._send(encode(replace(envelopes[0], cursor=cursor)), "client_message"):
+            return False
+        self.cluster.metrics.forwarded.labels("direct_to_host").inc()
+        return True
 
 
 class _Follower:
@@ -323,13 +384,16 @@ class _Writer:
     it, then runs each entry's ``done`` callback. Bounded: ``put`` refuses past
     ``RELAY_CLUSTER_WRITE_QUEUE`` entries (the caller holds the frame, or stalls the host)."""
 
-    def __init__(self, cluster: Cluster, key: str, maxlen: int, direction: str) -> None:
+    def __init__(self, cluster: Cluster, key: str, maxlen: int, direction: str, lag: float) -> None:
         self.cluster = cluster
         self.key = key
+        self.lag = lag
         self.maxlen = maxlen
         self.direction = direction
         self._pending: deque[tuple[dict[str, str | int], Callable[[], None] | None]] = deque()
         self._wake = anyio.Event()
+        #: Set when an entry is queued that the direct path did not carry: written at once.
+        self._urgent = anyio.Event()
         self.failing = False
 
     def __repr__(self) -> str:
@@ -342,11 +406,20 @@ class _Writer:
         self._wake.set()
         return True
 
+    def urgent(self) -> None:
+        """What is queued is not on its way by the direct path: write it without waiting."""
+        self._urgent.set()
+
     async def run(self) -> None:
         metrics = self.cluster.metrics
         while True:
             await self._wake.wait()
+            if not self._urgent.is_set():
+                # Everything queued went by the direct path too: gather more into one write.
+                with anyio.move_on_after(self.lag):
+                    await self._urgent.wait()
             self._wake = anyio.Event()
+            self._urgent = anyio.Event()
             while self._pending:
                 batch = [self._pending[i] for i in range(min(len(self._pending), limits.RELAY_CLUSTER_READ_BATCH))]
                 try:
@@ -387,6 +460,7 @@ class Cluster:
         self.node_id = node_id or secrets.token_hex(4)
         self.channel = f"{prefix}:events"
         self.leases = Leases(client, prefix, self.node_id, self.channel)
+        self.peers = Peers(client, prefix, self.node_id, self._peer_frame)
         self.metrics = ClusterMetrics(relay.metrics.registry)
         #: server_id -> the link this node owns.
         self.owned: dict[str, ClusterHostLink] = {}
@@ -414,6 +488,14 @@ class Cluster:
         """``relay.link_factory``: host links on this node are cluster links."""
         return ClusterHostLink(self, relay, state, ws, peer)
 
+    def add_routes(self, app: web.Application) -> None:
+        """The other nodes' direct sockets (:mod:`appserver.relay.peers`)."""
+        app.router.add_get(PEER_PATH, self._peer_socket)
+
+    async def _peer_socket(self, request: web.Request) -> web.StreamResponse:
+        peer = self.relay.peer(request)
+        return await self.peers.handle(request, lambda why: self.relay.auth_failure("node", peer, "cluster", why))
+
     # --- running -------------------------------------------------------------------------
 
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
@@ -422,6 +504,7 @@ class Cluster:
         try:
             async with anyio.create_task_group() as tasks:
                 self._tasks = tasks
+                await tasks.start(self.peers.run)
                 tasks.start_soon(self._listen)
                 tasks.start_soon(self._reconcile_loop)
                 task_status.started()
@@ -506,12 +589,13 @@ class Cluster:
         log.info("host %s is online on node %s (epoch %d)", server_id, node, epoch)
         current = relay.links[server_id]
         for stream in relay.streams_of_server(server_id):
+            if not was_online:
+                stream.host_state(True)
+            # What waited first: a stream whose initialize was held is new to the host until then.
+            await stream.flush_waiting()
             if stream.initialized and known is not None:
                 # The host may have restarted: a pong "unknown" ends what it lost (4002).
                 await current.send_ping(stream)
-            if not was_online:
-                stream.host_state(True)
-            await stream.flush_waiting()
 
     async def _offline(self, server_id: str, node: str | None) -> None:
         relay = self.relay
@@ -575,9 +659,22 @@ class Cluster:
         """Number the frame (the stream's node numbers its frames, so the numbers survive a
         change of owner) and queue it; False when the queue is full (the stream holds it like
         an offline host's frame: answered after the wait, or sent later)."""
-        if not await self.send_up(server_id, "m", stream.client_id, stream.stream_id, stream.next_seq, text):
+        seq_id = stream.next_seq
+        if not await self.send_up(server_id, "m", stream.client_id, stream.stream_id, seq_id, text):
             return False
         stream.next_seq += 1
+        # And the direct path, ahead of the up stream's copy.
+        link = self.relay.links.get(server_id)
+        if isinstance(link, ClusterHostLink):
+            direct = await link.take_direct(self.node_id, stream.client_id, stream.stream_id, seq_id, text)
+        elif isinstance(link, RemoteLink):
+            direct = self.peers.send(
+                link.owner, frame_up(self.node_id, server_id, stream.client_id, stream.stream_id, seq_id, text)
+            )
+        else:
+            direct = False
+        if not direct:
+            self.senders[server_id].urgent()
         return True
 
     async def send_up(
@@ -591,11 +688,15 @@ class Cluster:
             fields["m"] = text
         writer = self.senders.get(server_id)
         if writer is None:
-            writer = self.senders[server_id] = _Writer(self, self.key("up", server_id), self._up_len, "to_host")
+            writer = self.senders[server_id] = _Writer(
+                self, self.key("up", server_id), self._up_len, "to_host", limits.RELAY_CLUSTER_DIRECT_LAG
+            )
             self.spawn(writer.run)
         if not writer.put(fields):
             log.warning("controller %s/%s: frame held (the queue to Redis is full)", client_id, stream_id)
             return False
+        if kind != "m":
+            writer.urgent()  # pings and closes go through Redis only
         return True
 
     # --- host -> controllers -------------------------------------------------------------
@@ -632,10 +733,28 @@ class Cluster:
                     log.warning("host %s: reading its messages failed (%s)", follower.server_id, type(exc).__name__)
                     await anyio.sleep(limits.RELAY_CLUSTER_RETRY)
                     continue
+                delivered = False
                 for _key, entries in got or []:
                     for entry_id, fields in entries:
                         follower.last = entry_id
-                        await self._deliver(follower, fields.get("e", ""))
+                        if not self._had(follower, fields):
+                            delivered = True
+                            await self._deliver(follower, fields.get("e", ""))
+                if got and not delivered:
+                    # The direct path is ahead: read the stream behind it in batches.
+                    await anyio.sleep(limits.RELAY_CLUSTER_DIRECT_LAG)
+
+    def _had(self, follower: _Follower, fields: dict[str, str]) -> bool:
+        """A whole host message that is not for a stream here, or was used already (from the
+        direct path): skipped without parsing it."""
+        stream_id, seq_id = fields.get("s"), fields.get("q", "")
+        if stream_id is None or not seq_id.isdigit():
+            return False
+        stream = self.relay.streams.get(stream_id)
+        if stream is None or stream.server_id != follower.server_id:
+            return True
+        seen = follower.replay.seen(stream.client_id, stream_id)
+        return seen is not None and seen >= (int(seq_id), math.inf)
 
     async def _deliver(self, follower: _Follower, text: str) -> None:
         try:
@@ -647,6 +766,9 @@ class Cluster:
             return  # another node's stream, or one that ended
         self.metrics.forwarded.labels("from_host").inc()
         if isinstance(envelope, Pong):
+            # Pongs count in the stream's numbering: the direct path needs it without gaps.
+            if not follower.replay.accept(envelope):
+                return
             if envelope.status is PongStatus.UNKNOWN:
                 log.info("host %s lost stream %s/%s", follower.server_id, envelope.client_id, envelope.stream_id)
                 follower.replay.forget(envelope.client_id, envelope.stream_id)
@@ -668,3 +790,50 @@ class Cluster:
             self.relay.metrics.duplicates.inc()
             return
         stream.to_controller(envelope.message)
+
+    # --- the direct path (appserver.relay.peers) -----------------------------------------
+
+    def direct_down(self, link: ClusterHostLink, envelope: ServerMessage, text: str) -> bool:
+        """A host message, straight to the node holding its stream (ahead of the down
+        stream); whether it went."""
+        origin = link.origins.get((envelope.client_id, envelope.stream_id))
+        if origin == self.node_id:
+            return self.take_direct_down(link.server_id, envelope)
+        return origin is not None and self.peers.send(origin, frame_down(link.server_id, text))
+
+    def take_direct_down(self, server_id: str, envelope: ServerMessage) -> bool:
+        """Used only when it is the stream's next envelope; otherwise the down stream brings
+        it (and what is missing before it) in order."""
+        follower = self.followers.get(server_id)
+        stream = self.relay.streams.get(envelope.stream_id)
+        if (
+            follower is None or stream is None or stream.client_id != envelope.client_id
+            or stream.server_id != server_id
+        ):
+            return False
+        seen = follower.replay.seen(envelope.client_id, envelope.stream_id)
+        if seen != (envelope.seq_id - 1, math.inf) and not (seen is None and envelope.seq_id == 1):
+            return False
+        follower.replay.accept(envelope)
+        self.metrics.forwarded.labels("direct_to_controllers").inc()
+        stream.to_controller(envelope.message)
+        return True
+
+    async def _peer_frame(self, frame: str) -> None:
+        parsed = parse_frame(frame)
+        if parsed is None:
+            return
+        kind, parts = parsed
+        if kind == "u":
+            origin, server_id, client_id, stream_id, seq_id, text = parts
+            link = self.owned.get(server_id)
+            if link is not None:
+                await link.take_direct(origin, client_id, stream_id, int(seq_id), text)
+            return
+        server_id, text = parts
+        try:
+            envelope = parse_server_envelope(text)
+        except EnvelopeError:
+            return
+        if isinstance(envelope, ServerMessage):
+            self.take_direct_down(server_id, envelope)

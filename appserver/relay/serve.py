@@ -181,7 +181,7 @@ async def run(options: ServeOptions) -> None:
             cluster = _cluster(relay, store) if options.redis else None
             if cluster is not None:
                 await tasks.start(cluster.run)
-            app = create_app(relay)
+            app = create_app(relay, more_routes=cluster.add_routes if cluster is not None else None)
             runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=limits.RELAY_SHUTDOWN_TIMEOUT)
             await runner.setup()
             site = web.TCPSite(runner, options.host, options.port, ssl_context=ssl_context)
@@ -201,6 +201,8 @@ async def run(options: ServeOptions) -> None:
                 behind_proxy=options.behind_proxy,
                 state_path=None if options.redis else options.state,
             )
+            if cluster is not None:
+                cluster.peers.advertise(listen_url)
             log.info(strings.RELAY_BANNER.format(
                 version=__version__, url=listen_url, public=relay.config.public_url, state=_state_shown(options)
             ))

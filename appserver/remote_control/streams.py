@@ -155,6 +155,10 @@ class ReplayFilter:
             self._seen.popitem(last=False)
         return True
 
+    def seen(self, client_id: str, stream_id: str) -> tuple[int, float] | None:
+        """How far the stream has been received (:func:`position`); ``None`` if not at all."""
+        return self._seen.get((client_id, stream_id))
+
     def forget(self, client_id: str, stream_id: str) -> None:
         self._seen.pop((client_id, stream_id), None)
 

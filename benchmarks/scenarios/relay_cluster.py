@@ -116,9 +116,13 @@ async def start_redis(ctx: Context) -> str:
 
 
 async def start_relay(ctx: Context, name: str, state: list[str]) -> str:
+    """A relay node (profiled with ``--profile DIR``: ``relay_cluster-<name>.txt``)."""
     argv = [*APPSERVER, "relay", "serve", "--listen", "http://127.0.0.1:0", *state]
     proc = await ctx.runner.start(name, argv, env=python_env())
-    return await services._ready(proc, f"relay ({name})", line=_BANNER)
+    url = await services._ready(proc, f"relay ({name})", line=_BANNER)
+    if ctx.profile_dir is not None:
+        await services.start_profiler(ctx.runner, proc, ctx.profile_dir / f"{ctx.scenario}-{name}.txt")
+    return url
 
 
 def add_account(ctx: Context, name: str, state: list[str]) -> str:

@@ -128,7 +128,9 @@ async def test_controller_on_another_node_than_the_host_and_the_owner_dies(tmp_p
         assert await node_a.metric("appserver_relay_cluster_owned_hosts") == 1
         assert await node_b.metric("appserver_relay_cluster_owned_hosts") == 0
         assert await node_b.metric("appserver_relay_cluster_forwarded_messages_total", direction="to_host") >= 2
-        assert await node_a.metric("appserver_relay_cluster_forwarded_messages_total", direction="from_controllers") >= 2
+        written = [await node_a.metric("appserver_relay_cluster_forwarded_messages_total", direction=direction)
+                   for direction in ("from_controllers", "direct_to_host")]
+        assert sum(written) >= 2  # from Redis, or ahead of it from node B straight
 
         # The owner dies; the balancer sends the host to node B, which takes the lease over.
         c.balancer.target = node_b.port
@@ -140,6 +142,57 @@ async def test_controller_on_another_node_than_the_host_and_the_owner_dies(tmp_p
         assert await node_b.metric("appserver_relay_cluster_lease_changes_total", change="taken_over") == 1
         await controller.close()
         tasks.cancel_scope.cancel()
+
+
+async def test_frames_take_the_direct_path_between_nodes_and_redis_keeps_every_one(
+    tmp_path: Path, redis_url: str
+) -> None:
+    from redis import asyncio as aioredis
+
+    from appserver.relay.redis_store import PREFIX
+
+    async with anyio.create_task_group() as tasks, cluster(tmp_path, redis_url, 2, tasks) as c:
+        node_a, node_b = c.nodes
+        controller = RelayController(node_b.url, await pair_device(redis_url, c.server_id, node_b, "phone"))
+        await controller.connect()
+        assert "result" in await controller.initialize()
+        # The nodes dial each other when traffic first needs it; until then Redis carries all.
+        sent = 0
+        while (
+            await node_a.metric("appserver_relay_cluster_forwarded_messages_total", direction="direct_to_host") == 0
+            or await node_b.metric(
+                "appserver_relay_cluster_forwarded_messages_total", direction="direct_to_controllers"
+            ) == 0
+        ):
+            assert sent < 200, "the direct path never carried a frame"
+            assert "result" in await controller.request("model/list", {})
+            sent += 1
+        # Redis still has every controller frame, in order: the log a new owner resumes from.
+        redis = aioredis.from_url(redis_url, decode_responses=True)
+        try:
+            entries = await redis.xrange(f"{PREFIX}:up:{c.server_id}")
+        finally:
+            await redis.aclose()
+        numbered = [int(fields["q"]) for _, fields in entries if fields["k"] == "m"]
+        assert numbered == list(range(2 + sent))  # initialize, initialized, then each request
+        await controller.close()
+        tasks.cancel_scope.cancel()
+
+
+async def test_a_node_refuses_a_direct_socket_without_the_cluster_secret(tmp_path: Path, redis_url: str) -> None:
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import InvalidStatus
+
+    from appserver.relay.peers import PATH
+
+    async with AsyncExitStack() as stack:
+        node = await stack.enter_async_context(relay_node(stack, redis_url, "a", tmp_path))
+        url = node.url.replace("http://", "ws://").rstrip("/") + PATH
+        for headers in ({}, {"Authorization": "Bearer not-the-secret"}):
+            with pytest.raises(InvalidStatus) as refused:
+                await connect(url, additional_headers=headers)
+            assert refused.value.response.status_code == 401
+        assert await node.metric("appserver_relay_auth_failures_total", kind="node") == 2
 
 
 CONTROLLERS = 4  # two on node B, two on node C

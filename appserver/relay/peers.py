@@ -1,0 +1,274 @@
+"""The direct path between relay nodes (docs/relay.md "Cluster", "The direct path").
+
+The Redis streams of :mod:`appserver.relay.cluster` stay the durable, ordered log of every
+frame between a host and its controllers; the direct path is a second, faster copy of the
+frames over one WebSocket from each node to each other node, so a message crosses one hop
+between nodes instead of two through Redis. Whatever the direct path loses (a node not
+connected yet, a socket that dropped, a full queue) the streams still deliver; the
+receiving side uses a direct frame only when it is the very next one of its controller
+stream, and drops the streams' copy of what it already used (cluster.py says how).
+
+* Every node advertises where it listens as ``<prefix>:node:<node_id>`` (a TTL of
+  ``RELAY_CLUSTER_NODE_TTL``, refreshed); a node listening on a wildcard address has no
+  address to advertise and takes no direct frames (it still sends its own).
+* Nodes authenticate each other with the cluster's shared secret
+  ``<prefix>:cluster-secret`` (made by the first node; anyone who can read the relay's
+  Redis is trusted with the whole relay anyway), as ``Authorization: Bearer`` on
+  ``GET /cluster/v1/peer``; compared in constant time, never logged.
+* :meth:`Peers.send` never waits: a frame is queued for the peer's socket (bounded by
+  ``RELAY_CLUSTER_PEER_QUEUE``) or not sent at all.
+
+Frames are text: ``u\\t<from node>\\t<server>\\t<client>\\t<stream>\\t<seq_id>\\t<message>`` (a
+controller message for the host's owner) and ``d\\t<server>\\t<envelope>`` (a host envelope for
+the node holding its stream); ids never contain a tab. One WebSocket message carries every
+frame queued when it was written (a batch: ``<length>:<frame>`` repeated, lengths in
+characters), so a burst costs one write, not one per frame.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import logging
+import secrets
+from collections import deque
+from collections.abc import Awaitable, Callable
+from urllib.parse import urlsplit
+
+import aiohttp
+import anyio
+import anyio.abc
+from aiohttp import WSMsgType, web
+from redis import asyncio as aioredis
+from redis import exceptions as redis_errors
+
+from appserver import limits, strings
+from appserver.relay.http import HttpError, bearer
+
+log = logging.getLogger("appserver.relay")
+
+PATH = "/cluster/v1/peer"
+
+
+def advertised(listen_url: str) -> str | None:
+    """The address other nodes can dial for a node listening at ``listen_url``; ``None``
+    for a wildcard address (0.0.0.0, ::)."""
+    host = urlsplit(listen_url).hostname or ""
+    try:
+        if ipaddress.ip_address(host).is_unspecified:
+            return None
+    except ValueError:
+        pass
+    return listen_url.rstrip("/")
+
+
+class _Peer:
+    """This node's outgoing socket to one other node, and what waits for it."""
+
+    def __init__(self, node_id: str) -> None:
+        self.node_id = node_id
+        self.queue: deque[str] = deque()
+        self.wake = anyio.Event()
+        self.ws: aiohttp.ClientWebSocketResponse | None = None
+
+    def __repr__(self) -> str:
+        return f"<Peer {self.node_id} {'connected' if self.ws is not None else 'not connected'} queued={len(self.queue)}>"
+
+
+class Peers:
+    """This node's direct sockets to the others (outgoing) and its endpoint for theirs."""
+
+    def __init__(self, client: aioredis.Redis, prefix: str, node_id: str,
+                 on_frame: Callable[[str], Awaitable[None]]) -> None:
+        self.client = client
+        self.prefix = prefix
+        self.node_id = node_id
+        self.on_frame = on_frame
+        self.secret: str | None = None
+        self.url: str | None = None
+        self._peers: dict[str, _Peer] = {}
+        self._session: aiohttp.ClientSession | None = None
+        self._tasks: anyio.abc.TaskGroup | None = None
+        self._advertised = anyio.Event()
+
+    def __repr__(self) -> str:
+        return f"<Peers node={self.node_id} url={self.url} peers={len(self._peers)}>"
+
+    def _node_key(self, node_id: str) -> str:
+        return f"{self.prefix}:node:{node_id}"
+
+    async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """The shared secret, then the sockets to peers for the life of the node."""
+        async with aiohttp.ClientSession() as session, anyio.create_task_group() as tasks:
+            self._session = session
+            task_status.started()
+            key = f"{self.prefix}:cluster-secret"
+            while self.secret is None:
+                try:
+                    await self.client.set(key, secrets.token_urlsafe(32), nx=True)
+                    self.secret = await self.client.get(key)
+                except (OSError, redis_errors.RedisError):
+                    await anyio.sleep(limits.RELAY_CLUSTER_RETRY)
+            self._tasks = tasks
+            tasks.start_soon(self._advertise)
+            await anyio.sleep_forever()
+
+    def advertise(self, listen_url: str) -> None:
+        """Where this node listens (known once the server is up); nothing for a wildcard."""
+        self.url = advertised(listen_url)
+        if self.url is None:
+            log.info("relay cluster: listening on a wildcard address; other nodes send here through Redis only")
+        self._advertised.set()
+
+    async def _advertise(self) -> None:
+        await self._advertised.wait()
+        if self.url is None:
+            return
+        while True:
+            try:
+                await self.client.set(self._node_key(self.node_id), self.url,
+                                      px=int(limits.RELAY_CLUSTER_NODE_TTL * 1000))
+            except (OSError, redis_errors.RedisError):
+                pass  # the next refresh tries again; the key outlives a few failures
+            await anyio.sleep(limits.RELAY_CLUSTER_NODE_REFRESH)
+
+    # --- sending -------------------------------------------------------------------------
+
+    def send(self, node_id: str, frame: str) -> bool:
+        """Queue ``frame`` for ``node_id``'s socket; False when it is not connected or full."""
+        peer = self._peers.get(node_id)
+        if peer is None:
+            if self._tasks is None:
+                return False
+            peer = self._peers[node_id] = _Peer(node_id)
+            self._tasks.start_soon(self._run_peer, peer)
+            return False
+        if peer.ws is None or len(peer.queue) >= limits.RELAY_CLUSTER_PEER_QUEUE:
+            return False
+        peer.queue.append(frame)
+        peer.wake.set()
+        return True
+
+    async def _run_peer(self, peer: _Peer) -> None:
+        assert self._session is not None
+        warned = False
+        while True:
+            try:
+                url = await self.client.get(self._node_key(peer.node_id))
+                if url is None:
+                    # Not advertised (yet): that node may still be starting, or be gone, or
+                    # listen on a wildcard address; forgotten after one more look.
+                    await anyio.sleep(limits.RELAY_CLUSTER_NODE_REFRESH)
+                    if await self.client.get(self._node_key(peer.node_id)) is None:
+                        del self._peers[peer.node_id]
+                        return
+                    continue
+                with anyio.fail_after(limits.RELAY_CLUSTER_PEER_CONNECT_TIMEOUT):
+                    ws = await self._session.ws_connect(
+                        url + PATH, headers={"Authorization": f"Bearer {self.secret}"},
+                        heartbeat=limits.RELAY_CONTROLLER_HEARTBEAT, compress=0,
+                    )
+            except (TimeoutError, aiohttp.ClientError, OSError, redis_errors.RedisError) as exc:
+                if not warned:
+                    log.info("relay cluster: no direct socket to node %s yet (%s)", peer.node_id, type(exc).__name__)
+                    warned = True
+                await anyio.sleep(limits.RELAY_CLUSTER_RETRY)
+                continue
+            log.info("relay cluster: direct socket to node %s open", peer.node_id)
+            warned = False
+            peer.ws = ws
+            try:
+                async with anyio.create_task_group() as tasks:
+                    tasks.start_soon(self._write, peer, ws, tasks.cancel_scope)
+                    async for _ in ws:  # nothing comes this way; the loop sees the close
+                        pass
+                    tasks.cancel_scope.cancel()
+            finally:
+                peer.ws = None
+                peer.queue.clear()
+                await ws.close()
+            log.info("relay cluster: direct socket to node %s closed", peer.node_id)
+            await anyio.sleep(limits.RELAY_CLUSTER_RETRY)
+
+    @staticmethod
+    async def _write(peer: _Peer, ws: aiohttp.ClientWebSocketResponse, scope: anyio.CancelScope) -> None:
+        queue = peer.queue
+        try:
+            while True:
+                while not queue:
+                    await peer.wake.wait()
+                    peer.wake = anyio.Event()
+                while queue:
+                    batch = [queue.popleft() for _ in range(min(len(queue), limits.RELAY_CLUSTER_READ_BATCH))]
+                    await ws.send_str("".join(f"{len(frame)}:{frame}" for frame in batch))
+        except (ConnectionError, RuntimeError, aiohttp.ClientError):
+            scope.cancel()
+
+    # --- receiving -----------------------------------------------------------------------
+
+    async def handle(self, request: web.Request, on_auth_failure: Callable[[str], None]) -> web.StreamResponse:
+        """``GET /cluster/v1/peer``: another node's socket; its frames go to ``on_frame``."""
+        try:
+            offered = bearer(request)
+        except HttpError:
+            on_auth_failure("no bearer")
+            raise
+        if self.secret is None or not hmac.compare_digest(offered.encode(), self.secret.encode()):
+            on_auth_failure("wrong cluster secret")
+            raise HttpError(401, strings.RELAY_BAD_NODE_SECRET)
+        ws = web.WebSocketResponse(
+            max_msg_size=limits.RELAY_HOST_MAX_FRAME_BYTES, compress=False, autoping=True,
+            heartbeat=limits.RELAY_CONTROLLER_HEARTBEAT,
+        )
+        await ws.prepare(request)
+        async for msg in ws:
+            if msg.type is WSMsgType.TEXT:
+                for frame in unbatch(msg.data):
+                    await self.on_frame(frame)
+            elif msg.type is not WSMsgType.BINARY:
+                break
+        return ws
+
+    @property
+    def connected(self) -> list[str]:
+        return [node for node, peer in self._peers.items() if peer.ws is not None]
+
+
+def frame_up(node_id: str, server_id: str, client_id: str, stream_id: str, seq_id: int, text: str) -> str:
+    return f"u\t{node_id}\t{server_id}\t{client_id}\t{stream_id}\t{seq_id}\t{text}"
+
+
+def frame_down(server_id: str, envelope: str) -> str:
+    return f"d\t{server_id}\t{envelope}"
+
+
+def unbatch(text: str) -> list[str]:
+    """The frames of one batch (a malformed tail is dropped: the streams carry it)."""
+    frames = []
+    at = 0
+    while at < len(text):
+        colon = text.find(":", at, at + 12)
+        if colon < 0 or not text[at:colon].isdigit():
+            break
+        end = colon + 1 + int(text[at:colon])
+        if end > len(text):
+            break
+        frames.append(text[colon + 1:end])
+        at = end
+    return frames
+
+
+def parse_frame(frame: str) -> tuple[str, list[str]] | None:
+    """``("u", [node, server, client, stream, seq, message])`` or ``("d", [server, envelope])``."""
+    kind = frame[:2]
+    if kind == "u\t":
+        parts = frame[2:].split("\t", 5)
+        if len(parts) == 6 and parts[4].isdigit():
+            return "u", parts
+    elif kind == "d\t":
+        parts = frame[2:].split("\t", 1)
+        if len(parts) == 2:
+            return "d", parts
+    return None
+
+
