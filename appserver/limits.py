@@ -264,6 +264,9 @@ RC_REFRESH_BACKOFF_MAX = 36
 #: While the credential has no account id (auth.json without ``tokens.account_id``), the
 #: link retries this often (upstream: 1 s).
 RC_WAITING_RETRY = 1.0
+#: While connected, how often the login (``$CODEX_HOME/auth.json``) is read again to see an
+#: account change (codex's auth manager reports it at once; a token file never changes).
+RC_ACCOUNT_CHECK_INTERVAL = 2.0
 
 #: Reconnect backoff: 200 ms doubling per attempt, capped, with +-10 % jitter (§4.6).
 RC_RECONNECT_BASE = 0.2

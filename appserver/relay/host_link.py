@@ -153,9 +153,6 @@ class HostLink:
             return []
         acks, self._acks = self._acks, {}
         self._acks_due = 0
-        if self._ack_timer is not None:
-            self._ack_timer.cancel()
-            self._ack_timer = None
         self.relay.metrics.sent("ack").inc(len(acks))
         return [
             encode(Ack(client_id, stream_id, seq_id, segment))
@@ -166,6 +163,12 @@ class HostLink:
         self._ack_soon = False
         if self._acks:
             self._write(None)
+
+    def _ack_delay_over(self) -> None:
+        # The timer is not cancelled when the acks leave earlier (a round trip's ride along
+        # with the next request): one timer per RELAY_ACK_DELAY at most, not one per ack.
+        self._ack_timer = None
+        self._flush_acks()
 
     async def send_message(self, stream: ControllerStream, text: str) -> bool:
         """A controller message: numbered, cut into chunks when large, with cursors.
@@ -219,7 +222,7 @@ class HostLink:
                 self._ack_soon = True
                 asyncio.get_running_loop().call_soon(self._flush_acks)
         elif self._ack_timer is None:
-            self._ack_timer = asyncio.get_running_loop().call_later(limits.RELAY_ACK_DELAY, self._flush_acks)
+            self._ack_timer = asyncio.get_running_loop().call_later(limits.RELAY_ACK_DELAY, self._ack_delay_over)
 
     # --- receiving -----------------------------------------------------------------------
 

@@ -214,6 +214,7 @@ class HostLink:
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._write, socket)
+                tg.start_soon(self._watch_account, enrollment)
                 reason = await self._read(socket)
                 tg.cancel_scope.cancel()
         finally:
@@ -222,6 +223,16 @@ class HostLink:
             self._out.clear()
             socket.transport.abort()
         log.info("remote control disconnected from %s: %s", url, reason)
+
+    async def _watch_account(self, enrollment: Any) -> None:
+        """Account change while connected (spec/remote-control.md §4): drop the link; the
+        next connect forgets the old account's enrollment and enrolls for the new one."""
+        while True:
+            await anyio.sleep(limits.RC_ACCOUNT_CHECK_INTERVAL)
+            if self.service.account_changed(enrollment):
+                log.info("remote control account changed; reconnecting with an enrollment for the new account")
+                self._abort()
+                return
 
     async def _handshake_failed(self, exc: InvalidStatus, enrollment: Any) -> None:
         response = exc.response

@@ -280,6 +280,16 @@ class RemoteControlService:
         enrollment.set_token(result.token, result.expires_at)
         return enrollment, result.token
 
+    def account_changed(self, enrollment: Enrollment) -> bool:
+        """Is the login now another account than ``enrollment``'s (spec §4: the link is
+        dropped, and the next connect drops the old enrollment and enrolls again)? A login
+        that cannot be read now is not a change: the link stays until its token needs it."""
+        try:
+            credential = self.credential()
+        except RemoteControlError:
+            return False
+        return credential.account_id != enrollment.account_id
+
     def token_rejected(self, enrollment: Enrollment) -> None:
         """Handshake 401/403: clear the token unless it was rotated meanwhile."""
         if enrollment.same_identity(self.enrollment) and self.enrollment is not None:

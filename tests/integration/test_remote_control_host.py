@@ -282,6 +282,30 @@ async def test_durable_enable_with_auth_json_is_honoured_at_the_next_start(tmp_p
             assert (result.returncode, result.stderr) == (1, "Error: no transport configured; use --listen or enable remote control\n")
 
 
+async def test_an_account_change_while_connected_enrolls_for_the_new_account(tmp_path: Path) -> None:
+    """spec/remote-control.md §4: the old account's enrollment is dropped, the link closed,
+    and the host reconnects with an enrollment for the new account."""
+    from tests.support.launcher import launch
+    from tests.support.rc_codex import ACCOUNT, write_chatgpt_home
+
+    home = tmp_path / "home"
+    home.mkdir()
+    async with RcTestRelay() as relay:
+        write_chatgpt_home(home, relay.base_url, None)
+        argv = [*APPSERVER, "serve", "--backend", "builtin", "--listen", "off", "--remote-control", relay.base_url]
+        async with launch(argv, env=appserver_env(home)) as gateway:
+            await relay.wait_link()
+            auth = json.loads((home / "auth.json").read_text())
+            auth["tokens"]["account_id"] = "acc-rc-other"
+            (home / "auth.json").write_text(json.dumps(auth))
+            await gateway.until(lambda: len(relay.handshakes) >= 2, "reconnected for the new account")
+            enrolls = relay.requests("server/enroll")
+            assert [e.header("chatgpt-account-id") for e in enrolls] == [ACCOUNT, "acc-rc-other"]
+            first, second = (h.header("x-codex-server-id") for h in relay.handshakes[:2])
+            assert second in relay.servers and second != first
+        assert "remote control account changed" in gateway.stderr
+
+
 async def test_messages_over_150_kib_travel_as_chunks_both_ways(tmp_path: Path) -> None:
     text = "x" * (200 * 1024)
     async with RcTestRelay() as relay, host_process(relay.base_url, tmp_path):

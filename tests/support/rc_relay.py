@@ -443,15 +443,16 @@ class RcTestRelay:
                 self._ack_soon = True
                 asyncio.get_running_loop().call_soon(self._flush_acks)
         elif self._ack_timer is None:
-            self._ack_timer = asyncio.get_running_loop().call_later(limits.RELAY_ACK_DELAY, self._flush_acks)
+            self._ack_timer = asyncio.get_running_loop().call_later(limits.RELAY_ACK_DELAY, self._ack_delay_over)
 
     def _take_acks(self) -> list[str]:
         pending, self._pending_acks = self._pending_acks, {}
         self._acks_due = 0
-        if self._ack_timer is not None:
-            self._ack_timer.cancel()
-            self._ack_timer = None
         return [encode(Ack(client_id, stream_id, seq_id)) for (client_id, stream_id), seq_id in pending.items()]
+
+    def _ack_delay_over(self) -> None:
+        self._ack_timer = None  # (never cancelled: one timer per delay at most)
+        self._flush_acks()
 
     def _flush_acks(self) -> None:
         self._ack_soon = False
