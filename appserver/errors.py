@@ -1,9 +1,12 @@
-"""The two failures a command reports as one ``Error: ...`` line, by exit status.
+"""The package's own exceptions that cross module boundaries.
 
+The two failures a command reports as one ``Error: ...`` line, by exit status:
 :func:`appserver.cli.main` catches them (also from inside task groups) and prints
 ``Error: {message}``: :class:`ConfigError` exits 2 (usage and configuration, click's
-convention), :class:`RuntimeFailure` exits 1. Any module may raise them; this module has
-no other job, so raising one never drags in the config grammar or a transport.
+convention), :class:`RuntimeFailure` exits 1. And :class:`RpcError`, a method handler's
+JSON-RPC error answer (the built-in backend's handlers, the gateway's ``remoteControl/*``
+methods). Any module may raise them; this module has no other job, so raising one never
+drags in the config grammar, a transport or a backend.
 """
 
 from __future__ import annotations
@@ -17,6 +20,15 @@ class ConfigError(Exception):
 
 class RuntimeFailure(Exception):
     """A runtime failure (e.g. the control socket is in use); one line, exit status 1."""
+
+
+class RpcError(Exception):
+    """Raised by a method handler to answer its request with a JSON-RPC error."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
 
 
 def os_error_text(exc: OSError) -> str:

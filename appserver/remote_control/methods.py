@@ -18,6 +18,7 @@ from typing import Any
 
 from appserver import jsonrpc, strings
 from appserver.backends.builtin import params as p
+from appserver.errors import RpcError
 from appserver.remote_control.errors import ErrorKind, RemoteControlError
 from appserver.remote_control.service import RemoteControlService
 from appserver.remote_control.status import STATUS_CHANGED, status_notification
@@ -51,8 +52,8 @@ _INVALID_KINDS: dict[str, frozenset[ErrorKind]] = {
 }
 
 
-def _invalid(message: str) -> p.RpcError:
-    return p.RpcError(jsonrpc.INVALID_REQUEST, message)
+def _invalid(message: str) -> RpcError:
+    return RpcError(jsonrpc.INVALID_REQUEST, message)
 
 
 def _ephemeral(params: Any) -> bool:
@@ -88,7 +89,7 @@ class RemoteControlMethods:
             )
         try:
             result = await self._call(method, request.params)
-        except p.RpcError as exc:
+        except RpcError as exc:
             return jsonrpc.error(request_id, exc.code, exc.message)
         except RemoteControlError as exc:
             code = (

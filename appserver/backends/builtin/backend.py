@@ -32,7 +32,7 @@ from appserver.backends.base import BackendUnavailable, Peer
 from appserver.backends.builtin import methods
 from appserver.backends.builtin.approvals import Approvals
 from appserver.backends.builtin.handlers import HANDLERS, Reply
-from appserver.backends.builtin.params import RpcError
+from appserver.errors import RpcError
 from appserver.backends.builtin.threads import ThreadStore
 from appserver.session import Rejection
 

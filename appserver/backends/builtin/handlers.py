@@ -3,7 +3,7 @@
 Each handler takes the calling :class:`~.backend.BuiltinSession` and the raw params and
 returns the result, or a :class:`Reply` whose ``then`` runs once the response has been
 delivered (so ``thread/started`` and a turn's notifications follow the response, as
-with codex). Bad params raise :class:`~.params.RpcError` with upstream's wording.
+with codex). Bad params raise :class:`~appserver.errors.RpcError` with upstream's wording.
 Which methods exist, and which need ``experimentalApi``, is in :mod:`.methods`.
 """
 
@@ -20,7 +20,7 @@ from appserver.backends.builtin import catalog
 from appserver.backends.builtin import params as p
 from appserver.backends.builtin.agent import TurnRunner, compact
 from appserver.backends.builtin.events import notification, uuid7
-from appserver.backends.builtin.params import RpcError
+from appserver.errors import RpcError
 from appserver.backends.builtin.threads import Thread
 
 if TYPE_CHECKING:

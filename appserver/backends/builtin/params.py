@@ -14,16 +14,8 @@ import uuid
 from typing import Any
 
 from appserver import jsonrpc, strings
+from appserver.errors import RpcError
 from appserver.serde_wording import unexpected
-
-
-class RpcError(Exception):
-    """Raised by a handler to answer its request with a JSON-RPC error."""
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 def invalid_request(detail: str) -> RpcError:

@@ -28,7 +28,7 @@ from appserver import jsonrpc, limits, strings
 from appserver.backends.base import Peer
 from appserver.backends.builtin import catalog
 from appserver.backends.builtin.events import now_s, uuid7
-from appserver.backends.builtin.params import RpcError
+from appserver.errors import RpcError
 
 IDLE = {"type": "idle"}
 ACTIVE = {"type": "active", "activeFlags": []}
