@@ -518,6 +518,8 @@ RELAY_REDIS_FAILED = "cannot use Redis for the relay state: {err}"
 #: HTTP 503 body while the shared state (Redis) is unreachable.
 RELAY_STORE_UNAVAILABLE = "the relay's state is unavailable; try again shortly"
 RELAY_REDIS_URL_BAD = "invalid --redis `{url}`; expected redis://HOST:PORT/DB, rediss://... or unix:///PATH"
+RELAY_NODE_URL_BAD = "invalid --node-url `{url}`; expected http://HOST:PORT or https://HOST:PORT"
+RELAY_NODE_URL_NEEDS_REDIS = "--node-url is for relay cluster nodes: it needs --redis"
 RELAY_REDIS_AND_STATE = "--redis and --state are exclusive: a relay keeps its state in one place"
 #: StoreError / StoreUnavailable texts of the Redis store (shown in `Error:` lines and logs).
 RELAY_REDIS_UNREACHABLE = "Redis is unreachable ({kind})"

@@ -63,6 +63,11 @@ def relay() -> None:
 @_STATE
 @_REDIS
 @click.option("--public-url", metavar="URL", help="The address pairing links carry [default: the listen URL].")
+@click.option(
+    "--node-url", metavar="URL", envvar="APPSERVER_RELAY_NODE_URL", show_envvar=True,
+    help="With --redis: where the other nodes reach this one for the direct path between nodes "
+    "[default: the listen URL, unless its address is a wildcard].",
+)
 @click.option("--tls-cert", metavar="PATH", help="PEM certificate chain (https:// only).")
 @click.option("--tls-key", metavar="PATH", help="PEM private key (https:// only).")
 @click.option(
@@ -71,8 +76,8 @@ def relay() -> None:
     "(client addresses are then read from X-Forwarded-For).",
 )
 def serve(
-    listen: str, state: str | None, redis_url: str | None, public_url: str | None, tls_cert: str | None, tls_key: str | None,
-    behind_proxy: bool,
+    listen: str, state: str | None, redis_url: str | None, public_url: str | None, node_url: str | None,
+    tls_cert: str | None, tls_key: str | None, behind_proxy: bool,
 ) -> None:
     """Run the relay."""
     from appserver.relay import serve as relay_serve
@@ -82,6 +87,7 @@ def serve(
         state=relay_serve.state_path(state, os.environ),
         redis=relay_serve.check_redis(redis_url, state),
         public_url=public_url,
+        node_url=node_url,
         tls_cert=tls_cert,
         tls_key=tls_key,
         behind_proxy=behind_proxy,

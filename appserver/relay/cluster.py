@@ -27,6 +27,15 @@ node, so a cursor handed to the host by one node is understood by the next. Pub/
 online/offline (leases are polled every ``RELAY_CLUSTER_RECONCILE_INTERVAL``) and
 revocations (the store's change marker is polled too).
 
+Both streams are also written and read *behind* a faster copy of the traffic sent straight
+from node to node (:mod:`appserver.relay.peers`, "the direct path"): the owner writes a
+controller frame from it when it is the stream's next ``seq_id`` on the host's link, with
+the newest cursor the owner has itself read from the up stream (never an ``initialize``,
+which a host takes again whatever its ``seq_id``); a node hands a host message from it to
+its controller stream when it is the next ``seq_id`` after what the stream has. The streams'
+copies of what the direct path delivered are skipped; what it did not deliver comes from
+the streams in order, so exactly-once and order rest on the streams alone.
+
 Controller streams stay on the node that opened them (a resume must reach the same node:
 balance controller sockets with affinity, docs/relay.md); the host link may move freely.
 """
@@ -303,7 +312,7 @@ class ClusterHostLink(HostLink):
                     if self.closed:
                         return
                     wrote = await self._send_entry(entry_id, fields, last) or wrote
-                    last = self._verified = entry_id
+                    last = self._verified = entry_id  # (already, unless it was chunked)
             if got and not wrote:
                 # The direct path is ahead: read the stream behind it in batches.
                 await anyio.sleep(limits.RELAY_CLUSTER_DIRECT_LAG)
@@ -324,8 +333,13 @@ class ClusterHostLink(HostLink):
             except (MessageTooLarge, KeyError, ValueError) as exc:
                 log.info("controller %s/%s: message not sent (%s)", client_id, stream_id, exc)
                 return False
+            if len(self._written) >= limits.RELAY_MAX_STREAMS_PER_HOST and key not in self._written:
+                del self._written[next(iter(self._written))]  # the oldest (see take_direct)
             if len(envelopes) == 1:
-                self._written[key] = seq_id  # (one frame: written before anything else can run)
+                # One frame, written before anything else can run: from now on direct frames
+                # may carry this entry as their cursor (never an older one: see take_direct).
+                self._written[key] = seq_id
+                self._verified = entry_id
             for index, envelope in enumerate(envelopes):
                 # Only the last piece names this entry: a host that got part of a chunked
                 # message resumes before it, and drops the pieces it already has.
@@ -335,8 +349,12 @@ class ClusterHostLink(HostLink):
             # A chunked one counts once every piece is out: no direct frame between its pieces.
             self._written[key] = max(seq_id, self._written.get(key, seq_id))
         elif kind == "p":
+            self._verified = entry_id
             await self._send(encode(Ping(client_id, stream_id, cursor)), "ping")
         elif kind == "c":
+            self._written.pop((client_id, stream_id), None)
+            self.origins.pop((client_id, stream_id), None)
+            self._verified = entry_id
             await self._send(encode(ClientClosed(client_id, stream_id, cursor)), "client_closed")
         self.cluster.metrics.forwarded.labels("from_controllers").inc()
         return True
@@ -345,9 +363,19 @@ class ClusterHostLink(HostLink):
         """A controller message from the direct path: written now if it is the stream's next
         one on this link (else its copy in the up stream comes in order); whether it was."""
         key = (client_id, stream_id)
-        self.origins[key] = origin
+        if key not in self.origins:
+            self.origins[key] = origin
+            if len(self.origins) > limits.RELAY_MAX_STREAMS_PER_HOST:
+                # Streams closed without a close reaching this link: forget the oldest (the
+                # direct path then waits for the up stream once for it: nothing is lost).
+                oldest = next(iter(self.origins))
+                del self.origins[oldest]
+                self._written.pop(oldest, None)
         written = self._written.get(key)
-        if self.closed or seq_id != (0 if written is None else written + 1):
+        # Never a stream's first frames: they come from the up stream, which leaves the host's
+        # cursor past them. A host takes an ``initialize`` again whatever its seq_id (it
+        # re-initializes the stream), so the cursor must never fall back before one.
+        if self.closed or written is None or seq_id != written + 1 or '"initialize"' in text:
             return False
         try:
             envelopes = split_client_message(client_id, stream_id, seq_id, text)
@@ -558,7 +586,10 @@ class Cluster:
         """Make ``relay.links`` agree with the leases for every host this node cares about."""
         hosts = {s.server_id for s in self.relay.streams.values()} | set(self.followers) | set(self.owners)
         for server_id in hosts:
+            before = self.owners.get(server_id)
             owner = await self.leases.owner(server_id)
+            if self.owners.get(server_id) != before:
+                continue  # a notice arrived while reading: it is newer than what was read
             if owner is None:
                 await self._offline(server_id, None)
             else:
@@ -663,9 +694,12 @@ class Cluster:
         if not await self.send_up(server_id, "m", stream.client_id, stream.stream_id, seq_id, text):
             return False
         stream.next_seq += 1
-        # And the direct path, ahead of the up stream's copy.
+        # And the direct path, ahead of the up stream's copy; never an initialize (a host
+        # takes it again whatever its seq_id: it must come once, in the up stream's order).
         link = self.relay.links.get(server_id)
-        if isinstance(link, ClusterHostLink):
+        if seq_id == 0 or '"initialize"' in text:
+            direct = False
+        elif isinstance(link, ClusterHostLink):
             direct = await link.take_direct(self.node_id, stream.client_id, stream.stream_id, seq_id, text)
         elif isinstance(link, RemoteLink):
             direct = self.peers.send(
@@ -766,10 +800,11 @@ class Cluster:
             return  # another node's stream, or one that ended
         self.metrics.forwarded.labels("from_host").inc()
         if isinstance(envelope, Pong):
-            # Pongs count in the stream's numbering: the direct path needs it without gaps.
-            if not follower.replay.accept(envelope):
+            if envelope.status is PongStatus.ACTIVE:
+                # Pongs count in the stream's numbering: the direct path needs it without gaps.
+                follower.replay.accept(envelope)
                 return
-            if envelope.status is PongStatus.UNKNOWN:
+            if envelope.status is PongStatus.UNKNOWN:  # (a restarted host numbers from 1 again)
                 log.info("host %s lost stream %s/%s", follower.server_id, envelope.client_id, envelope.stream_id)
                 follower.replay.forget(envelope.client_id, envelope.stream_id)
                 await stream.end_expired(tell_host=False)

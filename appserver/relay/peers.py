@@ -8,9 +8,10 @@ connected yet, a socket that dropped, a full queue) the streams still deliver; t
 receiving side uses a direct frame only when it is the very next one of its controller
 stream, and drops the streams' copy of what it already used (cluster.py says how).
 
-* Every node advertises where it listens as ``<prefix>:node:<node_id>`` (a TTL of
-  ``RELAY_CLUSTER_NODE_TTL``, refreshed); a node listening on a wildcard address has no
-  address to advertise and takes no direct frames (it still sends its own).
+* Every node advertises where it can be reached (``--node-url``, else its listen URL) as
+  ``<prefix>:node:<node_id>`` (a TTL of ``RELAY_CLUSTER_NODE_TTL``, refreshed); a node
+  listening on a wildcard address without ``--node-url`` has nothing to advertise and takes
+  no direct frames (it still sends its own).
 * Nodes authenticate each other with the cluster's shared secret
   ``<prefix>:cluster-secret`` (made by the first node; anyone who can read the relay's
   Redis is trusted with the whole relay anyway), as ``Authorization: Bearer`` on
@@ -117,7 +118,8 @@ class Peers:
         """Where this node listens (known once the server is up); nothing for a wildcard."""
         self.url = advertised(listen_url)
         if self.url is None:
-            log.info("relay cluster: listening on a wildcard address; other nodes send here through Redis only")
+            log.info("relay cluster: listening on a wildcard address without --node-url; "
+                     "other nodes send here through Redis only")
         self._advertised.set()
 
     async def _advertise(self) -> None:

@@ -41,6 +41,8 @@ class ServeOptions:
     behind_proxy: bool = False
     #: Shared state in Redis (a cluster node) instead of the SQLite ``state`` file.
     redis: str | None = None
+    #: Where the other nodes reach this one (``--node-url``); else the listen URL.
+    node_url: str | None = None
 
 
 def default_state_path(env: Mapping[str, str]) -> Path:
@@ -89,6 +91,7 @@ def check_options(
     state: Path,
     redis: str | None = None,
     public_url: str | None,
+    node_url: str | None = None,
     tls_cert: str | None,
     tls_key: str | None,
     behind_proxy: bool,
@@ -117,7 +120,23 @@ def check_options(
         tls=tls,
         behind_proxy=behind_proxy,
         redis=redis,
+        node_url=check_node_url(node_url, redis) if node_url else None,
     )
+
+
+def check_node_url(url: str, redis: str | None) -> str:
+    """``--node-url``: ``http(s)://HOST:PORT``, and only for a cluster node."""
+    if redis is None:
+        raise ConfigError(strings.RELAY_NODE_URL_NEEDS_REDIS)
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if parts.scheme not in ("http", "https") or not parts.hostname or port is None or parts.path not in ("", "/") \
+            or parts.query or parts.fragment:
+        raise ConfigError(strings.RELAY_NODE_URL_BAD.format(url=url))
+    return url.rstrip("/")
 
 
 async def open_store(path: Path) -> RelayStore:
@@ -202,7 +221,7 @@ async def run(options: ServeOptions) -> None:
                 state_path=None if options.redis else options.state,
             )
             if cluster is not None:
-                cluster.peers.advertise(listen_url)
+                cluster.peers.advertise(options.node_url or listen_url)
             log.info(strings.RELAY_BANNER.format(
                 version=__version__, url=listen_url, public=relay.config.public_url, state=_state_shown(options)
             ))

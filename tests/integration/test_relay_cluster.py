@@ -56,8 +56,10 @@ class Node:
 
 
 @asynccontextmanager
-async def relay_node(stack: AsyncExitStack, redis_url: str, name: str, tmp_path: Path) -> AsyncIterator[Node]:
-    argv = [*APPSERVER, "relay", "serve", "--listen", "http://127.0.0.1:0", "--redis", redis_url]
+async def relay_node(
+    stack: AsyncExitStack, redis_url: str, name: str, tmp_path: Path, *flags: str
+) -> AsyncIterator[Node]:
+    argv = [*APPSERVER, "relay", "serve", "--listen", "http://127.0.0.1:0", "--redis", redis_url, *flags]
     proc = await stack.enter_async_context(launch(argv, name=f"relay node {name}", log=tmp_path / f"node-{name}.log"))
     url = (await proc.line_matching(BANNER)).group(1)
     yield Node(name, proc, url)
@@ -95,23 +97,33 @@ class ClusterSetup:
     host: Launched
     server_id: str
     redis_url: str
+    #: In front of each node for the other nodes' direct sockets (``--node-url``).
+    peer_fronts: list[Balancer]
 
 
 @asynccontextmanager
 async def cluster(tmp_path: Path, redis_url: str, count: int, tasks: TaskGroup) -> AsyncIterator[ClusterSetup]:
-    """``count`` nodes; the host on the first, through a balancer (served by ``tasks``)."""
+    """``count`` nodes; the host on the first, through a balancer (served by ``tasks``);
+    the nodes reach each other through balancers too, so the direct path can be cut."""
     token = add_account(tmp_path, redis_url)
     async with AsyncExitStack() as stack:
-        nodes = []
+        nodes, peer_fronts = [], []
         for name in "abc"[:count]:
-            nodes.append(await stack.enter_async_context(relay_node(stack, redis_url, name, tmp_path)))
+            front = Balancer(0)  # pointed at the node once its port is known
+            await front.start(tasks)
+            node = await stack.enter_async_context(
+                relay_node(stack, redis_url, name, tmp_path, "--node-url", front.url)
+            )
+            front.target = node.port
+            nodes.append(node)
+            peer_fronts.append(front)
         balancer = Balancer(nodes[0].port)
         await balancer.start(tasks)
         host = await stack.enter_async_context(
             host_process(balancer.url, tmp_path, "--remote-control-token-file", str(token), token=False)
         )
         server_id = (await host.line_matching(CONNECTED)).group(1)
-        yield ClusterSetup(nodes, balancer, host, server_id, redis_url)
+        yield ClusterSetup(nodes, balancer, host, server_id, redis_url, peer_fronts)
 
 
 async def test_controller_on_another_node_than_the_host_and_the_owner_dies(tmp_path: Path, redis_url: str) -> None:
@@ -199,7 +211,7 @@ CONTROLLERS = 4  # two on node B, two on node C
 REQUESTS = 2000
 AFTER_FAILOVER = 200
 WINDOW = 16  # requests in flight per controller
-DROP_EVERY = 150  # answers between two dropped links
+DROP_EVERY = 100  # answers between two dropped links (host, controllers, between nodes in turn)
 
 
 
@@ -280,17 +292,21 @@ async def test_chaos_across_three_nodes_then_the_owner_is_killed(tmp_path: Path,
         ids = [[100_000 * (i + 1) + n for n in range(per)] for i in range(CONTROLLERS)]
         answered: list[list[int]] = [[] for _ in range(CONTROLLERS)]
         progress = Progress()
-        host_drops = socket_drops = 0
+        host_drops = socket_drops = peer_drops = 0
 
         async def dropper() -> None:
-            nonlocal host_drops, socket_drops
+            nonlocal host_drops, socket_drops, peer_drops
             milestone = DROP_EVERY
             while milestone < REQUESTS:
                 await progress.wait_for(milestone)
-                if (milestone // DROP_EVERY) % 2:
+                turn = milestone // DROP_EVERY
+                if turn % 3 == 1:
                     host_drops += await c.balancer.drop()  # the host link (through the balancer)
+                elif turn % 3 == 2:
+                    socket_drops += await fronts[(turn // 3) % 2].drop()
                 else:
-                    socket_drops += await fronts[(milestone // DROP_EVERY // 2) % 2].drop()
+                    for front in c.peer_fronts:  # the direct path between nodes
+                        peer_drops += await front.drop()
                 milestone += DROP_EVERY
 
         async with anyio.create_task_group() as work:
@@ -301,7 +317,9 @@ async def test_chaos_across_three_nodes_then_the_owner_is_killed(tmp_path: Path,
             work.cancel_scope.cancel()
         for i in range(CONTROLLERS):
             assert answered[i] == ids[i]  # each answered exactly once, in order
-        assert host_drops >= 5 and socket_drops >= 5
+        assert host_drops >= 5 and socket_drops >= 5 and peer_drops >= 1
+        # The direct path carried traffic (and Redis what it did not).
+        assert await node_a.metric("appserver_relay_cluster_forwarded_messages_total", direction="direct_to_host") > 0
         assert await node_a.metric("appserver_relay_cluster_owned_hosts") == 1
 
         # Node A (the owner) is killed while requests are in flight; the host comes back

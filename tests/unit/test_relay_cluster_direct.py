@@ -1,0 +1,90 @@
+"""The direct path's rules on each side (appserver.relay.cluster), without sockets or Redis
+(an event loop only because the node's objects hold anyio events):
+a frame is used only when it is the next one of its stream, never twice, never an
+``initialize``, and the streams' copies of what it delivered are skipped."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, cast
+
+import pytest
+from redis import asyncio as aioredis
+
+from appserver.relay.cluster import Cluster, ClusterHostLink, _Follower, cursor_of
+from appserver.relay.host_link import HostState
+from appserver.relay.hub import Relay, RelayConfig
+from appserver.relay.streams import ControllerStream
+from appserver.remote_control.envelopes import ServerMessage
+
+SERVER, CLIENT, STREAM = "srv_1", "client_1", "stream_1"
+
+
+class Frames:
+    """What a host link's socket was given."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+
+    def write(self, texts: list[str]) -> None:
+        self.sent += [json.loads(text) for text in texts]
+
+    async def drain(self) -> None:
+        pass
+
+
+def node() -> tuple[Relay, Cluster]:
+    relay = Relay(cast(Any, None), RelayConfig(listen_url="", public_url=""))
+    return relay, Cluster(relay, aioredis.Redis(), "test", node_id="n1")
+
+
+def answer(seq_id: int) -> ServerMessage:
+    return ServerMessage(CLIENT, STREAM, seq_id, json.dumps({"id": seq_id, "result": {}}))
+
+
+@pytest.mark.anyio
+async def test_a_host_message_is_used_only_when_it_is_the_streams_next() -> None:
+    relay, cluster = node()
+    follower = cluster.followers[SERVER] = _Follower(SERVER, "0-0")
+    stream = ControllerStream(relay, STREAM, CLIENT, SERVER)
+    relay.add_stream(stream)
+    assert cluster.take_direct_down(SERVER, answer(2)) is False  # 1 is missing
+    assert cluster.take_direct_down(SERVER, answer(1)) is True
+    assert cluster.take_direct_down(SERVER, answer(1)) is False  # twice
+    assert cluster.take_direct_down(SERVER, answer(3)) is False  # 2 is missing
+    assert cluster.take_direct_down(SERVER, answer(2)) is True
+    assert [json.loads(frame.text)["id"] for frame in stream.buffer.unwritten()] == [1, 2]
+    # The down stream's copies: skipped without parsing up to what was used, not after.
+    assert cluster._had(follower, {"e": "", "s": STREAM, "q": "2"}) is True
+    assert cluster._had(follower, {"e": "", "s": STREAM, "q": "3"}) is False
+    assert cluster._had(follower, {"e": "", "s": "another node's stream", "q": "9"}) is True
+    assert cluster._had(follower, {"e": ""}) is False  # pongs and chunks: parsed
+    # Another host's or an unknown stream's message is not used.
+    assert cluster.take_direct_down("srv_other", answer(3)) is False
+
+
+@pytest.mark.anyio
+async def test_a_controller_frame_is_written_only_after_the_streams_first_and_in_order() -> None:
+    relay, cluster = node()
+    link = ClusterHostLink(cluster, relay, HostState(SERVER), cast(Any, None), "peer")
+    frames = link.frames = cast(Any, Frames())
+    request = '{"id":7,"method":"model/list"}'
+    # The stream's first frames come from the up stream only.
+    assert await link.take_direct("n2", CLIENT, STREAM, 0, '{"id":1,"method":"initialize"}') is False
+    assert await link.take_direct("n2", CLIENT, STREAM, 1, request) is False
+    assert link.origins[(CLIENT, STREAM)] == "n2"
+    # The owner wrote seq_ids 0..1 from the up stream (its entry 5-0 last).
+    written = await link._send_entry("5-0", {"k": "m", "c": CLIENT, "s": STREAM, "q": "1", "m": request}, "4-0")
+    assert written is True
+    assert frames.sent[-1]["cursor"] == cursor_of("5-0") and frames.sent[-1]["seq_id"] == 1
+    # Now the next one is written at once, with the newest entry read as its cursor.
+    assert await link.take_direct("n2", CLIENT, STREAM, 2, request) is True
+    assert frames.sent[-1]["seq_id"] == 2 and frames.sent[-1]["cursor"] == cursor_of("5-0")
+    assert await link.take_direct("n2", CLIENT, STREAM, 2, request) is False  # twice
+    assert await link.take_direct("n2", CLIENT, STREAM, 4, request) is False  # 3 is missing
+    assert await link.take_direct("n2", CLIENT, STREAM, 3, '{"id":9,"method":"initialize"}') is False
+    # The up stream's copy of what went directly is skipped; the next one is written.
+    copy = {"k": "m", "c": CLIENT, "s": STREAM, "q": "2", "m": request}
+    assert await link._send_entry("6-0", copy, "5-0") is False
+    assert await link._send_entry("7-0", {**copy, "q": "3"}, "6-0") is True
+    assert [frame["seq_id"] for frame in frames.sent] == [1, 2, 3]
