@@ -33,10 +33,6 @@ from appserver.transports.websocket import CLIENT_OPTIONS
 USER_AGENT = f"appserver/{__version__}"
 
 
-class ConnectFailed(Exception):
-    """Could not reach the target; ``str(err)`` is the one line shown."""
-
-
 @dataclass(frozen=True)
 class Target:
     """Where a client connects: a Unix socket path, or a ws/wss URL."""

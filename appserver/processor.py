@@ -56,9 +56,10 @@ import anyio
 from anyio.abc import TaskGroup
 
 from appserver import jsonrpc, limits, strings
-from appserver.backends.base import Backend, BackendSession, BackendUnavailable
+from appserver.backends.base import Backend, BackendSession
 from appserver.close import CloseCode, CloseRequest, public_reason
-from appserver.queues import MessageQueue, Pulse, QueueClosed, QueueFull, utf8_size
+from appserver.errors import BackendUnavailable, QueueClosed
+from appserver.queues import MessageQueue, Pulse, QueueFull, utf8_size
 from appserver.session import Session, SessionState
 
 log = logging.getLogger("appserver.processor")

@@ -16,14 +16,6 @@ from appserver import jsonrpc
 from appserver.session import Rejection, Session
 
 
-class BackendUnavailable(Exception):
-    """The backend cannot serve a session right now (not started, restarting, dead).
-
-    The message is shown to clients and operators: it must name the failure and never
-    contain a secret.
-    """
-
-
 class Peer(Protocol):
     """What a backend session sees of its client connection."""
 

@@ -50,10 +50,10 @@ from anyio.abc import TaskGroup
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from appserver import limits, strings
-from appserver.backends.base import BackendUnavailable
 from appserver.close import CloseCode
+from appserver.errors import BackendUnavailable, QueueClosed
 from appserver.processor import Connection, OverflowPolicy, Processor
-from appserver.queues import Pulse, QueueClosed
+from appserver.queues import Pulse
 from appserver.remote_control import preview
 from appserver.remote_control.chunks import ChunkError, MessageTooLarge, Reassembler, split_server_message
 from appserver.remote_control.envelopes import (

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from appserver import jsonrpc
-from appserver.backends.base import BackendUnavailable, Peer
+from appserver.backends.base import Peer
+from appserver.errors import BackendUnavailable
 from appserver.session import Rejection
 
 if TYPE_CHECKING:

@@ -26,16 +26,17 @@ import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
 from appserver import limits, strings
-from appserver.backends.base import BackendUnavailable, Peer
+from appserver.backends.base import Peer
 from appserver.backends.codex.child import CodexChild, child_command, describe_status
 from appserver.backends.codex.pacing import Backoff, RestartPacer
-from appserver.private_files import make_private_dirs
 from appserver.backends.codex.upstream import (
     SessionRegistry,
     UpstreamSession,
     health_checks,
     probe,
 )
+from appserver.errors import BackendUnavailable
+from appserver.private_files import make_private_dirs
 from appserver.session import Rejection
 
 log = logging.getLogger("appserver.codex")
