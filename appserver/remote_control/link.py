@@ -53,7 +53,7 @@ from appserver import limits, strings
 from appserver.close import CloseCode
 from appserver.errors import BackendUnavailable, QueueClosed
 from appserver.processor import Connection, OverflowPolicy, Processor
-from appserver.queues import Pulse
+from appserver.queues import Pulse, utf8_size
 from appserver.remote_control import preview
 from appserver.remote_control.chunks import ChunkError, MessageTooLarge, Reassembler, split_server_message
 from appserver.remote_control.envelopes import (
@@ -406,7 +406,7 @@ class HostLink:
             self._on_message(envelope.client_id, envelope.stream_id, envelope.seq_id, envelope.message)
         elif isinstance(envelope, ClientMessageChunk):
             try:
-                done = self._reassembler.feed(envelope, len(frame))
+                done = self._reassembler.feed(envelope, utf8_size(frame))
             except ChunkError as exc:
                 self.metrics.bad_envelopes += 1
                 log.warning("remote control: dropping a chunked message: %s", exc)
