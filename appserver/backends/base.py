@@ -92,7 +92,7 @@ class Backend(Protocol):
         ...
 
     async def open_session(self, peer: Peer) -> BackendSession:
-        """Open a session for a new client connection; raises :class:`BackendUnavailable`."""
+        """Open a session for a new client connection; raises :class:`~appserver.errors.BackendUnavailable`."""
         ...
 
     def reject_method(self, method: str) -> Rejection | None:
