@@ -256,6 +256,16 @@ class Connection:
             self._pulse()
 
     @property
+    def queued_inbound(self) -> int:
+        """Client messages waiting for the dispatcher (not forwarded yet)."""
+        return len(self._inbound)
+
+    @property
+    def in_flight(self) -> int:
+        """Forwarded requests not answered yet (what the window counts)."""
+        return self._in_flight_count
+
+    @property
     def owes_answers(self) -> bool:
         return bool(self._in_flight_count or len(self._inbound) or self._calls_owed)
 
