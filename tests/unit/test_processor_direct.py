@@ -18,7 +18,7 @@ from appserver import jsonrpc
 from appserver.backends.base import BackendUnavailable, Peer
 from appserver.close import CloseCode
 from appserver.processor import Connection, OverflowPolicy, Processor
-from appserver.session import SessionState
+from appserver.client_state import ClientPhase
 from tests.support.fakes import FakeBackend, FakeSession, req
 
 pytestmark = pytest.mark.anyio
@@ -82,7 +82,7 @@ async def ready(processor: Processor, **kw: Any) -> tuple[Connection, DirectSess
     await conn.receive(INIT)  # not initialized yet: queued, as always
     assert conn.queued_inbound == 1
     await dispatch_queued(conn)
-    assert conn.session.state is SessionState.READY
+    assert conn.client.state is ClientPhase.READY
     conn.outbound.get_nowait()
     session = processor.backend.sessions[0]  # type: ignore[attr-defined]
     return conn, session
