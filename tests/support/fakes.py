@@ -13,8 +13,8 @@ import anyio
 
 from appserver import jsonrpc
 from appserver.backends.base import Peer
+from appserver.client_state import Rejection
 from appserver.errors import BackendUnavailable
-from appserver.session import Rejection
 
 if TYPE_CHECKING:
     from appserver.processor import Connection

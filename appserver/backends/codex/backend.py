@@ -35,9 +35,9 @@ from appserver.backends.codex.upstream import (
     health_checks,
     probe,
 )
+from appserver.client_state import Rejection
 from appserver.errors import BackendUnavailable
 from appserver.private_files import make_private_dirs
-from appserver.session import Rejection
 
 log = logging.getLogger("appserver.codex")
 
