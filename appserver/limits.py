@@ -361,7 +361,7 @@ RELAY_CONTROLLER_MAX_FRAME_BYTES = 16 * 1024 * 1024
 
 #: Acks to a host: written with the next envelope the relay sends it, or on their own once
 #: this many host envelopes are due (well below the host's stall at RC_MAX_UNACKED = 128)...
-RELAY_ACK_EVERY = 64
+RELAY_ACK_EVERY = 96
 #: ...or this many seconds after the first one that is due (a quiet link: the host frees
 #: its replay buffer soon anyway; one write per interval, not one per envelope).
 RELAY_ACK_DELAY = 0.05

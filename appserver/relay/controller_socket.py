@@ -40,11 +40,12 @@ BEARER_PROTOCOL = "bearer."
 class ControllerSocket:
     """One controller WebSocket attached to a stream; writes the stream's unwritten frames.
 
-    Frames are written without waiting, all that are ready in one socket write: the first
-    frame of a loop iteration at once when the socket keeps up (a round trip's answer: no
-    task wake-up), the rest by :meth:`writer`, which waits while the socket applies
-    backpressure (meanwhile frames pile up in the stream's bounded buffer: a controller
-    that falls too far behind is closed 4003 by the stream)."""
+    Frames are written without waiting, all that are ready in one socket write: when the
+    socket keeps up, at the end of the loop iteration in which the first of them became
+    ready (a round trip's answer, or a burst read from the host link: no task wake-up);
+    otherwise by :meth:`writer`, which waits while the socket applies backpressure
+    (meanwhile frames pile up in the stream's bounded buffer: a controller that falls too
+    far behind is closed 4003 by the stream)."""
 
     def __init__(self, relay: Relay, stream: ControllerStream, frames: FrameWriter, peer: str) -> None:
         self.relay = relay
@@ -54,23 +55,31 @@ class ControllerSocket:
         self.peer = peer
         self._control: deque[str] = deque()
         self._wanted = anyio.Event()
-        self._wrote_now = False  # a frame went out directly in this loop iteration
+        self._flush_soon = False  # a write is scheduled for the end of this loop iteration
         self.closed = False
 
     def __repr__(self) -> str:
         return f"<ControllerSocket {self.stream.client_id}/{self.stream.stream_id} from {self.peer}>"
 
     def wake(self) -> None:
-        """A frame is ready: written now if the socket keeps up, else by :meth:`writer`."""
-        if self._wrote_now or self._wanted.is_set() or self.closed or not self.frames.idle:
+        """A frame is ready: written at the end of this loop iteration if the socket keeps
+        up, else by :meth:`writer`."""
+        if self._flush_soon:
+            return
+        if self.closed or self._wanted.is_set() or not self.frames.idle:
             self._wanted.set()
             return
-        if self._flush():
-            self._wrote_now = True
-            asyncio.get_running_loop().call_soon(self._rearm_write_now)
+        self._flush_soon = True
+        asyncio.get_running_loop().call_soon(self._flush_now)
 
-    def _rearm_write_now(self) -> None:
-        self._wrote_now = False
+    def _flush_now(self) -> None:
+        self._flush_soon = False
+        if self.closed:
+            return
+        if self._wanted.is_set() or not self.frames.idle:
+            self._wanted.set()  # the writer is at it, or the socket is behind: it waits
+            return
+        self._flush()
 
     def send_control(self, text: str) -> None:
         """A relay/* frame (not counted, not buffered for resume)."""

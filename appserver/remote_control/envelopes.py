@@ -33,6 +33,8 @@ from typing import Any
 
 import orjson
 
+from appserver import jsonrpc
+
 __all__ = [
     "Ack",
     "ClientClosed",
@@ -230,18 +232,6 @@ def envelope_size(envelope: ClientEnvelope | ServerEnvelope) -> int:
 _compact = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
-#: Digits to ``0``, everything else to a space: 19 ``0`` in a row after this translation is
-#: maybe an integer orjson reads as a float (see appserver.jsonrpc). A byte translation
-#: and a substring search cost a fraction of a regex scan over every digit of every id.
-_DIGITS = bytes(0x30 if 0x30 <= byte <= 0x39 else 0x20 for byte in range(256))
-_LONG_NUMBER = b"0" * 19
-
-
-def _has_long_number(text: str | bytes) -> bool:
-    data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
-    return _LONG_NUMBER in data.translate(_DIGITS)
-
-
 def _load(text: str | bytes) -> tuple[dict[str, Any], bool]:
     """The envelope object, and whether orjson read it (then its ``message`` is written
     back by orjson too)."""
@@ -250,7 +240,7 @@ def _load(text: str | bytes) -> tuple[dict[str, Any], bool]:
     except orjson.JSONDecodeError:
         fast = False
     else:
-        fast = not _has_long_number(text)
+        fast = not jsonrpc.has_long_number(text)
     if not fast:
         try:
             value = json.loads(text)

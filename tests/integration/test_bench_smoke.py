@@ -10,6 +10,7 @@ import uuid
 from pathlib import Path
 
 from benchmarks.procs import MARKER_VAR, marked_pids
+from tests.support import deadlines
 
 ROOT = Path(__file__).resolve().parents[2]
 KEYS = {"scenario", "metric", "unit", "ours", "reference", "reference_name", "ratio", "target"}
@@ -23,7 +24,7 @@ def test_tiny_rtt_builtin_run_writes_records_and_leaves_nothing_behind(tmp_path:
     proc = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--size", "tiny", "--json", str(out),
          "--tmp", str(work), "rtt_builtin"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=deadlines.CODEX,
     )
     assert proc.returncode == 0, proc.stderr
     records = json.loads(out.read_text())

@@ -11,6 +11,7 @@ import pytest
 
 from tests.support.gateway import StdioChannel, stdio_gateway
 from tests.support.launcher import appserver_env
+from tests.support import deadlines
 
 pytestmark = pytest.mark.anyio
 
@@ -26,7 +27,7 @@ class Transcript:
         await self.channel.send(json.dumps(message))
 
     async def read_until(self, predicate: Any) -> dict[str, Any]:
-        with anyio.fail_after(30):  # a deadline against hangs, not a timing assertion
+        with anyio.fail_after(deadlines.STEP):  # a deadline against hangs, not a timing assertion
             while True:
                 message = json.loads(await self.channel.recv())
                 self.received.append(message)

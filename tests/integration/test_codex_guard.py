@@ -14,6 +14,7 @@ from pathlib import Path
 
 from appserver.backends.codex.child import GUARD
 from tests.support.gateway import alive
+from tests.support import deadlines
 
 def _start(tmp_path: Path, script: str, grace: float = 5.0) -> tuple[subprocess.Popen[bytes], list[int]]:
     pids = tmp_path / "pids"
@@ -46,14 +47,14 @@ def test_stdin_eof_stops_the_whole_tree(tmp_path: Path) -> None:
     guard, pids = _start(tmp_path, TREE)
     assert guard.stdin is not None
     guard.stdin.close()  # what the kernel does when the gateway dies, even by SIGKILL
-    assert guard.wait(timeout=10) == 128 + signal.SIGTERM
+    assert guard.wait(timeout=deadlines.STEP) == 128 + signal.SIGTERM
     assert _wait_gone(pids) == []
 
 
 def test_a_child_ignoring_sigterm_is_killed_after_the_grace(tmp_path: Path) -> None:
     guard, pids = _start(tmp_path, STUBBORN, grace=0.3)
     guard.send_signal(signal.SIGTERM)
-    guard.wait(timeout=10)
+    guard.wait(timeout=deadlines.STEP)
     assert _wait_gone(pids) == []
 
 
@@ -61,4 +62,4 @@ def test_guard_reports_the_child_exit_status(tmp_path: Path) -> None:
     guard = subprocess.Popen(
         [sys.executable, "-I", str(GUARD), "1", "sh", "-c", "exit 3"], stdin=subprocess.PIPE
     )
-    assert guard.wait(timeout=10) == 3
+    assert guard.wait(timeout=deadlines.STEP) == 3

@@ -19,6 +19,7 @@ from tests.support import launcher
 from tests.support.launcher import APPSERVER, appserver_env, launch
 from tests.support.tls import Pki
 from tests.support.rawws import RawWs
+from tests.support import deadlines
 
 pytestmark = pytest.mark.anyio
 
@@ -28,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 async def run(args: list[str], stdin: str = "", env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return await launcher.run([*APPSERVER, *args], input=stdin, env=env, timeout=120)
+    return await launcher.run([*APPSERVER, *args], input=stdin, env=env, timeout=deadlines.CODEX)
 
 
 def lines(*messages: object) -> str:
@@ -96,7 +97,7 @@ def talk_raw(
         ws.close()
         ws.next_frame()  # the server's close reply
         proxy.stdin.close()
-        assert proxy.wait(60) == 0
+        assert proxy.wait(deadlines.PROCESS) == 0
         return response.headers, answer
     finally:
         proxy.kill()

@@ -15,11 +15,12 @@ import pytest
 from appserver import strings
 from tests.support.launcher import APPSERVER, launch_blocking
 from tests.support.relay import BANNER, ENROLL_BODY, account_headers, account_id_of
+from tests.support import deadlines
 
 
 def relay(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*APPSERVER, "relay", *args], capture_output=True, text=True, timeout=60,
+        [*APPSERVER, "relay", *args], capture_output=True, text=True, timeout=deadlines.PROCESS,
         env={**os.environ, "XDG_STATE_HOME": str(tmp_path / "xdg")}, cwd=tmp_path,
     )
 
@@ -105,7 +106,7 @@ def test_serve_runs_and_tooling_revokes_while_it_runs(tmp_path: Path) -> None:
             "--public-url", "https://relay.example/"]
     with launch_blocking(argv) as proc:
         url = proc.line_matching(BANNER).group(1)
-        with httpx.Client(base_url=url, timeout=30) as http:
+        with httpx.Client(base_url=url, timeout=deadlines.STEP) as http:
             host = http.post("wham/remote/control/server/enroll", json=ENROLL_BODY, headers=account_headers(cred)).json()
             codes = http.post("wham/remote/control/server/pair", json={},
                               headers={"Authorization": f"Bearer {host['remote_control_token']}"}).json()

@@ -13,11 +13,12 @@ from appserver import strings
 from tests.support.launcher import APPSERVER, BlockingLaunched, launch_blocking
 from tests.support.redis_server import RedisServer
 from tests.support.relay import BANNER, ENROLL_BODY, account_headers
+from tests.support import deadlines
 
 
 def relay(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*APPSERVER, "relay", *args], capture_output=True, text=True, timeout=60,
+        [*APPSERVER, "relay", *args], capture_output=True, text=True, timeout=deadlines.PROCESS,
         env={**os.environ, "XDG_STATE_HOME": str(tmp_path / "xdg"), **env}, cwd=tmp_path,
     )
 
@@ -77,7 +78,7 @@ def test_nodes_share_state_and_report_not_ready_while_redis_is_away(tmp_path: Pa
 
 
 def _share_state_then_lose_redis(server: RedisServer, cred: str, url_a: str, url_b: str) -> None:
-    with httpx.Client(base_url=url_a, timeout=30) as a, httpx.Client(base_url=url_b, timeout=30) as b:
+    with httpx.Client(base_url=url_a, timeout=deadlines.STEP) as a, httpx.Client(base_url=url_b, timeout=deadlines.STEP) as b:
         host = a.post("wham/remote/control/server/enroll", json=ENROLL_BODY, headers=account_headers(cred)).json()
         bearer = {"Authorization": f"Bearer {host['remote_control_token']}"}
         codes = b.post("wham/remote/control/server/pair", json={"manual_code": True}, headers=bearer).json()

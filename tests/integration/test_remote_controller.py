@@ -21,6 +21,7 @@ from websockets.exceptions import ConnectionClosed
 from tests.support.client import RpcClient
 from tests.support.contract_relay import OFFLINE_ERROR, ContractRelay, relay_with_builtin_gateway
 from tests.support.launcher import APPSERVER, Launched, appserver_env, launch, run
+from tests.support import deadlines
 
 pytestmark = pytest.mark.anyio
 
@@ -175,7 +176,7 @@ async def test_an_expired_stream_closes_the_local_client_with_the_reason(
         async with _local_client(proc) as client:
             await relay.forget_streams()  # like a relay restart: the resume gets 4002
             with pytest.raises(ConnectionClosed) as closed:
-                await client.wait_for(lambda m: False, timeout=60)  # until the close
+                await client.wait_for(lambda m: False, timeout=deadlines.PROCESS)  # until the close
             assert closed.value.rcvd is not None
             assert closed.value.rcvd.code == 4002
             assert closed.value.rcvd.reason == "the relay could not resume the stream: stream expired"
@@ -192,10 +193,10 @@ async def test_revocation_closes_local_clients_at_once_and_exits_non_zero(
         async with _local_client(proc) as client:
             await relay.revoke("client-1")
             with pytest.raises(ConnectionClosed) as closed:
-                await client.wait_for(lambda m: False, timeout=60)  # until the close
+                await client.wait_for(lambda m: False, timeout=deadlines.PROCESS)  # until the close
             assert closed.value.rcvd is not None and closed.value.rcvd.code == 4001
             assert closed.value.rcvd.reason.startswith("device revoked")
-        assert await proc.wait(60) == 1
+        assert await proc.wait(deadlines.PROCESS) == 1
         assert "Error: the relay refused this device's credential (revoked or unknown)" in proc.stderr
     # Afterwards the credential is refused before any local client is served.
     done = await _run(["remote", "connect", "--stdio"], env, '{"id":1,"method":"initialize","params":{}}\n')
@@ -230,13 +231,13 @@ def test_bad_flags_are_usage_errors(tmp_path: Path) -> None:
         (["remote", "forget", "nope"], "no paired host named `nope` (paired: none)"),
     ]
     for args, message in cases:
-        done = subprocess.run([*APPSERVER, *args], env=env, capture_output=True, text=True, timeout=60)
+        done = subprocess.run([*APPSERVER, *args], env=env, capture_output=True, text=True, timeout=deadlines.PROCESS)
         assert done.returncode == 2, (args, done.stderr)
         assert done.stderr.startswith("Error: ") and message in done.stderr, done.stderr
         assert "Traceback" not in done.stderr
     listen = subprocess.run(
         [*APPSERVER, "remote", "connect", "x", "--listen", "ws://0.0.0.0:1"],
-        env=env, capture_output=True, text=True, timeout=60,
+        env=env, capture_output=True, text=True, timeout=deadlines.PROCESS,
     )  # fmt: skip
     assert listen.returncode == 2
     assert "--listen must be a loopback address (local clients are not authenticated); got `0.0.0.0`" in listen.stderr

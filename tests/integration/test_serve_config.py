@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.launcher import APPSERVER, appserver_env, run
+from tests.support import deadlines
 
 pytestmark = pytest.mark.anyio
 
@@ -46,7 +47,7 @@ async def test_stdio_from_dev_null_exits_cleanly(tmp_path: Path) -> None:
             stdout=null_out,
             stderr=subprocess.PIPE,
             env=appserver_env(tmp_path),
-            timeout=60,
+            timeout=deadlines.PROCESS,
             text=True,
         )
     assert done.returncode == 0, done.stderr

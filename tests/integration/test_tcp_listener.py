@@ -34,6 +34,7 @@ from tests.support import launcher
 from tests.support.launcher import APPSERVER, Launched, appserver_env, launch, launch_blocking
 from tests.support.rawhttp import raw_request
 from tests.support.tls import Pki
+from tests.support import deadlines
 
 LISTENING = r"listening on: (wss?://\S+)"
 TOKEN = "side-by-side-token"
@@ -96,7 +97,7 @@ def test_health_over_https(gateway: SimpleNamespace) -> None:
 
 @pytest.mark.filterwarnings("ignore:ssl.TLSVersion:DeprecationWarning")
 def test_tls_versions(gateway: SimpleNamespace) -> None:
-    with socket.create_connection(("127.0.0.1", gateway.wss_port), timeout=30) as raw:
+    with socket.create_connection(("127.0.0.1", gateway.wss_port), timeout=deadlines.STEP) as raw:
         with gateway.tls.wrap_socket(raw, server_hostname="localhost") as tls:
             assert tls.version() in ("TLSv1.2", "TLSv1.3")
     # A client that offers only TLS 1.0/1.1 (and would accept any certificate) is refused.
@@ -106,7 +107,7 @@ def test_tls_versions(gateway: SimpleNamespace) -> None:
     old.set_ciphers("DEFAULT:@SECLEVEL=0")
     old.minimum_version = ssl.TLSVersion.TLSv1
     old.maximum_version = ssl.TLSVersion.TLSv1_1
-    with socket.create_connection(("127.0.0.1", gateway.wss_port), timeout=30) as raw:
+    with socket.create_connection(("127.0.0.1", gateway.wss_port), timeout=deadlines.STEP) as raw:
         with pytest.raises(ssl.SSLError):
             old.wrap_socket(raw, server_hostname="localhost")
 
@@ -133,7 +134,7 @@ async def test_wss_refuses_a_wrong_token(gateway: SimpleNamespace) -> None:
 @pytest.mark.anyio
 async def test_plain_client_on_the_tls_port_fails_cleanly(gateway: SimpleNamespace) -> None:
     with pytest.raises((InvalidMessage, OSError, EOFError)):
-        async with RpcClient.connect_url(f"ws://127.0.0.1:{gateway.wss_port}", AUTH, open_timeout=30):
+        async with RpcClient.connect_url(f"ws://127.0.0.1:{gateway.wss_port}", AUTH, open_timeout=deadlines.STEP):
             pass
     # the listener is unharmed: https health and a wss client still work
     reply = await anyio.to_thread.run_sync(
@@ -148,14 +149,14 @@ async def test_plain_client_on_the_tls_port_fails_cleanly(gateway: SimpleNamespa
 
 def test_a_failed_tls_handshake_is_logged_with_the_peer(gateway: SimpleNamespace) -> None:
     # a plain-HTTP client on the TLS port: the handshake fails; the log names the client
-    with socket.create_connection(("127.0.0.1", gateway.wss_port), timeout=30) as raw:
+    with socket.create_connection(("127.0.0.1", gateway.wss_port), timeout=deadlines.STEP) as raw:
         peer = "127.0.0.1:%d" % raw.getsockname()[1]
         raw.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
         line = gateway.proc.line_matching(rf"tls handshake failed: peer={peer} transport=wss reason=(\S+)")
     assert line.group(1) not in ("", "-")
     # a client that rejects our certificate (it does not trust the test CA)
     untrusting = ssl.create_default_context()
-    with socket.create_connection(("127.0.0.1", gateway.wss_port), timeout=30) as raw:
+    with socket.create_connection(("127.0.0.1", gateway.wss_port), timeout=deadlines.STEP) as raw:
         peer = "127.0.0.1:%d" % raw.getsockname()[1]
         with pytest.raises(ssl.SSLCertVerificationError):
             untrusting.wrap_socket(raw, server_hostname="localhost")

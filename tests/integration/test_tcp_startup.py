@@ -14,6 +14,7 @@ import pytest
 from appserver import strings
 from tests.support.launcher import APPSERVER, appserver_env
 from tests.support.tls import Pki
+from tests.support import deadlines
 
 
 def serve(args: list[str], tmp_path: Path) -> tuple[int, str]:
@@ -24,7 +25,7 @@ def serve(args: list[str], tmp_path: Path) -> tuple[int, str]:
         text=True,
         env=appserver_env(tmp_path / "home"),
         cwd=tmp_path,
-        timeout=60,
+        timeout=deadlines.PROCESS,
     )
     return proc.returncode, proc.stderr
 

@@ -22,6 +22,7 @@ from tests.support import launcher
 from tests.support.client import RpcClient
 from tests.support.launcher import APPSERVER, Launched, appserver_env, launch
 from tests.support.rawws import RawWs
+from tests.support import deadlines
 
 pytestmark = pytest.mark.anyio
 T = TypeVar("T")
@@ -61,7 +62,7 @@ def raw_exchange(path: Path, request: bytes) -> bytes:
     """Send ``request`` and read until the server closes the stream."""
     with socket.socket(socket.AF_UNIX) as sock:
         sock.connect(os.path.realpath(path))
-        sock.settimeout(30)
+        sock.settimeout(deadlines.STEP)
         sock.sendall(request)
         chunks = []
         while chunk := sock.recv(65536):

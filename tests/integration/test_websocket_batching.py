@@ -11,6 +11,7 @@ from websockets.asyncio.server import ServerConnection, unix_serve
 
 from appserver.transports.unix_path import UDS_WEBSOCKET_URI
 from appserver.transports.websocket import send_texts
+from tests.support import deadlines
 
 pytestmark = pytest.mark.anyio
 
@@ -67,6 +68,6 @@ async def test_sending_on_a_closed_connection_raises_connection_closed(short_tmp
     async with unix_serve(handler, sock):
         async with unix_connect(sock, UDS_WEBSOCKET_URI) as client:
             await client.close()
-        with anyio.fail_after(10):
+        with anyio.fail_after(deadlines.STEP):
             await done.wait()
     assert outcome == ["closed"]

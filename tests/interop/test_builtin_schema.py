@@ -24,6 +24,7 @@ from appserver.backends.builtin import BuiltinBackend, methods
 from appserver.backends.builtin.events import NOTIFICATION_METHODS
 from appserver.backends.builtin.handlers import HANDLERS
 from tests.support.fake_peer import FakePeer
+from tests.support import deadlines
 
 pytestmark = pytest.mark.interop
 
@@ -40,7 +41,7 @@ def _generate(codex_bin: str, out: Path, home: Path, *flags: str) -> dict[str, A
         [codex_bin, "app-server", "generate-json-schema", "--out", str(out), *flags],
         check=True,
         capture_output=True,
-        timeout=120,
+        timeout=deadlines.CODEX,
         env={"CODEX_HOME": str(home), "PATH": "/usr/bin:/bin"},
     )
     return json.loads((out / BUNDLE).read_text())

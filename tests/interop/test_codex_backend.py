@@ -34,6 +34,7 @@ from tests.support.gateway import (
 from tests.support.launcher import APPSERVER, appserver_env, launch, short_dir, unix_socket_accepts
 from tests.support.mock_responses import mock_provider_config, start_mock
 from tests.support.rawhttp import WS_ADDR
+from tests.support import deadlines
 
 
 pytestmark = [pytest.mark.anyio, pytest.mark.interop]
@@ -126,7 +127,7 @@ async def _run_turn(client: RpcClient, thread_id: str, text: str) -> list[dict[s
     assert answer["turn"]["status"] == "inProgress"
     seen = []
     while True:
-        message = await client.recv(timeout=60)
+        message = await client.recv(timeout=deadlines.PROCESS)
         if "method" in message and "id" not in message:
             seen.append(message)
             if message["method"] == "turn/completed":
@@ -252,7 +253,7 @@ async def test_pipelined_burst_of_10000_is_answered_without_errors(
         await gw.process.stdin.send(burst.encode())  # type: ignore[union-attr]
         answers: dict[int, dict[str, Any]] = {}
         while len(answers) < count:
-            message = await gw.client.recv(timeout=120)
+            message = await gw.client.recv(timeout=deadlines.CODEX)
             if "id" in message:
                 answers[message["id"]] = message
         elapsed = time.perf_counter() - started
@@ -280,11 +281,11 @@ async def test_child_killed_clients_told_gateway_restarts_it(
             for pid in victims:
                 os.kill(pid, signal.SIGKILL)
             with pytest.raises(ConnectionClosed) as closed:
-                await client.wait_for(lambda m: False, timeout=30)
+                await client.wait_for(lambda m: False, timeout=deadlines.STEP)
             assert closed.value.rcvd is not None
             assert closed.value.rcvd.code == 1011
             assert closed.value.rcvd.reason == "backend failed: codex app-server exited (killed by SIGKILL)"
-        with anyio.fail_after(60):
+        with anyio.fail_after(deadlines.PROCESS):
             while not (backend.ready and backend.restarts == 1):
                 await anyio.sleep(0.05)
         async with RpcClient.connect_unix(socket) as client:
@@ -301,7 +302,7 @@ async def test_stdio_client_of_a_dead_child_gets_error_and_exit_1(
         assert victims
         for pid in victims:
             os.kill(pid, signal.SIGKILL)
-        with anyio.fail_after(60):
+        with anyio.fail_after(deadlines.PROCESS):
             status = await gw.server.wait()
     assert status == 1
     last = gw.stderr.strip().splitlines()[-1]
@@ -320,7 +321,7 @@ async def test_stopping_the_gateway_leaves_no_codex_behind(
         tree = descendants(gw.process.pid)
         assert native_codex(tree), tree  # the node wrapper *and* the native binary
         gw.server.signal(signum)
-        with anyio.fail_after(60):
+        with anyio.fail_after(deadlines.PROCESS):
             assert await gw.server.wait() == status
         assert await wait_gone(tree) == set()
     if signum == signal.SIGTERM:
@@ -349,7 +350,7 @@ async def test_attach_to_a_running_app_server_socket(
 async def test_attach_to_a_socket_nobody_serves_exits_1(env: dict[str, str], tmp_path: Path) -> None:
     socket = tmp_path / "none.sock"
     async with stdio_gateway(["--backend", f"unix://{socket}"], env) as gw:
-        with anyio.fail_after(30):
+        with anyio.fail_after(deadlines.STEP):
             status = await gw.server.wait()
     assert status == 1
     lines = gw.stderr.strip().splitlines()
@@ -374,7 +375,7 @@ async def test_codex_remote_tui_through_the_gateway_shows_the_login_screen(
         _tmux("new-session", "-d", "-s", name, "-x", "120", "-y", "40", "-c", str(tmp_path), command)
         try:
             screen = ""
-            with anyio.move_on_after(60):
+            with anyio.move_on_after(deadlines.PROCESS):
                 while "Sign in with ChatGPT" not in screen:
                     await anyio.sleep(0.2)
                     screen = _tmux("capture-pane", "-p", "-t", name)

@@ -26,6 +26,7 @@ from tests.support.client import RpcClient
 from tests.support.launcher import APPSERVER, Launched, launch, unix_socket_accepts
 from tests.support.mock_responses import mock_provider_config, start_mock
 from tests.support.relay import BANNER, RelayController
+from tests.support import deadlines
 
 pytestmark = [pytest.mark.anyio, pytest.mark.interop]
 
@@ -36,7 +37,7 @@ REPLY = "Hello through the relay."
 
 def relay_cli(state: Path, *args: str) -> str:
     done = subprocess.run(
-        [*APPSERVER, "relay", *args, "--state", str(state)], capture_output=True, text=True, timeout=60
+        [*APPSERVER, "relay", *args, "--state", str(state)], capture_output=True, text=True, timeout=deadlines.PROCESS
     )
     assert done.returncode == 0, done.stderr
     return done.stdout
@@ -47,7 +48,7 @@ async def relay_process(tmp_path: Path) -> AsyncIterator[tuple[str, Path, Launch
     state = tmp_path / "relay.sqlite3"
     argv = [*APPSERVER, "relay", "serve", "--listen", "http://127.0.0.1:0", "--state", str(state)]
     async with launch(argv, env={**os.environ, "LOG_LEVEL": "INFO"}, name="relay") as relay:
-        match = await relay.line_matching(BANNER, timeout=60)
+        match = await relay.line_matching(BANNER, timeout=deadlines.PROCESS)
         yield match.group(1), state, relay
 
 
@@ -57,7 +58,7 @@ async def pair_and_drive(local: RpcClient, relay_url: str, tmp_path: Path) -> di
     assert set(codes) >= {"pairingCode", "manualPairingCode", "environmentId", "expiresAt"}
     assert re.fullmatch(r"[0-9A-Z]{4}-[0-9A-Z]{4}", codes["manualPairingCode"])
     assert await local.call("remoteControl/pairing/status", {"pairingCode": codes["pairingCode"]}) == {"claimed": False}
-    async with httpx.AsyncClient(base_url=relay_url, timeout=30) as http:
+    async with httpx.AsyncClient(base_url=relay_url, timeout=deadlines.STEP) as http:
         claim = await http.post("api/v1/pair/claim", json={
             "code": codes["manualPairingCode"].lower(), "display_name": "Phone", "device_type": "phone",
             "platform": "ios", "os_version": "18.1", "device_model": "iPhone16,1", "app_version": "1.0",

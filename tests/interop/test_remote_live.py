@@ -21,6 +21,7 @@ from tests.support.client import RpcClient
 from tests.support.launcher import APPSERVER, launch, run
 from tests.support.qr import decode_terminal_qr
 from tests.support.remote_stack import Stack, pair_cli, remote_stack, stdout_until
+from tests.support import deadlines
 
 pytestmark = [pytest.mark.interop, pytest.mark.anyio]
 
@@ -91,7 +92,7 @@ async def test_revoking_closes_the_live_controller_and_refuses_its_credential(st
             )
             assert revoked.returncode == 0, revoked.stderr
             with pytest.raises(ConnectionClosed) as closed:
-                await client.wait_for(lambda m: False, timeout=60)  # until the close
+                await client.wait_for(lambda m: False, timeout=deadlines.PROCESS)  # until the close
             assert closed.value.rcvd is not None and closed.value.rcvd.code == 4001
         assert await bridge.wait() == 1
         assert "Error: the relay refused this device's credential (revoked or unknown)" in bridge.stderr

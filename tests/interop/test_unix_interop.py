@@ -21,6 +21,7 @@ from tests.support.launcher import (
 )
 from tests.support.rawws import RawWs
 from tests.support.tui import TmuxTui
+from tests.support import deadlines
 
 pytestmark = pytest.mark.interop
 
@@ -88,7 +89,7 @@ def test_our_proxy_and_call_drive_codex_app_server(codex_bin: str, short_tmp: Pa
         result = subprocess.run(
             [*APPSERVER, "proxy", "--sock", str(path)],
             input="".join(json.dumps(r) + "\n" for r in requests),
-            capture_output=True, text=True, timeout=120,
+            capture_output=True, text=True, timeout=deadlines.CODEX,
         )
         assert result.returncode == 0, result.stderr
         out = [json.loads(line) for line in result.stdout.splitlines()]
@@ -100,7 +101,7 @@ def test_our_proxy_and_call_drive_codex_app_server(codex_bin: str, short_tmp: Pa
 
         call = subprocess.run(
             [*APPSERVER, "call", "--sock", str(path), "--notifications", "thread/loaded/list", "{}"],
-            capture_output=True, text=True, timeout=120,
+            capture_output=True, text=True, timeout=deadlines.CODEX,
         )
         assert call.returncode == 0, call.stderr
         assert json.loads(call.stdout)["data"] == []

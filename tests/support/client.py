@@ -26,8 +26,9 @@ import anyio
 from websockets.asyncio.client import ClientConnection, connect, unix_connect
 
 from appserver.transports.unix_path import UDS_WEBSOCKET_URI
+from tests.support import deadlines
 
-DEFAULT_TIMEOUT = 30.0
+DEFAULT_TIMEOUT = deadlines.STEP
 
 Received = dict[str, Any]
 

@@ -10,6 +10,7 @@ import anyio
 
 from appserver import jsonrpc
 from appserver.session import Session, SessionState
+from tests.support import deadlines
 
 _ids = itertools.count(1000)
 
@@ -54,7 +55,7 @@ class FakePeer:
 
     async def wait_until(self, condition: Callable[[], object]) -> None:
         """Wait until ``condition()`` holds, re-checked on every delivery or failure."""
-        with anyio.fail_after(10):  # a deadline against hangs, not a timing assertion
+        with anyio.fail_after(deadlines.STEP):  # a deadline against hangs, not a timing assertion
             while not condition():
                 await self._changed.wait()
 

@@ -58,13 +58,14 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 
 from appserver.log import strip_ansi
 from appserver.transports.unix_path import accepts_connections
+from tests.support import deadlines
 
 #: ``python -m appserver`` from this checkout.
 APPSERVER = [sys.executable, "-m", "appserver"]
 
 #: How long a test waits for a process to say something (startup of the real codex
 #: included) or to exit, before it fails with the process's stderr.
-STARTUP_TIMEOUT = 60.0
+STARTUP_TIMEOUT = deadlines.PROCESS
 #: After SIGTERM, how long a process may take to clean up before its group is killed.
 STOP_GRACE = 10.0
 #: After the process exited, how long its stderr may stay open (a grandchild holding

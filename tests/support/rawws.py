@@ -22,8 +22,9 @@ from websockets.http11 import Response
 from websockets.uri import parse_uri
 
 from appserver.transports.unix_path import UDS_WEBSOCKET_URI
+from tests.support import deadlines
 
-TIMEOUT = 30.0
+TIMEOUT = deadlines.STEP
 
 
 class RawWs:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.launcher import APPSERVER, launch, unix_socket_accepts
+from tests.support import deadlines
 
 ACCOUNT = "acc-rc-stub"
 
@@ -75,5 +76,5 @@ async def unix_host(kind: str, codex_bin: str, home: Path, relay_port: int) -> A
     else:
         argv = [*APPSERVER, "serve", "--backend", "codex", "--codex-bin", codex_bin, "--listen", f"unix://{sock}"]
     async with launch(argv, env=host_env(home, relay_port), name=kind) as host:
-        await host.until(lambda: unix_socket_accepts(sock), f"accepting on {sock}", timeout=90)
+        await host.until(lambda: unix_socket_accepts(sock), f"accepting on {sock}", timeout=deadlines.CODEX)
         yield sock

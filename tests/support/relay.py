@@ -26,6 +26,7 @@ from appserver.relay.hub import Relay, RelayConfig
 from appserver.relay.sqlite_store import SqliteStore
 from appserver.relay.store import RelayStore
 from tests.support.client import answer_to, initialize_params
+from tests.support import deadlines
 
 SHUTDOWN = 1.0
 #: When set (the ``relay_engine`` fixture of a module whose tests run on both stores),
@@ -104,7 +105,7 @@ async def running_relay(state: Path, *, web_root: Path | None = None, **config: 
     url = f"http://127.0.0.1:{port}/"
     relay.config = replace(RelayConfig(listen_url=url, public_url=url, state_path=state), **config)
     try:
-        async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+        async with httpx.AsyncClient(base_url=url, timeout=deadlines.STEP) as http:
             yield RelayHandle(url, relay, http)
     finally:
         relay.closing = True

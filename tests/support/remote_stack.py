@@ -17,6 +17,7 @@ import anyio
 from anyio.abc import TaskStatus
 
 from tests.support.launcher import APPSERVER, Launched, appserver_env, launch, run
+from tests.support import deadlines
 
 RELAY_BANNER = re.compile(r"listening on (http://127\.0\.0\.1:\d+/)")
 
@@ -123,7 +124,7 @@ async def stdout_until(proc: Launched, marker: str) -> str:
     """What ``proc`` printed on stdout, up to and including ``marker``."""
     assert proc.process.stdout is not None
     seen = b""
-    with anyio.fail_after(60):  # a deadline against hangs, not a timing assertion
+    with anyio.fail_after(deadlines.PROCESS):  # a deadline against hangs, not a timing assertion
         while marker.encode() not in seen:
             seen += await proc.process.stdout.receive()
     return seen.decode()
@@ -132,7 +133,7 @@ async def stdout_until(proc: Launched, marker: str) -> str:
 async def rest_of_stdout(proc: Launched) -> str:
     assert proc.process.stdout is not None
     rest = b""
-    with anyio.fail_after(60):
+    with anyio.fail_after(deadlines.PROCESS):
         try:
             while True:
                 rest += await proc.process.stdout.receive()

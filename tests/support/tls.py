@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from tests.support import deadlines
 
 EC = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]
 
@@ -31,7 +32,7 @@ class Pki:
 
 
 def _openssl(*args: str, cwd: Path) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=deadlines.PROCESS)
 
 
 def make_pki(folder: Path) -> Pki:

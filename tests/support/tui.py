@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from tests.support import deadlines
 
 POLL_INTERVAL = 0.25
 TUI_TIMEOUT = 90.0
@@ -30,7 +31,7 @@ class TmuxTui:
 
     def _tmux(self, *args: str, check: bool = True) -> str:
         proc = subprocess.run(
-            ["tmux", "-L", self.socket, *args], capture_output=True, text=True, env=self.env, timeout=30
+            ["tmux", "-L", self.socket, *args], capture_output=True, text=True, env=self.env, timeout=deadlines.STEP
         )
         if check and proc.returncode != 0:
             raise AssertionError(f"tmux {args[0]} failed: {proc.stderr}")
