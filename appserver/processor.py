@@ -59,7 +59,7 @@ from appserver import jsonrpc, limits, strings
 from appserver.backends.base import Backend, BackendSession, BackendUnavailable
 from appserver.close import CloseCode, CloseRequest, public_reason
 from appserver.queues import MessageQueue, Pulse, QueueClosed, QueueFull, utf8_size
-from appserver.session import Session, SessionState
+from appserver.client_state import ClientState, ClientPhase
 
 log = logging.getLogger("appserver.processor")
 
@@ -117,7 +117,7 @@ class GatewayMethods(Protocol):
 
     def on_ready(self, conn: Connection) -> list[jsonrpc.Message]:
         """Called once, right after ``conn``'s initialize answer was queued; the returned
-        notifications are queued right behind it. ``conn.session`` knows the client."""
+        notifications are queued right behind it. ``conn.client`` knows the client."""
         ...
 
 
@@ -162,7 +162,7 @@ class Connection:
         self.transport = transport
         self.peer = peer
         self.policy = policy
-        self.session = Session(transport=transport)
+        self.client = ClientState(transport=transport)
         self.state = ConnectionState.OPEN
         self.close_request: CloseRequest | None = None
         #: Text messages for the client, in order; the transport's writer drains it.
@@ -254,6 +254,16 @@ class Connection:
             self.state = ConnectionState.DRAINING
             self._inbound.close()
             self._pulse()
+
+    @property
+    def queued_inbound(self) -> int:
+        """Client messages waiting for the dispatcher (not forwarded yet)."""
+        return len(self._inbound)
+
+    @property
+    def in_flight(self) -> int:
+        """Forwarded requests not answered yet (what the window counts)."""
+        return self._in_flight_count
 
     @property
     def owes_answers(self) -> bool:
@@ -352,11 +362,11 @@ class Connection:
         gateway = self._processor.gateway
         owned = gateway is not None and gateway.owns(message.method)  # type: ignore[arg-type]
         if owned:
-            rejection = self.session.check_request(message)
+            rejection = self.client.check_request(message)
         else:
             rejection = self._backend.reject_method(
                 message.method  # type: ignore[arg-type]
-            ) or self.session.check_request(message)
+            ) or self.client.check_request(message)
         if rejection is not None:
             return _Admit.ANSWER, jsonrpc.Message.from_payload(rejection.to_error(message.id)), 0
         if not owned and self._forward_direct(message):
@@ -392,7 +402,7 @@ class Connection:
             or len(self._inbound)
             or self._failure is not None
             or self.state is not ConnectionState.OPEN
-            or self.session.state is not SessionState.READY
+            or self.client.state is not ClientPhase.READY
         ):
             return False
         is_request = message.kind is _REQUEST
@@ -578,11 +588,11 @@ class Connection:
         await self._enqueue(message)
 
     def _answered(self, answer: jsonrpc.Message) -> bool:
-        """Let the session see an answer; ``True`` when it made the connection ready."""
-        if self.session.initialize_id is None:
+        """Let the client state see an answer; ``True`` when it made the connection ready."""
+        if self.client.initialize_id is None:
             return False
-        self.session.on_answer(answer)
-        return self.session.state is SessionState.READY
+        self.client.on_answer(answer)
+        return self.client.state is ClientPhase.READY
 
     def _deliverable(self, message: jsonrpc.Message) -> jsonrpc.Message | None:
         """What of a backend message goes to the client: ``None`` for a notification the
@@ -605,7 +615,7 @@ class Connection:
                 )
             )
         if message.kind is _NOTIFICATION:
-            if not self.session.wants_notification(message.method):
+            if not self.client.wants_notification(message.method):
                 return None
             gateway = self._processor.gateway
             if gateway is not None and gateway.owns_notification(message.method):  # type: ignore[arg-type]
@@ -732,7 +742,7 @@ class Connection:
     def __repr__(self) -> str:
         return (
             f"<Connection {self.id} {self.transport} {self.peer!r} {self.state.value} "
-            f"{self.session.state.value} in_flight={self._in_flight_count} "
+            f"{self.client.state.value} in_flight={self._in_flight_count} "
             f"queued_in={len(self._inbound)} queued_out={len(self.outbound)}>"
         )
 
@@ -828,7 +838,7 @@ class Processor:
         for conn in list(self._connections.values()):
             if conn.state is ConnectionState.CLOSING:
                 continue
-            if conn.session.wants_notification(message.method):
+            if conn.client.wants_notification(message.method):
                 await conn._enqueue(message)
 
     def _forget(self, conn: Connection) -> None:

@@ -174,16 +174,24 @@ class StdoutStream:
         error = self._flow.error
         return error if isinstance(error, OSError) else BrokenPipeError(strings.STDOUT_CLOSED)
 
-    async def aclose(self) -> None:
-        """Wait until everything handed over is written (or stdout broke), then close."""
+    async def aclose(self, *, flush_timeout: float | None = None) -> None:
+        """Wait until everything handed over is written (or stdout broke), then close.
+
+        With ``flush_timeout``, a reader that stops reading gets that long; what it did
+        not take by then is dropped (the stdio transport: a shutdown never hangs on it).
+        """
         transport = self._transport
         if transport is None or self._flow.lost.is_set():
             return
         # Pause until the pipe has taken every byte: closing with bytes still buffered
         # would lose them on some loops.
         transport.set_write_buffer_limits(high=0)
-        await self._flow.writable.wait()
-        transport.close()
+        with anyio.move_on_after(flush_timeout):
+            await self._flow.writable.wait()
+        if self._flow.writable.is_set():
+            transport.close()
+        else:
+            transport.abort()
         await self._flow.lost.wait()
 
     def __repr__(self) -> str:

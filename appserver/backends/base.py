@@ -13,7 +13,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
 from appserver import jsonrpc
-from appserver.session import Rejection, Session
+from appserver.client_state import Rejection, ClientState
 
 
 class BackendUnavailable(Exception):
@@ -31,7 +31,7 @@ class Peer(Protocol):
     def id(self) -> int: ...
 
     @property
-    def session(self) -> Session: ...
+    def client(self) -> ClientState: ...
 
     async def deliver(self, message: jsonrpc.Message) -> None:
         """Send a message to the client: an answer, a notification or a server request.

@@ -73,9 +73,9 @@ class RemoteControlMethods:
         return method == STATUS_CHANGED
 
     def on_ready(self, conn: Any) -> list[jsonrpc.Message]:
-        session = conn.session
+        client = conn.client
         self.service.note_client(
-            session.client_name, session.client_version, local=conn.transport != "remote"
+            client.client_name, client.client_version, local=conn.transport != "remote"
         )
         return [status_notification(self.service.status.value)]
 
@@ -83,7 +83,7 @@ class RemoteControlMethods:
         method = request.method or ""
         request_id = request.id
         assert request_id is not None
-        if not conn.session.experimental_api:
+        if not conn.client.experimental_api:
             return jsonrpc.error(
                 request_id, jsonrpc.INVALID_REQUEST, strings.EXPERIMENTAL_REQUIRED.format(reason=method)
             )

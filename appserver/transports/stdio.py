@@ -16,6 +16,7 @@ import logging
 import os
 from typing import BinaryIO
 
+from appserver import limits
 from appserver.close import CloseRequest
 from appserver.processor import OverflowPolicy, Processor
 from appserver.stdio_streams import StdinStream, StdoutStream, messages
@@ -43,7 +44,8 @@ async def serve_stdio(
         return await run_connection(conn, messages(reader), send_batch, drain_on_eof=True)
     finally:
         reader.close()
-        await writer.aclose()
+        # Like a socket's close: a client that stopped reading does not hold the gateway.
+        await writer.aclose(flush_timeout=limits.CLOSE_FLUSH_TIMEOUT)
 
 
 def end_stdio_session() -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import anyio
 
 from appserver import jsonrpc
-from appserver.session import Session, SessionState
+from appserver.client_state import ClientState, ClientPhase
 from tests.support import deadlines
 
 _ids = itertools.count(1000)
@@ -20,8 +20,8 @@ class FakePeer:
 
     def __init__(self, *, experimental: bool = True, name: str = "tests") -> None:
         self.id = next(_ids)
-        self.session = Session(
-            state=SessionState.READY, experimental_api=experimental, client_name=name
+        self.client = ClientState(
+            state=ClientPhase.READY, experimental_api=experimental, client_name=name
         )
         self.messages: list[dict[str, Any]] = []
         #: Every ``backend_failed`` reason, in order.

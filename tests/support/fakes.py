@@ -13,7 +13,7 @@ import anyio
 
 from appserver import jsonrpc
 from appserver.backends.base import BackendUnavailable, Peer
-from appserver.session import Rejection
+from appserver.client_state import Rejection
 
 if TYPE_CHECKING:
     from appserver.processor import Connection

@@ -89,22 +89,24 @@ def test_malformed_relay_stream_loses_the_stream() -> None:
     assert isinstance(event, StreamLost)
 
 
-def test_bounded_buffer_drops_oldest_while_connected_and_resume_past_it_is_lost() -> None:
+def _four_sent_then_disconnected() -> ControllerStream:
+    """An open stream holding at most two frames, four sent (1-2 dropped), then its socket lost."""
     s = ControllerStream(max_frames=2, max_bytes=1000)
     s.receive(NEW)
     for n in range(1, 5):
         s.send(f'{{"id":{n}}}')
     s.disconnected()
+    return s
+
+
+def test_bounded_buffer_drops_oldest_while_connected_and_resume_past_it_is_lost() -> None:
+    s = _four_sent_then_disconnected()
     event = s.receive(_resumed(1))  # frame 2 is no longer held
     assert isinstance(event, StreamLost) and "no longer held" in event.reason
 
 
 def test_bounded_buffer_resume_within_it_works() -> None:
-    s = ControllerStream(max_frames=2, max_bytes=1000)
-    s.receive(NEW)
-    for n in range(1, 5):
-        s.send(f'{{"id":{n}}}')
-    s.disconnected()
+    s = _four_sent_then_disconnected()
     event = s.receive(_resumed(2))
     assert isinstance(event, StreamOpened) and event.resend == ('{"id":3}', '{"id":4}')
 

@@ -16,7 +16,7 @@ from anyio import wait_all_tasks_blocked
 from appserver import jsonrpc
 from appserver.close import CloseCode
 from appserver.processor import Connection, ConnectionState, OverflowPolicy, Processor
-from appserver.session import SessionState
+from appserver.client_state import ClientPhase
 from tests.support.fakes import FakeBackend, drain, forward, req
 
 pytestmark = pytest.mark.anyio
@@ -30,7 +30,7 @@ async def ready(processor: Processor, policy: OverflowPolicy = OverflowPolicy.DI
     await conn.open()
     await conn.receive(INIT)
     await forward(conn)
-    assert conn.session.state is SessionState.READY
+    assert conn.client.state is ClientPhase.READY
     drain(conn)
     return conn
 
@@ -117,11 +117,11 @@ async def test_failed_initialize_can_be_retried() -> None:
     await forward(conn)
     error = jsonrpc.Message.from_payload(jsonrpc.error(1, -32600, "no"))
     await conn.deliver(error)
-    assert conn.session.state is SessionState.NEW
+    assert conn.client.state is ClientPhase.NEW
     await conn.receive(INIT)
     await forward(conn)
     await backend.sessions[0].answer(1, {})
-    assert conn.session.state is SessionState.READY
+    assert conn.client.state is ClientPhase.READY
 
 
 async def test_same_request_id_on_two_connections_is_routed_to_each() -> None:

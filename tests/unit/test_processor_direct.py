@@ -18,16 +18,12 @@ from appserver import jsonrpc
 from appserver.backends.base import BackendUnavailable, Peer
 from appserver.close import CloseCode
 from appserver.processor import Connection, OverflowPolicy, Processor
-from appserver.session import SessionState
-from tests.support.fakes import FakeBackend, FakeSession
+from appserver.client_state import ClientPhase
+from tests.support.fakes import FakeBackend, FakeSession, req
 
 pytestmark = pytest.mark.anyio
 
 INIT = json.dumps({"id": 1, "method": "initialize", "params": {"clientInfo": {"name": "t", "version": "1"}}})
-
-
-def req(request_id: Any, method: str = "thread/list") -> str:
-    return json.dumps({"id": request_id, "method": method, "params": {}})
 
 
 class DirectSession(FakeSession):
@@ -72,13 +68,21 @@ class Socket:
         return True
 
 
+async def dispatch_queued(conn: Connection) -> None:
+    """Let the dispatcher forward what is queued, then stop it (it would wait for more)."""
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(conn.dispatch)
+        await wait_all_tasks_blocked()
+        tg.cancel_scope.cancel()
+
+
 async def ready(processor: Processor, **kw: Any) -> tuple[Connection, DirectSession]:
     conn = processor.register("test", OverflowPolicy.DISCONNECT, **kw)
     await conn.open()
     await conn.receive(INIT)  # not initialized yet: queued, as always
-    assert len(conn._inbound) == 1
-    await conn._forward_next()
-    assert conn.session.state is SessionState.READY
+    assert conn.queued_inbound == 1
+    await dispatch_queued(conn)
+    assert conn.client.state is ClientPhase.READY
     conn.outbound.get_nowait()
     session = processor.backend.sessions[0]  # type: ignore[attr-defined]
     return conn, session
@@ -93,8 +97,7 @@ async def test_an_initialized_connection_forwards_from_the_reader() -> None:
     await wait_all_tasks_blocked()
     conn.receive_nowait(req(3))
     assert session.direct == [2, "initialized", 3]  # nothing was dispatched
-    assert conn._inbound.high_water == 1  # only initialize was ever queued
-    assert conn._in_flight_count == 2
+    assert conn.queued_inbound == 0 and conn.in_flight == 2
     assert processor.metrics.forwarded_direct == 3
 
 
@@ -104,8 +107,8 @@ async def test_a_burst_read_in_one_iteration_is_queued_behind_its_first_message(
     for i in (4, 5, 6):
         conn.receive_nowait(req(i))
     assert session.direct == [4]
-    assert len(conn._inbound) == 2
-    await conn._forward_next()  # the dispatcher sends the rest in one batch
+    assert conn.queued_inbound == 2
+    await dispatch_queued(conn)  # the dispatcher sends the rest in one batch
     assert session.order()[1:] == [4, 5, 6]
 
 
@@ -127,7 +130,7 @@ async def test_the_window_holds_and_order_is_kept_behind_it() -> None:
         await wait_all_tasks_blocked()
     await conn.receive('{"method":"initialized"}')  # behind queued request 12: queued too
     assert session.direct == [10, 11]
-    assert len(conn._inbound) == 2
+    assert conn.queued_inbound == 2
     async with anyio.create_task_group() as tg:
         tg.start_soon(conn.dispatch)
         await wait_all_tasks_blocked()
@@ -154,7 +157,7 @@ async def test_a_message_the_dispatcher_holds_is_never_overtaken() -> None:
     async with anyio.create_task_group() as tg:
         tg.start_soon(conn.dispatch)
         await wait_all_tasks_blocked()  # the dispatcher took 21 and waits for the window
-        assert len(conn._inbound) == 0 and not conn._forwarded_now
+        assert conn.queued_inbound == 0
         await conn.receive('{"method":"initialized"}')
         assert session.direct == [20]  # not ahead of 21
         await session.answer(20)
@@ -172,7 +175,7 @@ async def test_backpressure_from_the_backend_falls_back_to_the_queue_in_order() 
     await wait_all_tasks_blocked()
     await conn.receive(req(31))  # 30 is queued: 31 must wait behind it
     assert session.direct == []
-    await conn._forward_next()
+    await dispatch_queued(conn)
     assert session.order()[1:] == [30, 31]
 
 
@@ -209,7 +212,7 @@ async def test_one_answer_per_loop_iteration_is_written_directly_the_rest_batche
     assert [m["id"] for m in socket.written] == [50, 2]
     assert processor.metrics.written_direct == 2
     assert processor.metrics.messages_out == 6  # initialize's answer + 5, whichever way
-    assert conn._in_flight_count == 0
+    assert conn.in_flight == 0
 
 
 async def test_a_socket_applying_backpressure_gets_its_answers_queued() -> None:
@@ -247,7 +250,7 @@ async def test_offer_applies_the_receive_rules_at_once_or_does_nothing() -> None
     assert conn.offer(req(20)) is True  # forwarded directly
     assert conn.offer(req(21)) is True  # same iteration: queued behind it
     assert conn.offer('{"method":"initialized"}') is True  # queued too: the queue is full now
-    assert session.direct == [20] and len(conn._inbound) == 2
+    assert session.direct == [20] and conn.queued_inbound == 2
     # A notification would have to wait for room: offer leaves it to receive().
     before = processor.metrics.messages_in
     assert conn.offer('{"method":"later"}') is False
@@ -271,10 +274,10 @@ async def test_deliver_nowait_follows_the_rules_of_deliver() -> None:
     conn, session = await ready(processor)
     assert not conn.waits_for_room
     await conn.receive(req(30))
-    assert conn._in_flight_count == 1
+    assert conn.in_flight == 1
     conn.deliver_nowait(jsonrpc.parse('{"id":30,"result":{}}'))
     conn.deliver_nowait(jsonrpc.parse('{"method":"thread/started","params":{}}'))
-    assert conn._in_flight_count == 0
+    assert conn.in_flight == 0
     assert [json.loads(conn.outbound.get_nowait()) for _ in range(2)] == [
         {"id": 30, "result": {}},
         {"method": "thread/started", "params": {}},

@@ -57,14 +57,14 @@ class Gateway:
             raise RuntimeError("secret detail that must not reach the client")
         if request.method == "remoteControl/wrongId":
             return jsonrpc.response("other", {})
-        session = conn.session
+        session = conn.client
         return jsonrpc.response(
             request.id,  # type: ignore[arg-type]
             {"experimental": session.experimental_api, "transport": session.transport},
         )
 
     def on_ready(self, conn: Connection) -> list[jsonrpc.Message]:
-        s = conn.session
+        s = conn.client
         self.ready_calls.append((s.client_name, s.client_version, s.transport))
         return [jsonrpc.Message.from_payload(jsonrpc.notification(STATUS_CHANGED, {"status": "up"}))]
 

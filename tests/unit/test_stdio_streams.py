@@ -128,3 +128,16 @@ async def test_a_gone_reader_breaks_stdout_without_raising(pipe: tuple[BinaryIO,
     assert isinstance(stdout.broken, OSError)
     await stdout.write(b"dropped")
     await stdout.aclose()
+
+
+async def test_a_reader_that_stopped_reading_does_not_hold_close_with_a_flush_timeout(
+    pipe: tuple[BinaryIO, BinaryIO],
+) -> None:
+    read_end, write_end = pipe
+    stdout = await StdoutStream.open(write_end)
+    data = b"x" * (100 * 1024)  # more than the pipe holds, less than the loop's own buffer
+    await stdout.write(data)  # nobody reads: the rest waits in the loop's buffer
+    await stdout.aclose(flush_timeout=0)  # gives up at once instead of waiting for the reader
+    write_end.close()
+    received = read_end.read()
+    assert 0 < len(received) < len(data)

@@ -34,7 +34,7 @@ from appserver.backends.builtin.approvals import Approvals
 from appserver.backends.builtin.handlers import HANDLERS, Reply
 from appserver.errors import RpcError
 from appserver.backends.builtin.threads import ThreadStore
-from appserver.session import Rejection
+from appserver.client_state import Rejection
 
 log = logging.getLogger("appserver.builtin")
 
@@ -63,7 +63,7 @@ class BuiltinSession:
         reply: Reply | None = None
         try:
             reason = methods.experimental_reason(method, message.params)
-            if reason is not None and not self.peer.session.experimental_api:
+            if reason is not None and not self.peer.client.experimental_api:
                 raise RpcError(
                     jsonrpc.INVALID_REQUEST, strings.EXPERIMENTAL_REQUIRED.format(reason=reason)
                 )

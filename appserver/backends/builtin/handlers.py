@@ -148,7 +148,7 @@ def _new_thread(session: BuiltinSession, args: dict[str, Any], **extra: Any) -> 
         id=uuid7(),
         cwd=p.opt_str(args, "cwd") or os.getcwd(),
         ephemeral=bool(p.opt_bool(args, "ephemeral")),
-        originator=peer.session.client_name or "appserver",
+        originator=peer.client.client_name or "appserver",
         thread_source=p.opt_str(args, "threadSource"),
         approval_policy=args.get("approvalPolicy") or "on-request",
         approvals_reviewer=p.opt_str(args, "approvalsReviewer") or "user",

@@ -36,7 +36,7 @@ from appserver.backends.codex.upstream import (
     health_checks,
     probe,
 )
-from appserver.session import Rejection
+from appserver.client_state import Rejection
 
 log = logging.getLogger("appserver.codex")
 

@@ -1,6 +1,6 @@
 """Per-connection protocol state: initialize, experimentalApi, notification opt-outs. Sans-I/O.
 
-spec/transport.md §7.2–7.4. A connection starts :attr:`SessionState.NEW`. Its first
+spec/transport.md §7.2–7.4. A connection starts :attr:`ClientPhase.NEW`. Its first
 ``initialize`` moves it to ``INITIALIZING`` (forwarded to the backend) and the backend's
 successful answer to ``READY``; an error answer puts it back to ``NEW`` so the client may
 try again. Until ``READY`` the connection receives only answers to its own requests, never
@@ -16,7 +16,7 @@ from typing import Any
 from appserver import jsonrpc, strings
 
 
-class SessionState(enum.Enum):
+class ClientPhase(enum.Enum):
     NEW = "new"
     INITIALIZING = "initializing"
     READY = "ready"
@@ -40,10 +40,10 @@ def _is_header_value(value: str) -> bool:
 
 
 @dataclass(slots=True)
-class Session:
+class ClientState:
     """What the gateway knows about one client connection's protocol state."""
 
-    state: SessionState = SessionState.NEW
+    state: ClientPhase = ClientPhase.NEW
     #: The connection's transport: ``stdio``, ``unix``, ``ws``, ``wss`` or ``remote``.
     transport: str = ""
     experimental_api: bool = False
@@ -58,10 +58,10 @@ class Session:
         Returns the rejection to answer with, or ``None`` to forward the request.
         """
         if request.method == "initialize":
-            if self.state is not SessionState.NEW:
+            if self.state is not ClientPhase.NEW:
                 return Rejection(jsonrpc.INVALID_REQUEST, strings.ALREADY_INITIALIZED)
             return self._begin_initialize(request)
-        if self.state is SessionState.NEW:
+        if self.state is ClientPhase.NEW:
             return Rejection(jsonrpc.INVALID_REQUEST, strings.NOT_INITIALIZED)
         # INITIALIZING: the request is queued behind initialize and the backend handles
         # them in order, as upstream does for a client that pipelines them.
@@ -84,24 +84,24 @@ class Session:
         version = client_info.get("version")
         self.client_version = version if isinstance(version, str) else None
         self.initialize_id = request.id
-        self.state = SessionState.INITIALIZING
+        self.state = ClientPhase.INITIALIZING
         return None
 
     def on_answer(self, answer: jsonrpc.Message) -> None:
-        """Note a backend answer; the one to ``initialize`` decides the session's state."""
-        if self.state is SessionState.INITIALIZING and answer.id == self.initialize_id:
+        """Note a backend answer; the one to ``initialize`` decides the client's phase."""
+        if self.state is ClientPhase.INITIALIZING and answer.id == self.initialize_id:
             if answer.kind is jsonrpc.MessageKind.RESPONSE:
-                self.state = SessionState.READY
+                self.state = ClientPhase.READY
             else:
-                self.state = SessionState.NEW
+                self.state = ClientPhase.NEW
             self.initialize_id = None
 
     def wants_notification(self, method: str | None) -> bool:
         """Deliver a server notification? Only once ready, and never an opted-out one."""
-        return self.state is SessionState.READY and method not in self.opt_out
+        return self.state is ClientPhase.READY and method not in self.opt_out
 
     def __repr__(self) -> str:
         return (
-            f"<Session {self.transport} {self.state.value} client={self.client_name!r} "
+            f"<ClientState {self.transport} {self.state.value} client={self.client_name!r} "
             f"experimental={self.experimental_api} opt_out={len(self.opt_out)}>"
         )
