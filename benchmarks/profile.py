@@ -63,7 +63,11 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--match")
     args = parser.parse_args()
-    print(summarise(load(args.file), args.top, args.match))
+    try:
+        stacks = load(args.file)
+    except OSError as exc:
+        parser.exit(2, f"Error: cannot read {args.file}: {exc.strerror or exc}\n")
+    print(summarise(stacks, args.top, args.match))
 
 
 if __name__ == "__main__":

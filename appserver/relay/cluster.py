@@ -186,6 +186,8 @@ class ClusterHostLink(HostLink):
         #: Which node holds each controller stream (learned from its direct frames): where
         #: the host's envelopes for it go on the direct path.
         self.origins: dict[tuple[str, str], str] = {}
+        #: Set when a direct frame had to wait for the up stream: read it now, not after the lag.
+        self._behind = anyio.Event()
 
     def __repr__(self) -> str:
         epoch = self.lease.epoch if self.lease else None
@@ -315,7 +317,9 @@ class ClusterHostLink(HostLink):
                     last = self._verified = entry_id  # (already, unless it was chunked)
             if got and not wrote:
                 # The direct path is ahead: read the stream behind it in batches.
-                await anyio.sleep(limits.RELAY_CLUSTER_DIRECT_LAG)
+                with anyio.move_on_after(limits.RELAY_CLUSTER_DIRECT_LAG):
+                    await self._behind.wait()
+            self._behind = anyio.Event()
 
     async def _send_entry(self, entry_id: str, fields: dict[str, str], previous: str) -> bool:
         """Write one up-stream entry to the host; False when there was nothing to write
@@ -362,6 +366,16 @@ class ClusterHostLink(HostLink):
     async def take_direct(self, origin: str, client_id: str, stream_id: str, seq_id: int, text: str) -> bool:
         """A controller message from the direct path: written now if it is the stream's next
         one on this link (else its copy in the up stream comes in order); whether it was."""
+        wire = self.direct_envelope(origin, client_id, stream_id, seq_id, text)
+        if wire is None or not await self._send(wire, "client_message"):
+            return False
+        self.cluster.metrics.forwarded.labels("direct_to_host").inc()
+        return True
+
+    def direct_envelope(self, origin: str, client_id: str, stream_id: str, seq_id: int, text: str) -> str | None:
+        """The envelope for a direct controller message when it is the stream's next one on
+        this link, counted as written (the caller writes it before anything else can run);
+        ``None`` when its copy in the up stream is to be waited for."""
         key = (client_id, stream_id)
         if key not in self.origins:
             self.origins[key] = origin
@@ -376,19 +390,37 @@ class ClusterHostLink(HostLink):
         # cursor past them. A host takes an ``initialize`` again whatever its seq_id (it
         # re-initializes the stream), so the cursor must never fall back before one.
         if self.closed or written is None or seq_id != written + 1 or '"initialize"' in text:
-            return False
+            self._behind.set()
+            return None
         try:
             envelopes = split_client_message(client_id, stream_id, seq_id, text)
         except MessageTooLarge:
-            return False  # the up stream's copy is dropped the same way
+            return None  # the up stream's copy is dropped the same way
         if len(envelopes) != 1:
-            return False  # chunked messages come from the up stream only
+            return None  # chunked messages come from the up stream only
         self._written[key] = seq_id
         cursor = cursor_of(self._verified) if self._verified != "0-0" else None
-        if not await self._send(encode(replace(envelopes[0], cursor=cursor)), "client_message"):
-            return False
-        self.cluster.metrics.forwarded.labels("direct_to_host").inc()
-        return True
+        return encode(replace(envelopes[0], cursor=cursor))
+
+    def write_direct(self, texts: list[str]) -> None:
+        """Direct envelopes (with the acks due) in one socket write; never waits."""
+        if self.closed:
+            return
+        try:
+            self.frames.write([*self._take_acks(), *texts])
+        except ConnectionError as exc:
+            log.info("host %s: send failed (%s)", self.server_id, exc)
+            self.closed = True
+            return
+        self.relay.metrics.sent("client_message").inc(len(texts))
+        self.cluster.metrics.forwarded.labels("direct_to_host").inc(len(texts))
+
+    async def drain(self) -> None:
+        try:
+            await self.frames.drain()
+        except (ConnectionError, RuntimeError) as exc:  # written; the link is going away
+            log.info("host %s: send failed (%s)", self.server_id, exc)
+            self.closed = True
 
 
 class _Follower:
@@ -400,6 +432,8 @@ class _Follower:
         self.replay = ReplayFilter()
         self.chunks = Reassembler(per_stream=True)
         self.scope = anyio.CancelScope()
+        #: Set when a direct message had to wait for the stream: read it now, not after the lag.
+        self.behind = anyio.Event()
 
     def __repr__(self) -> str:
         return f"<Follower {self.server_id} at {self.last}>"
@@ -488,7 +522,7 @@ class Cluster:
         self.node_id = node_id or secrets.token_hex(4)
         self.channel = f"{prefix}:events"
         self.leases = Leases(client, prefix, self.node_id, self.channel)
-        self.peers = Peers(client, prefix, self.node_id, self._peer_frame)
+        self.peers = Peers(client, prefix, self.node_id, self._peer_frames)
         self.metrics = ClusterMetrics(relay.metrics.registry)
         #: server_id -> the link this node owns.
         self.owned: dict[str, ClusterHostLink] = {}
@@ -776,7 +810,9 @@ class Cluster:
                             await self._deliver(follower, fields.get("e", ""))
                 if got and not delivered:
                     # The direct path is ahead: read the stream behind it in batches.
-                    await anyio.sleep(limits.RELAY_CLUSTER_DIRECT_LAG)
+                    with anyio.move_on_after(limits.RELAY_CLUSTER_DIRECT_LAG):
+                        await follower.behind.wait()
+                follower.behind = anyio.Event()
 
     def _had(self, follower: _Follower, fields: dict[str, str]) -> bool:
         """A whole host message that is not for a stream here, or was used already (from the
@@ -848,27 +884,37 @@ class Cluster:
             return False
         seen = follower.replay.seen(envelope.client_id, envelope.stream_id)
         if seen != (envelope.seq_id - 1, math.inf) and not (seen is None and envelope.seq_id == 1):
+            follower.behind.set()
             return False
         follower.replay.accept(envelope)
         self.metrics.forwarded.labels("direct_to_controllers").inc()
         stream.to_controller(envelope.message)
         return True
 
-    async def _peer_frame(self, frame: str) -> None:
-        parsed = parse_frame(frame)
-        if parsed is None:
-            return
-        kind, parts = parsed
-        if kind == "u":
-            origin, server_id, client_id, stream_id, seq_id, text = parts
-            link = self.owned.get(server_id)
-            if link is not None:
-                await link.take_direct(origin, client_id, stream_id, int(seq_id), text)
-            return
-        server_id, text = parts
-        try:
-            envelope = parse_server_envelope(text)
-        except EnvelopeError:
-            return
-        if isinstance(envelope, ServerMessage):
-            self.take_direct_down(server_id, envelope)
+    async def _peer_frames(self, frames: list[str]) -> None:
+        """A batch from another node. Host envelopes are written per link in one write, all
+        before anything else can run (an up stream copy read meanwhile must not overtake)."""
+        out: dict[ClusterHostLink, list[str]] = {}
+        for frame in frames:
+            parsed = parse_frame(frame)
+            if parsed is None:
+                continue
+            kind, parts = parsed
+            if kind == "u":
+                origin, server_id, client_id, stream_id, seq_id, text = parts
+                link = self.owned.get(server_id)
+                wire = link and link.direct_envelope(origin, client_id, stream_id, int(seq_id), text)
+                if link is not None and wire is not None:
+                    out.setdefault(link, []).append(wire)
+                continue
+            server_id, text = parts
+            try:
+                envelope = parse_server_envelope(text)
+            except EnvelopeError:
+                continue
+            if isinstance(envelope, ServerMessage):
+                self.take_direct_down(server_id, envelope)
+        for link, texts in out.items():
+            link.write_direct(texts)
+        for link in out:
+            await link.drain()

@@ -80,11 +80,11 @@ class Peers:
     """This node's direct sockets to the others (outgoing) and its endpoint for theirs."""
 
     def __init__(self, client: aioredis.Redis, prefix: str, node_id: str,
-                 on_frame: Callable[[str], Awaitable[None]]) -> None:
+                 on_frames: Callable[[list[str]], Awaitable[None]]) -> None:
         self.client = client
         self.prefix = prefix
         self.node_id = node_id
-        self.on_frame = on_frame
+        self.on_frames = on_frames
         self.secret: str | None = None
         self.url: str | None = None
         self._peers: dict[str, _Peer] = {}
@@ -209,7 +209,8 @@ class Peers:
     # --- receiving -----------------------------------------------------------------------
 
     async def handle(self, request: web.Request, on_auth_failure: Callable[[str], None]) -> web.StreamResponse:
-        """``GET /cluster/v1/peer``: another node's socket; its frames go to ``on_frame``."""
+        """``GET /cluster/v1/peer``: another node's socket; its frames go to ``on_frames``, a
+        batch at a time."""
         try:
             offered = bearer(request)
         except HttpError:
@@ -225,8 +226,7 @@ class Peers:
         await ws.prepare(request)
         async for msg in ws:
             if msg.type is WSMsgType.TEXT:
-                for frame in unbatch(msg.data):
-                    await self.on_frame(frame)
+                await self.on_frames(unbatch(msg.data))
             elif msg.type is not WSMsgType.BINARY:
                 break
         return ws
