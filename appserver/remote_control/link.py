@@ -84,7 +84,7 @@ PROTOCOL_VERSION = "3"
 #: ``websockets`` options for the link to the relay: the gateway's client options, with the
 #: link's own frame limit (a chunk envelope is at most 150 KiB), a small frame queue, keepalive
 #: pings, and no ``User-Agent`` (the upgrade carries only the bearer and the x-codex headers).
-LINK_OPTIONS: dict[str, object] = {
+LINK_OPTIONS: dict[str, Any] = {
     **CLIENT_OPTIONS,
     "max_size": limits.RC_LINK_MAX_FRAME,
     "max_queue": limits.RC_LINK_MAX_QUEUE,
