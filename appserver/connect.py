@@ -12,7 +12,6 @@ target (missing socket, refused connection, HTTP 401, TLS failure, timeout).
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import ssl
 from collections.abc import Mapping
@@ -30,6 +29,7 @@ from appserver.config import default_control_socket
 from appserver.errors import ConfigError, ConnectFailed
 from appserver.transports.unix_path import UDS_WEBSOCKET_URI, connectable_path
 from appserver.transports.websocket import CLIENT_OPTIONS
+from appserver.url_rules import is_loopback_host
 USER_AGENT = f"appserver/{__version__}"
 
 
@@ -50,16 +50,6 @@ class Target:
 
     def __str__(self) -> str:
         return str(self.path) if self.path is not None else str(self.url)
-
-
-def is_loopback_host(host: str) -> bool:
-    """``localhost`` (any case), 127.0.0.0/8 or ::1 (codex ``websocket_url_supports_auth_token``)."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def read_token(name: str, env: Mapping[str, str]) -> str:

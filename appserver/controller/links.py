@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from appserver import strings
 from appserver.errors import ConfigError
-from appserver.connect import is_loopback_host
+from appserver.url_rules import is_loopback_host, split_http_base, with_trailing_slash
 
 PAIR_FRAGMENT = "pair"
 
@@ -31,20 +31,16 @@ class PairingTarget:
 
 
 def normalize_relay_url(url: str) -> str:
-    """``http(s)://host[:port]/path/`` with the trailing ``/``; ``ConfigError`` if unsafe."""
-    try:
-        parts = urlsplit(url.strip())
-        parts.port  # noqa: B018 - raises ValueError for a bad port
-    except ValueError:
-        raise ConfigError(strings.CONTROLLER_BAD_RELAY_URL.format(url=url)) from None
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
-        raise ConfigError(strings.CONTROLLER_BAD_RELAY_URL.format(url=url))
-    if parts.username or parts.password:
+    """``http(s)://host[:port]/path/`` with the trailing ``/``; ``ConfigError`` if unsafe.
+
+    Stricter than the host's ``--remote-control`` base: no query and no user info (the
+    link is shown and shared; the fragment, where a pairing code rides, is dropped)."""
+    parts = split_http_base(url)
+    if parts is None or parts.hostname is None or parts.query or parts.username or parts.password:
         raise ConfigError(strings.CONTROLLER_BAD_RELAY_URL.format(url=url))
     if parts.scheme == "http" and not is_loopback_host(parts.hostname):
         raise ConfigError(strings.CONTROLLER_INSECURE_RELAY.format(host=parts.hostname))
-    path = parts.path if parts.path.endswith("/") else parts.path + "/"
-    return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+    return urlunsplit((parts.scheme, parts.netloc, with_trailing_slash(parts.path), "", ""))
 
 
 def pairing_link(relay_url: str, code: str) -> str:

@@ -21,11 +21,11 @@ from websockets.exceptions import ConnectionClosed
 
 from appserver import limits, strings
 from appserver.errors import ConfigError, RuntimeFailure
-from appserver.connect import is_loopback_host
 from appserver.controller.bridge import DeviceRefused, RelayLink
 from appserver.controller.credentials import Device
 from appserver.proxy.framing import PendingRequests, one_line
 from appserver.stdio_streams import StdinStream, StdoutStream, messages
+from appserver.url_rules import is_loopback_host
 
 log = logging.getLogger("appserver.remote")
 

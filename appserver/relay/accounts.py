@@ -77,7 +77,13 @@ def write_credential(path: Path, token: str, *, force: bool) -> None:
 
 
 def check_relay_url(url: str) -> str:
-    """The relay's root URL, ending in ``/`` (codex joins ``wham/...`` onto it)."""
+    """The relay's root URL, ending in ``/`` (codex joins ``wham/...`` onto it).
+
+    Not :func:`appserver.url_rules.split_http_base`: this is the relay's own address,
+    written verbatim into codex's ``config.toml``, so only its shape is checked and it is
+    kept as typed (no trimming, no lowercasing, ``http`` to any host accepted); the other
+    two split and rebuild a URL that our own client then sends a credential to.
+    """
     if not re.fullmatch(r"https?://[^/\s?#]+(/[^\s?#]*)?", url):
         raise ConfigError(strings.RELAY_URL_BAD.format(url=url))
     return url if url.endswith("/") else url + "/"

@@ -9,27 +9,17 @@ one; targets are joined onto the base exactly as upstream does (nothing is strip
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 from appserver import strings
+from appserver.url_rules import is_loopback_host, split_http_base, with_trailing_slash
 
 SERVER_PATH = "wham/remote/control/server"
 
 
 class RemoteControlUrlError(ValueError):
     """The base URL is refused; ``str(err)`` is the one line shown to the user."""
-
-
-def is_loopback_host(host: str) -> bool:
-    """``localhost`` exactly, or an IPv4/IPv6 loopback literal (``foo.localhost`` is not)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,19 +53,13 @@ def _segment(value: str) -> str:
 
 def normalize(url: str) -> RemoteControlTarget:
     """Check and normalize ``url``; raises :class:`RemoteControlUrlError`."""
-    try:
-        parts = urlsplit(url.strip())
-        host = parts.hostname
-        parts.port  # noqa: B018 - raises for a bad port
-    except ValueError:
-        raise RemoteControlUrlError(strings.RC_URL_INVALID.format(url=url)) from None
-    scheme = parts.scheme.lower()
-    if scheme not in ("http", "https") or not host:
+    parts = split_http_base(url)
+    if parts is None or parts.hostname is None:
         raise RemoteControlUrlError(strings.RC_URL_INVALID.format(url=url))
+    scheme, host = parts.scheme, parts.hostname
     if scheme == "http" and not is_loopback_host(host):
         raise RemoteControlUrlError(strings.RC_URL_PLAIN_HTTP.format(url=url, host=host))
-    path = parts.path if parts.path.endswith("/") else parts.path + "/"
-    base = urlunsplit((scheme, parts.netloc, path, parts.query, ""))
+    base = urlunsplit((scheme, parts.netloc, with_trailing_slash(parts.path), parts.query, ""))
     ws_scheme = "wss" if scheme == "https" else "ws"
     server = urljoin(base, SERVER_PATH)
     ws_parts = urlsplit(server)
