@@ -18,7 +18,7 @@ import hashlib
 import hmac
 import json
 import re
-from typing import Any
+from typing import Any, Protocol
 
 from jwt.algorithms import HMACAlgorithm
 
@@ -172,7 +172,17 @@ class SignedBearerPolicy:
         )
 
 
-Policy = CapabilityTokenPolicy | SignedBearerPolicy
+class Policy(Protocol):
+    """What a ``ws://``/``wss://`` listener verifies an upgrade with: the two policies above,
+    and the reloadable wrapper ``appserver serve`` hands the listeners
+    (:class:`appserver.reload.ReloadablePolicy`)."""
+
+    @property
+    def mode(self) -> AuthMode: ...
+
+    def authorize(self, authorization: str | None, now: int) -> None:
+        """Return if ``authorization`` (the header, if any) is accepted; :class:`AuthError` if not."""
+        ...
 
 
 # --- JWT helpers (the checks upstream's jsonwebtoken + serde make) ---------------------------

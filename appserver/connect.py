@@ -27,14 +27,10 @@ from websockets.exceptions import InvalidHandshake, InvalidStatus
 
 from appserver import __version__, limits, strings
 from appserver.config import default_control_socket
-from appserver.errors import ConfigError
+from appserver.errors import ConfigError, ConnectFailed
 from appserver.transports.unix_path import UDS_WEBSOCKET_URI, connectable_path
 from appserver.transports.websocket import CLIENT_OPTIONS
 USER_AGENT = f"appserver/{__version__}"
-
-
-class ConnectFailed(Exception):
-    """Could not reach the target; ``str(err)`` is the one line shown."""
 
 
 @dataclass(frozen=True)

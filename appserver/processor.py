@@ -56,10 +56,11 @@ import anyio
 from anyio.abc import TaskGroup
 
 from appserver import jsonrpc, limits, strings
-from appserver.backends.base import Backend, BackendSession, BackendUnavailable
+from appserver.backends.base import Backend, BackendSession
+from appserver.client_state import ClientPhase, ClientState
 from appserver.close import CloseCode, CloseRequest, public_reason
-from appserver.queues import MessageQueue, Pulse, QueueClosed, QueueFull, utf8_size
-from appserver.client_state import ClientState, ClientPhase
+from appserver.errors import BackendUnavailable, QueueClosed
+from appserver.queues import MessageQueue, Pulse, QueueFull, utf8_size
 
 log = logging.getLogger("appserver.processor")
 

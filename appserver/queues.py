@@ -13,6 +13,8 @@ from typing import Generic, TypeVar
 
 import anyio
 
+from appserver.errors import QueueClosed
+
 T = TypeVar("T")
 
 
@@ -50,10 +52,6 @@ class Pulse:
 
 class QueueFull(Exception):
     """``put_nowait`` found no room."""
-
-
-class QueueClosed(Exception):
-    """The queue was closed: no more puts, and ``get`` found it empty."""
 
 
 class MessageQueue(Generic[T]):

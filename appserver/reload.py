@@ -15,9 +15,9 @@ from __future__ import annotations
 import logging
 import ssl
 from collections.abc import Callable
-from typing import Any
 
 from appserver import auth_config, tls
+from appserver.auth import AuthMode, Policy
 from appserver.config import TlsConfig
 from appserver.errors import ConfigError
 
@@ -29,12 +29,12 @@ _reloaders: list[tuple[str, Callable[[], None]]] = []
 class ReloadablePolicy:
     """The ``--ws-auth`` policy, swapped for a freshly loaded one on :meth:`reload`."""
 
-    def __init__(self, settings: auth_config.AuthSettings, policy: Any) -> None:
+    def __init__(self, settings: auth_config.AuthSettings, policy: Policy) -> None:
         self.settings = settings
         self.current = policy
 
     @property
-    def mode(self) -> Any:
+    def mode(self) -> AuthMode:
         return self.current.mode
 
     def authorize(self, authorization: str | None, now: int) -> None:

@@ -19,11 +19,11 @@ import anyio
 from anyio.abc import TaskStatus
 
 from appserver import __version__, limits, strings
-from appserver.backends.base import Backend, BackendUnavailable
+from appserver.backends.base import Backend
 from appserver.backends.choice import create_backend
 from appserver.close import CloseCode
 from appserver.config import ListenKind, ServeConfig
-from appserver.errors import ConfigError, RuntimeFailure
+from appserver.errors import BackendUnavailable, ConfigError, RuntimeFailure
 from appserver.log import emit
 from appserver.processor import Processor
 from appserver.transports.listener import Listener, ListenerRunner

@@ -37,10 +37,11 @@ def websocket_security(
     # SIGHUP reloads the files (appserver.reload); the listeners keep these objects.
     reload.clear()
     if settings is not None and policy is not None:
-        policy = reload.ReloadablePolicy(settings, policy)
+        reloadable = reload.ReloadablePolicy(settings, policy)
         if not getattr(settings, "token_sha256", None):
-            reload.register("websocket auth secret", policy.reload)
+            reload.register("websocket auth secret", reloadable.reload)
+        policy = reloadable
     if context is not None and tls_config is not None:
         live, files = context, tls_config
         reload.register("TLS certificate and key", lambda: reload.reload_tls(live, files))
-    return policy, context  # type: ignore[return-value]
+    return policy, context

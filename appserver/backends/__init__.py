@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from appserver.backends.base import Backend, BackendSession, BackendUnavailable, Peer
+from appserver.backends.base import Backend, BackendSession, Peer
 
-__all__ = ["Backend", "BackendSession", "BackendUnavailable", "Peer"]
+__all__ = ["Backend", "BackendSession", "Peer"]

@@ -16,14 +16,6 @@ from appserver import jsonrpc
 from appserver.client_state import Rejection, ClientState
 
 
-class BackendUnavailable(Exception):
-    """The backend cannot serve a session right now (not started, restarting, dead).
-
-    The message is shown to clients and operators: it must name the failure and never
-    contain a secret.
-    """
-
-
 class Peer(Protocol):
     """What a backend session sees of its client connection."""
 
@@ -100,7 +92,7 @@ class Backend(Protocol):
         ...
 
     async def open_session(self, peer: Peer) -> BackendSession:
-        """Open a session for a new client connection; raises :class:`BackendUnavailable`."""
+        """Open a session for a new client connection; raises :class:`~appserver.errors.BackendUnavailable`."""
         ...
 
     def reject_method(self, method: str) -> Rejection | None:

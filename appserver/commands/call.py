@@ -40,7 +40,7 @@ def call(
 ) -> int:
     """Send one request (after initialize) and print its result."""
     from appserver.call import CallFailed, call_once
-    from appserver.connect import ConnectFailed
+    from appserver.errors import ConnectFailed
 
     params = None
     if params_json is not None:

@@ -31,7 +31,7 @@ def proxy(
     mode: str,
 ) -> int:
     """Proxy stdio to the app-server control socket or a WebSocket gateway."""
-    from appserver.connect import ConnectFailed
+    from appserver.errors import ConnectFailed
     from appserver.proxy.framing import Mode
     from appserver.proxy.run import run_proxy
 

@@ -20,8 +20,8 @@ import segno
 
 from appserver import jsonrpc, limits, strings
 from appserver.call import Answer, CallFailed, Caller, connected
-from appserver.errors import RuntimeFailure
-from appserver.connect import ConnectFailed, Target
+from appserver.connect import Target
+from appserver.errors import ConnectFailed, RuntimeFailure
 
 
 def qr_text(link: str) -> str:

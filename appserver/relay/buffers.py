@@ -7,12 +7,18 @@
   the ``cursor`` each one carries. When the host link reconnects, the host's
   ``x-codex-subscribe-cursor`` names the last envelope it saw (spec/remote-control.md §4.5);
   the ones after it are sent again (the host drops duplicates by ``seq_id``).
+
+Both byte bounds count UTF-8 bytes (:func:`~appserver.queues.utf8_size`), what the frames
+cost on the wire and in memory, not characters; each entry keeps its size so an eviction
+measures nothing again.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+
+from appserver.queues import utf8_size
 
 
 class Overflow(Exception):
@@ -23,11 +29,12 @@ class Overflow(Exception):
 class Frame:
     index: int
     text: str
+    size: int  # UTF-8 bytes of ``text``
 
 
 class ResumeBuffer:
-    """Frames ``first..last`` for one stream; at most ``max_frames`` and ``max_bytes``
-    (one frame larger than ``max_bytes`` is still taken when nothing else is pending)."""
+    """Frames ``first..last`` for one stream; at most ``max_frames`` and ``max_bytes`` UTF-8
+    bytes (one frame larger than ``max_bytes`` is still taken when nothing else is pending)."""
 
     def __init__(self, max_frames: int, max_bytes: int) -> None:
         self.max_frames = max_frames
@@ -55,7 +62,7 @@ class ResumeBuffer:
     def append(self, text: str) -> int:
         """Add a frame; evict written frames if needed; :class:`Overflow` if the bound is
         reached with unwritten frames only (nothing is changed then)."""
-        size = len(text)
+        size = utf8_size(text)
         while self._frames and (
             len(self._frames) >= self.max_frames or self._bytes + size > self.max_bytes
         ):
@@ -63,9 +70,9 @@ class ResumeBuffer:
             if oldest.index > self.written:
                 raise Overflow
             self._frames.popleft()
-            self._bytes -= len(oldest.text)
+            self._bytes -= oldest.size
         self.last += 1
-        self._frames.append(Frame(self.last, text))
+        self._frames.append(Frame(self.last, text, size))
         self._bytes += size
         return self.last
 
@@ -93,6 +100,7 @@ class Sent:
     cursor: int
     stream_id: str
     text: str
+    size: int  # UTF-8 bytes of ``text``
 
 
 class Redelivery:
@@ -125,10 +133,11 @@ class Redelivery:
         return number
 
     def record(self, cursor: int, stream_id: str, text: str) -> None:
-        self._sent.append(Sent(cursor, stream_id, text))
-        self._bytes += len(text)
+        size = utf8_size(text)
+        self._sent.append(Sent(cursor, stream_id, text, size))
+        self._bytes += size
         while self._sent and (len(self._sent) > self.max_envelopes or self._bytes > self.max_bytes):
-            self._bytes -= len(self._sent.popleft().text)
+            self._bytes -= self._sent.popleft().size
 
     def after(self, cursor: int) -> list[Sent]:
         """Envelopes after ``cursor`` still kept, in order (the host saw up to ``cursor``)."""
@@ -137,11 +146,11 @@ class Redelivery:
     def confirm(self, cursor: int) -> None:
         """The host saw everything up to ``cursor``: forget it."""
         while self._sent and self._sent[0].cursor <= cursor:
-            self._bytes -= len(self._sent.popleft().text)
+            self._bytes -= self._sent.popleft().size
 
     def forget_stream(self, stream_id: str) -> None:
         kept = deque(sent for sent in self._sent if sent.stream_id != stream_id)
-        self._bytes = sum(len(sent.text) for sent in kept)
+        self._bytes = sum(sent.size for sent in kept)
         self._sent = kept
 
     def __len__(self) -> int:

@@ -26,7 +26,7 @@ from appserver import limits, strings
 from appserver.relay import credentials
 from appserver.relay.controller_api import SOCKET_PATH
 from appserver.relay.frames import FrameWriter
-from appserver.relay.http import HttpError
+from appserver.relay.http import HttpError, offered_bearer
 from appserver.relay.hub import RELAY_KEY, Relay
 from appserver.relay.store import Device
 from appserver.relay.streams import ControllerStream, StreamPhase, relay_frame
@@ -128,21 +128,21 @@ class ControllerSocket:
         await self.ws.close(code=code, message=reason.encode())
 
 
-def _token(request: web.Request) -> tuple[str | None, bool]:
-    """The device token and whether it came as a subprotocol."""
-    header = request.headers.get("Authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip(), False
+def _token(request: web.Request) -> str | None:
+    """The device token: the ``Authorization`` bearer, else a ``bearer.<token>`` subprotocol
+    (a browser cannot set headers on a WebSocket)."""
+    token = offered_bearer(request)
+    if token is not None:
+        return token
     offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")]
     for protocol in offered:
         if protocol.startswith(BEARER_PROTOCOL) and len(protocol) > len(BEARER_PROTOCOL):
-            return protocol[len(BEARER_PROTOCOL):], True
-    return None, False
+            return protocol[len(BEARER_PROTOCOL):]
+    return None
 
 
 async def _device(relay: Relay, request: web.Request, peer: str) -> Device:
-    token, _ = _token(request)
+    token = _token(request)
     if token is None:
         relay.auth_failure("device", peer, "controller", "no token")
         raise HttpError(401, strings.RELAY_BAD_DEVICE_TOKEN)

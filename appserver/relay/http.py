@@ -84,12 +84,20 @@ def field(body: dict[str, Any], name: str, kind: type, *, required: bool = True)
     return value
 
 
-def bearer(request: web.Request) -> str:
-    """The bearer token of ``Authorization`` (401 if missing or malformed)."""
+def offered_bearer(request: web.Request) -> str | None:
+    """The bearer token of ``Authorization``; ``None`` if missing or malformed."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
+        return None
+    return token
+
+
+def bearer(request: web.Request) -> str:
+    """The bearer token of ``Authorization`` (401 if missing or malformed)."""
+    token = offered_bearer(request)
+    if token is None:
         raise HttpError(401, strings.RELAY_MISSING_BEARER)
     return token
 

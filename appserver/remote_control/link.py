@@ -50,10 +50,10 @@ from anyio.abc import TaskGroup
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from appserver import limits, strings
-from appserver.backends.base import BackendUnavailable
 from appserver.close import CloseCode
+from appserver.errors import BackendUnavailable, QueueClosed
 from appserver.processor import Connection, OverflowPolicy, Processor
-from appserver.queues import Pulse, QueueClosed
+from appserver.queues import Pulse, utf8_size
 from appserver.remote_control import preview
 from appserver.remote_control.chunks import ChunkError, MessageTooLarge, Reassembler, split_server_message
 from appserver.remote_control.envelopes import (
@@ -74,12 +74,25 @@ from appserver.remote_control.service import RemoteControlService
 from appserver.remote_control.status import RcStatus
 from appserver.remote_control.streams import ReplayBuffer, SeqNumbers
 from appserver.transports.frames import DirectClientConnection
-from appserver.transports.websocket import send_texts, write_now
+from appserver.transports.websocket import CLIENT_OPTIONS, send_texts, write_now
 
 log = logging.getLogger("appserver.remote_control")
 
 TRANSPORT = "remote"
 PROTOCOL_VERSION = "3"
+
+#: ``websockets`` options for the link to the relay: the gateway's client options, with the
+#: link's own frame limit (a chunk envelope is at most 150 KiB), a small frame queue, keepalive
+#: pings, and no ``User-Agent`` (the upgrade carries only the bearer and the x-codex headers).
+LINK_OPTIONS: dict[str, Any] = {
+    **CLIENT_OPTIONS,
+    "max_size": limits.RC_LINK_MAX_FRAME,
+    "max_queue": limits.RC_LINK_MAX_QUEUE,
+    "open_timeout": limits.RC_CONNECT_TIMEOUT,
+    "ping_interval": limits.RC_KEEPALIVE_INTERVAL,
+    "ping_timeout": limits.RC_KEEPALIVE_TIMEOUT,
+    "user_agent_header": None,
+}
 
 
 def _cannot_write_now(text: str) -> bool:
@@ -181,15 +194,8 @@ class HostLink:
             socket = await websockets.connect(
                 url,
                 additional_headers=headers,
-                user_agent_header=None,
-                compression=None,
-                open_timeout=limits.RC_CONNECT_TIMEOUT,
-                ping_interval=limits.RC_KEEPALIVE_INTERVAL,
-                ping_timeout=limits.RC_KEEPALIVE_TIMEOUT,
-                close_timeout=limits.WEBSOCKET_CLOSE_TIMEOUT,
-                max_size=limits.RC_LINK_MAX_FRAME,
-                max_queue=limits.RC_LINK_MAX_QUEUE,
                 create_connection=DirectClientConnection,
+                **LINK_OPTIONS,
             )
         except InvalidStatus as exc:
             await self._handshake_failed(exc, enrollment)
@@ -406,7 +412,7 @@ class HostLink:
             self._on_message(envelope.client_id, envelope.stream_id, envelope.seq_id, envelope.message)
         elif isinstance(envelope, ClientMessageChunk):
             try:
-                done = self._reassembler.feed(envelope, len(frame))
+                done = self._reassembler.feed(envelope, utf8_size(frame))
             except ChunkError as exc:
                 self.metrics.bad_envelopes += 1
                 log.warning("remote control: dropping a chunked message: %s", exc)

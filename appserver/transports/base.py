@@ -13,10 +13,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import anyio
 
 from appserver import limits, strings
-from appserver.backends.base import BackendUnavailable
 from appserver.close import CloseCode, CloseRequest, public_reason
+from appserver.errors import BackendUnavailable, QueueClosed
 from appserver.processor import Connection
-from appserver.queues import QueueClosed
 
 log = logging.getLogger("appserver.transport")
 

@@ -22,21 +22,11 @@ from typing import Any
 
 from benchmarks.records import Metric, Results, Target
 from benchmarks.scenarios import Context, Scenario
-from benchmarks.scenarios.common import (
-    CHEAP_METHOD,
-    check_cheap_method,
-    rss_growth_per_item,
-    start_thread,
-    turn,
-    words,
-)
-from benchmarks.scenarios.rtt import alternate_round_trips, report
-from benchmarks.scenarios.stream import RATE, rate
-from benchmarks.scenarios.remote import GATEWAY_CPU, RELAY_CPU, report_relay_cpu
+from benchmarks.scenarios.common import rss_growth_per_item
+from benchmarks.scenarios.relayed import compare_round_trips, compare_streams, round_trip_metrics, stream_metrics
 from benchmarks.services import ROOT, Endpoint, _ready, python_env, start_gateway, start_profiler
 from tests.support.launcher import Launched
 
-DIRECT = "a client straight on the gateway's ws:// listener"
 RSS = "relay RSS growth per idle controller stream"
 IDLE_STREAMS = 1000
 #: Streams per paired device (the relay allows 256).
@@ -104,30 +94,18 @@ async def run_relay_rtt(ctx: Context, results: Results) -> None:
     token = await _device(ctx, relayed)
     direct = await ctx.connect(relayed.direct)
     remote = await _controller(ctx, relayed, token)
-    await check_cheap_method(remote, "the gateway through appserver relay")
-    (ref, ours), cpu = await alternate_round_trips(
-        ctx, [direct, remote], CHEAP_METHOD, [relayed.gateway, relayed.relay]
+    await compare_round_trips(
+        ctx, results, direct, remote, gateway=relayed.gateway, relay=relayed.relay,
+        via="appserver relay", hops="controller -> appserver relay -> host link -> gateway (built-in)",
     )
-    report(results, ref, ours, len(ref), ctx.sizes.rtt_rounds)
-    report_relay_cpu(results, cpu, len(ref), len(ours))
-    results.note_all(f"method {CHEAP_METHOD}; controller -> appserver relay -> host link -> gateway (built-in)")
 
 
 async def run_relay_stream(ctx: Context, results: Results) -> None:
-    sizes = ctx.sizes
     relayed = await _start(ctx)
     token = await _device(ctx, relayed)
     direct = await ctx.connect(relayed.direct)
     remote = await _controller(ctx, relayed, token)
-    text = words(sizes.builtin_stream)
-    direct_thread = await start_thread(direct, "the gateway")
-    remote_thread = await start_thread(remote, "the gateway through appserver relay")
-    ref_streams, our_streams = [], []
-    for _ in range(sizes.builtin_rounds):
-        ref_streams.append(await turn(direct, direct_thread, text, "direct", whole=True))
-        our_streams.append(await turn(remote, remote_thread, text, "through appserver relay", whole=True))
-    results.set(RATE, ours=rate(our_streams), reference=rate(ref_streams))
-    results.note(RATE, f"{sizes.builtin_rounds} built-in turns per side, one delta per word ({len(text) // 2} words)")
+    await compare_streams(ctx, results, direct, remote, via="appserver relay")
 
 
 async def run_relay_idle_streams(ctx: Context, results: Results) -> None:
@@ -148,17 +126,13 @@ async def run_relay_idle_streams(ctx: Context, results: Results) -> None:
 RELAY_RTT = Scenario(
     "relay_rtt",
     "round trip through appserver relay vs a direct ws client on the same gateway",
-    [
-        Metric("p50 round trip", "ms", "lower", Target("ratio", "<=", 2.5), DIRECT),
-        Metric("p99 round trip", "ms", "lower", None, DIRECT),
-        Metric(RELAY_CPU, "us", "lower", None, GATEWAY_CPU),
-    ],
+    round_trip_metrics(),
     run_relay_rtt,
 )
 RELAY_STREAM = Scenario(
     "relay_stream",
     "notifications/s through appserver relay vs a direct ws client on the same gateway",
-    [Metric(RATE, "msgs/s", "higher", Target("ratio", ">=", 0.5), DIRECT)],
+    stream_metrics(),
     run_relay_stream,
 )
 RELAY_IDLE_STREAMS = Scenario(

@@ -23,23 +23,12 @@ import urllib.request
 
 from benchmarks.records import Metric, Results, Target
 from benchmarks.scenarios import Context, Scenario
-from benchmarks.scenarios.common import (
-    CHEAP_METHOD,
-    check_cheap_method,
-    rss_growth_per_item,
-    start_thread,
-    turn,
-    words,
-)
-from benchmarks.scenarios.rtt import alternate_round_trips, report
-from benchmarks.scenarios.stream import RATE, rate
+from benchmarks.scenarios.common import rss_growth_per_item
+from benchmarks.scenarios.relayed import compare_round_trips, compare_streams, round_trip_metrics, stream_metrics
 from benchmarks.services import ROOT, Endpoint, _ready, python_env, start_gateway, start_profiler
 from tests.support.launcher import Launched
 from tests.support.rc_host import write_token
 
-DIRECT = "a client straight on the gateway's ws:// listener"
-RELAY_CPU = "relay CPU per round trip"
-GATEWAY_CPU = "the gateway's CPU per direct round trip"
 RSS = "RSS growth per idle controller stream"
 IDLE_STREAMS = 1000
 
@@ -67,27 +56,17 @@ async def run_rc_rtt(ctx: Context, results: Results) -> None:
     direct_endpoint, controller_endpoint, gateway, _, relay = await _relay_and_gateway(ctx)
     direct = await ctx.connect(direct_endpoint)
     remote = await ctx.connect(controller_endpoint)
-    await check_cheap_method(remote, "the gateway through the relay")
-    (ref, ours), cpu = await alternate_round_trips(ctx, [direct, remote], CHEAP_METHOD, [gateway, relay])
-    report(results, ref, ours, len(ref), ctx.sizes.rtt_rounds)
-    report_relay_cpu(results, cpu, len(ref), len(ours))
-    results.note_all(f"method {CHEAP_METHOD}; controller -> relay -> host link -> gateway (built-in)")
+    await compare_round_trips(
+        ctx, results, direct, remote, gateway=gateway, relay=relay,
+        via="the relay", hops="controller -> relay -> host link -> gateway (built-in)",
+    )
 
 
 async def run_rc_stream(ctx: Context, results: Results) -> None:
-    sizes = ctx.sizes
     direct_endpoint, controller_endpoint, _, _, _ = await _relay_and_gateway(ctx)
     direct = await ctx.connect(direct_endpoint)
     remote = await ctx.connect(controller_endpoint)
-    text = words(sizes.builtin_stream)
-    direct_thread = await start_thread(direct, "the gateway")
-    remote_thread = await start_thread(remote, "the gateway through the relay")
-    ref_streams, our_streams = [], []
-    for _ in range(sizes.builtin_rounds):
-        ref_streams.append(await turn(direct, direct_thread, text, "direct", whole=True))
-        our_streams.append(await turn(remote, remote_thread, text, "through the relay", whole=True))
-    results.set(RATE, ours=rate(our_streams), reference=rate(ref_streams))
-    results.note(RATE, f"{sizes.builtin_rounds} built-in turns per side, one delta per word ({len(text) // 2} words)")
+    await compare_streams(ctx, results, direct, remote, via="the relay")
 
 
 async def run_rc_idle_streams(ctx: Context, results: Results) -> None:
@@ -108,27 +87,16 @@ async def run_rc_idle_streams(ctx: Context, results: Results) -> None:
     )
 
 
-def report_relay_cpu(results: Results, cpu: list[float], direct_rts: int, relayed_rts: int) -> None:
-    """The relay's CPU per relayed round trip beside the gateway's per direct one."""
-    if direct_rts and relayed_rts:
-        results.set(RELAY_CPU, reference=cpu[0] / direct_rts * 1e6, ours=cpu[1] / relayed_rts * 1e6)
-        results.note(RELAY_CPU, "/proc CPU time (10 ms ticks) over the measured rounds")
-
-
 RC_RTT = Scenario(
     "rc_rtt",
     "round trip through a relay (remote control) vs a direct ws client on the same gateway",
-    [
-        Metric("p50 round trip", "ms", "lower", Target("ratio", "<=", 2.5), DIRECT),
-        Metric("p99 round trip", "ms", "lower", None, DIRECT),
-        Metric(RELAY_CPU, "us", "lower", None, GATEWAY_CPU),
-    ],
+    round_trip_metrics(),
     run_rc_rtt,
 )
 RC_STREAM = Scenario(
     "rc_stream",
     "notifications/s through a relay (remote control) vs a direct ws client on the same gateway",
-    [Metric(RATE, "msgs/s", "higher", Target("ratio", ">=", 0.5), DIRECT)],
+    stream_metrics(),
     run_rc_stream,
 )
 RC_IDLE_STREAMS = Scenario(

@@ -21,7 +21,7 @@ from websockets.asyncio.server import ServerConnection, unix_serve
 from appserver import jsonrpc
 from appserver.backends.codex.pacing import Backoff
 from appserver.backends.codex.upstream import SessionRegistry, UpstreamSession, probe
-from appserver.backends.base import BackendUnavailable
+from appserver.errors import BackendUnavailable
 from tests.support.fake_peer import FakePeer
 
 pytestmark = pytest.mark.anyio

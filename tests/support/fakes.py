@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from appserver import jsonrpc
-from appserver.backends.base import BackendUnavailable, Peer
+from appserver.backends.base import Peer
 from appserver.client_state import Rejection
+from appserver.errors import BackendUnavailable
 
 if TYPE_CHECKING:
     from appserver.processor import Connection

@@ -15,8 +15,9 @@ import pytest
 from anyio import wait_all_tasks_blocked
 
 from appserver import jsonrpc
-from appserver.backends.base import BackendUnavailable, Peer
+from appserver.backends.base import Peer
 from appserver.close import CloseCode
+from appserver.errors import BackendUnavailable
 from appserver.processor import Connection, OverflowPolicy, Processor
 from appserver.client_state import ClientPhase
 from tests.support.fakes import FakeBackend, FakeSession, req

@@ -5,7 +5,8 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from appserver.queues import MessageQueue, QueueClosed, QueueFull
+from appserver.errors import QueueClosed
+from appserver.queues import MessageQueue, QueueFull
 
 
 def test_bounded_by_items_and_bytes() -> None:

@@ -12,6 +12,7 @@ from typing import Any
 import anyio
 import pytest
 
+from appserver import limits
 from appserver.processor import Processor
 from appserver.remote_control.link import HostLink
 from appserver.remote_control.service import RcMetrics
@@ -104,6 +105,17 @@ def test_a_chunked_initialize_is_reassembled(link: HostLink) -> None:
             "segment_id": i, "segment_count": 2, "message_size_bytes": len(raw),
             "message_chunk_base64": base64.b64encode(part).decode()}))
     assert [conn.peer for conn in link.processor.connections] == ["c/s"]
+
+
+def test_a_chunk_frame_over_the_envelope_limit_in_utf8_bytes_is_dropped(link: HostLink) -> None:
+    # Fewer characters than RC_MAX_ENVELOPE_BYTES, more bytes: the limit counts bytes.
+    pad = "é" * (limits.RC_MAX_ENVELOPE_BYTES * 2 // 3)
+    raw = INIT.encode()
+    link.on_frame(json.dumps({
+        "type": "client_message_chunk", "client_id": "c", "stream_id": "s", "seq_id": 3,
+        "segment_id": 0, "segment_count": 2, "message_size_bytes": len(raw), "pad": pad,
+        "message_chunk_base64": base64.b64encode(raw[:10]).decode()}, ensure_ascii=False))
+    assert link.service.metrics.bad_envelopes == 1
 
 
 def test_bad_envelopes_are_counted_and_ignored(link: HostLink) -> None:

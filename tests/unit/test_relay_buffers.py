@@ -67,3 +67,26 @@ def test_redelivery_is_bounded() -> None:
     number = out.take()
     out.record(number, "s", "123456789")  # alone over the byte bound: nothing kept
     assert len(out) == 0
+
+
+def test_resume_buffer_bound_counts_utf8_bytes_not_characters() -> None:
+    buffer = ResumeBuffer(max_frames=100, max_bytes=10)
+    buffer.append("é" * 5)  # 5 characters, 10 bytes: the bound is full
+    assert buffer.bytes == 10
+    with pytest.raises(Overflow):
+        buffer.append("a")  # 11 bytes with the unwritten frame
+    buffer.written = 1
+    buffer.append("ü" * 2)  # evicts the written frame
+    assert (buffer.first, buffer.bytes) == (2, 4)
+
+
+def test_redelivery_bound_counts_utf8_bytes_not_characters() -> None:
+    out = Redelivery("b", max_envelopes=10, max_bytes=8)
+    for _ in range(3):
+        number = out.take()
+        out.record(number, "s", "éé")  # 2 characters, 4 bytes each
+    assert [s.cursor for s in out.after(0)] == [2, 3]
+    out.forget_stream("other")
+    number = out.take()
+    out.record(number, "s", "éé")
+    assert [s.cursor for s in out.after(0)] == [3, 4]

@@ -28,11 +28,11 @@ import anyio
 from anyio.abc import TaskGroup
 
 from appserver import jsonrpc, strings
-from appserver.backends.base import BackendUnavailable, Peer
+from appserver.backends.base import Peer
 from appserver.backends.builtin import methods
 from appserver.backends.builtin.approvals import Approvals
 from appserver.backends.builtin.handlers import HANDLERS, Reply
-from appserver.errors import RpcError
+from appserver.errors import BackendUnavailable, RpcError
 from appserver.backends.builtin.threads import ThreadStore
 from appserver.client_state import Rejection
 

@@ -26,10 +26,9 @@ import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
 from appserver import limits, strings
-from appserver.backends.base import BackendUnavailable, Peer
+from appserver.backends.base import Peer
 from appserver.backends.codex.child import CodexChild, child_command, describe_status
 from appserver.backends.codex.pacing import Backoff, RestartPacer
-from appserver.private_files import make_private_dirs
 from appserver.backends.codex.upstream import (
     SessionRegistry,
     UpstreamSession,
@@ -37,6 +36,8 @@ from appserver.backends.codex.upstream import (
     probe,
 )
 from appserver.client_state import Rejection
+from appserver.errors import BackendUnavailable
+from appserver.private_files import make_private_dirs
 
 log = logging.getLogger("appserver.codex")
 

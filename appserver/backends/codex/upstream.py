@@ -28,8 +28,9 @@ from websockets.asyncio.client import unix_connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from appserver import jsonrpc, limits, strings
-from appserver.backends.base import BackendUnavailable, Peer
+from appserver.backends.base import Peer
 from appserver.backends.codex.pacing import Backoff
+from appserver.errors import BackendUnavailable
 from appserver.transports.frames import DirectClientConnection
 from appserver.transports.unix_path import UDS_WEBSOCKET_URI, connectable_path
 from appserver.transports.websocket import CLIENT_OPTIONS, send_texts, write_now
