@@ -44,34 +44,27 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 import secrets
-from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.abc
 from prometheus_client import Counter, Gauge
 from redis import asyncio as aioredis
-from redis import exceptions as redis_errors
 
-from appserver import limits, strings
-from appserver.relay.host_link import HostLink, HostState
+from appserver import limits
+from appserver.relay.cluster_host import REDIS_FAILED, ClusterHostLink, StreamWriter
 from appserver.relay.lease import Lease, Leases
 from appserver.relay.peers import PATH as PEER_PATH
 from appserver.relay.peers import Peers, frame_down, frame_up, parse_frame
-from appserver.remote_control.chunks import ChunkError, MessageTooLarge, Reassembler, split_client_message
+from appserver.remote_control.chunks import ChunkError, Reassembler
 from appserver.remote_control.envelopes import (
-    ClientClosed,
     EnvelopeError,
-    Ping,
     Pong,
     PongStatus,
     ServerMessage,
     ServerMessageChunk,
-    encode,
     parse_server_envelope,
 )
 from appserver.remote_control.streams import ReplayFilter
@@ -79,28 +72,11 @@ from appserver.remote_control.streams import ReplayFilter
 if TYPE_CHECKING:
     from aiohttp import web
 
+    from appserver.relay.host_link import HostState
     from appserver.relay.hub import Relay
     from appserver.relay.streams import ControllerStream
 
 log = logging.getLogger("appserver.relay")
-
-#: Redis failures that mean "unreachable now"; the node reports them and retries.
-REDIS_DOWN = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)
-REDIS_FAILED = (*REDIS_DOWN, redis_errors.RedisError)
-
-_ENTRY_ID = re.compile(r"\d{1,20}-\d{1,20}")
-CURSOR_PREFIX = "x"
-
-
-def cursor_of(entry_id: str) -> str:
-    return CURSOR_PREFIX + entry_id
-
-
-def entry_of(cursor: str | None) -> str | None:
-    """The up-stream entry id in a cursor this cluster issued; ``None`` for any other."""
-    if cursor and cursor.startswith(CURSOR_PREFIX) and _ENTRY_ID.fullmatch(cursor[1:]):
-        return cursor[1:]
-    return None
 
 
 class ClusterMetrics:
@@ -165,264 +141,6 @@ class RemoteLink:
         pass
 
 
-class ClusterHostLink(HostLink):
-    """A host link on a cluster node: the lease, the up stream pump, and host envelopes
-    into the down stream (acked once Redis has them)."""
-
-    def __init__(self, cluster: Cluster, relay: Relay, state: HostState, ws: web.WebSocketResponse, peer: str) -> None:
-        super().__init__(relay, state, ws, peer)
-        self.cluster = cluster
-        self.lease: Lease | None = None
-        self._start = "0-0"
-        self._down = _Writer(cluster, cluster.key("down", self.server_id), cluster._down_len, "to_controllers",
-                             limits.RELAY_CLUSTER_ACK_LAG)
-        #: Per controller stream, the last seq_id written to the host on this link: a direct
-        #: frame is used only when it is the next one, and the up stream's copy of a frame
-        #: already written is skipped.
-        self._written: dict[tuple[str, str], int] = {}
-        #: The newest up-stream entry handled (written or skipped as written): direct frames
-        #: carry it as their cursor, so the host's cursor never passes a frame it has not had.
-        self._verified = "0-0"
-        #: Which node holds each controller stream (learned from its direct frames): where
-        #: the host's envelopes for it go on the direct path.
-        self.origins: dict[tuple[str, str], str] = {}
-        #: Set when a direct frame had to wait for the up stream: read it now, not after the lag.
-        self._behind = anyio.Event()
-
-    def __repr__(self) -> str:
-        epoch = self.lease.epoch if self.lease else None
-        return f"<ClusterHostLink {self.server_id} from {self.peer} epoch={epoch}{' closed' if self.closed else ''}>"
-
-    # controller -> host: the same path as on every other node (through Redis)
-    async def send_message(self, stream: ControllerStream, text: str) -> bool:
-        return await self.cluster.send_up_message(self.server_id, stream, text)
-
-    async def send_ping(self, stream: ControllerStream) -> None:
-        await self.cluster.send_up(self.server_id, "p", stream.client_id, stream.stream_id)
-
-    async def send_client_closed(self, client_id: str, stream_id: str) -> None:
-        await self.cluster.send_up(self.server_id, "c", client_id, stream_id)
-
-    async def handle(self, text: str) -> None:
-        """A host envelope: into the down stream, then acked (never acked before Redis has it)."""
-        metrics = self.relay.metrics
-        try:
-            envelope = parse_server_envelope(text)
-        except EnvelopeError as exc:
-            metrics.bad_envelopes.inc()
-            log.info("host %s: envelope dropped (%s)", self.server_id, exc)
-            return
-        metrics.envelopes_in.labels(type(envelope).__name__).inc()
-        # Acked once Redis has it: a host whose envelopes cannot be passed on stalls at its
-        # unacked bound (128) instead of losing them; a full queue closes the link (the
-        # host reconnects and replays what was not acked).
-        fields: dict[str, str | int] = {"e": text}
-        if isinstance(envelope, ServerMessage):
-            # Lets followers skip what the direct path brought without parsing it again.
-            fields["s"], fields["q"] = envelope.stream_id, envelope.seq_id
-        if not self._down.put(fields, lambda: self._ack(envelope)):
-            log.warning("host %s: its envelopes cannot be passed on; closing its link", self.server_id)
-            self.relay.spawn(self.close(1011, strings.RELAY_STORE_UNAVAILABLE))
-            self.closed = True
-            return
-        if not (isinstance(envelope, ServerMessage) and self.cluster.direct_down(self, envelope, text)):
-            self._down.urgent()
-
-    async def redeliver(self, cursor_header: str | None) -> None:
-        """Before the link takes traffic: where the up stream resumes for this host (right
-        after its cursor: that is the redelivery)."""
-        try:
-            self._start = self._verified = await self.cluster.up_position(self.server_id, entry_of(cursor_header))
-        except REDIS_FAILED as exc:
-            self._refuse(exc)
-
-    async def go_live(self) -> None:
-        """Take the lease (over); the online notice then releases what waited, everywhere."""
-        if self.closed:
-            return
-        try:
-            self.lease = await self.cluster.take_lease(self, self.server_id)
-        except REDIS_FAILED as exc:
-            self._refuse(exc)
-
-    def _refuse(self, exc: BaseException) -> None:
-        self.cluster.metrics.redis_errors.inc()
-        log.warning("host %s: link refused, Redis is unreachable (%s)", self.server_id, type(exc).__name__)
-        self.closed = True
-        self.relay.spawn(self.close(1011, strings.RELAY_STORE_UNAVAILABLE))
-
-    async def run(self) -> None:
-        if self.lease is None:
-            return
-        try:
-            async with anyio.create_task_group() as tasks:
-                tasks.start_soon(self._pump_up)
-                tasks.start_soon(self._keep_lease)
-                tasks.start_soon(self._down.run)
-                try:
-                    await super().run()
-                finally:
-                    tasks.cancel_scope.cancel()
-        finally:
-            with anyio.CancelScope(shield=True):
-                await self.cluster.lease_ended(self)
-
-    async def replaced(self) -> None:
-        """Another node took the host: this link is stale."""
-        if not self.closed:
-            log.info("host %s moved to another node: closing its old link here", self.server_id)
-            await self.close(1000, strings.RELAY_CLOSE_REPLACED)
-
-    async def _keep_lease(self) -> None:
-        assert self.lease is not None
-        last_renewed = anyio.current_time()
-        while not self.closed:
-            await anyio.sleep(limits.RELAY_LEASE_RENEW)
-            try:
-                ours = await self.cluster.leases.renew(self.lease)
-            except REDIS_FAILED as exc:
-                self.cluster.metrics.redis_errors.inc()
-                if anyio.current_time() - last_renewed < limits.RELAY_LEASE_TTL:
-                    log.warning("host %s: lease renewal failed (%s); retrying", self.server_id, type(exc).__name__)
-                    continue
-                ours = False
-            if not ours:
-                self.cluster.metrics.lease_changes.labels("lost").inc()
-                log.info("host %s: lease lost (epoch %d): closing the link", self.server_id, self.lease.epoch)
-                await self.replaced()
-                return
-            last_renewed = anyio.current_time()
-
-    async def _pump_up(self) -> None:
-        """Controller traffic for this host, in order, from the up stream to the socket."""
-        last = self._start
-        key = self.cluster.key("up", self.server_id)
-        while not self.closed:
-            try:
-                got = await self.cluster.reader.xread(
-                    {key: last}, count=limits.RELAY_CLUSTER_READ_BATCH,
-                    block=int(limits.RELAY_CLUSTER_READ_BLOCK * 1000),
-                )
-            except REDIS_FAILED as exc:
-                self.cluster.metrics.redis_errors.inc()
-                log.warning("host %s: reading controller traffic failed (%s)", self.server_id, type(exc).__name__)
-                await anyio.sleep(limits.RELAY_CLUSTER_RETRY)
-                continue
-            wrote = False
-            for _key, entries in got or []:
-                for entry_id, fields in entries:
-                    if self.closed:
-                        return
-                    wrote = await self._send_entry(entry_id, fields, last) or wrote
-                    last = self._verified = entry_id  # (already, unless it was chunked)
-            if got and not wrote:
-                # The direct path is ahead: read the stream behind it in batches.
-                with anyio.move_on_after(limits.RELAY_CLUSTER_DIRECT_LAG):
-                    await self._behind.wait()
-            self._behind = anyio.Event()
-
-    async def _send_entry(self, entry_id: str, fields: dict[str, str], previous: str) -> bool:
-        """Write one up-stream entry to the host; False when there was nothing to write
-        (the direct path wrote it already)."""
-        kind, client_id, stream_id = fields.get("k"), fields.get("c", ""), fields.get("s", "")
-        cursor = cursor_of(entry_id)
-        if kind == "m":
-            try:
-                seq_id = int(fields["q"])
-                key = (client_id, stream_id)
-                written = self._written.get(key)
-                if written is not None and seq_id <= written:
-                    return False
-                envelopes = split_client_message(client_id, stream_id, seq_id, fields["m"])
-            except (MessageTooLarge, KeyError, ValueError) as exc:
-                log.info("controller %s/%s: message not sent (%s)", client_id, stream_id, exc)
-                return False
-            if len(self._written) >= limits.RELAY_MAX_STREAMS_PER_HOST and key not in self._written:
-                del self._written[next(iter(self._written))]  # the oldest (see take_direct)
-            if len(envelopes) == 1:
-                # One frame, written before anything else can run: from now on direct frames
-                # may carry this entry as their cursor (never an older one: see take_direct).
-                self._written[key] = seq_id
-                self._verified = entry_id
-            for index, envelope in enumerate(envelopes):
-                # Only the last piece names this entry: a host that got part of a chunked
-                # message resumes before it, and drops the pieces it already has.
-                last_piece = index == len(envelopes) - 1
-                piece_cursor = cursor if last_piece else (cursor_of(previous) if previous != "0-0" else None)
-                await self._send(encode(replace(envelope, cursor=piece_cursor)), "client_message")
-            # A chunked one counts once every piece is out: no direct frame between its pieces.
-            self._written[key] = max(seq_id, self._written.get(key, seq_id))
-        elif kind == "p":
-            self._verified = entry_id
-            await self._send(encode(Ping(client_id, stream_id, cursor)), "ping")
-        elif kind == "c":
-            self._written.pop((client_id, stream_id), None)
-            self.origins.pop((client_id, stream_id), None)
-            self._verified = entry_id
-            await self._send(encode(ClientClosed(client_id, stream_id, cursor)), "client_closed")
-        self.cluster.metrics.forwarded.labels("from_controllers").inc()
-        return True
-
-    async def take_direct(self, origin: str, client_id: str, stream_id: str, seq_id: int, text: str) -> bool:
-        """A controller message from the direct path: written now if it is the stream's next
-        one on this link (else its copy in the up stream comes in order); whether it was."""
-        wire = self.direct_envelope(origin, client_id, stream_id, seq_id, text)
-        if wire is None or not await self._send(wire, "client_message"):
-            return False
-        self.cluster.metrics.forwarded.labels("direct_to_host").inc()
-        return True
-
-    def direct_envelope(self, origin: str, client_id: str, stream_id: str, seq_id: int, text: str) -> str | None:
-        """The envelope for a direct controller message when it is the stream's next one on
-        this link, counted as written (the caller writes it before anything else can run);
-        ``None`` when its copy in the up stream is to be waited for."""
-        key = (client_id, stream_id)
-        if key not in self.origins:
-            self.origins[key] = origin
-            if len(self.origins) > limits.RELAY_MAX_STREAMS_PER_HOST:
-                # Streams closed without a close reaching this link: forget the oldest (the
-                # direct path then waits for the up stream once for it: nothing is lost).
-                oldest = next(iter(self.origins))
-                del self.origins[oldest]
-                self._written.pop(oldest, None)
-        written = self._written.get(key)
-        # Never a stream's first frames: they come from the up stream, which leaves the host's
-        # cursor past them. A host takes an ``initialize`` again whatever its seq_id (it
-        # re-initializes the stream), so the cursor must never fall back before one.
-        if self.closed or written is None or seq_id != written + 1 or '"initialize"' in text:
-            self._behind.set()
-            return None
-        try:
-            envelopes = split_client_message(client_id, stream_id, seq_id, text)
-        except MessageTooLarge:
-            return None  # the up stream's copy is dropped the same way
-        if len(envelopes) != 1:
-            return None  # chunked messages come from the up stream only
-        self._written[key] = seq_id
-        cursor = cursor_of(self._verified) if self._verified != "0-0" else None
-        return encode(replace(envelopes[0], cursor=cursor))
-
-    def write_direct(self, texts: list[str]) -> None:
-        """Direct envelopes (with the acks due) in one socket write; never waits."""
-        if self.closed:
-            return
-        try:
-            self.frames.write([*self._take_acks(), *texts])
-        except ConnectionError as exc:
-            log.info("host %s: send failed (%s)", self.server_id, exc)
-            self.closed = True
-            return
-        self.relay.metrics.sent("client_message").inc(len(texts))
-        self.cluster.metrics.forwarded.labels("direct_to_host").inc(len(texts))
-
-    async def drain(self) -> None:
-        try:
-            await self.frames.drain()
-        except (ConnectionError, RuntimeError) as exc:  # written; the link is going away
-            log.info("host %s: send failed (%s)", self.server_id, exc)
-            self.closed = True
-
-
 class _Follower:
     """One node's reading of one host's down stream."""
 
@@ -438,73 +156,6 @@ class _Follower:
     def __repr__(self) -> str:
         return f"<Follower {self.server_id} at {self.last}>"
 
-
-class _Writer:
-    """Appends to one Redis stream in the order :meth:`put` was called, without making
-    the caller wait: a task writes whatever is queued in one pipelined round trip (one
-    connection, so Redis keeps the order), retries a batch that failed until Redis takes
-    it, then runs each entry's ``done`` callback. Bounded: ``put`` refuses past
-    ``RELAY_CLUSTER_WRITE_QUEUE`` entries (the caller holds the frame, or stalls the host)."""
-
-    def __init__(self, cluster: Cluster, key: str, maxlen: int, direction: str, lag: float) -> None:
-        self.cluster = cluster
-        self.key = key
-        self.lag = lag
-        self.maxlen = maxlen
-        self.direction = direction
-        self._pending: deque[tuple[dict[str, str | int], Callable[[], None] | None]] = deque()
-        self._wake = anyio.Event()
-        #: Set when an entry is queued that the direct path did not carry: written at once.
-        self._urgent = anyio.Event()
-        self.failing = False
-
-    def __repr__(self) -> str:
-        return f"<Writer {self.key} pending={len(self._pending)}{' failing' if self.failing else ''}>"
-
-    def put(self, fields: dict[str, str | int], done: Callable[[], None] | None = None) -> bool:
-        if len(self._pending) >= limits.RELAY_CLUSTER_WRITE_QUEUE:
-            return False
-        self._pending.append((fields, done))
-        self._wake.set()
-        return True
-
-    def urgent(self) -> None:
-        """What is queued is not on its way by the direct path: write it without waiting."""
-        self._urgent.set()
-
-    async def run(self) -> None:
-        metrics = self.cluster.metrics
-        while True:
-            await self._wake.wait()
-            if not self._urgent.is_set():
-                # Everything queued went by the direct path too: gather more into one write.
-                with anyio.move_on_after(self.lag):
-                    await self._urgent.wait()
-            self._wake = anyio.Event()
-            self._urgent = anyio.Event()
-            while self._pending:
-                batch = [self._pending[i] for i in range(min(len(self._pending), limits.RELAY_CLUSTER_READ_BATCH))]
-                try:
-                    async with self.cluster.client.pipeline(transaction=False) as pipe:
-                        for fields, _ in batch:
-                            pipe.xadd(self.key, fields, maxlen=self.maxlen, approximate=True)
-                        await pipe.execute()
-                except REDIS_FAILED as exc:
-                    metrics.redis_errors.inc()
-                    if not self.failing:
-                        log.warning("relay cluster: writing %s failed (%s); retrying", self.key, type(exc).__name__)
-                    self.failing = True
-                    await anyio.sleep(limits.RELAY_CLUSTER_RETRY)
-                    continue
-                if self.failing:
-                    log.info("relay cluster: writing %s works again", self.key)
-                self.failing = False
-                for _ in batch:
-                    self._pending.popleft()
-                metrics.forwarded.labels(self.direction).inc(len(batch))
-                for _, done in batch:
-                    if done is not None:
-                        done()
 
 
 class Cluster:
@@ -528,7 +179,7 @@ class Cluster:
         self.owned: dict[str, ClusterHostLink] = {}
         self.followers: dict[str, _Follower] = {}
         #: server_id -> this node's ordered writer into the host's up stream.
-        self.senders: dict[str, _Writer] = {}
+        self.senders: dict[str, StreamWriter] = {}
         #: server_id -> (owner, epoch) last applied here.
         self.owners: dict[str, tuple[str, int]] = {}
         self._tasks: anyio.abc.TaskGroup | None = None
@@ -756,7 +407,7 @@ class Cluster:
             fields["m"] = text
         writer = self.senders.get(server_id)
         if writer is None:
-            writer = self.senders[server_id] = _Writer(
+            writer = self.senders[server_id] = StreamWriter(
                 self, self.key("up", server_id), self._up_len, "to_host", limits.RELAY_CLUSTER_DIRECT_LAG
             )
             self.spawn(writer.run)

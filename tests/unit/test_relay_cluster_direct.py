@@ -11,7 +11,8 @@ from typing import Any, cast
 import pytest
 from redis import asyncio as aioredis
 
-from appserver.relay.cluster import Cluster, ClusterHostLink, _Follower, cursor_of
+from appserver.relay.cluster import Cluster, _Follower
+from appserver.relay.cluster_host import ClusterHostLink, cursor_of
 from appserver.relay.host_link import HostState
 from appserver.relay.hub import Relay, RelayConfig
 from appserver.relay.streams import ControllerStream
