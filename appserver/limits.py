@@ -237,6 +237,9 @@ RC_MAX_REASSEMBLY_BYTES = 256 * 1024 * 1024
 #: Host: server envelopes sent and not yet acked, over the whole link; at this many the
 #: host stops sending new messages until an ack frees a slot (upstream CHANNEL_CAPACITY).
 RC_MAX_UNACKED = 128
+#: Client and stream ids kept encoded as JSON strings for the envelopes' tails (the ids of
+#: the streams in use; an evicted one is encoded again).
+RC_ENCODED_IDS_CACHED = 4096
 
 #: Streams whose numbering a host (and a relay's replay filter) remembers after they close;
 #: beyond this the least recently used closed stream is forgotten (its numbering restarts).
