@@ -54,7 +54,7 @@ from prometheus_client import Counter, Gauge
 from redis import asyncio as aioredis
 
 from appserver import limits
-from appserver.relay.cluster_host import REDIS_FAILED, ClusterHostLink, StreamWriter
+from appserver.relay.cluster_host import REDIS_FAILED, ClusterHostLink, StreamWriter, UpThroughRedis
 from appserver.relay.lease import Lease, Leases
 from appserver.relay.peers import PATH as PEER_PATH
 from appserver.relay.peers import Peers, frame_down, frame_up, parse_frame
@@ -107,7 +107,7 @@ class ClusterMetrics:
         )
 
 
-class RemoteLink:
+class RemoteLink(UpThroughRedis):
     """What ``relay.links`` holds for a host owned by **another** node: controller traffic
     goes into the host's up stream, for the owner to send."""
 
@@ -121,15 +121,6 @@ class RemoteLink:
 
     def __repr__(self) -> str:
         return f"<RemoteLink {self.server_id} owner={self.owner} epoch={self.epoch}>"
-
-    async def send_message(self, stream: ControllerStream, text: str) -> bool:
-        return await self.cluster.send_up_message(self.server_id, stream, text)
-
-    async def send_ping(self, stream: ControllerStream) -> None:
-        await self.cluster.send_up(self.server_id, "p", stream.client_id, stream.stream_id)
-
-    async def send_client_closed(self, client_id: str, stream_id: str) -> None:
-        await self.cluster.send_up(self.server_id, "c", client_id, stream_id)
 
     async def close(self, code: int, reason: str) -> None:
         """The host's socket is on another node; nothing to close here."""

@@ -26,11 +26,9 @@ from appserver.relay.lease import Lease
 from appserver.remote_control.chunks import MessageTooLarge, split_client_message
 from appserver.remote_control.envelopes import (
     ClientClosed,
-    EnvelopeError,
     Ping,
     ServerMessage,
     encode,
-    parse_server_envelope,
 )
 
 if TYPE_CHECKING:
@@ -61,7 +59,24 @@ def entry_of(cursor: str | None) -> str | None:
     return None
 
 
-class ClusterHostLink(HostLink):
+class UpThroughRedis:
+    """Controller -> host on a cluster node, wherever the host's link is: into the host's
+    up stream, for its owner to send (the owner itself goes the same way)."""
+
+    cluster: Cluster
+    server_id: str
+
+    async def send_message(self, stream: ControllerStream, text: str) -> bool:
+        return await self.cluster.send_up_message(self.server_id, stream, text)
+
+    async def send_ping(self, stream: ControllerStream) -> None:
+        await self.cluster.send_up(self.server_id, "p", stream.client_id, stream.stream_id)
+
+    async def send_client_closed(self, client_id: str, stream_id: str) -> None:
+        await self.cluster.send_up(self.server_id, "c", client_id, stream_id)
+
+
+class ClusterHostLink(UpThroughRedis, HostLink):
     """A host link on a cluster node: the lease, the up stream pump, and host envelopes
     into the down stream (acked once Redis has them)."""
 
@@ -89,26 +104,11 @@ class ClusterHostLink(HostLink):
         epoch = self.lease.epoch if self.lease else None
         return f"<ClusterHostLink {self.server_id} from {self.peer} epoch={epoch}{' closed' if self.closed else ''}>"
 
-    # controller -> host: the same path as on every other node (through Redis)
-    async def send_message(self, stream: ControllerStream, text: str) -> bool:
-        return await self.cluster.send_up_message(self.server_id, stream, text)
-
-    async def send_ping(self, stream: ControllerStream) -> None:
-        await self.cluster.send_up(self.server_id, "p", stream.client_id, stream.stream_id)
-
-    async def send_client_closed(self, client_id: str, stream_id: str) -> None:
-        await self.cluster.send_up(self.server_id, "c", client_id, stream_id)
-
     async def handle(self, text: str) -> None:
         """A host envelope: into the down stream, then acked (never acked before Redis has it)."""
-        metrics = self.relay.metrics
-        try:
-            envelope = parse_server_envelope(text)
-        except EnvelopeError as exc:
-            metrics.bad_envelopes.inc()
-            log.info("host %s: envelope dropped (%s)", self.server_id, exc)
+        envelope = self._parse(text)
+        if envelope is None:
             return
-        metrics.envelopes_in.labels(type(envelope).__name__).inc()
         # Acked once Redis has it: a host whose envelopes cannot be passed on stalls at its
         # unacked bound (128) instead of losing them; a full queue closes the link (the
         # host reconnects and replays what was not acked).

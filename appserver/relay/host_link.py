@@ -54,6 +54,7 @@ from appserver.remote_control.envelopes import (
     Ping,
     Pong,
     PongStatus,
+    ServerEnvelope,
     ServerMessage,
     ServerMessageChunk,
     encode,
@@ -232,15 +233,23 @@ class HostLink:
             return None
         return stream
 
-    async def handle(self, text: str) -> None:
+    def _parse(self, text: str) -> ServerEnvelope | None:
+        """A host envelope, counted by type; ``None`` (logged, counted) when malformed."""
         metrics = self.relay.metrics
         try:
             envelope = parse_server_envelope(text)
         except EnvelopeError as exc:
             metrics.bad_envelopes.inc()
             log.info("host %s: envelope dropped (%s)", self.server_id, exc)
-            return
+            return None
         metrics.received(type(envelope).__name__).inc()
+        return envelope
+
+    async def handle(self, text: str) -> None:
+        envelope = self._parse(text)
+        if envelope is None:
+            return
+        metrics = self.relay.metrics
         self._ack(envelope)
         stream = self._stream(envelope.client_id, envelope.stream_id)
         if isinstance(envelope, Pong):
