@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import signal
-import sys
 from collections.abc import Mapping
 from contextlib import AsyncExitStack
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import resource
 from collections.abc import AsyncIterator, Iterable
+from typing import Any
 
 import anyio
 from websockets.asyncio.connection import Connection
@@ -29,7 +30,7 @@ log = logging.getLogger("appserver.websocket")
 #: Keyword arguments for ``websockets`` servers: our frame-size limit, permessage-deflate
 #: accepted (upstream hard-closes on it), no server-initiated keepalive pings (upstream
 #: sends none; clients like the codex TUI do not expect them).
-SERVER_OPTIONS: dict[str, object] = {
+SERVER_OPTIONS: dict[str, Any] = {
     "max_size": limits.MAX_MESSAGE_BYTES,
     "compression": "deflate",
     "ping_interval": None,
@@ -43,7 +44,7 @@ SERVER_OPTIONS: dict[str, object] = {
 #: upstream sessions to codex; callers add their timeouts and keepalive): our frame-size
 #: limit, no permessage-deflate (codex does not negotiate it; local and loopback links gain
 #: nothing from it).
-CLIENT_OPTIONS: dict[str, object] = {
+CLIENT_OPTIONS: dict[str, Any] = {
     "max_size": limits.MAX_MESSAGE_BYTES,
     "compression": None,
     "close_timeout": limits.WEBSOCKET_CLOSE_TIMEOUT,

@@ -21,6 +21,7 @@ import logging
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import anyio
 from anyio.abc import TaskGroup
@@ -42,7 +43,7 @@ _ERROR = jsonrpc.MessageKind.ERROR
 
 #: ``websockets`` options for codex's control socket: the gateway's client options, with
 #: keepalive pings as a liveness check and a small frame queue (backpressure towards codex).
-UPSTREAM_OPTIONS: dict[str, object] = {
+UPSTREAM_OPTIONS: dict[str, Any] = {
     **CLIENT_OPTIONS,
     "max_queue": limits.UPSTREAM_MAX_QUEUE,
     "ping_interval": limits.UPSTREAM_PING_INTERVAL,
