@@ -250,7 +250,7 @@ def unbatch(text: str) -> list[str]:
     at = 0
     while at < len(text):
         colon = text.find(":", at, at + 12)
-        if colon < 0 or not text[at:colon].isdigit():
+        if colon < 0 or not _is_count(text[at:colon]):
             break
         end = colon + 1 + int(text[at:colon])
         if end > len(text):
@@ -260,12 +260,17 @@ def unbatch(text: str) -> list[str]:
     return frames
 
 
+def _is_count(text: str) -> bool:
+    # ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
+    return text.isascii() and text.isdigit()
+
+
 def parse_frame(frame: str) -> tuple[str, list[str]] | None:
     """``("u", [node, server, client, stream, seq, message])`` or ``("d", [server, envelope])``."""
     kind = frame[:2]
     if kind == "u\t":
         parts = frame[2:].split("\t", 5)
-        if len(parts) == 6 and parts[4].isdigit():
+        if len(parts) == 6 and _is_count(parts[4]):
             return "u", parts
     elif kind == "d\t":
         parts = frame[2:].split("\t", 1)

@@ -40,3 +40,8 @@ def test_a_node_on_a_wildcard_address_has_nothing_to_advertise() -> None:
     assert advertised("http://[::1]:8787/") == "http://[::1]:8787"
     assert advertised("http://0.0.0.0:8787/") is None
     assert advertised("http://[::]:8787/") is None
+
+
+def test_counts_that_are_not_ascii_digits_are_malformed() -> None:
+    assert unbatch("3:abc\u00b2:xy") == ["abc"]  # the tail's length is not a number
+    assert parse_frame("u\tn1\tsrv\tc\ts\t\u00b2\t{}") is None
