@@ -174,6 +174,9 @@ class ContractRelay:
         if stream.socket is not None and not stream.socket.closed:
             await stream.socket.close(code=1000, message=b"replaced")
         async with stream.lock:
+            # Registered before the controller can know it is connected: a revocation or a
+            # host notice right after "relay/stream" must find this socket.
+            stream.socket = ws
             opened = {
                 "streamId": stream.id,
                 "resumed": resumed,
@@ -183,7 +186,6 @@ class ContractRelay:
             await ws.send_str(json.dumps({"method": "relay/stream", "params": opened}))
             for text in stream.to_controller[received:]:
                 await ws.send_str(text)
-            stream.socket = ws
         async for message in ws:
             if message.type != WSMsgType.TEXT:
                 await ws.close(code=1008, message=b"binary frames are not allowed")
