@@ -26,7 +26,7 @@ does the I/O around them:
   (:func:`.envelopes.server_message_affixes`), numbered a batch at a time; the replay
   buffer keeps those bytes, which a replay writes again unchanged.
 * **One link writer** sends queued envelopes: every frame of a batch masked and framed
-  by :mod:`.link_frames` (one random draw per batch) and written in one socket write. The
+  by :func:`appserver.transports.frames.encoded_text_frames` (masks from a pool of random bytes) and written in one socket write. The
   first envelope of a loop iteration that finds nothing queued is written at once instead
   (a lone round trip's answer or pong: no writer wake-up). When the socket drops, the
   queue is discarded: every envelope is still in the replay buffer, and the next socket
@@ -77,11 +77,10 @@ from appserver.remote_control.envelopes import (
     server_message_affixes,
 )
 from appserver.remote_control.errors import ErrorKind, RemoteControlError
-from appserver.remote_control.link_frames import masked_text_frames
 from appserver.remote_control.service import RemoteControlService
 from appserver.remote_control.status import RcStatus
 from appserver.remote_control.streams import Entry, ReplayBuffer, SeqNumbers
-from appserver.transports.frames import DirectClientConnection
+from appserver.transports.frames import DirectClientConnection, encoded_text_frames
 from appserver.transports.websocket import CLIENT_OPTIONS
 
 log = logging.getLogger("appserver.remote_control")
@@ -116,7 +115,7 @@ def _write_frame_now(socket: DirectClientConnection, data: bytes) -> bool:
     socket is not open or is applying backpressure; the caller queues it then."""
     if socket.protocol.state is not State.OPEN or socket.paused or socket.transport.is_closing():
         return False
-    socket.transport.write(masked_text_frames([data]))
+    socket.transport.write(encoded_text_frames((data,), masked=True))
     return True
 
 
@@ -233,7 +232,7 @@ class HostLink:
                 kind, f"failed to connect app-server remote control websocket `{url}`: {exc or type(exc).__name__}"
             ) from None
         assert isinstance(socket, DirectClientConnection)
-        # The link frames its envelopes itself (link_frames), which needs no extension
+        # The link frames its envelopes itself (encoded_text_frames), which needs no extension
         # negotiated; it offers none (LINK_OPTIONS: no compression), so none can be.
         assert not socket.protocol.extensions
         if not service.enabled:
@@ -341,7 +340,7 @@ class HostLink:
             del out[:batch_size]
             try:
                 async with socket.send_context():
-                    socket.transport.write(masked_text_frames(batch))
+                    socket.transport.write(encoded_text_frames(batch, masked=True))
             except ConnectionClosed:
                 return
 

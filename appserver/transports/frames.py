@@ -25,9 +25,11 @@ limits (1009), masking errors (1002), debug logging. Once the connection leaves 
 state, or a frame is larger than the library accepts, every byte goes to the library.
 
 :func:`text_frames` is the sending half: the bytes of unfragmented text frames, built here
-for a connection without extensions (the library's own framing otherwise), with masks for a
-client's frames taken from a pool of ``os.urandom`` bytes (RFC 6455 §5.3: a fresh,
-unpredictable key per frame), not one ``getrandom`` system call per frame.
+for a connection without extensions (the library's own framing otherwise) by
+:func:`encoded_text_frames`, with masks for a client's frames taken from a pool of
+``os.urandom`` bytes (RFC 6455 §5.3: a fresh, unpredictable key per frame), not one
+``getrandom`` system call per frame (``websockets`` builds a ``Frame``, a ``BytesIO`` and
+draws ``os.urandom(4)`` for each).
 """
 
 from __future__ import annotations
@@ -62,8 +64,13 @@ _FIN_TEXT = 0x81
 _MASK_BIT = 0x80
 _LENGTH_16 = struct.Struct("!H")
 _LENGTH_64 = struct.Struct("!Q")
-_HEAD_16 = struct.Struct("!BBH")
-_HEAD_64 = struct.Struct("!BBQ")
+#: Frame headers for payloads shorter than 126 bytes, 64 KiB, or longer; with a masking key.
+_SHORT = struct.Struct("!BB").pack
+_MEDIUM = struct.Struct("!BBH").pack
+_LONG = struct.Struct("!BBQ").pack
+_MASKED_SHORT = struct.Struct("!BB4s").pack
+_MASKED_MEDIUM = struct.Struct("!BBH4s").pack
+_MASKED_LONG = struct.Struct("!BBQ4s").pack
 
 
 class DirectTextFrames:
@@ -268,21 +275,39 @@ def text_frames(protocol: Protocol, texts: Iterable[str]) -> bytes:
         for text in texts:
             protocol.send_text(text.encode())
         return b"".join(protocol.data_to_send())
-    parts = protocol.data_to_send() if protocol.writes else []
-    client = protocol.side is CLIENT
-    for text in texts:
-        payload = text.encode()
-        length = len(payload)
-        bit = _MASK_BIT if client else 0
-        if length < 126:
-            parts.append(bytes((_FIN_TEXT, bit | length)))
-        elif length < 65536:
-            parts.append(_HEAD_16.pack(_FIN_TEXT, bit | 126, length))
-        else:
-            parts.append(_HEAD_64.pack(_FIN_TEXT, bit | 127, length))
-        if client:
-            mask = _masks.take()
-            parts.append(mask)
-            payload = apply_mask(payload, mask)
-        parts.append(payload)
+    frames = encoded_text_frames([text.encode() for text in texts], masked=protocol.side is CLIENT)
+    if protocol.writes:
+        return b"".join(protocol.data_to_send()) + frames
+    return frames
+
+
+def encoded_text_frames(payloads: Iterable[bytes], *, masked: bool) -> bytes:
+    """Unfragmented text frames carrying each of ``payloads`` (UTF-8 text), joined for one
+    socket write; ``masked`` for a client's frames (each with its own key from the pool).
+    For a connection without extensions (:func:`text_frames` checks; the remote-control
+    link never offers any)."""
+    parts: list[bytes] = []
+    append = parts.append
+    if masked:
+        take = _masks.take
+        for payload in payloads:
+            length = len(payload)
+            key = take()
+            if length < 126:
+                append(_MASKED_SHORT(_FIN_TEXT, _MASK_BIT | length, key))
+            elif length < 65536:
+                append(_MASKED_MEDIUM(_FIN_TEXT, _MASK_BIT | 126, length, key))
+            else:
+                append(_MASKED_LONG(_FIN_TEXT, _MASK_BIT | 127, length, key))
+            append(apply_mask(payload, key))
+    else:
+        for payload in payloads:
+            length = len(payload)
+            if length < 126:
+                append(_SHORT(_FIN_TEXT, length))
+            elif length < 65536:
+                append(_MEDIUM(_FIN_TEXT, 126, length))
+            else:
+                append(_LONG(_FIN_TEXT, 127, length))
+            append(payload)
     return b"".join(parts)

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+from websockets.client import ClientProtocol
+from websockets.extensions.permessage_deflate import PerMessageDeflate
 from websockets.frames import Frame, Opcode
+from websockets.protocol import State
+from websockets.server import ServerProtocol
+from websockets.streams import StreamReader
+from websockets.uri import parse_uri
 
-from appserver.transports.frames import DirectTextFrames
+from appserver.transports import frames as frames_module
+from appserver.transports.frames import DirectTextFrames, encoded_text_frames, text_frames
 
 
 class _Library:
@@ -119,13 +127,6 @@ def test_a_sink_that_raises_drops_the_connection() -> None:
 
 # --- reading frames from the bytes data_received is given ------------------------------
 
-from websockets.client import ClientProtocol  # noqa: E402
-from websockets.extensions.permessage_deflate import PerMessageDeflate  # noqa: E402
-from websockets.protocol import State  # noqa: E402
-from websockets.server import ServerProtocol  # noqa: E402
-from websockets.uri import parse_uri  # noqa: E402
-
-from appserver.transports.frames import text_frames  # noqa: E402
 
 MASK = b"\x0f\xf0\x55\xaa"
 
@@ -299,3 +300,45 @@ def test_with_permessage_deflate_the_library_frames_and_compresses() -> None:
     sender.extensions = [PerMessageDeflate(False, False, 15, 15)]
     wire = text_frames(sender, ["a" * 1000])
     assert wire[0] == 0xC1 and len(wire) < 100  # RSV1: compressed
+
+
+def read_frames(raw: bytes, count: int, *, masked: bool) -> list[Frame]:
+    reader = StreamReader()
+    reader.feed_data(raw)
+    reader.feed_eof()
+    frames = []
+    for _ in range(count):
+        parser = Frame.parse(reader.read_exact, mask=masked)
+        with pytest.raises(StopIteration) as done:
+            next(parser)
+        frames.append(done.value.value)
+    assert reader.at_eof()
+    return frames
+
+
+@pytest.mark.parametrize("masked", [True, False])
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 127, 65535, 65536, 200_000])
+def test_every_length_form_reads_back_as_one_text_frame(size: int, masked: bool) -> None:
+    payloads = [("é" * size).encode()[:size], b"x" * size, b'{"type":"pong"}']
+    frames = read_frames(encoded_text_frames(payloads, masked=masked), len(payloads), masked=masked)
+    assert [(f.opcode, f.fin, f.data) for f in frames] == [(Opcode.TEXT, True, p) for p in payloads]
+
+
+def test_masking_keys_come_from_one_random_draw_per_pool(monkeypatch: pytest.MonkeyPatch) -> None:
+    draws: list[int] = []
+
+    def urandom(n: int) -> bytes:
+        draws.append(n)
+        return bytes(range(1 + len(draws) * 100, 1 + len(draws) * 100 + n))
+
+    monkeypatch.setattr(frames_module.os, "urandom", urandom)
+    monkeypatch.setattr(frames_module, "_masks", frames_module._MaskPool(keys=2))
+    raw = encoded_text_frames([b"ab", b"cd", b"ef"], masked=True)
+    assert draws == [8, 8]  # two keys a draw: a second draw for the third frame
+    k1, k2, k3 = bytes([101, 102, 103, 104]), bytes([105, 106, 107, 108]), bytes([201, 202, 203, 204])
+    # header (FIN|text, MASK|2), its key, then the payload XOR the key
+    assert raw == (
+        b"\x81\x82" + k1 + bytes([ord("a") ^ k1[0], ord("b") ^ k1[1]])
+        + b"\x81\x82" + k2 + bytes([ord("c") ^ k2[0], ord("d") ^ k2[1]])
+        + b"\x81\x82" + k3 + bytes([ord("e") ^ k3[0], ord("f") ^ k3[1]])
+    )
