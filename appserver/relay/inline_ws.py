@@ -1,0 +1,122 @@
+"""Text frames of an aiohttp server WebSocket handed over where they are parsed.
+
+aiohttp parses frames in the socket's ``data_received`` callback and puts each complete
+message into a queue (``WebSocketDataQueue``) that ``ws.receive()`` / ``async for msg in
+ws`` awaits: a task wake-up, a future and a queue round per message. On the relay's
+per-message path that was a large part of what a relayed message cost.
+
+:class:`InlineWebSocketResponse` lets the handler register a *text sink*: a callable that
+takes a complete text message inside that same callback and returns ``True`` when it
+handled it without waiting. It returns ``False`` (having done nothing) when handling could
+have to wait, and the message then goes through aiohttp's queue to the reader task, as
+before. Order never changes: once a message went to the queue, every later one follows it
+there until the reader has handled them all (it calls :meth:`~InlineWebSocketResponse.message_taken`
+after each text or binary message it got from ``receive()``). After a close frame (or an
+error) nothing more is taken inline.
+
+Everything else stays aiohttp's: the handshake, control frames (pings answered by
+``receive()``), fragmented messages (reassembled by aiohttp before they get here), UTF-8
+validation (an invalid text frame never reaches the sink: aiohttp closes with 1007),
+heartbeats, the close handshake, flow control of what is queued (a message taken inline
+is not counted against the queue's limit: the sink's owner bounds its own buffers).
+
+aiohttp has no public hook for this, so this is the ONE module that touches its private
+API (aiohttp 3.14): the queue class (``aiohttp._websocket.reader.WebSocketDataQueue``,
+compiled with Cython; a Python subclass's ``feed_data`` overrides the ``cpdef`` method
+the compiled parser calls) and ``WebSocketResponse._post_start``, which builds the queue
+from ``aiohttp.web_ws``'s module name ``WebSocketDataQueue``. Should a later aiohttp build
+the queue another way, :meth:`InlineWebSocketResponse.prepare` raises at once (and
+``tests/unit/test_relay_inline_ws.py`` fails) rather than silently losing the fast path.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import WSMsgType, web, web_ws
+from aiohttp._websocket.reader import WebSocketDataQueue
+
+__all__ = ["InlineWebSocketResponse", "TextSink"]
+
+log = logging.getLogger("appserver.relay")
+
+#: Takes one complete text message; ``True`` when handled, ``False`` (nothing done) when
+#: the message must go through the reader task instead.
+TextSink = Callable[[str], bool]
+
+_TEXT = WSMsgType.TEXT
+_BINARY = WSMsgType.BINARY
+_PING_PONG = (WSMsgType.PING, WSMsgType.PONG)
+
+
+class _InlineQueue(WebSocketDataQueue):  # type: ignore[misc]
+    """aiohttp's message queue, with a sink that takes text messages before it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.sink: TextSink | None = None
+        #: Text and binary messages queued and not yet handled by the reader.
+        self.queued = 0
+
+    def feed_data(self, data: Any, size: int) -> None:  # called by the compiled parser
+        kind = data[0]
+        if kind is _TEXT:
+            sink = self.sink
+            if sink is not None and not self.queued:
+                try:
+                    handled = sink(data[1])
+                except Exception:
+                    # A bug, not bad input (sinks never raise for bad input): aiohttp
+                    # takes the exception as the parser's and ends the connection.
+                    log.exception("text sink failed; dropping the connection")
+                    self.sink = None
+                    raise
+                if handled:
+                    return
+            self.queued += 1
+        elif kind is _BINARY:
+            self.queued += 1
+        elif kind not in _PING_PONG:
+            self.sink = None  # close (or error): whatever follows is aiohttp's
+        super().feed_data(data, size)
+
+
+class InlineWebSocketResponse(web.WebSocketResponse):
+    """An aiohttp server WebSocket with :meth:`set_text_sink` (see the module docstring)."""
+
+    _inline: _InlineQueue | None = None
+    _pending_sink: TextSink | None = None
+
+    def set_text_sink(self, sink: TextSink | None) -> None:
+        """Hand complete text messages to ``sink`` from now on (``None``: the queue only)."""
+        if self._inline is None:
+            self._pending_sink = sink
+        else:
+            self._inline.sink = sink
+
+    def message_taken(self) -> None:
+        """The reader is done with one text or binary message it got from ``receive()``."""
+        inline = self._inline
+        if inline is not None and inline.queued:
+            inline.queued -= 1
+
+    def _post_start(self, request: Any, protocol: Any, writer: Any) -> None:
+        # aiohttp builds its queue here, by the module name: ours for this one call
+        # (synchronous: nothing else runs meanwhile).
+        original = web_ws.WebSocketDataQueue
+        web_ws.WebSocketDataQueue = _InlineQueue  # type: ignore[misc]
+        try:
+            super()._post_start(request, protocol, writer)
+        finally:
+            web_ws.WebSocketDataQueue = original  # type: ignore[misc]
+        queue = self._reader
+        if not isinstance(queue, _InlineQueue):
+            raise RuntimeError(
+                "aiohttp no longer builds its WebSocket queue in WebSocketResponse._post_start "
+                "(appserver.relay.inline_ws needs updating for this aiohttp version)"
+            )
+        self._inline = queue
+        queue.sink = self._pending_sink
+        self._pending_sink = None
