@@ -26,6 +26,7 @@ from appserver.relay.lease import Lease
 from appserver.remote_control.chunks import MessageTooLarge, split_client_message
 from appserver.remote_control.envelopes import (
     ClientClosed,
+    ClientMessage,
     Ping,
     ServerMessage,
     encode,
@@ -255,7 +256,7 @@ class ClusterHostLink(UpThroughRedis, HostLink):
             self.origins.pop((client_id, stream_id), None)
             self._verified = entry_id
             await self._send(encode(ClientClosed(client_id, stream_id, cursor)), "client_closed")
-        self.cluster.metrics.forwarded.labels("from_controllers").inc()
+        self.cluster.metrics.from_controllers.inc()
         return True
 
     async def take_direct(self, origin: str, client_id: str, stream_id: str, seq_id: int, text: str) -> bool:
@@ -264,7 +265,7 @@ class ClusterHostLink(UpThroughRedis, HostLink):
         wire = self.direct_envelope(origin, client_id, stream_id, seq_id, text)
         if wire is None or not await self._send(wire, "client_message"):
             return False
-        self.cluster.metrics.forwarded.labels("direct_to_host").inc()
+        self.cluster.metrics.direct_to_host.inc()
         return True
 
     def direct_envelope(self, origin: str, client_id: str, stream_id: str, seq_id: int, text: str) -> str | None:
@@ -287,15 +288,13 @@ class ClusterHostLink(UpThroughRedis, HostLink):
         if self.closed or written is None or seq_id != written + 1 or '"initialize"' in text:
             self._behind.set()
             return None
-        try:
-            envelopes = split_client_message(client_id, stream_id, seq_id, text)
-        except MessageTooLarge:
-            return None  # the up stream's copy is dropped the same way
-        if len(envelopes) != 1:
-            return None  # chunked messages come from the up stream only
-        self._written[key] = seq_id
         cursor = cursor_of(self._verified) if self._verified != "0-0" else None
-        return encode(replace(envelopes[0], cursor=cursor))
+        wire = encode(ClientMessage(client_id, stream_id, seq_id, text, cursor))
+        limit = limits.RC_MAX_ENVELOPE_BYTES
+        if len(wire) * 4 > limit and len(wire.encode("utf-8")) > limit:
+            return None  # chunked (or too large) messages come from the up stream only
+        self._written[key] = seq_id
+        return wire
 
     def write_direct(self, texts: list[str]) -> None:
         """Direct envelopes (with the acks due) in one socket write; never waits."""
@@ -308,7 +307,7 @@ class ClusterHostLink(UpThroughRedis, HostLink):
             self.closed = True
             return
         self.relay.metrics.sent("client_message").inc(len(texts))
-        self.cluster.metrics.forwarded.labels("direct_to_host").inc(len(texts))
+        self.cluster.metrics.direct_to_host.inc(len(texts))
 
     async def drain(self) -> None:
         try:

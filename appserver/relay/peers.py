@@ -24,8 +24,10 @@ stream, and drops the streams' copy of what it already used (cluster.py says how
   sans-I/O framing writes without waiting); the incoming one is the relay's aiohttp server.
 
 Frames are text: ``u\\t<from node>\\t<server>\\t<client>\\t<stream>\\t<seq_id>\\t<message>`` (a
-controller message for the host's owner) and ``d\\t<server>\\t<envelope>`` (a host envelope for
-the node holding its stream); ids never contain a tab. One WebSocket message carries every
+controller message for the host's owner) and ``m\\t<server>\\t<client>\\t<stream>\\t<seq_id>\\t<message>``
+(a host's ``server_message``, already parsed by the owner, for the node holding its stream:
+that node parses no JSON); ids never contain a tab (a frame whose fields do not line up
+is not used, and the streams carry its message). One WebSocket message carries every
 frame queued when it was written (a batch: ``<length>:<frame>`` repeated, lengths in
 characters), so a burst costs one write, not one per frame.
 """
@@ -47,11 +49,12 @@ from aiohttp import WSMsgType, web
 from redis import asyncio as aioredis
 from redis import exceptions as redis_errors
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import InvalidHandshake, InvalidURI
+from websockets.exceptions import WebSocketException
 from websockets.protocol import State
 
 from appserver import limits, strings
 from appserver.relay.http import HttpError, bearer
+from appserver.relay.inline_ws import InlineWebSocketResponse
 from appserver.transports.websocket import CLIENT_OPTIONS, write_now
 
 log = logging.getLogger("appserver.relay")
@@ -91,16 +94,22 @@ class Peers:
     """This node's direct sockets to the others (outgoing) and its endpoint for theirs."""
 
     def __init__(self, client: aioredis.Redis, prefix: str, node_id: str,
-                 on_frames: Callable[[list[str]], Awaitable[None]]) -> None:
+                 on_frames: Callable[[list[str]], Awaitable[None]],
+                 take_frames: Callable[[list[str]], bool]) -> None:
         self.client = client
         self.prefix = prefix
         self.node_id = node_id
+        #: A batch from another node, handled by the socket's task (may wait for room)...
         self.on_frames = on_frames
+        #: ...or where it was read, when handling it cannot wait (``False``: nothing done).
+        self.take_frames = take_frames
         self.secret: str | None = None
         self.url: str | None = None
         self._peers: dict[str, _Peer] = {}
         self._tasks: anyio.abc.TaskGroup | None = None
         self._advertised = anyio.Event()
+        #: Set once the cluster's secret is known: from then on :meth:`send` dials peers.
+        self.ready = anyio.Event()
 
     def __repr__(self) -> str:
         return f"<Peers node={self.node_id} url={self.url} peers={len(self._peers)}>"
@@ -120,6 +129,7 @@ class Peers:
                 except (OSError, redis_errors.RedisError):
                     await anyio.sleep(limits.RELAY_CLUSTER_RETRY)
             self._tasks = tasks
+            self.ready.set()
             tasks.start_soon(self._advertise)
             await anyio.sleep_forever()
 
@@ -197,7 +207,8 @@ class Peers:
                     open_timeout=limits.RELAY_CLUSTER_PEER_CONNECT_TIMEOUT,
                     ping_interval=limits.RELAY_CONTROLLER_HEARTBEAT, **CLIENT_OPTIONS,
                 )
-            except (TimeoutError, InvalidHandshake, InvalidURI, OSError, redis_errors.RedisError) as exc:
+            except (TimeoutError, WebSocketException, OSError, redis_errors.RedisError) as exc:
+                # (a refused or failed handshake, a socket closed during it: tried again)
                 if not warned:
                     log.info("relay cluster: no direct socket to node %s yet (%s)", peer.node_id, type(exc).__name__)
                     warned = True
@@ -233,8 +244,9 @@ class Peers:
     # --- receiving -----------------------------------------------------------------------
 
     async def handle(self, request: web.Request, on_auth_failure: Callable[[str], None]) -> web.StreamResponse:
-        """``GET /cluster/v1/peer``: another node's socket; its frames go to ``on_frames``, a
-        batch at a time."""
+        """``GET /cluster/v1/peer``: another node's socket; its frames go to ``take_frames``
+        a batch at a time inside the socket's read callback (no task woken per batch), or to
+        ``on_frames`` on the socket's task when that could have to wait."""
         try:
             offered = bearer(request)
         except HttpError:
@@ -243,16 +255,18 @@ class Peers:
         if self.secret is None or not hmac.compare_digest(offered.encode(), self.secret.encode()):
             on_auth_failure("wrong cluster secret")
             raise HttpError(401, strings.RELAY_BAD_NODE_SECRET)
-        ws = web.WebSocketResponse(
+        ws = InlineWebSocketResponse(
             max_msg_size=limits.RELAY_HOST_MAX_FRAME_BYTES, compress=False, autoping=True,
             heartbeat=limits.RELAY_CONTROLLER_HEARTBEAT,
         )
         await ws.prepare(request)
+        ws.set_text_sink(lambda text: self.take_frames(unbatch(text)))
         async for msg in ws:
             if msg.type is WSMsgType.TEXT:
                 await self.on_frames(unbatch(msg.data))
             elif msg.type is not WSMsgType.BINARY:
                 break
+            ws.message_taken()
         return ws
 
     @property
@@ -268,8 +282,8 @@ def frame_up(node_id: str, server_id: str, client_id: str, stream_id: str, seq_i
     return f"u\t{node_id}\t{server_id}\t{client_id}\t{stream_id}\t{seq_id}\t{text}"
 
 
-def frame_down(server_id: str, envelope: str) -> str:
-    return f"d\t{server_id}\t{envelope}"
+def frame_message(server_id: str, client_id: str, stream_id: str, seq_id: int, message: str) -> str:
+    return f"m\t{server_id}\t{client_id}\t{stream_id}\t{seq_id}\t{message}"
 
 
 def unbatch(text: str) -> list[str]:
@@ -294,16 +308,17 @@ def _is_count(text: str) -> bool:
 
 
 def parse_frame(frame: str) -> tuple[str, list[str]] | None:
-    """``("u", [node, server, client, stream, seq, message])`` or ``("d", [server, envelope])``."""
+    """``("u", [node, server, client, stream, seq, message])`` or ``("m", [server, client,
+    stream, seq, message])``."""
     kind = frame[:2]
     if kind == "u\t":
         parts = frame[2:].split("\t", 5)
         if len(parts) == 6 and _is_count(parts[4]):
             return "u", parts
-    elif kind == "d\t":
-        parts = frame[2:].split("\t", 1)
-        if len(parts) == 2:
-            return "d", parts
+    elif kind == "m\t":
+        parts = frame[2:].split("\t", 4)
+        if len(parts) == 5 and _is_count(parts[3]):
+            return "m", parts
     return None
 
 
