@@ -109,6 +109,29 @@ class MessageQueue(Generic[T]):
             raise QueueFull(self.name)
         self._append(item, size)
 
+    def put_many_nowait(self, items: list[tuple[T, int]]) -> int:
+        """:meth:`put_nowait` for ``(item, size)`` pairs in order, stopping at the first that
+        does not fit; returns how many were appended. Raises :class:`QueueClosed` if closed."""
+        if self._closed:
+            raise QueueClosed(self.name)
+        queue = self._items
+        room = self.max_items - len(queue)
+        nbytes = self._nbytes
+        put = 0
+        for item in items:
+            size = item[1]
+            if queue and (put >= room or nbytes + size > self.max_bytes):
+                break
+            queue.append(item)
+            nbytes += size
+            put += 1
+        self._nbytes = nbytes
+        if len(queue) > self.high_water:
+            self.high_water = len(queue)
+        if put:
+            self._readable.fire()
+        return put
+
     async def put(self, item: T, size: int) -> None:
         """Wait for room, then append. Raises :class:`QueueClosed` if closed meanwhile."""
         while True:

@@ -113,3 +113,15 @@ async def test_close_wakes_a_waiting_put() -> None:
         assert outcome == []
         queue.close()
     assert outcome == ["closed"]
+
+
+def test_put_many_nowait_stops_at_the_first_item_that_does_not_fit() -> None:
+    queue: MessageQueue[str] = MessageQueue("q", max_items=3, max_bytes=10)
+    assert queue.put_many_nowait([("a", 4), ("b", 4), ("c", 4), ("d", 1)]) == 2  # c: 12 bytes
+    assert queue.put_many_nowait([("d", 1), ("e", 1)]) == 1  # e would be a 4th item
+    assert (len(queue), queue.nbytes, queue.high_water) == (3, 9, 3)
+    empty: MessageQueue[str] = MessageQueue("q", max_items=3, max_bytes=10)
+    assert empty.put_many_nowait([("huge", 1000), ("x", 1)]) == 1  # like put_nowait
+    empty.close()
+    with pytest.raises(QueueClosed):
+        empty.put_many_nowait([("x", 1)])
