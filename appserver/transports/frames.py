@@ -89,6 +89,8 @@ class DirectTextFrames:
     _partial_needed = 0
     #: The frame being handed to the library was declined by the sink: do not offer it again.
     _declined = False
+    #: The library's largest frame (:func:`_frame_limit`), looked up once; -1: not yet.
+    _frame_limit: int | None = -1
 
     def set_text_sink(self, sink: TextSink | None) -> None:
         self._text_sink = sink
@@ -120,7 +122,9 @@ class DirectTextFrames:
     def _read_frames(self, data: bytes, protocol: Protocol) -> None:
         size = len(data)
         masked = protocol.side is SERVER
-        limit = _frame_limit(protocol)
+        limit = self._frame_limit
+        if limit == -1:
+            limit = self._frame_limit = _frame_limit(protocol)
         pos = 0
         while pos < size:
             if size - pos < 2:
@@ -279,6 +283,13 @@ def text_frames(protocol: Protocol, texts: Iterable[str]) -> bytes:
     if protocol.writes:
         return b"".join(protocol.data_to_send()) + frames
     return frames
+
+
+def text_frame(protocol: Protocol, text: str) -> bytes:
+    """:func:`text_frames` for one text (a lone answer or request on the direct path)."""
+    if protocol.extensions or protocol.writes:
+        return text_frames(protocol, (text,))
+    return encoded_text_frames((text.encode(),), masked=protocol.side is CLIENT)
 
 
 def encoded_text_frames(payloads: Iterable[bytes], *, masked: bool) -> bytes:

@@ -342,3 +342,11 @@ def test_masking_keys_come_from_one_random_draw_per_pool(monkeypatch: pytest.Mon
         + b"\x81\x82" + k2 + bytes([ord("c") ^ k2[0], ord("d") ^ k2[1]])
         + b"\x81\x82" + k3 + bytes([ord("e") ^ k3[0], ord("f") ^ k3[1]])
     )
+
+
+def test_one_frame_is_the_same_bytes_as_a_batch_of_one() -> None:
+    ours, library = ServerProtocol(state=State.OPEN), ServerProtocol(state=State.OPEN)
+    library.send_text("é".encode())
+    assert frames_module.text_frame(ours, "é") == b"".join(library.data_to_send())
+    library.send_text(b"ping")  # something the library still has to send goes first
+    assert frames_module.text_frame(library, "x") == b"\x81\x04ping\x81\x01x"
