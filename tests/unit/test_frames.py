@@ -350,3 +350,14 @@ def test_one_frame_is_the_same_bytes_as_a_batch_of_one() -> None:
     assert frames_module.text_frame(ours, "é") == b"".join(library.data_to_send())
     library.send_text(b"ping")  # something the library still has to send goes first
     assert frames_module.text_frame(library, "x") == b"\x81\x04ping\x81\x01x"
+
+
+def test_read_done_follows_every_read_after_its_messages() -> None:
+    conn = _Reading(ServerProtocol(state=State.OPEN))
+    seen: list[str] = []
+    conn.set_text_sink(lambda text: seen.append(text) is None, lambda: seen.append("|"))
+    conn.data_received(masked(0x81, b"1") + masked(0x81, b"2"))
+    wire = masked(0x81, b"3")
+    conn.data_received(wire[:3])  # no message yet: still a read
+    conn.data_received(wire[3:])
+    assert seen == ["1", "2", "|", "|", "3", "|"]
