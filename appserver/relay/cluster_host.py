@@ -66,9 +66,16 @@ class UpThroughRedis:
 
     cluster: Cluster
     server_id: str
+    closed: bool
 
     async def send_message(self, stream: ControllerStream, text: str) -> bool:
         return await self.cluster.send_up_message(self.server_id, stream, text)
+
+    def ready_for(self, text: str) -> bool:
+        """:meth:`send_message_nowait` can take a frame now: always, unless closed (a frame
+        is queued for Redis and the direct path, or held by its stream when Redis's queue
+        is full)."""
+        return not self.closed
 
     def send_message_nowait(self, stream: ControllerStream, text: str) -> bool:
         return self.cluster.send_up_message_nowait(self.server_id, stream, text)
@@ -103,12 +110,28 @@ class ClusterHostLink(UpThroughRedis, HostLink):
         #: Set when a direct frame had to wait for the up stream: read it now, not after the lag.
         self._behind = anyio.Event()
 
+    def ready_for(self, text: str) -> bool:
+        """The owner's own link also writes the frame to the host at once: only while the
+        host's socket keeps up."""
+        return not self.closed and self.frames.idle
+
     def __repr__(self) -> str:
         epoch = self.lease.epoch if self.lease else None
         return f"<ClusterHostLink {self.server_id} from {self.peer} epoch={epoch}{' closed' if self.closed else ''}>"
 
     async def handle(self, text: str) -> None:
-        """A host envelope: into the down stream, then acked (never acked before Redis has it)."""
+        self._take(text)
+
+    def take(self, text: str) -> bool:
+        """A host envelope: into the down stream, then acked (never acked before Redis has
+        it), and on the direct path. Never waits, so it can run where the host socket's
+        frames are read (:mod:`appserver.relay.inline_ws`); False once the link is closed."""
+        if self.closed:
+            return False
+        self._take(text)
+        return True
+
+    def _take(self, text: str) -> None:
         envelope = self._parse(text)
         if envelope is None:
             return

@@ -89,3 +89,16 @@ async def test_a_controller_frame_is_written_only_after_the_streams_first_and_in
     assert await link._send_entry("6-0", copy, "5-0") is False
     assert await link._send_entry("7-0", {**copy, "q": "3"}, "6-0") is True
     assert [frame["seq_id"] for frame in frames.sent] == [1, 2, 3]
+
+
+@pytest.mark.anyio
+async def test_a_host_envelope_is_taken_without_waiting_and_only_while_the_link_is_open() -> None:
+    relay, cluster = node()
+    link = ClusterHostLink(cluster, relay, HostState(SERVER), cast(Any, None), "peer")
+    link.frames = cast(Any, Frames())
+    envelope = '{"type":"server_message","client_id":"c","stream_id":"s","seq_id":1,"message":{"id":1,"result":{}}}'
+    assert link.take(envelope) is True  # queued for the down stream (acked once Redis has it)
+    assert link._down._pending[0][0] == {"s": "s", "q": 1, "e": envelope}
+    link.closed = True
+    assert link.take(envelope) is False and len(link._down._pending) == 1
+    assert link.ready_for("{}") is False
