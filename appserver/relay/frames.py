@@ -28,15 +28,19 @@ _HEADER_16 = struct.Struct("!BBH").pack
 _HEADER_64 = struct.Struct("!BBQ").pack
 
 
-def text_frame(text: str) -> bytes:
-    """One unmasked text frame (RFC 6455 §5.2): the payload length in 7, 16 or 64 bits."""
-    data = text.encode()
-    size = len(data)
+def _header(size: int) -> bytes:
+    """An unmasked text frame's header (RFC 6455 §5.2): the payload length in 7, 16 or 64 bits."""
     if size < 126:
-        return bytes((_FIN_TEXT, size)) + data
+        return bytes((_FIN_TEXT, size))
     if size < 1 << 16:
-        return _HEADER_16(_FIN_TEXT, 126, size) + data
-    return _HEADER_64(_FIN_TEXT, 127, size) + data
+        return _HEADER_16(_FIN_TEXT, 126, size)
+    return _HEADER_64(_FIN_TEXT, 127, size)
+
+
+def text_frame(text: str) -> bytes:
+    """One unmasked text frame."""
+    data = text.encode()
+    return _header(len(data)) + data
 
 
 class FrameWriter:
@@ -71,7 +75,12 @@ class FrameWriter:
         transport = self.transport
         if self.ws.closed or transport is None or transport.is_closing():
             raise ConnectionResetError("the WebSocket is closing")
-        transport.write(b"".join([text_frame(text) for text in texts]))  # type: ignore[attr-defined]
+        parts: list[bytes] = []
+        for text in texts:
+            data = text.encode()
+            parts.append(_header(len(data)))
+            parts.append(data)
+        transport.write(b"".join(parts))  # type: ignore[attr-defined]
 
     async def drain(self) -> None:
         """Wait while the socket applies backpressure (returns at once otherwise)."""
