@@ -90,6 +90,11 @@ CLOSE_REASON_MAX_BYTES = 123
 #: reading that socket (backpressure on a client that sends faster than we dispatch).
 WEBSOCKET_SERVER_MAX_QUEUE = 64
 
+#: Masking keys for the frames a WebSocket client writes (to codex, to a relay) are drawn
+#: from os.urandom this many at a time (4 bytes each): one system call per 1,024 frames
+#: instead of one per frame, each key still fresh and unpredictable (RFC 6455 §5.3).
+WEBSOCKET_MASK_POOL_KEYS = 1024
+
 #: stdin is read this many bytes at a time (what one pipe read of the event loop returns
 #: at most); the loop stops reading ahead once about twice this much is unread.
 STDIO_READ_CHUNK = 256 * 1024

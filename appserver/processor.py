@@ -571,6 +571,45 @@ class Connection:
             return
         self._enqueue_nowait(message)
 
+    def deliver_many_nowait(self, messages: list[jsonrpc.Message]) -> None:
+        """:meth:`deliver_nowait` for each of ``messages``, in order: a streamed turn's deltas
+        are filtered once per method and queued together (one writer wake-up)."""
+        assert self.policy is not OverflowPolicy.WAIT
+        items: list[tuple[str, int]] = []
+        wanted: dict[str | None, bool] = {}
+        # A text shorter than this (in characters) cannot be over the limit in UTF-8.
+        check_size_over = limits.MAX_MESSAGE_BYTES // 4
+        for message in messages:
+            if message.kind is not _NOTIFICATION or len(message.text) > check_size_over:
+                self._queue_items(items)  # what came before it goes first
+                items = []
+                self.deliver_nowait(message)
+                continue
+            method = message.payload.get("method")
+            keep = wanted.get(method)
+            if keep is None:
+                keep = wanted[method] = self._deliverable(message) is not None
+            if keep:
+                text = message.text
+                items.append((text, len(text) if text.isascii() else utf8_size(text)))
+        self._queue_items(items)
+
+    def _queue_items(self, items: list[tuple[str, int]]) -> None:
+        """Queue ``(text, size)`` notifications for the client; a full queue closes it."""
+        if not items:
+            return
+        try:
+            put = self.outbound.put_many_nowait(items)
+        except QueueClosed:
+            return
+        metrics = self._metrics
+        metrics.messages_out += put
+        metrics.bytes_out += sum([size for _, size in (items if put == len(items) else items[:put])])
+        if self.outbound.high_water > metrics.outbound_high_water:
+            metrics.outbound_high_water = self.outbound.high_water
+        if put < len(items):
+            self._close_slow()
+
     async def deliver(self, message: jsonrpc.Message) -> None:
         """A message from the backend for this client (see :class:`appserver.backends.Peer`)."""
         message = self._deliverable(message)  # type: ignore[assignment]
@@ -691,15 +730,17 @@ class Connection:
         try:
             self._put_outbound_nowait(message)
         except QueueFull:
-            log.warning(
-                "disconnecting slow connection after outbound queue filled: %d", self.id
-            )
-            self.close(
-                CloseCode.POLICY_VIOLATION,
-                strings.CLOSE_REASON_SLOW_CLIENT,
-                flush=False,
-                label="slow_client",
-            )
+            self._close_slow()
+
+    def _close_slow(self) -> None:
+        """The outbound queue is full and this client does not wait for room: close (1008)."""
+        log.warning("disconnecting slow connection after outbound queue filled: %d", self.id)
+        self.close(
+            CloseCode.POLICY_VIOLATION,
+            strings.CLOSE_REASON_SLOW_CLIENT,
+            flush=False,
+            label="slow_client",
+        )
 
     def _put_outbound_nowait(self, message: jsonrpc.Message) -> None:
         size = utf8_size(message.text)

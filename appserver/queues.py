@@ -9,6 +9,8 @@ message is never refused for its size alone (frame-size limits refuse those earl
 from __future__ import annotations
 
 from collections import deque
+from itertools import islice
+from operator import itemgetter
 from typing import Generic, TypeVar
 
 import anyio
@@ -16,6 +18,9 @@ import anyio
 from appserver.errors import QueueClosed
 
 T = TypeVar("T")
+
+_item = itemgetter(0)  # of a queued (item, size) pair
+_size = itemgetter(1)
 
 
 def utf8_size(text: str) -> int:
@@ -104,6 +109,29 @@ class MessageQueue(Generic[T]):
             raise QueueFull(self.name)
         self._append(item, size)
 
+    def put_many_nowait(self, items: list[tuple[T, int]]) -> int:
+        """:meth:`put_nowait` for ``(item, size)`` pairs in order, stopping at the first that
+        does not fit; returns how many were appended. Raises :class:`QueueClosed` if closed."""
+        if self._closed:
+            raise QueueClosed(self.name)
+        queue = self._items
+        room = self.max_items - len(queue)
+        nbytes = self._nbytes
+        put = 0
+        for item in items:
+            size = item[1]
+            if queue and (put >= room or nbytes + size > self.max_bytes):
+                break
+            queue.append(item)
+            nbytes += size
+            put += 1
+        self._nbytes = nbytes
+        if len(queue) > self.high_water:
+            self.high_water = len(queue)
+        if put:
+            self._readable.fire()
+        return put
+
     async def put(self, item: T, size: int) -> None:
         """Wait for room, then append. Raises :class:`QueueClosed` if closed meanwhile."""
         while True:
@@ -120,6 +148,24 @@ class MessageQueue(Generic[T]):
                 raise QueueClosed(self.name)
             raise anyio.WouldBlock
         return self._pop()
+
+    def get_many_nowait(self, limit: int) -> list[T]:
+        """Up to ``limit`` items at once, oldest first (none when empty, closed or not):
+        :meth:`get_nowait` for a batch, without a call per item."""
+        items = self._items
+        count = min(limit, len(items))
+        if count <= 0:
+            return []
+        if count == len(items):
+            taken = list(items)
+            items.clear()
+        else:
+            taken = list(islice(items, count))
+            for _ in range(count):
+                items.popleft()
+        self._nbytes -= sum(map(_size, taken))
+        self._writable.fire()
+        return list(map(_item, taken))
 
     def peek(self) -> T | None:
         """The next item without removing it, or ``None`` when empty."""

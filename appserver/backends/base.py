@@ -42,6 +42,11 @@ class Peer(Protocol):
         """:meth:`deliver` without a coroutine, for a peer that does not wait for room."""
         ...
 
+    def deliver_many_nowait(self, messages: list[jsonrpc.Message]) -> None:
+        """:meth:`deliver_nowait` for each of ``messages`` in order (a streamed turn's run of
+        deltas), without a call chain per message."""
+        ...
+
     def backend_failed(self, reason: str) -> None:
         """The session cannot go on: the processor answers what is owed and closes."""
         ...

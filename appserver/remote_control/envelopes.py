@@ -53,6 +53,7 @@ __all__ = [
     "envelope_size",
     "parse_client_envelope",
     "parse_server_envelope",
+    "server_message_affixes",
 ]
 
 
@@ -228,6 +229,17 @@ def encode(envelope: ClientEnvelope | ServerEnvelope) -> str:
         case ClientClosed(client_id, stream_id, cursor):
             return '{"type":"client_closed"' + _tail(client_id, stream_id, None, cursor)
     raise TypeError(f"not an envelope: {type(envelope).__name__}")
+
+
+_SERVER_MESSAGE_HEAD = b'{"type":"server_message","message":'
+
+
+def server_message_affixes(client_id: str, stream_id: str) -> tuple[bytes, bytes]:
+    """What surrounds a stream's messages on the wire: ``head + message + tail + seq_id +
+    b"}"`` is :func:`encode` of its :class:`ServerMessage`, UTF-8 encoded. The host link
+    keeps them per stream and builds each streamed envelope by concatenation alone."""
+    tail = _tail(client_id, stream_id, 0, None)
+    return _SERVER_MESSAGE_HEAD, tail[: -len("0}")].encode()
 
 
 def envelope_size(envelope: ClientEnvelope | ServerEnvelope) -> int:

@@ -14,17 +14,23 @@ does the I/O around them:
   link or another stream. Inbound ``seq_id`` duplicates are dropped; ``ping`` gets a
   ``pong`` (``active`` or ``unknown``); ``client_closed`` closes the connection (nothing
   is echoed); ``ack`` frees replay slots.
-* **Per stream**, two tasks: the processor's dispatch, and a writer that pulls the
-  connection's outbound queue into sequenced envelopes (chunked above 150 KiB), records
-  them in the stream's replay buffer and hands them to the link writer. The writer stops
-  pulling while 128 envelopes are unacked (the relay's acks pace it). An answer that finds
-  nothing queued ahead of it skips the queue: the processor hands it to the stream's
-  direct writer (:meth:`HostLink._write_answer`), which sequences it the same way.
-* **One link writer** sends queued envelope texts: every frame of a batch in one socket
-  write. The first envelope of a loop iteration that finds nothing queued is written at
-  once instead (a lone round trip's answer or pong: no writer wake-up). When the socket
-  drops, the queue is discarded: every envelope is still in its stream's replay buffer,
-  and the next socket replays all unacked envelopes first, unchanged.
+* **Per stream**, two tasks: the processor's dispatch, and a writer that takes everything
+  queued in the connection's outbound queue (as far as the window allows) per wake-up and
+  turns it into sequenced envelopes (chunked above 150 KiB), records them in the link's
+  replay buffer and hands them to the link writer. The writer stops taking while 128
+  envelopes are unacked (the relay's acks pace it). An answer that finds nothing queued
+  ahead of it skips the queue: the processor hands it to the stream's direct writer
+  (:meth:`HostLink._write_answer`), which sequences it the same way.
+* **Per message**, the streamed path does no JSON and builds no object: a stream's
+  envelopes are its encoded affixes around the message text
+  (:func:`.envelopes.server_message_affixes`), numbered a batch at a time; the replay
+  buffer keeps those bytes, which a replay writes again unchanged.
+* **One link writer** sends queued envelopes: every frame of a batch masked and framed
+  by :func:`appserver.transports.frames.encoded_text_frames` (masks from a pool of random bytes) and written in one socket write. The
+  first envelope of a loop iteration that finds nothing queued is written at once instead
+  (a lone round trip's answer or pong: no writer wake-up). When the socket drops, the
+  queue is discarded: every envelope is still in the replay buffer, and the next socket
+  replays all unacked envelopes first, unchanged.
 
 Streams (and their ``seq_id`` counters) live as long as the process, not the socket:
 controller sessions survive link drops. A stream ends on ``client_closed``, a
@@ -35,19 +41,20 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import functools
 import json
 import logging
+import math
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable
+from operator import itemgetter
 from typing import Any
 
 import anyio
 import websockets
 from anyio.abc import TaskGroup
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.protocol import State
 
 from appserver import limits, strings
 from appserver.close import CloseCode
@@ -65,16 +72,16 @@ from appserver.remote_control.envelopes import (
     Ping,
     Pong,
     PongStatus,
-    ServerMessage,
     encode,
     parse_client_envelope,
+    server_message_affixes,
 )
 from appserver.remote_control.errors import ErrorKind, RemoteControlError
 from appserver.remote_control.service import RemoteControlService
 from appserver.remote_control.status import RcStatus
-from appserver.remote_control.streams import ReplayBuffer, SeqNumbers
-from appserver.transports.frames import DirectClientConnection
-from appserver.transports.websocket import CLIENT_OPTIONS, send_texts, write_now
+from appserver.remote_control.streams import Entry, ReplayBuffer, SeqNumbers
+from appserver.transports.frames import DirectClientConnection, encoded_text_frames
+from appserver.transports.websocket import CLIENT_OPTIONS
 
 log = logging.getLogger("appserver.remote_control")
 
@@ -95,8 +102,21 @@ LINK_OPTIONS: dict[str, Any] = {
 }
 
 
-def _cannot_write_now(text: str) -> bool:
+_WHOLE = math.inf  # the position of a whole message among its stream's envelopes
+_payload = itemgetter(2)  # of a replay buffer entry
+
+
+def _cannot_write_now(data: bytes) -> bool:
     return False
+
+
+def _write_frame_now(socket: DirectClientConnection, data: bytes) -> bool:
+    """Write one envelope at once, without waiting: ``False`` (nothing written) when the
+    socket is not open or is applying backpressure; the caller queues it then."""
+    if socket.protocol.state is not State.OPEN or socket.paused or socket.transport.is_closing():
+        return False
+    socket.transport.write(encoded_text_frames((data,), masked=True))
+    return True
 
 
 def _is_initialize(text: str) -> bool:
@@ -114,12 +134,17 @@ def _is_initialize(text: str) -> bool:
 class RemoteStream:
     """One controller session: its processor connection and its wire state."""
 
-    __slots__ = ("client_id", "stream_id", "conn", "last_inbound", "last_seen")
+    __slots__ = ("client_id", "stream_id", "conn", "last_inbound", "last_seen", "affixes", "pending")
 
     def __init__(self, client_id: str, stream_id: str, conn: Connection) -> None:
         self.client_id = client_id
         self.stream_id = stream_id
         self.conn = conn
+        #: What surrounds each message of the stream in its envelope (encoded once).
+        self.affixes = server_message_affixes(client_id, stream_id)
+        #: Messages taken from the outbound queue and not sent yet: only after a chunked
+        #: message filled the window in the middle of a batch; sent first.
+        self.pending: list[str] = []
         #: The last inbound seq_id accepted (client_tracker.rs: later ones must be higher).
         self.last_inbound: int | None = None
         self.last_seen = time.monotonic()
@@ -148,15 +173,16 @@ class HostLink:
         #: seq_id counters (never restarted for a pair, observed §3.2) and the link-wide
         #: replay buffer (upstream stalls the whole link at 128 unacked envelopes).
         self._seq = SeqNumbers()
-        self.buffer = ReplayBuffer()
+        #: The encoded envelopes (UTF-8), as written and as a replay writes them again.
+        self.buffer: ReplayBuffer[bytes] = ReplayBuffer()
         self._room = Pulse()  # fired when acks free replay slots
         self._legacy: dict[str, str] = {}
         self._reassembler = Reassembler()
         self._socket: DirectClientConnection | None = None
-        self._out: deque[str] = deque()
+        self._out: list[bytes] = []
         self._out_ready = Pulse()
         #: Writes one envelope on the socket now, or says it cannot without waiting.
-        self._write_now: Callable[[str], bool] = _cannot_write_now
+        self._write_now: Callable[[bytes], bool] = _cannot_write_now
         self._wrote_now = False  # an envelope went out directly in this loop iteration
         self._cursor: str | None = None
         self._tg: TaskGroup | None = None
@@ -206,12 +232,15 @@ class HostLink:
                 kind, f"failed to connect app-server remote control websocket `{url}`: {exc or type(exc).__name__}"
             ) from None
         assert isinstance(socket, DirectClientConnection)
+        # The link frames its envelopes itself (encoded_text_frames), which needs no extension
+        # negotiated; it offers none (LINK_OPTIONS: no compression), so none can be.
+        assert not socket.protocol.extensions
         if not service.enabled:
             socket.transport.abort()
             return
         self.metrics.connects += 1
         self._socket = socket
-        self._write_now = functools.partial(write_now, socket)
+        self._write_now = lambda data: _write_frame_now(socket, data)
         socket.set_text_sink(self._on_text)
         log.info("remote control connected to %s (server %s)", url, enrollment.server_id)
         service.status.set_status(RcStatus.CONNECTED)
@@ -273,10 +302,8 @@ class HostLink:
     def _replay(self) -> None:
         """A new socket: every unacked envelope first, in order, unchanged."""
         self._out.clear()
-        replayed = 0
-        for envelope in self.buffer.replay():
-            self._out.append(encode(envelope))
-            replayed += 1
+        self._out.extend(self.buffer.replay())
+        replayed = len(self._out)
         if replayed:
             self.metrics.replayed += replayed
             log.info("remote control: replaying %d unacked envelopes", replayed)
@@ -284,20 +311,19 @@ class HostLink:
 
     # --- writing -------------------------------------------------------------------------------
 
-    def _emit(self, text: str, *, fire: bool = True) -> None:
+    def _emit(self, data: bytes, *, fire: bool = True) -> None:
         """Send one envelope (already in the replay buffer): at once when it is the first of
         this loop iteration and nothing is queued, else through the link writer (``fire``
         wakes it; a batch fires once at its end)."""
         self.metrics.envelopes_out += 1
-        socket = self._socket
-        if socket is None:
+        if self._socket is None:
             return  # replayed from the buffer by the next socket
         out = self._out
-        if fire and not out and not self._wrote_now and self._write_now(text):
+        if fire and not out and not self._wrote_now and self._write_now(data):
             self._wrote_now = True
             asyncio.get_running_loop().call_soon(self._rearm_write_now)
             return
-        out.append(text)
+        out.append(data)
         if fire:
             self._out_ready.fire()
 
@@ -306,68 +332,110 @@ class HostLink:
 
     async def _write(self, socket: DirectClientConnection) -> None:
         out = self._out
+        batch_size = limits.RC_WRITE_BATCH
         while True:
             while not out:
                 await self._out_ready.wait()
-            batch = [out.popleft() for _ in range(min(len(out), limits.RC_WRITE_BATCH))]
+            batch = out[:batch_size]
+            del out[:batch_size]
             try:
-                await send_texts(socket, batch)
+                async with socket.send_context():
+                    socket.transport.write(encoded_text_frames(batch, masked=True))
             except ConnectionClosed:
                 return
 
-    def _sequence(self, stream: RemoteStream, text: str, *, now: bool = False) -> None:
-        """Number one message of the stream, record its envelope(s) for replay and send
-        them (chunked when over the envelope limit): queued for the link writer's next
-        batch, or with ``now`` written at once when :meth:`_emit` can."""
+    def _record(self, stream: RemoteStream, entries: list[Entry[bytes]], *, now: bool = False) -> None:
+        """Keep a stream's new envelopes for replay and queue them for the link writer
+        (``now``: a lone one may be written at once, see :meth:`_emit`)."""
+        if not entries:
+            return
+        self.buffer.record_many((stream.client_id, stream.stream_id), entries)
+        if now and len(entries) == 1:
+            self._emit(entries[0][2])
+            return
+        self.metrics.envelopes_out += len(entries)
+        if self._socket is not None:  # (else replayed from the buffer by the next socket)
+            self._out.extend(map(_payload, entries))
+
+    def _sequence(self, stream: RemoteStream, texts: list[str], *, now: bool = False) -> int:
+        """Number the stream's next messages ``texts``, in order, record their envelopes for
+        replay and queue them for the link writer's next batch (``now``: a lone message is
+        written at once when :meth:`_emit` can). Chunked above the envelope limit. Stops
+        after a chunked message that filled the window (callers pass at most
+        ``buffer.room`` messages, so only one of several envelopes can); returns how many
+        messages were sequenced.
+
+        Each whole message's envelope is its stream's affixes around its text, encoded
+        (:func:`.envelopes.server_message_affixes`): no envelope object, no JSON encoding.
+        """
         client_id, stream_id = stream.client_id, stream.stream_id
-        seq_id = self._seq.next(client_id, stream_id)
-        whole = ServerMessage(client_id, stream_id, seq_id, text)
-        wire = encode(whole)
+        count = len(texts)
+        first = self._seq.take(client_id, stream_id, count)
+        head, tail = stream.affixes
         limit = limits.RC_MAX_ENVELOPE_BYTES
-        if len(wire) * 4 <= limit or len(wire.encode()) <= limit:
-            self.buffer.record(whole)
-            self._emit(wire, fire=now)
-            return
-        try:
-            envelopes = split_server_message(client_id, stream_id, seq_id, text)
-        except MessageTooLarge:
-            log.warning("remote stream %s/%s: dropping a message too large to send", client_id, stream_id)
-            return
-        for envelope in envelopes:
-            self.buffer.record(envelope)
-            self._emit(encode(envelope), fire=False)
-        if now:
+        entries: list[Entry[bytes]] = []
+        append = entries.append
+        done = 0
+        for seq_id, text in enumerate(texts, first):
+            data = b"%b%b%b%d}" % (head, text.encode(), tail, seq_id)
+            done += 1
+            if len(data) <= limit:
+                append((seq_id, _WHOLE, data))
+                continue
+            self._record(stream, entries)
+            entries = []
+            append = entries.append
+            self._record(stream, self._chunked(stream, seq_id, text))
+            if self.buffer.full and done < count:
+                self._seq.give_back(client_id, stream_id, count - done)
+                break
+        self._record(stream, entries, now=now)
+        if now and done:
             self._out_ready.fire()
+        return done
+
+    def _chunked(self, stream: RemoteStream, seq_id: int, text: str) -> list[Entry[bytes]]:
+        """The envelopes of a message too large for one (§4.4), all numbered ``seq_id``."""
+        try:
+            envelopes = split_server_message(stream.client_id, stream.stream_id, seq_id, text)
+        except MessageTooLarge:
+            log.warning(
+                "remote stream %s/%s: dropping a message too large to send", stream.client_id, stream.stream_id
+            )
+            return []
+        return [(seq_id, envelope.segment_id, encode(envelope).encode()) for envelope in envelopes]
 
     def _write_answer(self, stream: RemoteStream, text: str) -> bool:
         """The stream connection's direct writer (:meth:`Connection.set_direct_writer`): an
         answer with nothing queued before it goes out now; ``False`` (nothing done) while
-        the replay window is full, so that it queues behind the stalled stream writer."""
-        if self.buffer.full:
+        the replay window is full or the stream writer holds messages taken from the queue,
+        so that it queues behind them."""
+        if self.buffer.full or stream.pending:
             return False
-        self._sequence(stream, text, now=True)
+        self._sequence(stream, [text], now=True)
         return True
 
     async def _stream_writer(self, stream: RemoteStream) -> None:
+        """Moves the stream's outbound messages into envelopes: everything queued, as far
+        as the window allows, per wake-up (one wake-up of the link writer per batch)."""
         outbound = stream.conn.outbound
         buffer = self.buffer
+        pending = stream.pending
         while True:
             while buffer.full:
                 await self._room.wait()
-            try:
-                text = await outbound.get()
-            except QueueClosed:
-                return
-            # Everything queued, while the window allows: one wake-up of the link writer
-            # per batch instead of one per message.
-            while True:
-                self._sequence(stream, text)
-                if buffer.full:
-                    break
+            if not pending:
                 try:
-                    text = outbound.get_nowait()
-                except (anyio.WouldBlock, QueueClosed):
-                    break
+                    pending.append(await outbound.get())
+                except QueueClosed:
+                    return
+                if buffer.full:
+                    continue  # (an answer written directly filled it meanwhile)
+            room = buffer.room
+            if len(pending) < room:
+                pending += outbound.get_many_nowait(room - len(pending))
+            done = self._sequence(stream, pending if len(pending) <= room else pending[:room])
+            del pending[:done]
             self._out_ready.fire()
 
     # --- reading -------------------------------------------------------------------------------
@@ -513,9 +581,10 @@ class HostLink:
         if stream is not None:
             stream.last_seen = time.monotonic()
         status = PongStatus.ACTIVE if stream is not None else PongStatus.UNKNOWN
-        pong = Pong(client_id, stream_id, self._seq.next(client_id, stream_id), status)
-        self.buffer.record(pong)
-        self._emit(encode(pong))
+        seq_id = self._seq.next(client_id, stream_id)
+        data = encode(Pong(client_id, stream_id, seq_id, status)).encode()
+        self.buffer.record_many((client_id, stream_id), [(seq_id, _WHOLE, data)])
+        self._emit(data)
 
     def _on_closed(self, client_id: str, stream_id: str | None) -> None:
         if stream_id is None:

@@ -21,13 +21,17 @@ from __future__ import annotations
 import math
 from collections import OrderedDict, deque
 from collections.abc import Iterator
+from typing import Generic, TypeVar
 
 from appserver import limits
 from appserver.remote_control.envelopes import ServerEnvelope, ServerMessageChunk
 
-__all__ = ["ReplayBuffer", "ReplayFilter", "SeqNumbers", "StreamKey", "position"]
+__all__ = ["Entry", "ReplayBuffer", "ReplayFilter", "SeqNumbers", "StreamKey", "position"]
 
 StreamKey = tuple[str, str]
+T = TypeVar("T")
+#: A replay buffer entry: ``(seq_id, segment_id or inf, item)`` (see :func:`position`).
+Entry = tuple[int, float, T]
 
 
 def position(envelope: ServerEnvelope) -> tuple[int, float]:
@@ -53,13 +57,23 @@ class SeqNumbers:
 
     def next(self, client_id: str, stream_id: str) -> int:
         """The number of the stream's next envelope (1 for a stream never seen)."""
+        return self.take(client_id, stream_id, 1)
+
+    def take(self, client_id: str, stream_id: str, count: int) -> int:
+        """Number ``count`` envelopes of the stream at once: the first of their consecutive
+        numbers (:meth:`next` ``count`` times, in one step)."""
         key = (client_id, stream_id)
-        seq_id = self._last.get(key, 0) + 1
-        self._last[key] = seq_id
+        first = self._last.get(key, 0) + 1
+        self._last[key] = first + count - 1
         self._last.move_to_end(key)
         while len(self._last) > self._remember:
             self._last.popitem(last=False)
-        return seq_id
+        return first
+
+    def give_back(self, client_id: str, stream_id: str, count: int) -> None:
+        """Un-take the last ``count`` numbers of the stream: only right after :meth:`take`,
+        before anything else numbers the stream, for numbers that were not used."""
+        self._last[(client_id, stream_id)] -= count
 
     def __len__(self) -> int:
         return len(self._last)
@@ -68,17 +82,28 @@ class SeqNumbers:
         return f"<SeqNumbers streams={len(self._last)}>"
 
 
-class ReplayBuffer:
-    """Server envelopes sent over the link and not yet acked, per stream, in order."""
+class ReplayBuffer(Generic[T]):
+    """Server envelopes sent over the link and not yet acked, per stream, in order.
+
+    Each entry is kept with its :func:`position`, so that acks compare numbers only. An
+    entry is whatever its owner needs to send it again: an envelope (:meth:`record`), or
+    the host link's encoded frame payload (:meth:`record_many`), which a replay writes
+    again unchanged without encoding anything.
+    """
 
     def __init__(self) -> None:
-        self._by_stream: dict[StreamKey, deque[ServerEnvelope]] = {}
+        self._by_stream: dict[StreamKey, deque[Entry[T]]] = {}
         self._unacked = 0
 
     @property
     def unacked(self) -> int:
         """Envelopes not yet acked, over every stream of the link."""
         return self._unacked
+
+    @property
+    def room(self) -> int:
+        """How many more envelopes may be sent before the link is :attr:`full`."""
+        return limits.RC_MAX_UNACKED - self._unacked
 
     @property
     def full(self) -> bool:
@@ -88,11 +113,19 @@ class ReplayBuffer:
     def unacked_for(self, client_id: str, stream_id: str) -> int:
         return len(self._by_stream.get((client_id, stream_id), ()))
 
-    def record(self, envelope: ServerEnvelope) -> None:
+    def record(self, envelope: T) -> None:
         """Keep an envelope that is being sent until it is acked."""
-        key = (envelope.client_id, envelope.stream_id)
-        self._by_stream.setdefault(key, deque()).append(envelope)
-        self._unacked += 1
+        key = (envelope.client_id, envelope.stream_id)  # type: ignore[attr-defined]
+        seq_id, segment = position(envelope)  # type: ignore[arg-type]
+        self.record_many(key, [(seq_id, segment, envelope)])
+
+    def record_many(self, key: StreamKey, entries: list[Entry[T]]) -> None:
+        """Keep a stream's ``(seq_id, segment_id or inf, item)`` entries, in sending order."""
+        pending = self._by_stream.get(key)
+        if pending is None:
+            pending = self._by_stream[key] = deque()
+        pending.extend(entries)
+        self._unacked += len(entries)
 
     def ack(self, client_id: str, stream_id: str, seq_id: int, segment_id: int | None = None) -> int:
         """Forget the stream's envelopes up to ``(seq_id, segment_id)``; return how many.
@@ -104,15 +137,19 @@ class ReplayBuffer:
         pending = self._by_stream.get(key)
         if not pending:
             return 0
-        upto = (seq_id, math.inf if segment_id is None else segment_id)
+        segment = math.inf if segment_id is None else segment_id
         freed = 0
-        while pending and position(pending[0]) <= upto:
-            pending.popleft()
+        popleft = pending.popleft
+        while pending:
+            first = pending[0]
+            if first[0] > seq_id or (first[0] == seq_id and first[1] > segment):
+                break
+            popleft()
             freed += 1
-        if freed and any(position(envelope) <= upto for envelope in pending):
+        if freed and any(e[0] < seq_id or (e[0] == seq_id and e[1] <= segment) for e in pending):
             # Not expected from a relay (acks follow sending order), but never keep an
             # acked envelope behind an unacked one.
-            kept = deque(envelope for envelope in pending if position(envelope) > upto)
+            kept = deque(e for e in pending if e[0] > seq_id or (e[0] == seq_id and e[1] > segment))
             freed += len(pending) - len(kept)
             pending = self._by_stream[key] = kept
         if not pending:
@@ -120,10 +157,11 @@ class ReplayBuffer:
         self._unacked -= freed
         return freed
 
-    def replay(self) -> Iterator[ServerEnvelope]:
-        """Every unacked envelope, each stream in order, to send first on a new link."""
+    def replay(self) -> Iterator[T]:
+        """Every unacked entry's item, each stream in order, to send first on a new link."""
         for pending in list(self._by_stream.values()):
-            yield from list(pending)
+            for entry in list(pending):
+                yield entry[2]
 
     def __repr__(self) -> str:
         return f"<ReplayBuffer unacked={self._unacked} streams={len(self._by_stream)}>"

@@ -106,11 +106,7 @@ async def _write(conn: Connection, send_batch: SendBatch) -> None:
             batch = [await outbound.get()]
         except QueueClosed:
             return
-        while len(batch) < limits.WRITE_BATCH_MESSAGES:
-            try:
-                batch.append(outbound.get_nowait())
-            except (anyio.WouldBlock, QueueClosed):
-                break
+        batch += outbound.get_many_nowait(limits.WRITE_BATCH_MESSAGES - 1)
         try:
             await send_batch(batch)
         except TransportClosed:

@@ -23,7 +23,7 @@ from appserver import limits, strings
 from appserver.close import CloseCode
 from appserver.processor import OverflowPolicy, Processor
 from appserver.transports.base import TransportClosed, run_connection
-from appserver.transports.frames import DirectServerConnection, DirectTextFrames
+from appserver.transports.frames import DirectServerConnection, DirectTextFrames, text_frames
 
 log = logging.getLogger("appserver.websocket")
 
@@ -57,14 +57,13 @@ async def send_texts(ws: Connection, texts: Iterable[str]) -> None:
     websockets' own write path (``send_context``: state checks, flow control, closing on
     errors) writes each frame with its own ``transport.write``, which is a ``send``
     system call per frame whenever the socket keeps up: a 20,000-delta turn made 20,000
-    of them. Framing happens in its sans-I/O protocol object; the frames are joined
-    here and written at once. Raises ``ConnectionClosed`` like ``ws.send``.
+    of them. The frames are built by :func:`.frames.text_frames` and written at once.
+    Raises ``ConnectionClosed`` like ``ws.send``.
     """
     async with ws.send_context():
-        protocol = ws.protocol
-        for text in texts:
-            protocol.send_text(text.encode())
-        _write_joined(ws, protocol.data_to_send())
+        data = text_frames(ws.protocol, texts)
+        if data:
+            ws.transport.write(data)
 
 
 def write_now(ws: Connection, text: str) -> bool:
@@ -73,24 +72,8 @@ def write_now(ws: Connection, text: str) -> bool:
     wait for room); the caller queues the message then."""
     if ws.protocol.state is not State.OPEN or ws.paused or ws.transport.is_closing():
         return False
-    ws.protocol.send_text(text.encode())
-    _write_joined(ws, ws.protocol.data_to_send())
+    ws.transport.write(text_frames(ws.protocol, (text,)))
     return True
-
-
-def _write_joined(ws: Connection, data: list[bytes]) -> None:
-    if not data:
-        return
-    if len(data) > 1 and all(data):
-        ws.transport.write(b"".join(data))
-        return
-    for chunk in data:  # rare: an end-of-stream marker (b"") after a close frame
-        if chunk:
-            ws.transport.write(chunk)
-        elif ws.transport.can_write_eof():
-            ws.transport.write_eof()
-        else:
-            ws.transport.close()
 
 
 async def _frames(ws: ServerConnection, conn_id: int) -> AsyncIterator[str]:

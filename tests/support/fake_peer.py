@@ -45,6 +45,10 @@ class FakePeer:
         self.messages.append(jsonrpc.parse(message.text).payload)
         self._pulse()
 
+    def deliver_many_nowait(self, messages: list[jsonrpc.Message]) -> None:
+        for message in messages:
+            self.deliver_nowait(message)
+
     def backend_failed(self, reason: str) -> None:
         self.failures.append(reason)
         self._pulse()

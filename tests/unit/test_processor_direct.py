@@ -283,3 +283,39 @@ async def test_deliver_nowait_follows_the_rules_of_deliver() -> None:
         {"id": 30, "result": {}},
         {"method": "thread/started", "params": {}},
     ]
+
+
+def note(method: str, **params: Any) -> jsonrpc.Message:
+    return jsonrpc.Message.from_payload({"method": method, "params": params})
+
+
+async def test_deliver_many_nowait_is_deliver_nowait_for_each_in_order() -> None:
+    processor = Processor(DirectBackend())
+    conn, _ = await ready(processor)
+    conn.client.opt_out = frozenset({"noisy/thing"})  # as initialize's opt-out list sets it
+    await conn.receive(req(40))
+    before = processor.metrics.messages_out
+    conn.deliver_many_nowait(
+        [
+            note("item/agentMessage/delta", delta="a"),
+            note("noisy/thing"),  # opted out: dropped, the rest keeps its order
+            jsonrpc.parse('{"id":40,"result":{}}'),  # an answer in the run settles its request
+            note("item/agentMessage/delta", delta="é"),
+        ]
+    )
+    assert conn.in_flight == 0
+    assert [json.loads(conn.outbound.get_nowait()) for _ in range(3)] == [
+        {"method": "item/agentMessage/delta", "params": {"delta": "a"}},
+        {"id": 40, "result": {}},
+        {"method": "item/agentMessage/delta", "params": {"delta": "é"}},
+    ]
+    assert len(conn.outbound) == 0
+    assert processor.metrics.messages_out - before == 3
+
+
+async def test_deliver_many_nowait_closes_a_client_whose_queue_fills() -> None:
+    processor = Processor(DirectBackend())
+    conn, _ = await ready(processor, outbound_items=2)
+    conn.deliver_many_nowait([note("item/agentMessage/delta", delta=str(i)) for i in range(5)])
+    assert conn.close_request is not None and conn.close_request.code == CloseCode.POLICY_VIOLATION
+    assert processor.metrics.closes_by_reason["slow_client"] == 1

@@ -22,6 +22,7 @@ from appserver.remote_control.envelopes import (
     envelope_size,
     parse_client_envelope,
     parse_server_envelope,
+    server_message_affixes,
 )
 
 INIT = (
@@ -54,6 +55,20 @@ def test_server_envelopes_are_written_in_the_binarys_key_order() -> None:
         '"message_size_bytes":273103,"message_chunk_base64":"eyJp","client_id":"client-1",'
         '"stream_id":"stream-1","seq_id":5}'
     )
+
+
+@pytest.mark.parametrize(
+    ("client_id", "stream_id"),
+    [("client-1", "stream-1"), ("clïent \"q\" \\", "strêam\u2028\n"), ("", "")],
+)
+@pytest.mark.parametrize("message", [INIT, '{"method":"n","params":{"text":"é \\"x\\" \\u0000"}}'])
+@pytest.mark.parametrize("seq_id", [1, 9, 1234567890123])
+def test_a_server_message_is_its_streams_affixes_around_the_message(
+    client_id: str, stream_id: str, message: str, seq_id: int
+) -> None:
+    head, tail = server_message_affixes(client_id, stream_id)
+    wire = head + message.encode() + tail + str(seq_id).encode() + b"}"
+    assert wire == encode(ServerMessage(client_id, stream_id, seq_id, message)).encode()
 
 
 @pytest.mark.parametrize(

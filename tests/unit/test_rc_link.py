@@ -39,7 +39,8 @@ def link() -> HostLink:
 
 
 def sent(link: HostLink) -> list[str]:
-    out = list(link._out)
+    """The envelopes queued for the link writer (encoded), as text; taken."""
+    out = [data.decode() for data in link._out]
     link._out.clear()
     return out
 
@@ -201,3 +202,36 @@ async def test_a_direct_answer_waits_in_the_queue_while_the_window_is_full(link:
     assert link.buffer.full
     assert not link._write_answer(stream, '{"id":1,"result":{}}')
     assert link.buffer.unacked == 128 and sent(link) == []
+
+
+@pytest.mark.anyio
+async def test_a_chunked_message_that_fills_the_window_mid_batch_holds_the_rest_in_order(link: HostLink) -> None:
+    from anyio import wait_all_tasks_blocked
+
+    link.on_frame(message("client-1", "stream-1", 0, INIT))
+    [stream] = link.streams.values()
+    for _ in range(limits.RC_MAX_UNACKED - 3):
+        link._on_ping("client-1", "stream-1")  # seq 1..125
+    sent(link)
+    big = '{"method":"big","params":"' + "x" * (limits.RC_MAX_ENVELOPE_BYTES + 10) + '"}'  # two chunks
+    for text in ['{"method":"a"}', big, '{"method":"b"}', '{"method":"c"}']:
+        stream.conn.outbound.put_nowait(text, len(text))
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(link._stream_writer, stream)
+        await wait_all_tasks_blocked()
+        # Room for 3: "a", the big one and "b" are taken; "a" and the big one's two chunks
+        # fill the window, "b" is held unnumbered, "c" stays queued.
+        assert link.buffer.unacked == limits.RC_MAX_UNACKED
+        assert stream.pending == ['{"method":"b"}'] and len(stream.conn.outbound) == 1
+        out = [json.loads(t) for t in sent(link)]
+        assert [(e["type"], e["seq_id"]) for e in out] == [
+            ("server_message", 126), ("server_message_chunk", 127), ("server_message_chunk", 127)
+        ]
+        # An answer must not overtake the held message, even once the window has room.
+        link.on_frame('{"type":"ack","client_id":"client-1","stream_id":"stream-1","seq_id":125}')
+        assert not link.buffer.full
+        assert not link._write_answer(stream, '{"id":7,"result":{}}')
+        await wait_all_tasks_blocked()
+        assert [(e["message"]["method"], e["seq_id"]) for e in map(json.loads, sent(link))] == [("b", 128), ("c", 129)]
+        assert stream.pending == []
+        tg.cancel_scope.cancel()

@@ -30,6 +30,15 @@ def test_forgotten_streams_start_again() -> None:
     assert numbers.next("c", "c") == 2
 
 
+def test_numbers_can_be_taken_several_at_once_and_unused_ones_given_back() -> None:
+    numbers = SeqNumbers()
+    assert numbers.take("c", "s", 5) == 1
+    assert numbers.next("c", "s") == 6
+    assert numbers.take("c", "s", 3) == 7
+    numbers.give_back("c", "s", 2)  # only 7 was used
+    assert numbers.next("c", "s") == 8
+
+
 def msg(seq: int, stream: str = "s") -> ServerMessage:
     return ServerMessage("c", stream, seq, "{}")
 
@@ -63,6 +72,18 @@ def test_replay_keeps_each_streams_order_and_the_envelopes_unchanged() -> None:
         Pong("c", "b", 2, PongStatus.ACTIVE),
     ]
     assert buffer.unacked == 4  # replaying does not ack
+
+
+def test_entries_recorded_in_a_batch_are_acked_by_their_positions() -> None:
+    buffer: ReplayBuffer[bytes] = ReplayBuffer()
+    inf = float("inf")
+    buffer.record_many(("c", "s"), [(1, inf, b"one"), (2, 0, b"two.0"), (2, 1, b"two.1"), (3, inf, b"three")])
+    buffer.record_many(("c", "t"), [(1, inf, b"other")])
+    assert (buffer.unacked, buffer.room) == (5, limits.RC_MAX_UNACKED - 5)
+    assert buffer.ack("c", "s", 2, 0) == 2
+    assert list(buffer.replay()) == [b"two.1", b"three", b"other"]
+    assert buffer.ack("c", "s", 3) == 2
+    assert list(buffer.replay()) == [b"other"] and buffer.unacked_for("c", "s") == 0
 
 
 def test_the_link_is_full_at_128_unacked_and_one_ack_frees_one_slot() -> None:

@@ -105,6 +105,24 @@ class TurnRunner:
     async def _emit(self, method: str, params: dict[str, Any]) -> None:
         await self.thread.broadcast(notification(method, params))
 
+    def _delta(self, item_id: str, delta: str) -> dict[str, Any]:
+        return {"threadId": self.thread.id, "turnId": self.turn.id, "itemId": item_id, "delta": delta}
+
+    async def _emit_deltas(self, item_id: str, run: list[str], streamed: list[str]) -> None:
+        """Stream a run of deltas, adding each to ``streamed`` once sent: together to
+        clients that never wait for room, one at a time when one may wait (an interrupt
+        can then land between two deltas, and ``streamed`` must say which were sent)."""
+        thread = self.thread
+        if any(peer.waits_for_room for peer in thread.subscribers.values()):
+            for delta in run:
+                await self._emit("item/agentMessage/delta", self._delta(item_id, delta))
+                streamed.append(delta)
+            return
+        await thread.broadcast_many(
+            [notification("item/agentMessage/delta", self._delta(item_id, delta)) for delta in run]
+        )
+        streamed.extend(run)
+
     async def _item(self, method: str, item: dict[str, Any], at_ms: int) -> None:
         ids = {"threadId": self.thread.id, "turnId": self.turn.id}
         if method == "item/started":
@@ -189,24 +207,20 @@ class TurnRunner:
             turn.scope = scope
             if turn.interrupt_requested:
                 scope.cancel()
-            for index, delta in enumerate(chunks(answer)):
-                if self.delta_interval:
+            pieces = chunks(answer)
+            if self.delta_interval:
+                for delta in pieces:
                     await anyio.sleep(self.delta_interval)
-                elif index % limits.BUILTIN_DELTAS_PER_YIELD == 0:
+                    await self._emit("item/agentMessage/delta", self._delta(agent["id"], delta))
+                    streamed.append(delta)
+            else:
+                for start in range(0, len(pieces), limits.BUILTIN_DELTAS_PER_YIELD):
                     # Delivering to socket clients never waits, so without this a long
                     # reply would hold the event loop for the whole turn (scripts/bench
                     # slow_client measured 1.2 s round trips for other clients).
                     await anyio.lowlevel.checkpoint()
-                await self._emit(
-                    "item/agentMessage/delta",
-                    {
-                        "threadId": thread.id,
-                        "turnId": turn.id,
-                        "itemId": agent["id"],
-                        "delta": delta,
-                    },
-                )
-                streamed.append(delta)
+                    run = pieces[start : start + limits.BUILTIN_DELTAS_PER_YIELD]
+                    await self._emit_deltas(agent["id"], run, streamed)
         turn.scope = None
 
         agent = {**agent, "text": "".join(streamed), "completedAtMs": now_ms()}

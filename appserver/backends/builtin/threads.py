@@ -197,6 +197,15 @@ class Thread:
             else:
                 peer.deliver_nowait(message)
 
+    async def broadcast_many(self, messages: list[jsonrpc.Message]) -> None:
+        """:meth:`broadcast` for several notifications in order (a run of deltas)."""
+        for peer in list(self.subscribers.values()):
+            if peer.waits_for_room:
+                for message in messages:
+                    await peer.deliver(message)
+            else:
+                peer.deliver_many_nowait(messages)
+
     def __repr__(self) -> str:
         return (
             f"<Thread {self.id} turns={len(self.turns)} subscribers={len(self.subscribers)} "
