@@ -534,7 +534,8 @@ RELAY_CLUSTER_PEER_CONNECT_TIMEOUT = 5.0
 RELAY_CLUSTER_PEER_QUEUE = 4096
 #: While the direct path carries everything, the Redis streams are written and read behind
 #: it in batches: a node writes controller frames this long after the first one waiting and
-#: reads a stream again this long after a read that brought nothing new; a host's envelopes
-#: wait less (the host is acked only once Redis has them, and stalls at 128 unacked).
+#: reads a stream again this long after a read that brought nothing new...
 RELAY_CLUSTER_DIRECT_LAG = 0.02
-RELAY_CLUSTER_ACK_LAG = 0.002
+#: ...or at once when this many entries wait (a host is acked only once Redis has its
+#: envelopes, and stalls at 128 unacked: a burst must not wait for the lag).
+RELAY_CLUSTER_WRITE_BATCH = 32

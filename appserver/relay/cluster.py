@@ -57,7 +57,7 @@ from appserver import limits
 from appserver.relay.cluster_host import REDIS_FAILED, ClusterHostLink, StreamWriter, UpThroughRedis
 from appserver.relay.lease import Lease, Leases
 from appserver.relay.peers import PATH as PEER_PATH
-from appserver.relay.peers import Peers, frame_down, frame_up, parse_frame
+from appserver.relay.peers import Peers, frame_message, frame_up, parse_frame
 from appserver.remote_control.chunks import ChunkError, Reassembler
 from appserver.remote_control.envelopes import (
     EnvelopeError,
@@ -96,6 +96,11 @@ class ClusterMetrics:
             "nodes, ahead of their copy in Redis.",
             ["direction"], registry=registry,
         )
+        # The per-message ones, looked up once.
+        self.direct_to_host = self.forwarded.labels("direct_to_host")
+        self.direct_to_controllers = self.forwarded.labels("direct_to_controllers")
+        self.from_host = self.forwarded.labels("from_host")
+        self.from_controllers = self.forwarded.labels("from_controllers")
         self.lease_changes = Counter(
             "appserver_relay_cluster_lease_changes",
             "Host leases acquired, taken over from another node, released, or lost.",
@@ -164,7 +169,7 @@ class Cluster:
         self.node_id = node_id or secrets.token_hex(4)
         self.channel = f"{prefix}:events"
         self.leases = Leases(client, prefix, self.node_id, self.channel)
-        self.peers = Peers(client, prefix, self.node_id, self._peer_frames)
+        self.peers = Peers(client, prefix, self.node_id, self._peer_frames, self._peer_frames_now)
         self.metrics = ClusterMetrics(relay.metrics.registry)
         #: server_id -> the link this node owns.
         self.owned: dict[str, ClusterHostLink] = {}
@@ -399,8 +404,7 @@ class Cluster:
         writer = self.senders.get(server_id)
         if writer is None:
             writer = self.senders[server_id] = StreamWriter(
-                self, self.key("up", server_id), self._up_len, "to_host", limits.RELAY_CLUSTER_DIRECT_LAG
-            )
+                self, self.key("up", server_id), self._up_len, "to_host")
             self.spawn(writer.run)
         if not writer.put(fields):
             log.warning("controller %s/%s: frame held (the queue to Redis is full)", client_id, stream_id)
@@ -476,7 +480,7 @@ class Cluster:
         stream = self.relay.streams.get(envelope.stream_id)
         if stream is None or stream.client_id != envelope.client_id or stream.server_id != follower.server_id:
             return  # another node's stream, or one that ended
-        self.metrics.forwarded.labels("from_host").inc()
+        self.metrics.from_host.inc()
         if isinstance(envelope, Pong):
             if envelope.status is PongStatus.ACTIVE:
                 # Pongs count in the stream's numbering: the direct path needs it without gaps.
@@ -512,7 +516,9 @@ class Cluster:
         origin = link.origins.get((envelope.client_id, envelope.stream_id))
         if origin == self.node_id:
             return self.take_direct_down(link.server_id, envelope)
-        return origin is not None and self.peers.send(origin, frame_down(link.server_id, text))
+        return origin is not None and self.peers.send(origin, frame_message(
+            link.server_id, envelope.client_id, envelope.stream_id, envelope.seq_id, envelope.message
+        ))
 
     def take_direct_down(self, server_id: str, envelope: ServerMessage) -> bool:
         """Used only when it is the stream's next envelope; otherwise the down stream brings
@@ -529,13 +535,27 @@ class Cluster:
             follower.behind.set()
             return False
         follower.replay.accept(envelope)
-        self.metrics.forwarded.labels("direct_to_controllers").inc()
+        self.metrics.direct_to_controllers.inc()
         stream.to_controller(envelope.message)
         return True
 
     async def _peer_frames(self, frames: list[str]) -> None:
-        """A batch from another node. Host envelopes are written per link in one write, all
-        before anything else can run (an up stream copy read meanwhile must not overtake)."""
+        """A batch from another node, on its socket's task: handled, then the host links
+        written to drained."""
+        for link in self._take_peer_frames(frames):
+            await link.drain()
+
+    def _peer_frames_now(self, frames: list[str]) -> bool:
+        """A batch from another node where it was read; False (nothing done) while a host
+        link this node owns applies backpressure (the socket's task then waits for room)."""
+        if not all(link.frames.idle for link in self.owned.values()):
+            return False
+        self._take_peer_frames(frames)
+        return True
+
+    def _take_peer_frames(self, frames: list[str]) -> list[ClusterHostLink]:
+        """Host envelopes are written per link in one write, all before anything else can
+        run (an up stream copy read meanwhile must not overtake); returns the links written to."""
         out: dict[ClusterHostLink, list[str]] = {}
         for frame in frames:
             parsed = parse_frame(frame)
@@ -549,14 +569,8 @@ class Cluster:
                 if link is not None and wire is not None:
                     out.setdefault(link, []).append(wire)
                 continue
-            server_id, text = parts
-            try:
-                envelope = parse_server_envelope(text)
-            except EnvelopeError:
-                continue
-            if isinstance(envelope, ServerMessage):
-                self.take_direct_down(server_id, envelope)
+            server_id, client_id, stream_id, seq_id, text = parts
+            self.take_direct_down(server_id, ServerMessage(client_id, stream_id, int(seq_id), text))
         for link, texts in out.items():
             link.write_direct(texts)
-        for link in out:
-            await link.drain()
+        return list(out)

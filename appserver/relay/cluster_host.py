@@ -26,6 +26,7 @@ from appserver.relay.lease import Lease
 from appserver.remote_control.chunks import MessageTooLarge, split_client_message
 from appserver.remote_control.envelopes import (
     ClientClosed,
+    ClientMessage,
     Ping,
     ServerMessage,
     encode,
@@ -85,8 +86,7 @@ class ClusterHostLink(UpThroughRedis, HostLink):
         self.cluster = cluster
         self.lease: Lease | None = None
         self._start = "0-0"
-        self._down = StreamWriter(cluster, cluster.key("down", self.server_id), cluster._down_len, "to_controllers",
-                             limits.RELAY_CLUSTER_ACK_LAG)
+        self._down = StreamWriter(cluster, cluster.key("down", self.server_id), cluster._down_len, "to_controllers")
         #: Per controller stream, the last seq_id written to the host on this link: a direct
         #: frame is used only when it is the next one, and the up stream's copy of a frame
         #: already written is skipped.
@@ -256,7 +256,7 @@ class ClusterHostLink(UpThroughRedis, HostLink):
             self.origins.pop((client_id, stream_id), None)
             self._verified = entry_id
             await self._send(encode(ClientClosed(client_id, stream_id, cursor)), "client_closed")
-        self.cluster.metrics.forwarded.labels("from_controllers").inc()
+        self.cluster.metrics.from_controllers.inc()
         return True
 
     async def take_direct(self, origin: str, client_id: str, stream_id: str, seq_id: int, text: str) -> bool:
@@ -265,7 +265,7 @@ class ClusterHostLink(UpThroughRedis, HostLink):
         wire = self.direct_envelope(origin, client_id, stream_id, seq_id, text)
         if wire is None or not await self._send(wire, "client_message"):
             return False
-        self.cluster.metrics.forwarded.labels("direct_to_host").inc()
+        self.cluster.metrics.direct_to_host.inc()
         return True
 
     def direct_envelope(self, origin: str, client_id: str, stream_id: str, seq_id: int, text: str) -> str | None:
@@ -288,15 +288,13 @@ class ClusterHostLink(UpThroughRedis, HostLink):
         if self.closed or written is None or seq_id != written + 1 or '"initialize"' in text:
             self._behind.set()
             return None
-        try:
-            envelopes = split_client_message(client_id, stream_id, seq_id, text)
-        except MessageTooLarge:
-            return None  # the up stream's copy is dropped the same way
-        if len(envelopes) != 1:
-            return None  # chunked messages come from the up stream only
-        self._written[key] = seq_id
         cursor = cursor_of(self._verified) if self._verified != "0-0" else None
-        return encode(replace(envelopes[0], cursor=cursor))
+        wire = encode(ClientMessage(client_id, stream_id, seq_id, text, cursor))
+        limit = limits.RC_MAX_ENVELOPE_BYTES
+        if len(wire) * 4 > limit and len(wire.encode("utf-8")) > limit:
+            return None  # chunked (or too large) messages come from the up stream only
+        self._written[key] = seq_id
+        return wire
 
     def write_direct(self, texts: list[str]) -> None:
         """Direct envelopes (with the acks due) in one socket write; never waits."""
@@ -309,7 +307,7 @@ class ClusterHostLink(UpThroughRedis, HostLink):
             self.closed = True
             return
         self.relay.metrics.sent("client_message").inc(len(texts))
-        self.cluster.metrics.forwarded.labels("direct_to_host").inc(len(texts))
+        self.cluster.metrics.direct_to_host.inc(len(texts))
 
     async def drain(self) -> None:
         try:
@@ -319,17 +317,30 @@ class ClusterHostLink(UpThroughRedis, HostLink):
             self.closed = True
 
 
+#: KEYS[1]: the stream. ARGV: maxlen, then per entry its number of arguments and its
+#: field/value pairs. One command appends a whole batch (one entry per frame, in order):
+#: a client packs and parses one command, not one XADD per frame.
+_APPEND = r"""
+local i, n = 2, #ARGV
+while i <= n do
+  local count = tonumber(ARGV[i])
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, i + 1, i + count))
+  i = i + 1 + count
+end
+return n
+"""
+
+
 class StreamWriter:
     """Appends to one Redis stream in the order :meth:`put` was called, without making
-    the caller wait: a task writes whatever is queued in one pipelined round trip (one
-    connection, so Redis keeps the order), retries a batch that failed until Redis takes
-    it, then runs each entry's ``done`` callback. Bounded: ``put`` refuses past
-    ``RELAY_CLUSTER_WRITE_QUEUE`` entries (the caller holds the frame, or stalls the host)."""
+    the caller wait: a task writes whatever is queued in one command (:data:`_APPEND`, an
+    atomic script), retries a batch that failed until Redis takes it, then runs each
+    entry's ``done`` callback. Bounded: ``put`` refuses past ``RELAY_CLUSTER_WRITE_QUEUE``
+    entries (the caller holds the frame, or stalls the host)."""
 
-    def __init__(self, cluster: Cluster, key: str, maxlen: int, direction: str, lag: float) -> None:
+    def __init__(self, cluster: Cluster, key: str, maxlen: int, direction: str) -> None:
         self.cluster = cluster
         self.key = key
-        self.lag = lag
         self.maxlen = maxlen
         self.direction = direction
         self._pending: deque[tuple[dict[str, str | int], Callable[[], None] | None]] = deque()
@@ -337,6 +348,7 @@ class StreamWriter:
         #: Set when an entry is queued that the direct path did not carry: written at once.
         self._urgent = anyio.Event()
         self.failing = False
+        self._append = cluster.client.register_script(_APPEND)
 
     def __repr__(self) -> str:
         return f"<Writer {self.key} pending={len(self._pending)}{' failing' if self.failing else ''}>"
@@ -346,6 +358,8 @@ class StreamWriter:
             return False
         self._pending.append((fields, done))
         self._wake.set()
+        if len(self._pending) >= limits.RELAY_CLUSTER_WRITE_BATCH:
+            self._urgent.set()
         return True
 
     def urgent(self) -> None:
@@ -358,17 +372,19 @@ class StreamWriter:
             await self._wake.wait()
             if not self._urgent.is_set():
                 # Everything queued went by the direct path too: gather more into one write.
-                with anyio.move_on_after(self.lag):
+                with anyio.move_on_after(limits.RELAY_CLUSTER_DIRECT_LAG):
                     await self._urgent.wait()
             self._wake = anyio.Event()
             self._urgent = anyio.Event()
             while self._pending:
                 batch = [self._pending[i] for i in range(min(len(self._pending), limits.RELAY_CLUSTER_READ_BATCH))]
+                args: list[str | int] = [self.maxlen]
+                for fields, _ in batch:
+                    args.append(len(fields) * 2)
+                    for name, value in fields.items():
+                        args += (name, value)
                 try:
-                    async with self.cluster.client.pipeline(transaction=False) as pipe:
-                        for fields, _ in batch:
-                            pipe.xadd(self.key, fields, maxlen=self.maxlen, approximate=True)
-                        await pipe.execute()
+                    await self._append(keys=[self.key], args=args)
                 except REDIS_FAILED as exc:
                     metrics.redis_errors.inc()
                     if not self.failing:

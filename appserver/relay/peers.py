@@ -17,17 +17,24 @@ stream, and drops the streams' copy of what it already used (cluster.py says how
   Redis is trusted with the whole relay anyway), as ``Authorization: Bearer`` on
   ``GET /cluster/v1/peer``; compared in constant time, never logged.
 * :meth:`Peers.send` never waits: a frame is queued for the peer's socket (bounded by
-  ``RELAY_CLUSTER_PEER_QUEUE``) or not sent at all.
+  ``RELAY_CLUSTER_PEER_QUEUE``) or not sent at all. What is queued is written by a
+  callback at the end of the event loop's current step (every frame queued meanwhile in
+  ONE socket write, no task woken); only a socket applying backpressure leaves the rest
+  to a task that waits for room. The outgoing socket is a ``websockets`` client (its
+  sans-I/O framing writes without waiting); the incoming one is the relay's aiohttp server.
 
 Frames are text: ``u\\t<from node>\\t<server>\\t<client>\\t<stream>\\t<seq_id>\\t<message>`` (a
-controller message for the host's owner) and ``d\\t<server>\\t<envelope>`` (a host envelope for
-the node holding its stream); ids never contain a tab. One WebSocket message carries every
+controller message for the host's owner) and ``m\\t<server>\\t<client>\\t<stream>\\t<seq_id>\\t<message>``
+(a host's ``server_message``, already parsed by the owner, for the node holding its stream:
+that node parses no JSON); ids never contain a tab (a frame whose fields do not line up
+is not used, and the streams carry its message). One WebSocket message carries every
 frame queued when it was written (a batch: ``<length>:<frame>`` repeated, lengths in
 characters), so a burst costs one write, not one per frame.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import ipaddress
 import logging
@@ -36,15 +43,19 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
-import aiohttp
 import anyio
 import anyio.abc
 from aiohttp import WSMsgType, web
 from redis import asyncio as aioredis
 from redis import exceptions as redis_errors
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import WebSocketException
+from websockets.protocol import State
 
 from appserver import limits, strings
 from appserver.relay.http import HttpError, bearer
+from appserver.relay.inline_ws import InlineWebSocketResponse
+from appserver.transports.websocket import CLIENT_OPTIONS, write_now
 
 log = logging.getLogger("appserver.relay")
 
@@ -69,8 +80,11 @@ class _Peer:
     def __init__(self, node_id: str) -> None:
         self.node_id = node_id
         self.queue: deque[str] = deque()
-        self.wake = anyio.Event()
-        self.ws: aiohttp.ClientWebSocketResponse | None = None
+        #: A write is due at the end of the loop's current step (:meth:`Peers._flush`).
+        self.flush_due = False
+        #: Set when the socket applied backpressure: the peer's task waits for room.
+        self.blocked = anyio.Event()
+        self.ws: ClientConnection | None = None
 
     def __repr__(self) -> str:
         return f"<Peer {self.node_id} {'connected' if self.ws is not None else 'not connected'} queued={len(self.queue)}>"
@@ -80,17 +94,22 @@ class Peers:
     """This node's direct sockets to the others (outgoing) and its endpoint for theirs."""
 
     def __init__(self, client: aioredis.Redis, prefix: str, node_id: str,
-                 on_frames: Callable[[list[str]], Awaitable[None]]) -> None:
+                 on_frames: Callable[[list[str]], Awaitable[None]],
+                 take_frames: Callable[[list[str]], bool]) -> None:
         self.client = client
         self.prefix = prefix
         self.node_id = node_id
+        #: A batch from another node, handled by the socket's task (may wait for room)...
         self.on_frames = on_frames
+        #: ...or where it was read, when handling it cannot wait (``False``: nothing done).
+        self.take_frames = take_frames
         self.secret: str | None = None
         self.url: str | None = None
         self._peers: dict[str, _Peer] = {}
-        self._session: aiohttp.ClientSession | None = None
         self._tasks: anyio.abc.TaskGroup | None = None
         self._advertised = anyio.Event()
+        #: Set once the cluster's secret is known: from then on :meth:`send` dials peers.
+        self.ready = anyio.Event()
 
     def __repr__(self) -> str:
         return f"<Peers node={self.node_id} url={self.url} peers={len(self._peers)}>"
@@ -100,8 +119,7 @@ class Peers:
 
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """The shared secret, then the sockets to peers for the life of the node."""
-        async with aiohttp.ClientSession() as session, anyio.create_task_group() as tasks:
-            self._session = session
+        async with anyio.create_task_group() as tasks:
             task_status.started()
             key = f"{self.prefix}:cluster-secret"
             while self.secret is None:
@@ -111,6 +129,7 @@ class Peers:
                 except (OSError, redis_errors.RedisError):
                     await anyio.sleep(limits.RELAY_CLUSTER_RETRY)
             self._tasks = tasks
+            self.ready.set()
             tasks.start_soon(self._advertise)
             await anyio.sleep_forever()
 
@@ -148,11 +167,29 @@ class Peers:
         if peer.ws is None or len(peer.queue) >= limits.RELAY_CLUSTER_PEER_QUEUE:
             return False
         peer.queue.append(frame)
-        peer.wake.set()
+        if not peer.flush_due:
+            peer.flush_due = True
+            asyncio.get_running_loop().call_soon(self._flush, peer)
         return True
 
+    @staticmethod
+    def _flush(peer: _Peer) -> None:
+        """Write what is queued, in batches of ``RELAY_CLUSTER_READ_BATCH`` frames, each one
+        WebSocket message; stops (the peer's task goes on) when the socket is full."""
+        peer.flush_due = False
+        queue, ws = peer.queue, peer.ws
+        while queue and ws is not None:
+            count = min(len(queue), limits.RELAY_CLUSTER_READ_BATCH)
+            if not write_now(ws, "".join([f"{len(frame)}:{frame}" for frame in _first(queue, count)])):
+                if ws.state is State.OPEN and not ws.transport.is_closing():
+                    peer.blocked.set()  # backpressure: the peer's task writes once there is room
+                else:
+                    queue.clear()  # going away: the streams carry these
+                return
+            for _ in range(count):
+                queue.popleft()
+
     async def _run_peer(self, peer: _Peer) -> None:
-        assert self._session is not None
         warned = False
         while True:
             try:
@@ -165,12 +202,13 @@ class Peers:
                         del self._peers[peer.node_id]
                         return
                     continue
-                with anyio.fail_after(limits.RELAY_CLUSTER_PEER_CONNECT_TIMEOUT):
-                    ws = await self._session.ws_connect(
-                        url + PATH, headers={"Authorization": f"Bearer {self.secret}"},
-                        heartbeat=limits.RELAY_CONTROLLER_HEARTBEAT, compress=0,
-                    )
-            except (TimeoutError, aiohttp.ClientError, OSError, redis_errors.RedisError) as exc:
+                ws = await connect(
+                    url.replace("http", "ws", 1) + PATH, additional_headers={"Authorization": f"Bearer {self.secret}"},
+                    open_timeout=limits.RELAY_CLUSTER_PEER_CONNECT_TIMEOUT,
+                    ping_interval=limits.RELAY_CONTROLLER_HEARTBEAT, **CLIENT_OPTIONS,
+                )
+            except (TimeoutError, WebSocketException, OSError, redis_errors.RedisError) as exc:
+                # (a refused or failed handshake, a socket closed during it: tried again)
                 if not warned:
                     log.info("relay cluster: no direct socket to node %s yet (%s)", peer.node_id, type(exc).__name__)
                     warned = True
@@ -181,36 +219,34 @@ class Peers:
             peer.ws = ws
             try:
                 async with anyio.create_task_group() as tasks:
-                    tasks.start_soon(self._write, peer, ws, tasks.cancel_scope)
-                    async for _ in ws:  # nothing comes this way; the loop sees the close
-                        pass
+                    tasks.start_soon(self._unblock, peer, ws)
+                    await ws.wait_closed()  # nothing comes this way
                     tasks.cancel_scope.cancel()
             finally:
                 peer.ws = None
                 peer.queue.clear()
-                await ws.close()
+                with anyio.CancelScope(shield=True):
+                    await ws.close()
             log.info("relay cluster: direct socket to node %s closed", peer.node_id)
             await anyio.sleep(limits.RELAY_CLUSTER_RETRY)
 
-    @staticmethod
-    async def _write(peer: _Peer, ws: aiohttp.ClientWebSocketResponse, scope: anyio.CancelScope) -> None:
-        queue = peer.queue
-        try:
-            while True:
-                while not queue:
-                    await peer.wake.wait()
-                    peer.wake = anyio.Event()
-                while queue:
-                    batch = [queue.popleft() for _ in range(min(len(queue), limits.RELAY_CLUSTER_READ_BATCH))]
-                    await ws.send_str("".join(f"{len(frame)}:{frame}" for frame in batch))
-        except (ConnectionError, RuntimeError, aiohttp.ClientError):
-            scope.cancel()
+    async def _unblock(self, peer: _Peer, ws: ClientConnection) -> None:
+        """Writes what waited while the socket applied backpressure, once it has room."""
+        while True:
+            await peer.blocked.wait()
+            peer.blocked = anyio.Event()
+            try:
+                await ws.drain()
+            except OSError:
+                return  # closed: wait_closed ends the socket
+            self._flush(peer)
 
     # --- receiving -----------------------------------------------------------------------
 
     async def handle(self, request: web.Request, on_auth_failure: Callable[[str], None]) -> web.StreamResponse:
-        """``GET /cluster/v1/peer``: another node's socket; its frames go to ``on_frames``, a
-        batch at a time."""
+        """``GET /cluster/v1/peer``: another node's socket; its frames go to ``take_frames``
+        a batch at a time inside the socket's read callback (no task woken per batch), or to
+        ``on_frames`` on the socket's task when that could have to wait."""
         try:
             offered = bearer(request)
         except HttpError:
@@ -219,16 +255,18 @@ class Peers:
         if self.secret is None or not hmac.compare_digest(offered.encode(), self.secret.encode()):
             on_auth_failure("wrong cluster secret")
             raise HttpError(401, strings.RELAY_BAD_NODE_SECRET)
-        ws = web.WebSocketResponse(
+        ws = InlineWebSocketResponse(
             max_msg_size=limits.RELAY_HOST_MAX_FRAME_BYTES, compress=False, autoping=True,
             heartbeat=limits.RELAY_CONTROLLER_HEARTBEAT,
         )
         await ws.prepare(request)
+        ws.set_text_sink(lambda text: self.take_frames(unbatch(text)))
         async for msg in ws:
             if msg.type is WSMsgType.TEXT:
                 await self.on_frames(unbatch(msg.data))
             elif msg.type is not WSMsgType.BINARY:
                 break
+            ws.message_taken()
         return ws
 
     @property
@@ -236,12 +274,16 @@ class Peers:
         return [node for node, peer in self._peers.items() if peer.ws is not None]
 
 
+def _first(queue: deque[str], count: int) -> list[str]:
+    return [queue[i] for i in range(count)] if count < len(queue) else list(queue)
+
+
 def frame_up(node_id: str, server_id: str, client_id: str, stream_id: str, seq_id: int, text: str) -> str:
     return f"u\t{node_id}\t{server_id}\t{client_id}\t{stream_id}\t{seq_id}\t{text}"
 
 
-def frame_down(server_id: str, envelope: str) -> str:
-    return f"d\t{server_id}\t{envelope}"
+def frame_message(server_id: str, client_id: str, stream_id: str, seq_id: int, message: str) -> str:
+    return f"m\t{server_id}\t{client_id}\t{stream_id}\t{seq_id}\t{message}"
 
 
 def unbatch(text: str) -> list[str]:
@@ -266,16 +308,17 @@ def _is_count(text: str) -> bool:
 
 
 def parse_frame(frame: str) -> tuple[str, list[str]] | None:
-    """``("u", [node, server, client, stream, seq, message])`` or ``("d", [server, envelope])``."""
+    """``("u", [node, server, client, stream, seq, message])`` or ``("m", [server, client,
+    stream, seq, message])``."""
     kind = frame[:2]
     if kind == "u\t":
         parts = frame[2:].split("\t", 5)
         if len(parts) == 6 and _is_count(parts[4]):
             return "u", parts
-    elif kind == "d\t":
-        parts = frame[2:].split("\t", 1)
-        if len(parts) == 2:
-            return "d", parts
+    elif kind == "m\t":
+        parts = frame[2:].split("\t", 4)
+        if len(parts) == 5 and _is_count(parts[3]):
+            return "m", parts
     return None
 
 

@@ -346,7 +346,8 @@ class HostLink:
 
     def _record(self, stream: RemoteStream, entries: list[Entry[bytes]], *, now: bool = False) -> None:
         """Keep a stream's new envelopes for replay and queue them for the link writer
-        (``now``: a lone one may be written at once, see :meth:`_emit`)."""
+        (``now``: a lone one may be written at once, see :meth:`_emit`; several wake the
+        writer; without ``now`` the caller wakes it once per batch)."""
         if not entries:
             return
         self.buffer.record_many((stream.client_id, stream.stream_id), entries)
@@ -356,6 +357,8 @@ class HostLink:
         self.metrics.envelopes_out += len(entries)
         if self._socket is not None:  # (else replayed from the buffer by the next socket)
             self._out.extend(map(_payload, entries))
+            if now:
+                self._out_ready.fire()
 
     def _sequence(self, stream: RemoteStream, texts: list[str], *, now: bool = False) -> int:
         """Number the stream's next messages ``texts``, in order, record their envelopes for
@@ -385,13 +388,11 @@ class HostLink:
             self._record(stream, entries)
             entries = []
             append = entries.append
-            self._record(stream, self._chunked(stream, seq_id, text))
+            self._record(stream, self._chunked(stream, seq_id, text), now=now)
             if self.buffer.full and done < count:
                 self._seq.give_back(client_id, stream_id, count - done)
                 break
         self._record(stream, entries, now=now)
-        if now and done:
-            self._out_ready.fire()
         return done
 
     def _chunked(self, stream: RemoteStream, seq_id: int, text: str) -> list[Entry[bytes]]:

@@ -89,9 +89,16 @@ class DirectTextFrames:
     _partial_needed = 0
     #: The frame being handed to the library was declined by the sink: do not offer it again.
     _declined = False
+    _read_done: Callable[[], None] | None = None
+    #: The library's largest frame (:func:`_frame_limit`), looked up once; -1: not yet.
+    _frame_limit: int | None = -1
 
-    def set_text_sink(self, sink: TextSink | None) -> None:
+    def set_text_sink(self, sink: TextSink | None, read_done: Callable[[], None] | None = None) -> None:
+        """``sink`` takes each complete text message read; ``read_done``, if given, is called
+        at the end of every socket read, before any task runs (a sink that gathers a run of
+        messages delivers it there)."""
         self._text_sink = sink
+        self._read_done = read_done
 
     def message_taken(self) -> None:
         """The reader task is done with one message it took from the queue."""
@@ -99,6 +106,13 @@ class DirectTextFrames:
             self._queued_messages -= 1
 
     def data_received(self, data: bytes) -> None:
+        try:
+            self._read(data)
+        finally:
+            if self._read_done is not None:
+                self._read_done()
+
+    def _read(self, data: bytes) -> None:
         protocol: Protocol = self.protocol  # type: ignore[attr-defined]
         if self._library_reads or protocol.state is not _OPEN or protocol.debug:
             self._library_takes_all(data, protocol)
@@ -120,7 +134,9 @@ class DirectTextFrames:
     def _read_frames(self, data: bytes, protocol: Protocol) -> None:
         size = len(data)
         masked = protocol.side is SERVER
-        limit = _frame_limit(protocol)
+        limit = self._frame_limit
+        if limit == -1:
+            limit = self._frame_limit = _frame_limit(protocol)
         pos = 0
         while pos < size:
             if size - pos < 2:
@@ -279,6 +295,13 @@ def text_frames(protocol: Protocol, texts: Iterable[str]) -> bytes:
     if protocol.writes:
         return b"".join(protocol.data_to_send()) + frames
     return frames
+
+
+def text_frame(protocol: Protocol, text: str) -> bytes:
+    """:func:`text_frames` for one text (a lone answer or request on the direct path)."""
+    if protocol.extensions or protocol.writes:
+        return text_frames(protocol, (text,))
+    return encoded_text_frames((text.encode(),), masked=protocol.side is CLIENT)
 
 
 def encoded_text_frames(payloads: Iterable[bytes], *, masked: bool) -> bytes:

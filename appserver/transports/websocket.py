@@ -23,7 +23,12 @@ from appserver import limits, strings
 from appserver.close import CloseCode
 from appserver.processor import OverflowPolicy, Processor
 from appserver.transports.base import TransportClosed, run_connection
-from appserver.transports.frames import DirectServerConnection, DirectTextFrames, text_frames
+from appserver.transports.frames import (
+    DirectServerConnection,
+    DirectTextFrames,
+    text_frame,
+    text_frames,
+)
 
 log = logging.getLogger("appserver.websocket")
 
@@ -72,7 +77,7 @@ def write_now(ws: Connection, text: str) -> bool:
     wait for room); the caller queues the message then."""
     if ws.protocol.state is not State.OPEN or ws.paused or ws.transport.is_closing():
         return False
-    ws.transport.write(text_frames(ws.protocol, (text,)))
+    ws.transport.write(text_frame(ws.protocol, text))
     return True
 
 

@@ -1,11 +1,14 @@
-"""relay_cluster: a controller and its host on different relay nodes (through Redis) vs both
-on one single-node relay, in the same run.
+"""relay_cluster: a controller and its host on different relay nodes vs both on one
+single-node relay, in the same run.
 
 Reference: ``appserver relay serve --state FILE`` with our gateway as host (built-in
 backend) and a controller on it. Ours: two ``appserver relay serve --redis URL`` nodes on a
 real redis-server, the host linked to node A, the controller on node B — every frame
-crosses Redis twice (up stream, down stream). Round trips are sequential requests in
-alternating rounds; throughput is a pipelined burst (64 in flight) per round, alternating.
+crosses from node to node on the direct path, and is written to (and read back from) the
+host's Redis streams behind it. Round trips are sequential requests in alternating rounds;
+throughput is a pipelined burst (64 in flight) per round, alternating. The relays' CPU per
+answer (report only) sums the single node's, or both nodes' and redis-server's, over the
+rounds of each side.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import time
 from typing import Any
 
 from benchmarks import services
+from benchmarks.procs import cpu_seconds
 from benchmarks.records import Metric, Results, Target, percentile
 from benchmarks.scenarios import Context, Scenario
 from benchmarks.scenarios.common import CHEAP_METHOD, WARMUP_REQUESTS
@@ -28,6 +32,7 @@ from benchmarks.services import Unavailable, python_env
 SINGLE = "host and controller on one relay node (SQLite)"
 P50 = "p50 round trip, host and controller on different nodes"
 THROUGHPUT = "answers per second, host and controller on different nodes"
+CPU = "relay CPU per answer, both nodes and redis-server / one node"
 WINDOW = 64
 _BANNER = re.compile(r"listening on (http\S+/) ")
 _CONNECTED = re.compile(r"remote control connected to \S+ \(server (\S+)\)")
@@ -101,7 +106,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def start_redis(ctx: Context) -> str:
+async def start_redis(ctx: Context) -> tuple[str, int]:
     binary = shutil.which("redis-server")
     if binary is None:
         raise Unavailable("redis-server is not installed (scripts/bench installs it)")
@@ -112,17 +117,17 @@ async def start_redis(ctx: Context) -> str:
         "--appendonly", "no", "--logfile", "/dev/stderr",
     ])
     await proc.line_matching("Ready to accept connections", timeout=services.READY_TIMEOUT)
-    return f"redis://127.0.0.1:{port}/0"
+    return f"redis://127.0.0.1:{port}/0", proc.pid
 
 
-async def start_relay(ctx: Context, name: str, state: list[str]) -> str:
+async def start_relay(ctx: Context, name: str, state: list[str]) -> tuple[str, int]:
     """A relay node (profiled with ``--profile DIR``: ``relay_cluster-<name>.txt``)."""
     argv = [*APPSERVER, "relay", "serve", "--listen", "http://127.0.0.1:0", *state]
     proc = await ctx.runner.start(name, argv, env=python_env())
     url = await services._ready(proc, f"relay ({name})", line=_BANNER)
     if ctx.profile_dir is not None:
         await services.start_profiler(ctx.runner, proc, ctx.profile_dir / f"{ctx.scenario}-{name}.txt")
-    return url
+    return url, proc.pid
 
 
 def add_account(ctx: Context, name: str, state: list[str]) -> str:
@@ -166,14 +171,15 @@ async def run_relay_cluster(ctx: Context, results: Results) -> None:
     # Reference: one node, SQLite.
     db = str(ctx.runner.path("single.sqlite3"))
     single_state = ["--state", db]
-    single_url = await start_relay(ctx, "relay-single", single_state)
+    single_url, single_pid = await start_relay(ctx, "relay-single", single_state)
     single_host = await start_host(ctx, "host-single", single_url, add_account(ctx, "single", single_state))
     single_token = await pair(await SqliteStore.open(ctx.runner.path("single.sqlite3")), single_host, single_url)
     # Ours: two nodes on Redis; host on A, controller on B.
-    redis_url = await start_redis(ctx)
+    redis_url, redis_pid = await start_redis(ctx)
     cluster_state = ["--redis", redis_url]
-    node_a = await start_relay(ctx, "relay-node-a", cluster_state)
-    node_b = await start_relay(ctx, "relay-node-b", cluster_state)
+    node_a, node_a_pid = await start_relay(ctx, "relay-node-a", cluster_state)
+    node_b, node_b_pid = await start_relay(ctx, "relay-node-b", cluster_state)
+    relays = [[single_pid], [node_a_pid, node_b_pid, redis_pid]]
     cluster_host = await start_host(ctx, "host-cluster", node_a, add_account(ctx, "cluster", cluster_state))
     cluster_token = await pair(await RedisStore.open(redis_url), cluster_host, node_b)
 
@@ -186,21 +192,34 @@ async def run_relay_cluster(ctx: Context, results: Results) -> None:
         per_round = max(1, sizes.rtt_requests // sizes.rtt_rounds)
         rtt: list[list[float]] = [[], []]
         seconds = [0.0, 0.0]
+        cpu = [0.0, 0.0]
+
+        def relay_cpu(i: int) -> float:
+            return sum(cpu_seconds(pid) for pid in relays[i])
+
         for _ in range(sizes.rtt_rounds):
             for i, controller in enumerate((single, cross)):
+                before = relay_cpu(i)
                 rtt[i] += await controller.round_trips(per_round)
+                cpu[i] += relay_cpu(i) - before
         for _ in range(sizes.burst_rounds):
             for i, controller in enumerate((single, cross)):
+                before = relay_cpu(i)
                 seconds[i] += await controller.burst(sizes.burst_requests)
+                cpu[i] += relay_cpu(i) - before
     finally:
         for controller in (single, cross):
             await controller.close()
     results.set(P50, reference=percentile(rtt[0], 50) * 1e3, ours=percentile(rtt[1], 50) * 1e3)
     total = sizes.burst_requests * sizes.burst_rounds
     results.set(THROUGHPUT, reference=total / seconds[0], ours=total / seconds[1])
+    answers = len(rtt[0]) + total
+    results.set(CPU, reference=cpu[0] / answers * 1e6, ours=cpu[1] / answers * 1e6)
     results.note(P50, f"{len(rtt[0])} sequential {CHEAP_METHOD} per side in {sizes.rtt_rounds} alternating rounds; "
                       "controller on node B, host linked to node A")
     results.note(THROUGHPUT, f"{sizes.burst_requests} requests, {WINDOW} in flight, {sizes.burst_rounds} rounds per side")
+    results.note(CPU, "user + system CPU of the relay processes over every round (sequential and burst), "
+                      "per answer; /proc ticks of 10 ms")
 
 
 RELAY_CLUSTER = Scenario(
@@ -209,6 +228,7 @@ RELAY_CLUSTER = Scenario(
     [
         Metric(P50, "ms", "lower", Target("ratio", "<=", 1.5), SINGLE),
         Metric(THROUGHPUT, "1/s", "higher", Target("ratio", ">=", 0.7), SINGLE),
+        Metric(CPU, "us", "lower", None, SINGLE),
     ],
     run_relay_cluster,
 )

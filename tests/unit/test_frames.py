@@ -40,9 +40,8 @@ def text(data: str, *, fin: bool = True) -> Frame:
     return Frame(Opcode.TEXT, data.encode(), fin=fin)
 
 
-def connection(accept: list[bool]) -> tuple[_Connection, list[str]]:
-    """A connection whose sink takes messages while ``accept[0]`` is true."""
-    conn = _Connection()
+def with_sink(conn: Any, accept: list[bool]) -> tuple[Any, list[str]]:
+    """``conn`` with a sink that takes messages while ``accept[0]`` is true."""
     taken: list[str] = []
 
     def sink(message: str) -> bool:
@@ -53,6 +52,10 @@ def connection(accept: list[bool]) -> tuple[_Connection, list[str]]:
 
     conn.set_text_sink(sink)
     return conn, taken
+
+
+def connection(accept: list[bool]) -> tuple[_Connection, list[str]]:
+    return with_sink(_Connection(), accept)
 
 
 def test_complete_text_frames_go_to_the_sink_not_the_queue() -> None:
@@ -173,17 +176,7 @@ class _Reading(DirectTextFrames, _Socket):
 
 def server(accept: list[bool] | None = None, max_size: int = 1 << 20) -> tuple[_Reading, list[str]]:
     conn = _Reading(ServerProtocol(state=State.OPEN, max_size=max_size))
-    taken: list[str] = []
-    accept = accept if accept is not None else [True]
-
-    def sink(message: str) -> bool:
-        if not accept[0]:
-            return False
-        taken.append(message)
-        return True
-
-    conn.set_text_sink(sink)
-    return conn, taken
+    return with_sink(conn, accept if accept is not None else [True])
 
 
 def test_a_text_frame_fed_byte_by_byte_reaches_the_sink_and_never_the_library() -> None:
@@ -342,3 +335,22 @@ def test_masking_keys_come_from_one_random_draw_per_pool(monkeypatch: pytest.Mon
         + b"\x81\x82" + k2 + bytes([ord("c") ^ k2[0], ord("d") ^ k2[1]])
         + b"\x81\x82" + k3 + bytes([ord("e") ^ k3[0], ord("f") ^ k3[1]])
     )
+
+
+def test_one_frame_is_the_same_bytes_as_a_batch_of_one() -> None:
+    ours, library = ServerProtocol(state=State.OPEN), ServerProtocol(state=State.OPEN)
+    library.send_text("é".encode())
+    assert frames_module.text_frame(ours, "é") == b"".join(library.data_to_send())
+    library.send_text(b"ping")  # something the library still has to send goes first
+    assert frames_module.text_frame(library, "x") == b"\x81\x04ping\x81\x01x"
+
+
+def test_read_done_follows_every_read_after_its_messages() -> None:
+    conn = _Reading(ServerProtocol(state=State.OPEN))
+    seen: list[str] = []
+    conn.set_text_sink(lambda text: seen.append(text) is None, lambda: seen.append("|"))
+    conn.data_received(masked(0x81, b"1") + masked(0x81, b"2"))
+    wire = masked(0x81, b"3")
+    conn.data_received(wire[:3])  # no message yet: still a read
+    conn.data_received(wire[3:])
+    assert seen == ["1", "2", "|", "|", "3", "|"]

@@ -235,3 +235,18 @@ async def test_a_chunked_message_that_fills_the_window_mid_batch_holds_the_rest_
         assert [(e["message"]["method"], e["seq_id"]) for e in map(json.loads, sent(link))] == [("b", 128), ("c", 129)]
         assert stream.pending == []
         tg.cancel_scope.cancel()
+
+
+@pytest.mark.anyio
+async def test_an_answer_written_at_once_does_not_wake_the_link_writer(link: HostLink) -> None:
+    written: list[bytes] = []
+    wakes = SimpleNamespace(count=0)
+    wakes.fire = lambda: setattr(wakes, "count", wakes.count + 1)
+    link._write_now = lambda data: written.append(data) or True  # type: ignore[method-assign]
+    link._out_ready = wakes  # type: ignore[assignment]
+    link.on_frame(message("client-1", "stream-1", 0, INIT))
+    [stream] = link.streams.values()
+    assert link._write_answer(stream, '{"id":1,"result":{}}')
+    assert len(written) == 1 and wakes.count == 0 and sent(link) == []
+    link.on_frame('{"type":"ping","client_id":"client-1","stream_id":"stream-1"}')  # queued behind
+    assert wakes.count == 1 and len(sent(link)) == 1

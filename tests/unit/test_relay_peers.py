@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from appserver.relay.peers import advertised, frame_down, frame_up, parse_frame, unbatch
+from appserver.relay.peers import advertised, frame_message, frame_up, parse_frame, unbatch
 
 
 def test_a_controller_frame_keeps_its_message_whole_tabs_and_all() -> None:
@@ -12,13 +12,16 @@ def test_a_controller_frame_keeps_its_message_whole_tabs_and_all() -> None:
     assert parse_frame(frame) == ("u", ["n1", "srv_1", "client_1", "stream_1", "7", message])
 
 
-def test_a_host_frame_carries_the_envelope_as_received() -> None:
-    envelope = '{"type":"server_message","message":{"id":1},"client_id":"c","stream_id":"s","seq_id":2}'
-    assert parse_frame(frame_down("srv_1", envelope)) == ("d", ["srv_1", envelope])
+def test_a_host_frame_carries_the_parsed_message_whole_tabs_and_all() -> None:
+    message = '{"id":1,\t"result":"a\\tb"}'
+    frame = frame_message("srv_1", "client_1", "stream_1", 2, message)
+    assert frame == 'm\tsrv_1\tclient_1\tstream_1\t2\t{"id":1,\t"result":"a\\tb"}'
+    assert parse_frame(frame) == ("m", ["srv_1", "client_1", "stream_1", "2", message])
 
 
 def test_malformed_frames_are_refused() -> None:
-    for bad in ("", "x\tsrv", "u\tn1\tsrv\tc\ts\tseven\t{}", "u\tn1\tsrv", "d\tsrv_only", "u", "d"):
+    for bad in ("", "x\tsrv", "u\tn1\tsrv\tc\ts\tseven\t{}", "u\tn1\tsrv", "m\tsrv\tc\ts\tseven\t{}",
+                "m\tsrv\tc\ts", "d\tsrv\t{}", "u", "m"):
         assert parse_frame(bad) is None, bad
 
 
@@ -45,3 +48,4 @@ def test_a_node_on_a_wildcard_address_has_nothing_to_advertise() -> None:
 def test_counts_that_are_not_ascii_digits_are_malformed() -> None:
     assert unbatch("3:abc\u00b2:xy") == ["abc"]  # the tail's length is not a number
     assert parse_frame("u\tn1\tsrv\tc\ts\t\u00b2\t{}") is None
+    assert parse_frame("m\tsrv\tc\ts\t\u00b2\t{}") is None

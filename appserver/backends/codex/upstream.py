@@ -40,6 +40,7 @@ log = logging.getLogger("appserver.codex.upstream")
 
 _REQUEST = jsonrpc.MessageKind.REQUEST
 _ERROR = jsonrpc.MessageKind.ERROR
+_NOTIFICATION = jsonrpc.MessageKind.NOTIFICATION
 
 #: ``websockets`` options for codex's control socket: the gateway's client options, with
 #: keepalive pings as a liveness check and a small frame queue (backpressure towards codex).
@@ -181,7 +182,9 @@ class UpstreamSession:
         registry.add(self)
         #: The task group of :meth:`run` (for retries), while it runs.
         self._retries: TaskGroup | None = None
-        ws.set_text_sink(self._from_codex_now)
+        #: Notifications taken in the current socket read, delivered together at its end.
+        self._run: list[jsonrpc.Message] = []
+        ws.set_text_sink(self._from_codex_now, self._deliver_run)
 
     @classmethod
     async def open(
@@ -281,11 +284,24 @@ class UpstreamSession:
         room; ``False`` leaves it to :meth:`run`."""
         retries = self._retries
         if retries is None or self.peer.waits_for_room:
+            self._deliver_run()  # what came before it goes first
             return False
         message = self._accept(text, retries)
-        if message is not None:
-            self.peer.deliver_nowait(message)
+        if message is None:
+            return True
+        if message.kind is _NOTIFICATION:
+            # A streamed turn's deltas arrive many to a read: delivered together at its end.
+            self._run.append(message)
+            return True
+        self._deliver_run()  # what came before it goes first
+        self.peer.deliver_nowait(message)
         return True
+
+    def _deliver_run(self) -> None:
+        """End of a socket read: deliver the notifications it carried, in order."""
+        if self._run:
+            run, self._run = self._run, []
+            self.peer.deliver_many_nowait(run)
 
     async def _from_codex(self, text: str, retries: TaskGroup) -> None:
         message = self._accept(text, retries)
