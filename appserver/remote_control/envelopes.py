@@ -306,8 +306,39 @@ def _message(obj: dict[str, Any], fast: bool) -> str:
 
 
 def parse_client_envelope(text: str | bytes) -> ClientEnvelope:
-    """One relay -> host frame (spec/remote-control.md §4.2)."""
+    """One relay -> host frame (spec/remote-control.md §4.2).
+
+    The frames of every message, a valid ``client_message`` or ``ack`` read by orjson, are
+    checked and built inline; everything else (and anything invalid, for its error) by
+    :func:`_client_envelope`, which builds the same envelope from the same frame (a unit
+    test holds them equal): a third fewer Python calls per envelope."""
     obj, fast = _load(text)
+    if fast:
+        get = obj.get
+        client_id = get("client_id")
+        stream_id = get("stream_id")
+        seq_id = get("seq_id")
+        cursor = get("cursor")
+        if (
+            type(client_id) is str
+            and (stream_id is None or type(stream_id) is str)
+            and (seq_id is None or (type(seq_id) is int and seq_id >= 0))
+            and (cursor is None or type(cursor) is str)
+        ):
+            kind = get("type")
+            if kind == "client_message":
+                message = get("message")
+                if type(message) is dict:
+                    return ClientMessage(client_id, stream_id, seq_id, orjson.dumps(message).decode(), cursor)
+            elif kind == "ack":
+                segment_id = get("segment_id")
+                if segment_id is None or (type(segment_id) is int and segment_id >= 0):
+                    return Ack(client_id, stream_id, seq_id, segment_id, cursor)
+    return _client_envelope(obj, fast)
+
+
+def _client_envelope(obj: dict[str, Any], fast: bool) -> ClientEnvelope:
+    """:func:`parse_client_envelope` for any frame, field by field."""
     kind = obj.get("type")
     client_id = _string(obj, "client_id", required=True)
     assert client_id is not None
@@ -331,8 +362,33 @@ def parse_client_envelope(text: str | bytes) -> ClientEnvelope:
 
 
 def parse_server_envelope(text: str | bytes) -> ServerEnvelope:
-    """One host -> relay frame (spec/remote-control.md §4.2)."""
+    """One host -> relay frame (spec/remote-control.md §4.2).
+
+    The frame of every streamed message, a valid ``server_message`` read by orjson, is
+    checked and built inline; everything else (and anything invalid, for its error) by
+    :func:`_server_envelope`, which builds the same envelope from the same frame (a unit
+    test holds them equal)."""
     obj, fast = _load(text)
+    if fast:
+        get = obj.get
+        client_id = get("client_id")
+        stream_id = get("stream_id")
+        seq_id = get("seq_id")
+        message = get("message")
+        if (
+            type(client_id) is str
+            and type(stream_id) is str
+            and type(seq_id) is int
+            and seq_id >= 0
+            and type(message) is dict
+            and get("type") == "server_message"
+        ):
+            return ServerMessage(client_id, stream_id, seq_id, orjson.dumps(message).decode())
+    return _server_envelope(obj, fast)
+
+
+def _server_envelope(obj: dict[str, Any], fast: bool) -> ServerEnvelope:
+    """:func:`parse_server_envelope` for any frame, field by field."""
     kind = obj.get("type")
     client_id = _string(obj, "client_id", required=True)
     stream_id = _string(obj, "stream_id", required=True)

@@ -178,3 +178,50 @@ def test_bad_server_frames_say_why() -> None:
         )
     with pytest.raises(EnvelopeError, match="unknown envelope type"):
         parse_server_envelope('{"type":"ack","client_id":"c","stream_id":"s","seq_id":1}')
+
+
+_SAME_FRAMES = [
+    '{"type":"client_message","message":{"id":1,"method":"x"},"client_id":"c","stream_id":"s","seq_id":3}',
+    '{"type":"client_message","message":{"id":1},"client_id":"c","stream_id":null,"seq_id":null,"cursor":"7"}',
+    '{"type":"client_message","message":{"id":1},"client_id":"c"}',
+    '{"type":"client_message","message":{"n":12345678901234567890123},"client_id":"c","seq_id":1}',  # stdlib
+    '{"type":"client_message","message":[1],"client_id":"c"}',
+    '{"type":"client_message","message":{},"client_id":"c","seq_id":-1}',
+    '{"type":"client_message","message":{},"client_id":"c","seq_id":true}',
+    '{"type":"client_message","message":{},"client_id":"c","seq_id":1.0}',
+    '{"type":"client_message","message":{},"client_id":"c","cursor":5}',
+    '{"type":"client_message","message":{},"client_id":7}',
+    '{"type":"client_message","message":{},"stream_id":"s"}',
+    '{"type":"ack","client_id":"c","stream_id":"s","seq_id":4}',
+    '{"type":"ack","client_id":"c","stream_id":"s","seq_id":4,"segment_id":2,"cursor":"9"}',
+    '{"type":"ack","client_id":"c","stream_id":"s","seq_id":4,"segment_id":-2}',
+    '{"type":"ack","client_id":"c","stream_id":5,"seq_id":4}',
+    '{"type":"ping","client_id":"c","stream_id":"s"}',
+    '{"type":"nope","client_id":"c"}',
+    '{"client_id":"c"}',
+    '{"type":"server_message","message":{"id":1,"result":{}},"client_id":"c","stream_id":"s","seq_id":1}',
+    '{"type":"server_message","message":{"x":NaN},"client_id":"c","stream_id":"s","seq_id":1}',  # stdlib
+    '{"type":"server_message","message":{},"client_id":"c","stream_id":"s","seq_id":-1}',
+    '{"type":"server_message","message":{},"client_id":"c","stream_id":"s"}',
+    '{"type":"server_message","message":{},"client_id":"c","seq_id":1}',
+    '{"type":"server_message","message":"{}","client_id":"c","stream_id":"s","seq_id":1}',
+    '{"type":"server_message","message":{},"client_id":"c","stream_id":"s","seq_id":false}',
+    '{"type":"pong","status":"active","client_id":"c","stream_id":"s","seq_id":2}',
+]
+
+
+def _outcome(parse: object, frame: str) -> object:
+    try:
+        return parse(frame)  # type: ignore[operator]
+    except EnvelopeError as exc:
+        return ("error", str(exc))
+
+
+@pytest.mark.parametrize("frame", _SAME_FRAMES)
+def test_the_inline_path_builds_what_the_field_by_field_path_builds(frame: str) -> None:
+    from appserver.remote_control import envelopes
+
+    general_client = lambda text: envelopes._client_envelope(*envelopes._load(text))  # noqa: E731
+    general_server = lambda text: envelopes._server_envelope(*envelopes._load(text))  # noqa: E731
+    assert _outcome(parse_client_envelope, frame) == _outcome(general_client, frame)
+    assert _outcome(parse_server_envelope, frame) == _outcome(general_server, frame)
