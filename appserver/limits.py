@@ -533,9 +533,11 @@ RELAY_CLUSTER_NODE_REFRESH = 10.0
 RELAY_CLUSTER_PEER_CONNECT_TIMEOUT = 5.0
 RELAY_CLUSTER_PEER_QUEUE = 4096
 #: While the direct path carries everything, the Redis streams are written and read behind
-#: it in batches: a node writes controller frames this long after the first one waiting and
-#: reads a stream again this long after a read that brought nothing new...
-RELAY_CLUSTER_DIRECT_LAG = 0.02
+#: it in batches: a node writes what waits this long after the first entry and reads a
+#: stream again this long after a read that brought nothing new (a gap the direct path
+#: shows is read at once; only the last frames before a dropped direct socket wait this
+#: long). Fewer, larger batches: Redis work disturbs fewer round trips...
+RELAY_CLUSTER_DIRECT_LAG = 0.1
 #: ...or at once when this many entries wait (a host is acked only once Redis has its
 #: envelopes, and stalls at 128 unacked: a burst must not wait for the lag).
 RELAY_CLUSTER_WRITE_BATCH = 32

@@ -112,10 +112,13 @@ class ClusterHostLink(UpThroughRedis, HostLink):
         # Acked once Redis has it: a host whose envelopes cannot be passed on stalls at its
         # unacked bound (128) instead of losing them; a full queue closes the link (the
         # host reconnects and replays what was not acked).
-        fields: dict[str, str | int] = {"e": text}
-        if isinstance(envelope, ServerMessage):
+        fields: dict[str, str | int]
+        if isinstance(envelope, ServerMessage) and "\t" not in envelope.stream_id:
             # Lets followers skip what the direct path brought without parsing it again.
-            fields["s"], fields["q"] = envelope.stream_id, envelope.seq_id
+            # (The relay's stream ids never hold a tab; a host's made-up one is just parsed.)
+            fields = {"s": envelope.stream_id, "q": envelope.seq_id, "e": text}
+        else:
+            fields = {"e": text}
         if not self._down.put(fields, lambda: self._ack(envelope)):
             log.warning("host %s: its envelopes cannot be passed on; closing its link", self.server_id)
             self.relay.spawn(self.close(1011, strings.RELAY_STORE_UNAVAILABLE))
@@ -317,18 +320,35 @@ class ClusterHostLink(UpThroughRedis, HostLink):
             self.closed = True
 
 
-#: KEYS[1]: the stream. ARGV: maxlen, then per entry its number of arguments and its
-#: field/value pairs. One command appends a whole batch (one entry per frame, in order):
-#: a client packs and parses one command, not one XADD per frame.
+#: KEYS[1]: the stream. ARGV: maxlen, then one row per entry: its number of fields, then
+#: ``name<TAB>value`` pairs joined by tabs, every value but the last free of tabs (ids,
+#: counts; the last one, a message, is the rest of the row). One command appends a whole
+#: batch (one entry per frame, in order): the client packs one argument per frame, not an
+#: XADD with a dozen.
 _APPEND = r"""
-local i, n = 2, #ARGV
-while i <= n do
-  local count = tonumber(ARGV[i])
-  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, i + 1, i + count))
-  i = i + 1 + count
+local key, maxlen = KEYS[1], ARGV[1]
+for i = 2, #ARGV do
+  local row = ARGV[i]
+  local at = string.find(row, '\t', 1, true)
+  local args = {'MAXLEN', '~', maxlen, '*'}
+  for _ = 1, tonumber(string.sub(row, 1, at - 1)) * 2 - 1 do
+    local stop = string.find(row, '\t', at + 1, true)
+    args[#args + 1] = string.sub(row, at + 1, stop - 1)
+    at = stop
+  end
+  args[#args + 1] = string.sub(row, at + 1)
+  redis.call('XADD', key, unpack(args))
 end
-return n
+return #ARGV - 1
 """
+
+
+def append_row(fields: dict[str, str | int]) -> str:
+    """One entry for :data:`_APPEND` (``fields`` in order, the one that may hold tabs last)."""
+    parts = [str(len(fields))]
+    for name, value in fields.items():
+        parts += (name, str(value))
+    return "\t".join(parts)
 
 
 class StreamWriter:
@@ -378,11 +398,7 @@ class StreamWriter:
             self._urgent = anyio.Event()
             while self._pending:
                 batch = [self._pending[i] for i in range(min(len(self._pending), limits.RELAY_CLUSTER_READ_BATCH))]
-                args: list[str | int] = [self.maxlen]
-                for fields, _ in batch:
-                    args.append(len(fields) * 2)
-                    for name, value in fields.items():
-                        args += (name, value)
+                args: list[str | int] = [self.maxlen, *[append_row(fields) for fields, _ in batch]]
                 try:
                     await self._append(keys=[self.key], args=args)
                 except REDIS_FAILED as exc:
