@@ -28,6 +28,7 @@ from appserver.relay.controller_api import SOCKET_PATH
 from appserver.relay.frames import FrameWriter
 from appserver.relay.http import HttpError, offered_bearer
 from appserver.relay.hub import RELAY_KEY, Relay
+from appserver.relay.inline_ws import InlineWebSocketResponse
 from appserver.relay.store import Device
 from appserver.relay.streams import ControllerStream, StreamPhase, relay_frame
 
@@ -80,6 +81,14 @@ class ControllerSocket:
             self._wanted.set()  # the writer is at it, or the socket is behind: it waits
             return
         self._flush()
+
+    def take(self, text: str) -> bool:
+        """The socket's text sink (:mod:`appserver.relay.inline_ws`): a controller frame
+        handled inside the data callback unless that would wait; ``False`` (nothing done)
+        leaves it, and every frame after it, to the reader task."""
+        if self.closed or self.stream.socket is not self:
+            return False  # the reader ends this socket
+        return self.stream.from_controller_nowait(text)
 
     def send_control(self, text: str) -> None:
         """A relay/* frame (not counted, not buffered for resume)."""
@@ -166,7 +175,7 @@ async def controller_socket(request: web.Request) -> web.StreamResponse:
             or len(relay.streams_of_server(device.server_id)) >= limits.RELAY_MAX_STREAMS_PER_HOST
         ):
             raise HttpError(429, strings.RELAY_TOO_MANY_STREAMS)
-    ws = web.WebSocketResponse(
+    ws = InlineWebSocketResponse(
         protocols=(SUBPROTOCOL,), max_msg_size=limits.RELAY_CONTROLLER_MAX_FRAME_BYTES, compress=False,
         autoping=True, heartbeat=limits.RELAY_CONTROLLER_HEARTBEAT,
     )
@@ -210,6 +219,11 @@ async def controller_socket(request: web.Request) -> web.StreamResponse:
         "streamId": stream.stream_id, "resumed": resumed, "received": stream.received,
         "hostOnline": stream.host_online,
     }))
+    # Frames are taken inside the socket's data callback when nothing has to wait (a
+    # single node's own host link; a cluster node's links go through Redis: its task).
+    inline = relay.link_factory is None
+    if inline:
+        ws.set_text_sink(socket.take)
     ended_by_controller = False
     try:
         async with anyio.create_task_group() as tasks:
@@ -224,6 +238,8 @@ async def controller_socket(request: web.Request) -> web.StreamResponse:
                     break
                 else:
                     break
+                if inline:
+                    ws.message_taken()
             ended_by_controller = ws.close_code == 1000 and not socket.closed
             socket.closed = True
             socket.wake()

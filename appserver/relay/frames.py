@@ -2,9 +2,10 @@
 
 aiohttp's ``send_str`` writes each frame with its own ``transport.write``: one ``send``
 system call per frame whenever the socket keeps up, which was most of the relay's CPU when
-it forwarded a stream of small messages. Here the frames are built as aiohttp's writer
-builds them (RFC 6455 §5.2, server side: FIN, opcode 1, unmasked, no extension: the
-relay's sockets never compress) and written at once on the request's transport. aiohttp's
+it forwarded a stream of small messages. Here the frames are built by the gateway's frame
+builder (:func:`appserver.transports.frames.encoded_text_frames`; RFC 6455 §5.2, server
+side: FIN, opcode 1, unmasked, no extension: the relay's sockets never compress) and
+written at once on the request's transport. aiohttp's
 own writes (pings, pongs, the close frame) are whole frames too, so frames never
 interleave.
 
@@ -16,27 +17,19 @@ buffered), and :meth:`FrameWriter.drain` waits while the socket applies backpres
 from __future__ import annotations
 
 import asyncio
-import struct
 from collections.abc import Iterable
 
 from aiohttp import web
 from aiohttp.abc import AbstractStreamWriter
-__all__ = ["FrameWriter", "text_frame"]
 
-_FIN_TEXT = 0x81  # FIN bit, opcode 0x1 (text)
-_HEADER_16 = struct.Struct("!BBH").pack
-_HEADER_64 = struct.Struct("!BBQ").pack
+from appserver.transports.frames import encoded_text_frames
+
+__all__ = ["FrameWriter", "text_frame"]
 
 
 def text_frame(text: str) -> bytes:
-    """One unmasked text frame (RFC 6455 §5.2): the payload length in 7, 16 or 64 bits."""
-    data = text.encode()
-    size = len(data)
-    if size < 126:
-        return bytes((_FIN_TEXT, size)) + data
-    if size < 1 << 16:
-        return _HEADER_16(_FIN_TEXT, 126, size) + data
-    return _HEADER_64(_FIN_TEXT, 127, size) + data
+    """One unmasked text frame (the gateway's frame builder, server side)."""
+    return encoded_text_frames([text.encode()], masked=False)
 
 
 class FrameWriter:
@@ -71,7 +64,7 @@ class FrameWriter:
         transport = self.transport
         if self.ws.closed or transport is None or transport.is_closing():
             raise ConnectionResetError("the WebSocket is closing")
-        transport.write(b"".join([text_frame(text) for text in texts]))  # type: ignore[attr-defined]
+        transport.write(encoded_text_frames([text.encode() for text in texts], masked=False))  # type: ignore[attr-defined]
 
     async def drain(self) -> None:
         """Wait while the socket applies backpressure (returns at once otherwise)."""

@@ -12,7 +12,9 @@ On the link, using the shared wire modules (:mod:`appserver.remote_control`):
   the acks due ride along with the next envelope the relay writes to the host (same
   socket write), and are otherwise written on their own once ``RELAY_ACK_EVERY``
   envelopes are due (after the frames already read are handled: the host stalls at 128
-  unacked) or ``RELAY_ACK_DELAY`` after the first one;
+  unacked) or ``RELAY_ACK_DELAY`` after the first one; envelopes handled inside the
+  socket's data callback (:meth:`HostLink.take`) have their acks written as soon as
+  ``RELAY_ACK_IN_BURST`` are due, mid-burst, so that the host goes on meanwhile;
 * envelopes to the host are written without waiting (several in one socket write when
   acks ride along); a writer then waits only while the host's socket applies backpressure;
 * replays after a reconnect are dropped by a per-host
@@ -45,6 +47,7 @@ from appserver.relay.buffers import Redelivery
 from appserver.relay.frames import FrameWriter
 from appserver.relay.http import HttpError, bearer, error_response
 from appserver.relay.hub import RELAY_KEY, Relay
+from appserver.relay.inline_ws import InlineWebSocketResponse
 from appserver.remote_control.chunks import ChunkError, MessageTooLarge, Reassembler, split_client_message
 from appserver.remote_control.envelopes import (
     Ack,
@@ -68,6 +71,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("appserver.relay")
 
 PATH = "/wham/remote/control/server"
+
+#: More than an envelope adds around a message: type, ids, ``seq_id``, cursor.
+_ENVELOPE_OVERHEAD = 4096
 
 #: Distinguishes this relay process's cursors from an earlier one's.
 BOOT = secrets.token_hex(4)
@@ -171,6 +177,32 @@ class HostLink:
         self._ack_timer = None
         self._flush_acks()
 
+    def ready_for(self, text: str) -> bool:
+        """:meth:`send_message_nowait` can take ``text`` now: this link sends it itself (not
+        a cluster node's link), the host's socket keeps up, and it fits one envelope."""
+        return (
+            type(self).send_message is HostLink.send_message
+            and not self.closed
+            and self.frames.idle
+            and len(text) * 4 + _ENVELOPE_OVERHEAD <= limits.RC_MAX_ENVELOPE_BYTES
+        )
+
+    def send_message_nowait(self, stream: ControllerStream, text: str) -> bool:
+        """A controller message that :meth:`ready_for` accepted, written at once (with the
+        acks due) as one ``client_message``; False (nothing sent) when the link is gone."""
+        redelivery = self.state.redelivery
+        cursor = redelivery.next_cursor
+        wire = encode(ClientMessage(
+            stream.client_id, stream.stream_id, stream.next_seq, text, redelivery.cursor_text(cursor)
+        ))
+        if not self._write(wire):
+            return False
+        stream.next_seq += 1
+        redelivery.take()
+        redelivery.record(cursor, stream.stream_id, wire)
+        self.relay.metrics.sent("client_message").inc()
+        return True
+
     async def send_message(self, stream: ControllerStream, text: str) -> bool:
         """A controller message: numbered, cut into chunks when large, with cursors.
 
@@ -245,47 +277,85 @@ class HostLink:
         metrics.received(type(envelope).__name__).inc()
         return envelope
 
+    def take(self, text: str) -> bool:
+        """The host WebSocket's text sink (:mod:`appserver.relay.inline_ws`): an envelope
+        handled inside the socket's data callback when that needs no waiting (a message
+        or chunk of a known stream, a pong); ``False``, having done nothing, for what
+        :meth:`handle` does in the reader task (malformed input, unknown streams, a pong
+        ``unknown``, anything once the link is closed)."""
+        if self.closed:
+            return False
+        try:
+            envelope = parse_server_envelope(text)
+        except EnvelopeError:
+            return False
+        stream = self._stream(envelope.client_id, envelope.stream_id)
+        if isinstance(envelope, Pong):
+            if stream is not None and envelope.status is PongStatus.UNKNOWN:
+                return False
+            self.relay.metrics.received("Pong").inc()
+            self._ack(envelope)
+            return True
+        if stream is None:
+            return False
+        self.relay.metrics.received(type(envelope).__name__).inc()
+        self._deliver(envelope, text, stream)
+        if self._acks_due >= limits.RELAY_ACK_IN_BURST:
+            self._flush_acks()  # now, mid-burst: the host goes on while the rest is handled
+        return True
+
     async def handle(self, text: str) -> None:
         envelope = self._parse(text)
         if envelope is None:
             return
-        metrics = self.relay.metrics
-        self._ack(envelope)
         stream = self._stream(envelope.client_id, envelope.stream_id)
         if isinstance(envelope, Pong):
+            self._ack(envelope)
             if envelope.status is PongStatus.UNKNOWN and stream is not None:
                 log.info("host %s lost stream %s/%s", self.server_id, envelope.client_id, envelope.stream_id)
                 self.state.replay.forget(envelope.client_id, envelope.stream_id)
                 await stream.end_expired(tell_host=False)
             return
+        if stream is not None:
+            self._deliver(envelope, text, stream)
+            return
+        self._ack(envelope)
+        if self._message(envelope, text) is None:
+            return
+        # A stream this relay does not know (it ended, or the relay restarted): tell the
+        # host once, so its virtual connection does not linger until its idle timeout.
+        key = (envelope.client_id, envelope.stream_id)
+        if key not in self.state.told_closed:
+            self.state.told_closed[key] = None
+            while len(self.state.told_closed) > limits.RELAY_MAX_STREAMS_PER_HOST:
+                self.state.told_closed.popitem(last=False)
+            await self.send_client_closed(*key)
+
+    def _deliver(self, envelope: ServerMessage | ServerMessageChunk, text: str, stream: ControllerStream) -> None:
+        """A message (or chunk) of a known stream: acked, then to the controller once whole
+        and not a replay. Never waits."""
+        self._ack(envelope)
+        message = self._message(envelope, text)
+        if message is not None:
+            stream.to_controller(message)
+
+    def _message(self, envelope: ServerMessage | ServerMessageChunk, text: str) -> str | None:
+        """The JSON-RPC message an envelope completes; ``None`` for a replay, a chunk of a
+        message not complete yet, or a chunk that breaks a rule (logged, counted)."""
         if isinstance(envelope, ServerMessageChunk):
             # The reassembler drops replayed chunks itself, and a chunk that breaks a rule
             # never advances what counts as seen.
             try:
                 whole = self.state.chunks.feed(envelope, len(text.encode("utf-8")))
             except ChunkError as exc:
-                metrics.bad_envelopes.inc()
+                self.relay.metrics.bad_envelopes.inc()
                 log.info("host %s: chunk dropped (%s)", self.server_id, exc)
-                return
-            if whole is None:
-                return
-            message = whole.message
-        else:
-            if not self.state.replay.accept(envelope):
-                metrics.duplicates.inc()
-                return
-            message = envelope.message
-        if stream is None:
-            # A stream this relay does not know (it ended, or the relay restarted): tell the
-            # host once, so its virtual connection does not linger until its idle timeout.
-            key = (envelope.client_id, envelope.stream_id)
-            if key not in self.state.told_closed:
-                self.state.told_closed[key] = None
-                while len(self.state.told_closed) > limits.RELAY_MAX_STREAMS_PER_HOST:
-                    self.state.told_closed.popitem(last=False)
-                await self.send_client_closed(*key)
-            return
-        stream.to_controller(message)
+                return None
+            return None if whole is None else whole.message
+        if not self.state.replay.accept(envelope):
+            self.relay.metrics.duplicates.inc()
+            return None
+        return envelope.message
 
     async def redeliver(self, cursor_header: str | None) -> None:
         """Before the link takes new traffic: what the host missed, then the closes."""
@@ -313,14 +383,21 @@ class HostLink:
                 await self.send_ping(stream)
 
     async def run(self) -> None:
+        ws = self.ws
+        # A subclass with its own handling (a cluster node's link) reads in its task only.
+        inline = isinstance(ws, InlineWebSocketResponse) and type(self).handle is HostLink.handle
+        if inline:
+            ws.set_text_sink(self.take)
         try:
-            async for msg in self.ws:
+            async for msg in ws:
                 if msg.type is WSMsgType.TEXT:
                     await self.handle(msg.data)
                 elif msg.type is WSMsgType.BINARY:
                     log.info("host %s: binary frame ignored", self.server_id)
                 else:
                     break
+                if inline:
+                    ws.message_taken()
         finally:
             self._stop()
 
@@ -361,7 +438,7 @@ async def host_socket(request: web.Request) -> web.StreamResponse:
     if token_server != server.server_id:
         relay.auth_failure("host", peer, "websocket", "token of another server")
         raise HttpError(401, strings.RELAY_HOST_TOKEN_OTHER_SERVER)
-    ws = web.WebSocketResponse(
+    ws = InlineWebSocketResponse(
         max_msg_size=limits.RELAY_HOST_MAX_FRAME_BYTES, compress=False, autoping=True,
         heartbeat=limits.RELAY_CONTROLLER_HEARTBEAT,
     )

@@ -14,10 +14,34 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 disable_created_metrics()
 
 
+class Tally:
+    """One counter series counted on the per-message path in a plain integer (a Prometheus
+    ``inc`` takes a lock, about 1 µs), added to the series whenever the metrics are
+    rendered: a scrape sees every count."""
+
+    __slots__ = ("series", "count")
+
+    def __init__(self, series: Any) -> None:
+        self.series = series
+        self.count = 0
+
+    def inc(self, amount: int = 1) -> None:
+        self.count += amount
+
+    def flush(self) -> None:
+        if self.count:
+            self.series.inc(self.count)
+            self.count = 0
+
+    def __repr__(self) -> str:
+        return f"<Tally +{self.count}>"
+
+
 class RelayMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
+        self._tallies: list[Tally] = []
         self.host_links = Gauge("appserver_relay_host_links", "Hosts connected now.", registry=r)
         self.controller_sockets = Gauge(
             "appserver_relay_controller_sockets", "Controller WebSockets open now.", registry=r
@@ -53,13 +77,13 @@ class RelayMetrics:
             "appserver_relay_host_envelopes_rejected", "Host envelopes rejected (malformed, bad chunks).",
             registry=r,
         )
-        self.controller_frames_in = Counter(
+        self.controller_frames_in = self._tally(Counter(
             "appserver_relay_controller_frames_received", "JSON-RPC frames received from controllers.",
             registry=r,
-        )
-        self.controller_frames_out = Counter(
+        ))
+        self.controller_frames_out = self._tally(Counter(
             "appserver_relay_controller_frames_sent", "JSON-RPC frames queued for controllers.", registry=r
-        )
+        ))
         self.offline_answers = Counter(
             "appserver_relay_host_offline_answers",
             "Controller requests answered with the host-offline error.", registry=r,
@@ -80,25 +104,36 @@ class RelayMetrics:
             "appserver_relay_claims_rate_limited", "Pairing claims refused with 429.", registry=r
         )
 
-        self._received: dict[str, Any] = {}
-        self._sent: dict[str, Any] = {}
+        self._received: dict[str, Tally] = {}
+        self._sent: dict[str, Tally] = {}
+
+    def _tally(self, series: Any) -> Tally:
+        tally = Tally(series)
+        self._tallies.append(tally)
+        return tally
 
     # The per-envelope series, cached: ``labels()`` takes a lock and builds a key each call.
-    def received(self, kind: str) -> Any:
+    def received(self, kind: str) -> Tally:
         """The ``envelopes_in`` series of envelope type ``kind``."""
-        child = self._received.get(kind)
-        if child is None:
-            child = self._received[kind] = self.envelopes_in.labels(kind)
-        return child
+        tally = self._received.get(kind)
+        if tally is None:
+            tally = self._received[kind] = self._tally(self.envelopes_in.labels(kind))
+        return tally
 
-    def sent(self, kind: str) -> Any:
+    def sent(self, kind: str) -> Tally:
         """The ``envelopes_out`` series of envelope type ``kind``."""
-        child = self._sent.get(kind)
-        if child is None:
-            child = self._sent[kind] = self.envelopes_out.labels(kind)
-        return child
+        tally = self._sent.get(kind)
+        if tally is None:
+            tally = self._sent[kind] = self._tally(self.envelopes_out.labels(kind))
+        return tally
+
+    def flush(self) -> None:
+        """Add what the tallies counted to their series."""
+        for tally in self._tallies:
+            tally.flush()
 
     def render(self) -> bytes:
+        self.flush()
         return generate_latest(self.registry)
 
     content_type = CONTENT_TYPE_LATEST

@@ -98,13 +98,41 @@ class ControllerStream:
 
     async def from_controller(self, text: str) -> None:
         """One text frame from the controller socket (never blocks on another stream)."""
+        accepted = self._accept(text)
+        if accepted is None:
+            return
+        text, request_id = accepted
+        link = self.relay.links.get(self.server_id)
+        if link is None or link.closed or self.waiting or not await self._forward(link, text, request_id):
+            self._hold(text, request_id)
+
+    def from_controller_nowait(self, text: str) -> bool:
+        """:meth:`from_controller` when it needs no waiting (the controller socket's text
+        sink): the host link can write the frame at once, or the frame is answered or held
+        here. ``False``, having done nothing, when the link would have to wait."""
+        link = self.relay.links.get(self.server_id)
+        direct = link is not None and not link.closed and not self.waiting
+        if direct and not link.ready_for(text):  # type: ignore[union-attr]
+            return False
+        accepted = self._accept(text)
+        if accepted is None:
+            return True
+        text, request_id = accepted
+        if not direct or not self._forward_nowait(link, text, request_id):  # type: ignore[arg-type]
+            self._hold(text, request_id)
+        return True
+
+    def _accept(self, text: str) -> tuple[str, jsonrpc.RequestId | None] | None:
+        """Count and check a controller frame: what goes to the host (the frame and its
+        request id), or ``None`` when it does not (malformed: ignored; before
+        ``initialize``: a request is answered ``Not initialized`` here)."""
         self.received += 1
         self.relay.metrics.controller_frames_in.inc()
         try:
             message = jsonrpc.parse(text)
         except jsonrpc.ParseError as exc:
             log.info("controller %s/%s: malformed frame ignored (%s)", self.client_id, self.stream_id, exc)
-            return
+            return None
         if not self.initialized:
             if message.kind is jsonrpc.MessageKind.REQUEST and message.method == "initialize":
                 self.initialized = True
@@ -113,22 +141,33 @@ class ControllerStream:
                     self._queue(jsonrpc.encode(
                         jsonrpc.error(message.id, jsonrpc.INVALID_REQUEST, strings.NOT_INITIALIZED)  # type: ignore[arg-type]
                     ))
-                return
-        request_id = message.id if message.kind is jsonrpc.MessageKind.REQUEST else None
-        link = self.relay.links.get(self.server_id)
-        if link is None or link.closed or self.waiting or not await self._forward(link, message.text, request_id):
-            self._hold(message.text, request_id)
+                return None
+        return message.text, message.id if message.kind is jsonrpc.MessageKind.REQUEST else None
+
+    def _track(self, request_id: jsonrpc.RequestId) -> None:
+        """A request handed to the host: open until answered. Tracked before the write (the
+        answer may be read while a write awaits)."""
+        self.answered_by_relay.pop(request_id, None)
+        self.open_requests[request_id] = time.monotonic()
+        self.open_requests.move_to_end(request_id)
+        while len(self.open_requests) > limits.RELAY_STREAM_OPEN_REQUESTS:
+            self.open_requests.popitem(last=False)
 
     async def _forward(self, link: HostLink, text: str, request_id: jsonrpc.RequestId | None) -> bool:
         """Hand one frame to the host link; a request is tracked until answered."""
         if request_id is not None:
-            # Tracked before the write: the answer may be read while the write awaits.
-            self.answered_by_relay.pop(request_id, None)
-            self.open_requests[request_id] = time.monotonic()
-            self.open_requests.move_to_end(request_id)
-            while len(self.open_requests) > limits.RELAY_STREAM_OPEN_REQUESTS:
-                self.open_requests.popitem(last=False)
+            self._track(request_id)
         if await link.send_message(self, text):
+            return True
+        if request_id is not None:
+            self.open_requests.pop(request_id, None)
+        return False
+
+    def _forward_nowait(self, link: HostLink, text: str, request_id: jsonrpc.RequestId | None) -> bool:
+        """:meth:`_forward` to a link that :meth:`HostLink.ready_for` the frame."""
+        if request_id is not None:
+            self._track(request_id)
+        if link.send_message_nowait(self, text):
             return True
         if request_id is not None:
             self.open_requests.pop(request_id, None)

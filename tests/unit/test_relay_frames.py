@@ -3,11 +3,13 @@ checked against websockets' own parser."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 from websockets.frames import Frame, Opcode
 from websockets.protocol import OPEN, Protocol, Side
 
-from appserver.relay.frames import text_frame
+from appserver.relay.frames import FrameWriter, text_frame
 
 
 def parse(data: bytes) -> list[Frame]:
@@ -34,3 +36,22 @@ def test_literal_header_bytes() -> None:
 def test_frames_joined_parse_back_in_order() -> None:
     texts = ['{"id":1,"result":{}}', "x" * 300, "", '{"method":"n"}']
     assert [f.data.decode() for f in parse(b"".join(text_frame(t) for t in texts))] == texts
+
+
+def test_a_batch_is_one_transport_write_of_the_frames_in_order() -> None:
+    class Transport:
+        def __init__(self) -> None:
+            self.writes: list[bytes] = []
+
+        def is_closing(self) -> bool:
+            return False
+
+        def write(self, data: bytes) -> None:
+            self.writes.append(data)
+
+    transport = Transport()
+    writer = FrameWriter(SimpleNamespace(closed=False), transport, None)  # type: ignore[arg-type]
+    texts = ['{"id":1,"result":{}}', "é" * 200, "x" * 70_000]
+    writer.write(texts)
+    assert transport.writes == [b"".join(text_frame(text) for text in texts)]
+    assert [f.data.decode() for f in parse(transport.writes[0])] == texts

@@ -1,0 +1,138 @@
+"""What the relay handles inside a socket's data callback, and what it leaves to the reader
+task (appserver.relay.host_link ``HostLink.take``, appserver.relay.streams
+``ControllerStream.from_controller_nowait``). A sink that declines must have done nothing:
+the reader then handles the same frame from scratch. Fakes record each socket write."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from appserver import limits
+
+from appserver.relay.host_link import HostLink, HostState
+from appserver.relay.hub import RelayConfig
+from appserver.relay.metrics import RelayMetrics
+from appserver.relay.streams import ControllerStream
+
+
+class Frames:
+    def __init__(self) -> None:
+        self.writes: list[list[str]] = []
+        self.idle = True
+
+    def write(self, texts: list[str]) -> None:
+        self.writes.append(list(texts))
+
+    async def drain(self) -> None:
+        pass
+
+
+def setup() -> tuple[Any, HostLink, Frames, ControllerStream]:
+    relay: Any = SimpleNamespace(
+        metrics=RelayMetrics(), links={}, streams={}, config=RelayConfig("http://x/", "http://x/"),
+    )
+    link = HostLink(relay, HostState("srv"), ws=None, peer="test")  # type: ignore[arg-type]
+    frames = Frames()
+    link.frames = frames  # type: ignore[assignment]
+    relay.links["srv"] = link
+    stream = ControllerStream(relay, "s1", "c1", "srv")
+    relay.streams["s1"] = stream
+    return relay, link, frames, stream
+
+
+def counted(relay: Any, name: str) -> float:
+    return relay.metrics.registry.get_sample_value(name) or 0.0
+
+
+def server_message(stream_id: str, seq_id: int, message: str = '{"method":"n","params":{}}') -> str:
+    return f'{{"type":"server_message","message":{message},"client_id":"c1","stream_id":"{stream_id}","seq_id":{seq_id}}}'
+
+
+@pytest.mark.anyio  # (the ack timer needs a running loop)
+async def test_host_take_delivers_a_message_of_a_known_stream_and_acks_it() -> None:
+    relay, link, _frames, stream = setup()
+    assert link.take(server_message("s1", 0))
+    assert [f.text for f in stream.buffer.unwritten()] == ['{"method":"n","params":{}}']
+    assert link._acks == {("c1", "s1"): (0, None)}
+    # A replay of it is acked again and dropped, inline too.
+    assert link.take(server_message("s1", 0))
+    assert stream.buffer.last == 1
+    assert counted(relay, "appserver_relay_host_envelopes_duplicate_total") == 1
+    link._stop()
+
+
+@pytest.mark.anyio  # (the ack timer needs a running loop)
+async def test_host_take_declines_what_the_reader_handles_having_done_nothing() -> None:
+    relay, link, frames, stream = setup()
+    for text in (
+        "not json",  # logged and counted by the reader
+        server_message("unknown", 0),  # the reader tells the host it is closed
+        '{"type":"pong","status":"unknown","client_id":"c1","stream_id":"s1","seq_id":0}',  # the stream ends
+    ):
+        assert not link.take(text)
+    assert not link._acks and frames.writes == [] and stream.buffer.last == 0
+    assert counted(relay, "appserver_relay_host_envelopes_rejected_total") == 0
+    assert link.take('{"type":"pong","status":"active","client_id":"c1","stream_id":"s1","seq_id":3}')
+    assert link._acks == {("c1", "s1"): (3, None)}
+    link._stop()
+    assert not link.take(server_message("s1", 1))
+
+
+def test_controller_frame_goes_to_the_host_inline_while_its_socket_keeps_up() -> None:
+    _relay, _link, frames, stream = setup()
+    initialize = '{"id":1,"method":"initialize","params":{}}'
+    assert stream.from_controller_nowait(initialize)
+    [[wire]] = frames.writes
+    envelope = json.loads(wire)
+    assert (envelope["type"], envelope["seq_id"], envelope["message"]) == ("client_message", 0, json.loads(initialize))
+    assert stream.received == 1 and stream.next_seq == 1 and list(stream.open_requests) == [1]
+    # The host's socket is behind: declined, nothing counted or numbered.
+    frames.idle = False
+    assert not stream.from_controller_nowait('{"id":2,"method":"thread/list","params":{}}')
+    assert stream.received == 1 and stream.next_seq == 1 and list(stream.open_requests) == [1]
+    assert len(frames.writes) == 1
+
+
+def test_controller_frame_waits_or_is_answered_inline_when_the_host_is_away() -> None:
+    relay, _link, frames, stream = setup()
+    # Before initialize: answered here.
+    assert stream.from_controller_nowait('{"id":7,"method":"thread/list","params":{}}')
+    [answer] = [f.text for f in stream.buffer.unwritten()]
+    assert json.loads(answer)["id"] == 7 and "error" in json.loads(answer)
+    # The host offline: held in order.
+    del relay.links["srv"]
+    assert stream.from_controller_nowait('{"id":1,"method":"initialize","params":{}}')
+    assert [held.request_id for held in stream.waiting] == [1] and frames.writes == []
+
+
+def test_a_link_that_sends_another_way_never_takes_frames_inline() -> None:
+    class OtherLink(HostLink):
+        async def send_message(self, stream: ControllerStream, text: str) -> bool:
+            return True
+
+    relay, link, _frames, stream = setup()
+    other = OtherLink(relay, link.state, ws=None, peer="test")  # type: ignore[arg-type]
+    other.frames = link.frames
+    relay.links["srv"] = other
+    assert not other.ready_for("{}")
+    assert not stream.from_controller_nowait('{"id":1,"method":"initialize","params":{}}')
+    assert stream.received == 0
+
+
+@pytest.mark.anyio
+async def test_acks_of_a_burst_taken_inline_go_out_mid_burst() -> None:
+    _relay, link, frames, _stream = setup()
+    for seq_id in range(limits.RELAY_ACK_IN_BURST - 1):
+        assert link.take(server_message("s1", seq_id))
+    assert frames.writes == []
+    assert link.take(server_message("s1", limits.RELAY_ACK_IN_BURST - 1))
+    # At once (the rest of the burst is still being read): one ack, coalesced per stream.
+    assert [[json.loads(text) for text in write] for write in frames.writes] == [[
+        {"type": "ack", "client_id": "c1", "stream_id": "s1", "seq_id": limits.RELAY_ACK_IN_BURST - 1}
+    ]]
+    assert not link._acks
+    link._stop()
