@@ -179,13 +179,21 @@ async def test_frames_take_the_direct_path_between_nodes_and_redis_keeps_every_o
             assert sent < 200, "the direct path never carried a frame"
             assert "result" in await controller.request("model/list", {})
             sent += 1
-        # Redis still has every controller frame, in order: the log a new owner resumes from.
+        # Redis still has every controller frame, in order: the log a new owner resumes from
+        # (written behind the direct path: read with XREAD BLOCK until the last one is in).
         redis = aioredis.from_url(redis_url, decode_responses=True)
+        numbered: list[int] = []
         try:
-            entries = await redis.xrange(f"{PREFIX}:up:{c.server_id}")
+            last = "0-0"
+            with anyio.fail_after(30):
+                while len(numbered) < 2 + sent:
+                    for _key, entries in await redis.xread({f"{PREFIX}:up:{c.server_id}": last}, block=1000) or []:
+                        for entry_id, fields in entries:
+                            last = entry_id
+                            if fields["k"] == "m":
+                                numbered.append(int(fields["q"]))
         finally:
             await redis.aclose()
-        numbered = [int(fields["q"]) for _, fields in entries if fields["k"] == "m"]
         assert numbered == list(range(2 + sent))  # initialize, initialized, then each request
         await controller.close()
         tasks.cancel_scope.cancel()
