@@ -368,11 +368,21 @@ class Cluster:
     # --- controller -> host --------------------------------------------------------------
 
     async def send_up_message(self, server_id: str, stream: ControllerStream, text: str) -> bool:
+        """:meth:`send_up_message_nowait`, then, when this node owns the host, a wait while
+        the host's socket applies backpressure."""
+        if not self.send_up_message_nowait(server_id, stream, text):
+            return False
+        link = self.relay.links.get(server_id)
+        if isinstance(link, ClusterHostLink):
+            await link.drain()
+        return True
+
+    def send_up_message_nowait(self, server_id: str, stream: ControllerStream, text: str) -> bool:
         """Number the frame (the stream's node numbers its frames, so the numbers survive a
         change of owner) and queue it; False when the queue is full (the stream holds it like
-        an offline host's frame: answered after the wait, or sent later)."""
+        an offline host's frame: answered after the wait, or sent later). Never waits."""
         seq_id = stream.next_seq
-        if not await self.send_up(server_id, "m", stream.client_id, stream.stream_id, seq_id, text):
+        if not self.send_up(server_id, "m", stream.client_id, stream.stream_id, seq_id, text):
             return False
         stream.next_seq += 1
         # And the direct path, ahead of the up stream's copy; never an initialize (a host
@@ -381,7 +391,7 @@ class Cluster:
         if seq_id == 0 or '"initialize"' in text:
             direct = False
         elif isinstance(link, ClusterHostLink):
-            direct = await link.take_direct(self.node_id, stream.client_id, stream.stream_id, seq_id, text)
+            direct = link.take_direct(self.node_id, stream.client_id, stream.stream_id, seq_id, text)
         elif isinstance(link, RemoteLink):
             direct = self.peers.send(
                 link.owner, frame_up(self.node_id, server_id, stream.client_id, stream.stream_id, seq_id, text)
@@ -392,7 +402,7 @@ class Cluster:
             self.senders[server_id].urgent()
         return True
 
-    async def send_up(
+    def send_up(
         self, server_id: str, kind: str, client_id: str, stream_id: str, seq_id: int | None = None, text: str = ""
     ) -> bool:
         """Queue one controller frame for the host's up stream, in call order (a stream's

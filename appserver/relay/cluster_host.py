@@ -66,15 +66,25 @@ class UpThroughRedis:
 
     cluster: Cluster
     server_id: str
+    closed: bool
 
     async def send_message(self, stream: ControllerStream, text: str) -> bool:
         return await self.cluster.send_up_message(self.server_id, stream, text)
 
+    def ready_for(self, text: str) -> bool:
+        """:meth:`send_message_nowait` can take a frame now: always, unless closed (a frame
+        is queued for Redis and the direct path, or held by its stream when Redis's queue
+        is full)."""
+        return not self.closed
+
+    def send_message_nowait(self, stream: ControllerStream, text: str) -> bool:
+        return self.cluster.send_up_message_nowait(self.server_id, stream, text)
+
     async def send_ping(self, stream: ControllerStream) -> None:
-        await self.cluster.send_up(self.server_id, "p", stream.client_id, stream.stream_id)
+        self.cluster.send_up(self.server_id, "p", stream.client_id, stream.stream_id)
 
     async def send_client_closed(self, client_id: str, stream_id: str) -> None:
-        await self.cluster.send_up(self.server_id, "c", client_id, stream_id)
+        self.cluster.send_up(self.server_id, "c", client_id, stream_id)
 
 
 class ClusterHostLink(UpThroughRedis, HostLink):
@@ -100,12 +110,28 @@ class ClusterHostLink(UpThroughRedis, HostLink):
         #: Set when a direct frame had to wait for the up stream: read it now, not after the lag.
         self._behind = anyio.Event()
 
+    def ready_for(self, text: str) -> bool:
+        """The owner's own link also writes the frame to the host at once: only while the
+        host's socket keeps up."""
+        return not self.closed and self.frames.idle
+
     def __repr__(self) -> str:
         epoch = self.lease.epoch if self.lease else None
         return f"<ClusterHostLink {self.server_id} from {self.peer} epoch={epoch}{' closed' if self.closed else ''}>"
 
     async def handle(self, text: str) -> None:
-        """A host envelope: into the down stream, then acked (never acked before Redis has it)."""
+        self._take(text)
+
+    def take(self, text: str) -> bool:
+        """A host envelope: into the down stream, then acked (never acked before Redis has
+        it), and on the direct path. Never waits, so it can run where the host socket's
+        frames are read (:mod:`appserver.relay.inline_ws`); False once the link is closed."""
+        if self.closed:
+            return False
+        self._take(text)
+        return True
+
+    def _take(self, text: str) -> None:
         envelope = self._parse(text)
         if envelope is None:
             return
@@ -262,14 +288,14 @@ class ClusterHostLink(UpThroughRedis, HostLink):
         self.cluster.metrics.from_controllers.inc()
         return True
 
-    async def take_direct(self, origin: str, client_id: str, stream_id: str, seq_id: int, text: str) -> bool:
-        """A controller message from the direct path: written now if it is the stream's next
-        one on this link (else its copy in the up stream comes in order); whether it was."""
+    def take_direct(self, origin: str, client_id: str, stream_id: str, seq_id: int, text: str) -> bool:
+        """A controller message from the direct path: written now (never waiting) if it is
+        the stream's next one on this link (else its copy in the up stream comes in order);
+        whether it was."""
         wire = self.direct_envelope(origin, client_id, stream_id, seq_id, text)
-        if wire is None or not await self._send(wire, "client_message"):
+        if wire is None:
             return False
-        self.cluster.metrics.direct_to_host.inc()
-        return True
+        return self.write_direct([wire])
 
     def direct_envelope(self, origin: str, client_id: str, stream_id: str, seq_id: int, text: str) -> str | None:
         """The envelope for a direct controller message when it is the stream's next one on
@@ -299,18 +325,20 @@ class ClusterHostLink(UpThroughRedis, HostLink):
         self._written[key] = seq_id
         return wire
 
-    def write_direct(self, texts: list[str]) -> None:
-        """Direct envelopes (with the acks due) in one socket write; never waits."""
+    def write_direct(self, texts: list[str]) -> bool:
+        """Direct envelopes (with the acks due) in one socket write; never waits. False when
+        the link is gone (nothing written)."""
         if self.closed:
-            return
+            return False
         try:
             self.frames.write([*self._take_acks(), *texts])
         except ConnectionError as exc:
             log.info("host %s: send failed (%s)", self.server_id, exc)
             self.closed = True
-            return
+            return False
         self.relay.metrics.sent("client_message").inc(len(texts))
         self.cluster.metrics.direct_to_host.inc(len(texts))
+        return True
 
     async def drain(self) -> None:
         try:

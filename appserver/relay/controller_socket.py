@@ -220,10 +220,9 @@ async def controller_socket(request: web.Request) -> web.StreamResponse:
         "hostOnline": stream.host_online,
     }))
     # Frames are taken inside the socket's data callback when nothing has to wait (a
-    # single node's own host link; a cluster node's links go through Redis: its task).
-    inline = relay.link_factory is None
-    if inline:
-        ws.set_text_sink(socket.take)
+    # single node's own host link; a cluster node queues them for Redis and the direct
+    # path: UpThroughRedis.ready_for / send_message_nowait).
+    ws.set_text_sink(socket.take)
     ended_by_controller = False
     try:
         async with anyio.create_task_group() as tasks:
@@ -238,8 +237,7 @@ async def controller_socket(request: web.Request) -> web.StreamResponse:
                     break
                 else:
                     break
-                if inline:
-                    ws.message_taken()
+                ws.message_taken()
             ended_by_controller = ws.close_code == 1000 and not socket.closed
             socket.closed = True
             socket.wake()

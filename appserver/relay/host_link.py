@@ -380,8 +380,11 @@ class HostLink:
 
     async def run(self) -> None:
         ws = self.ws
-        # A subclass with its own handling (a cluster node's link) reads in its task only.
-        inline = isinstance(ws, InlineWebSocketResponse) and type(self).handle is HostLink.handle
+        # A subclass with its own handling reads in its task only, unless it takes envelopes
+        # inline its own way too (a cluster node's link: ClusterHostLink.take).
+        inline = isinstance(ws, InlineWebSocketResponse) and (
+            type(self).handle is HostLink.handle or type(self).take is not HostLink.take
+        )
         if inline:
             ws.set_text_sink(self.take)
         try:

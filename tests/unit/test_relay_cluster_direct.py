@@ -71,21 +71,34 @@ async def test_a_controller_frame_is_written_only_after_the_streams_first_and_in
     frames = link.frames = cast(Any, Frames())
     request = '{"id":7,"method":"model/list"}'
     # The stream's first frames come from the up stream only.
-    assert await link.take_direct("n2", CLIENT, STREAM, 0, '{"id":1,"method":"initialize"}') is False
-    assert await link.take_direct("n2", CLIENT, STREAM, 1, request) is False
+    assert link.take_direct("n2", CLIENT, STREAM, 0, '{"id":1,"method":"initialize"}') is False
+    assert link.take_direct("n2", CLIENT, STREAM, 1, request) is False
     assert link.origins[(CLIENT, STREAM)] == "n2"
     # The owner wrote seq_ids 0..1 from the up stream (its entry 5-0 last).
     written = await link._send_entry("5-0", {"k": "m", "c": CLIENT, "s": STREAM, "q": "1", "m": request}, "4-0")
     assert written is True
     assert frames.sent[-1]["cursor"] == cursor_of("5-0") and frames.sent[-1]["seq_id"] == 1
     # Now the next one is written at once, with the newest entry read as its cursor.
-    assert await link.take_direct("n2", CLIENT, STREAM, 2, request) is True
+    assert link.take_direct("n2", CLIENT, STREAM, 2, request) is True
     assert frames.sent[-1]["seq_id"] == 2 and frames.sent[-1]["cursor"] == cursor_of("5-0")
-    assert await link.take_direct("n2", CLIENT, STREAM, 2, request) is False  # twice
-    assert await link.take_direct("n2", CLIENT, STREAM, 4, request) is False  # 3 is missing
-    assert await link.take_direct("n2", CLIENT, STREAM, 3, '{"id":9,"method":"initialize"}') is False
+    assert link.take_direct("n2", CLIENT, STREAM, 2, request) is False  # twice
+    assert link.take_direct("n2", CLIENT, STREAM, 4, request) is False  # 3 is missing
+    assert link.take_direct("n2", CLIENT, STREAM, 3, '{"id":9,"method":"initialize"}') is False
     # The up stream's copy of what went directly is skipped; the next one is written.
     copy = {"k": "m", "c": CLIENT, "s": STREAM, "q": "2", "m": request}
     assert await link._send_entry("6-0", copy, "5-0") is False
     assert await link._send_entry("7-0", {**copy, "q": "3"}, "6-0") is True
     assert [frame["seq_id"] for frame in frames.sent] == [1, 2, 3]
+
+
+@pytest.mark.anyio
+async def test_a_host_envelope_is_taken_without_waiting_and_only_while_the_link_is_open() -> None:
+    relay, cluster = node()
+    link = ClusterHostLink(cluster, relay, HostState(SERVER), cast(Any, None), "peer")
+    link.frames = cast(Any, Frames())
+    envelope = '{"type":"server_message","client_id":"c","stream_id":"s","seq_id":1,"message":{"id":1,"result":{}}}'
+    assert link.take(envelope) is True  # queued for the down stream (acked once Redis has it)
+    assert link._down._pending[0][0] == {"s": "s", "q": 1, "e": envelope}
+    link.closed = True
+    assert link.take(envelope) is False and len(link._down._pending) == 1
+    assert link.ready_for("{}") is False
