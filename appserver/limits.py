@@ -373,11 +373,6 @@ RELAY_ACK_EVERY = 96
 #: ...or this many seconds after the first one that is due (a quiet link: the host frees
 #: its replay buffer soon anyway; one write per interval, not one per envelope).
 RELAY_ACK_DELAY = 0.05
-#: While the relay handles a burst of host envelopes inside the socket's data callback,
-#: the acks due are written as soon as this many are due (half the host's RC_MAX_UNACKED
-#: window): the host makes its next envelopes while the relay handles the rest of the
-#: burst, instead of both taking turns (stream throughput 0.42x -> 0.51x of direct).
-RELAY_ACK_IN_BURST = 64
 
 #: Controller -> host envelopes kept per host for redelivery after the host link
 #: reconnects (from the host's `x-codex-subscribe-cursor`); oldest forgotten first.

@@ -12,9 +12,7 @@ On the link, using the shared wire modules (:mod:`appserver.remote_control`):
   the acks due ride along with the next envelope the relay writes to the host (same
   socket write), and are otherwise written on their own once ``RELAY_ACK_EVERY``
   envelopes are due (after the frames already read are handled: the host stalls at 128
-  unacked) or ``RELAY_ACK_DELAY`` after the first one; envelopes handled inside the
-  socket's data callback (:meth:`HostLink.take`) have their acks written as soon as
-  ``RELAY_ACK_IN_BURST`` are due, mid-burst, so that the host goes on meanwhile;
+  unacked) or ``RELAY_ACK_DELAY`` after the first one;
 * envelopes to the host are written without waiting (several in one socket write when
   acks ride along); a writer then waits only while the host's socket applies backpressure;
 * replays after a reconnect are dropped by a per-host
@@ -300,8 +298,6 @@ class HostLink:
             return False
         self.relay.metrics.received(type(envelope).__name__).inc()
         self._deliver(envelope, text, stream)
-        if self._acks_due >= limits.RELAY_ACK_IN_BURST:
-            self._flush_acks()  # now, mid-burst: the host goes on while the rest is handled
         return True
 
     async def handle(self, text: str) -> None:

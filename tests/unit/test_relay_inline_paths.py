@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from appserver import limits
 
 from appserver.relay.host_link import HostLink, HostState
 from appserver.relay.hub import RelayConfig
@@ -122,17 +121,3 @@ def test_a_link_that_sends_another_way_never_takes_frames_inline() -> None:
     assert not stream.from_controller_nowait('{"id":1,"method":"initialize","params":{}}')
     assert stream.received == 0
 
-
-@pytest.mark.anyio
-async def test_acks_of_a_burst_taken_inline_go_out_mid_burst() -> None:
-    _relay, link, frames, _stream = setup()
-    for seq_id in range(limits.RELAY_ACK_IN_BURST - 1):
-        assert link.take(server_message("s1", seq_id))
-    assert frames.writes == []
-    assert link.take(server_message("s1", limits.RELAY_ACK_IN_BURST - 1))
-    # At once (the rest of the burst is still being read): one ack, coalesced per stream.
-    assert [[json.loads(text) for text in write] for write in frames.writes] == [[
-        {"type": "ack", "client_id": "c1", "stream_id": "s1", "seq_id": limits.RELAY_ACK_IN_BURST - 1}
-    ]]
-    assert not link._acks
-    link._stop()
