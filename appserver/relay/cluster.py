@@ -74,6 +74,7 @@ if TYPE_CHECKING:
 
     from appserver.relay.host_link import HostState
     from appserver.relay.hub import Relay
+    from appserver.relay.metrics import RelayMetrics
     from appserver.relay.streams import ControllerStream
 
 log = logging.getLogger("appserver.relay")
@@ -82,7 +83,8 @@ log = logging.getLogger("appserver.relay")
 class ClusterMetrics:
     """Per-node cluster series, in the relay's registry (docs/relay.md "Metrics")."""
 
-    def __init__(self, registry: Any) -> None:
+    def __init__(self, relay_metrics: RelayMetrics) -> None:
+        registry = relay_metrics.registry
         self.owned_hosts = Gauge(
             "appserver_relay_cluster_owned_hosts", "Hosts whose lease (and link) this node holds.",
             registry=registry,
@@ -96,11 +98,16 @@ class ClusterMetrics:
             "nodes, ahead of their copy in Redis.",
             ["direction"], registry=registry,
         )
-        # The per-message ones, looked up once.
-        self.direct_to_host = self.forwarded.labels("direct_to_host")
-        self.direct_to_controllers = self.forwarded.labels("direct_to_controllers")
-        self.from_host = self.forwarded.labels("from_host")
-        self.from_controllers = self.forwarded.labels("from_controllers")
+        # The per-message ones, looked up once and counted in tallies (see RelayMetrics).
+        per_message = relay_metrics.tally
+        self.direct_to_host = per_message(self.forwarded.labels("direct_to_host"))
+        self.direct_to_controllers = per_message(self.forwarded.labels("direct_to_controllers"))
+        self.from_host = per_message(self.forwarded.labels("from_host"))
+        self.from_controllers = per_message(self.forwarded.labels("from_controllers"))
+        self.to_host = per_message(self.forwarded.labels("to_host"))
+        self.to_controllers = per_message(self.forwarded.labels("to_controllers"))
+        #: The tally of each direction, for the stream writers.
+        self.forwarded_to = {"to_host": self.to_host, "to_controllers": self.to_controllers}
         self.lease_changes = Counter(
             "appserver_relay_cluster_lease_changes",
             "Host leases acquired, taken over from another node, released, or lost.",
@@ -170,7 +177,7 @@ class Cluster:
         self.channel = f"{prefix}:events"
         self.leases = Leases(client, prefix, self.node_id, self.channel)
         self.peers = Peers(client, prefix, self.node_id, self._peer_frames, self._peer_frames_now)
-        self.metrics = ClusterMetrics(relay.metrics.registry)
+        self.metrics = ClusterMetrics(relay.metrics)
         #: server_id -> the link this node owns.
         self.owned: dict[str, ClusterHostLink] = {}
         self.followers: dict[str, _Follower] = {}

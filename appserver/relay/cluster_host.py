@@ -441,7 +441,7 @@ class StreamWriter:
                 self.failing = False
                 for _ in batch:
                     self._pending.popleft()
-                metrics.forwarded.labels(self.direction).inc(len(batch))
+                metrics.forwarded_to[self.direction].inc(len(batch))
                 for _, done in batch:
                     if done is not None:
                         done()

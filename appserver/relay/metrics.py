@@ -77,11 +77,11 @@ class RelayMetrics:
             "appserver_relay_host_envelopes_rejected", "Host envelopes rejected (malformed, bad chunks).",
             registry=r,
         )
-        self.controller_frames_in = self._tally(Counter(
+        self.controller_frames_in = self.tally(Counter(
             "appserver_relay_controller_frames_received", "JSON-RPC frames received from controllers.",
             registry=r,
         ))
-        self.controller_frames_out = self._tally(Counter(
+        self.controller_frames_out = self.tally(Counter(
             "appserver_relay_controller_frames_sent", "JSON-RPC frames queued for controllers.", registry=r
         ))
         self.offline_answers = Counter(
@@ -107,7 +107,8 @@ class RelayMetrics:
         self._received: dict[str, Tally] = {}
         self._sent: dict[str, Tally] = {}
 
-    def _tally(self, series: Any) -> Tally:
+    def tally(self, series: Any) -> Tally:
+        """Count ``series`` (a counter without labels, or one child) in a :class:`Tally`."""
         tally = Tally(series)
         self._tallies.append(tally)
         return tally
@@ -117,14 +118,14 @@ class RelayMetrics:
         """The ``envelopes_in`` series of envelope type ``kind``."""
         tally = self._received.get(kind)
         if tally is None:
-            tally = self._received[kind] = self._tally(self.envelopes_in.labels(kind))
+            tally = self._received[kind] = self.tally(self.envelopes_in.labels(kind))
         return tally
 
     def sent(self, kind: str) -> Tally:
         """The ``envelopes_out`` series of envelope type ``kind``."""
         tally = self._sent.get(kind)
         if tally is None:
-            tally = self._sent[kind] = self._tally(self.envelopes_out.labels(kind))
+            tally = self._sent[kind] = self.tally(self.envelopes_out.labels(kind))
         return tally
 
     def flush(self) -> None:
