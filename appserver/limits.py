@@ -315,6 +315,11 @@ RC_LINK_MAX_FRAME = 1024 * 1024
 #: Envelopes written to the link per wake-up of the writer (one socket write each batch).
 RC_WRITE_BATCH = 256
 
+#: More than an envelope adds around a controller message (type, ids, ``seq_id``, cursor):
+#: a message whose UTF-8 size plus this fits RC_MAX_ENVELOPE_BYTES goes in one envelope
+#: from the relay's socket callback; larger ones take the chunking path.
+RELAY_ENVELOPE_OVERHEAD = 4096
+
 #: Disable: how long link and workers get to stop (upstream: 5 s).
 RC_SHUTDOWN_TIMEOUT = 5.0
 

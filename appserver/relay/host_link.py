@@ -70,9 +70,6 @@ log = logging.getLogger("appserver.relay")
 
 PATH = "/wham/remote/control/server"
 
-#: More than an envelope adds around a message: type, ids, ``seq_id``, cursor.
-_ENVELOPE_OVERHEAD = 4096
-
 #: Distinguishes this relay process's cursors from an earlier one's.
 BOOT = secrets.token_hex(4)
 
@@ -182,7 +179,7 @@ class HostLink:
             type(self).send_message is HostLink.send_message
             and not self.closed
             and self.frames.idle
-            and len(text) * 4 + _ENVELOPE_OVERHEAD <= limits.RC_MAX_ENVELOPE_BYTES
+            and len(text) * 4 + limits.RELAY_ENVELOPE_OVERHEAD <= limits.RC_MAX_ENVELOPE_BYTES
         )
 
     def send_message_nowait(self, stream: ControllerStream, text: str) -> bool:

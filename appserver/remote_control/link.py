@@ -54,7 +54,6 @@ import anyio
 import websockets
 from anyio.abc import TaskGroup
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
-from websockets.protocol import State
 
 from appserver import limits, strings
 from appserver.close import CloseCode
@@ -81,7 +80,7 @@ from appserver.remote_control.service import RemoteControlService
 from appserver.remote_control.status import RcStatus
 from appserver.remote_control.streams import Entry, ReplayBuffer, SeqNumbers
 from appserver.transports.frames import DirectClientConnection, encoded_text_frames
-from appserver.transports.websocket import CLIENT_OPTIONS
+from appserver.transports.websocket import CLIENT_OPTIONS, writable_now
 
 log = logging.getLogger("appserver.remote_control")
 
@@ -113,7 +112,7 @@ def _cannot_write_now(data: bytes) -> bool:
 def _write_frame_now(socket: DirectClientConnection, data: bytes) -> bool:
     """Write one envelope at once, without waiting: ``False`` (nothing written) when the
     socket is not open or is applying backpressure; the caller queues it then."""
-    if socket.protocol.state is not State.OPEN or socket.paused or socket.transport.is_closing():
+    if not writable_now(socket):
         return False
     socket.transport.write(encoded_text_frames((data,), masked=True))
     return True

@@ -75,10 +75,16 @@ def write_now(ws: Connection, text: str) -> bool:
     """Send one text frame at once, without waiting: ``False`` (nothing sent) when the
     connection is not open or its socket is applying backpressure (``send_texts`` would
     wait for room); the caller queues the message then."""
-    if ws.protocol.state is not State.OPEN or ws.paused or ws.transport.is_closing():
+    if not writable_now(ws):
         return False
     ws.transport.write(text_frame(ws.protocol, text))
     return True
+
+
+def writable_now(ws: Connection) -> bool:
+    """Can a frame be written at once: the connection is open and its socket is not
+    applying backpressure (websockets' flow control has not paused writing)."""
+    return ws.protocol.state is State.OPEN and not ws.paused and not ws.transport.is_closing()
 
 
 async def _frames(ws: ServerConnection, conn_id: int) -> AsyncIterator[str]:
