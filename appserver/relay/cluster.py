@@ -421,7 +421,7 @@ class Cluster:
         writer = self.senders.get(server_id)
         if writer is None:
             writer = self.senders[server_id] = StreamWriter(
-                self, self.key("up", server_id), self._up_len, "to_host")
+                self, self.key("up", server_id), self._up_len, "to_host", limits.RELAY_CLUSTER_UP_WRITE_BATCH)
             self.spawn(writer.run)
         if not writer.put(fields):
             log.warning("controller %s/%s: frame held (the queue to Redis is full)", client_id, stream_id)

@@ -96,7 +96,8 @@ class ClusterHostLink(UpThroughRedis, HostLink):
         self.cluster = cluster
         self.lease: Lease | None = None
         self._start = "0-0"
-        self._down = StreamWriter(cluster, cluster.key("down", self.server_id), cluster._down_len, "to_controllers")
+        self._down = StreamWriter(cluster, cluster.key("down", self.server_id), cluster._down_len, "to_controllers",
+                                  limits.RELAY_CLUSTER_WRITE_BATCH)
         #: Per controller stream, the last seq_id written to the host on this link: a direct
         #: frame is used only when it is the next one, and the up stream's copy of a frame
         #: already written is skipped.
@@ -384,13 +385,16 @@ class StreamWriter:
     the caller wait: a task writes whatever is queued in one command (:data:`_APPEND`, an
     atomic script), retries a batch that failed until Redis takes it, then runs each
     entry's ``done`` callback. Bounded: ``put`` refuses past ``RELAY_CLUSTER_WRITE_QUEUE``
-    entries (the caller holds the frame, or stalls the host)."""
+    entries (the caller holds the frame, or stalls the host). What the direct path carries
+    too is written ``RELAY_CLUSTER_DIRECT_LAG`` behind it, or at once when ``batch`` entries
+    wait."""
 
-    def __init__(self, cluster: Cluster, key: str, maxlen: int, direction: str) -> None:
+    def __init__(self, cluster: Cluster, key: str, maxlen: int, direction: str, batch: int) -> None:
         self.cluster = cluster
         self.key = key
         self.maxlen = maxlen
         self.direction = direction
+        self.batch = batch
         self._pending: deque[tuple[dict[str, str | int], Callable[[], None] | None]] = deque()
         self._wake = anyio.Event()
         #: Set when an entry is queued that the direct path did not carry: written at once.
@@ -406,7 +410,7 @@ class StreamWriter:
             return False
         self._pending.append((fields, done))
         self._wake.set()
-        if len(self._pending) >= limits.RELAY_CLUSTER_WRITE_BATCH:
+        if len(self._pending) >= self.batch:
             self._urgent.set()
         return True
 
