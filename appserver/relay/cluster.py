@@ -12,8 +12,9 @@ per host, never straight from node to node:
   cursor when it reconnects (``x-codex-subscribe-cursor``), to whichever node: the new
   owner goes on right after it, so nothing is lost or sent twice, and the host's own
   per-stream ``seq_id`` de-duplication covers the rest (spec/remote-control.md §4.3, §4.5).
-* ``<prefix>:down:<server_id>`` — host -> controllers. The owner appends each envelope as
-  received and acks it to the host only once Redis has it; every node that follows the
+* ``<prefix>:down:<server_id>`` — host -> controllers. The owner appends the envelopes as
+  received (batches of them per entry: :mod:`appserver.relay.down_batches`) and acks each
+  to the host only once Redis has it; every node that follows the
   host reads the stream, drops replays (:class:`~appserver.remote_control.streams.ReplayFilter`,
   a host resends unacked envelopes after reconnecting), reassembles chunks and hands
   messages to its own controller streams.
