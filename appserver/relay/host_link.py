@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import secrets
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
@@ -60,6 +61,7 @@ from appserver.remote_control.envelopes import (
     ServerMessageChunk,
     encode,
     parse_server_envelope,
+    split_server_message,
 )
 from appserver.remote_control.streams import ReplayFilter
 
@@ -109,6 +111,7 @@ class HostLink:
         self._acks_due = 0
         self._ack_timer: asyncio.TimerHandle | None = None
         self._ack_soon = False
+        self._received_messages = relay.metrics.received("ServerMessage")
         self.closed = False
 
     def __repr__(self) -> str:
@@ -243,7 +246,10 @@ class HostLink:
 
     def _ack(self, envelope: ServerMessage | ServerMessageChunk | Pong) -> None:
         segment = envelope.segment_id if isinstance(envelope, ServerMessageChunk) else None
-        self._acks[(envelope.client_id, envelope.stream_id)] = (envelope.seq_id, segment)
+        self._ack_at((envelope.client_id, envelope.stream_id), envelope.seq_id, segment)
+
+    def _ack_at(self, key: tuple[str, str], seq_id: int, segment: int | None) -> None:
+        self._acks[key] = (seq_id, segment)
         self._acks_due += 1
         if self._acks_due >= limits.RELAY_ACK_EVERY:
             if not self._ack_soon:  # after the frames already read: one write for all
@@ -280,6 +286,21 @@ class HostLink:
         ``unknown``, anything once the link is closed)."""
         if self.closed:
             return False
+        split = split_server_message(text)
+        if split is not None:
+            # Our host's streamed message (the shape checked whole): forwarded as sliced.
+            client_id, stream_id, seq_id, message = split
+            stream = self._stream(client_id, stream_id)
+            if stream is None:
+                return False
+            self._received_messages.inc()
+            key = (client_id, stream_id)
+            self._ack_at(key, seq_id, None)
+            if self.state.replay.accept_at(key, (seq_id, math.inf)):
+                stream.to_controller(message)
+            else:
+                self.relay.metrics.duplicates.inc()
+            return True
         try:
             envelope = parse_server_envelope(text)
         except EnvelopeError:

@@ -121,3 +121,57 @@ def test_a_link_that_sends_another_way_never_takes_frames_inline() -> None:
     assert not stream.from_controller_nowait('{"id":1,"method":"initialize","params":{}}')
     assert stream.received == 0
 
+
+
+@pytest.mark.anyio  # (the ack timer needs a running loop)
+async def test_host_take_forwards_our_hosts_message_as_written() -> None:
+    relay, link, _frames, stream = setup()
+    message = '{"id": 1, "result": [1e16, 123456789012345678901234]}'
+    assert link.take(server_message("s1", 0, message))
+    assert [f.text for f in stream.buffer.unwritten()] == [message]
+    assert link._acks == {("c1", "s1"): (0, None)}
+    assert relay.metrics.received("ServerMessage").count == 1
+    # A replay of it is acked again and dropped.
+    assert link.take(server_message("s1", 0, message))
+    assert stream.buffer.last == 1
+    assert counted(relay, "appserver_relay_host_envelopes_duplicate_total") == 1
+    link._stop()
+
+
+@pytest.mark.anyio  # (the ack timer needs a running loop)
+@pytest.mark.parametrize(
+    "frame",
+    [
+        # Not the shape our host writes: parsed in full, the message written compactly again.
+        '{"type":"server_message","client_id":"c1","stream_id":"s1","seq_id":0,"message":{"id": 1}}',
+        '{"type":"server_message","message":{"id": 1},"client_id":"c1","stream_id":"s1","seq_id":0,"x":[]}',
+        '{"type":"server_message","message":{"id": 1},"client_id":"c1","stream_id":"s1","seq_id":0 }',
+        '{"type":"server_message","message":{"id": 1},"client_id":"c1","stream_id":"s2","stream_id":"s1","seq_id":0}',
+        '{"type":"server_message","message":{"id": 1},"client_id":"c1","stream_id":"s1","seq_id":5,"seq_id":0}',
+        '{"type":"server_message","message":{"id": 1, "r": NaN},"client_id":"c1","stream_id":"s1","seq_id":0}',
+    ],
+)
+async def test_host_take_parses_frames_of_another_shape_in_full_as_before(frame: str) -> None:
+    from appserver.remote_control.envelopes import ServerMessage, parse_server_envelope, split_server_message
+
+    assert split_server_message(frame) is None
+    parsed = parse_server_envelope(frame)
+    assert isinstance(parsed, ServerMessage) and parsed.seq_id == 0
+    relay, link, _frames, stream = setup()
+    assert link.take(frame)
+    assert [f.text for f in stream.buffer.unwritten()] == [parsed.message]
+    assert link._acks == {("c1", "s1"): (0, None)}
+    link._stop()
+
+
+@pytest.mark.anyio  # (the ack timer needs a running loop)
+async def test_host_take_leaves_malformed_or_unknown_stream_messages_to_the_reader() -> None:
+    relay, link, frames, stream = setup()
+    for frame in (
+        server_message("s1", 0, '{"id":1,"r":[}'),  # the shape, but no JSON inside: the reader logs it
+        server_message("s9", 0),  # sliced, but no such stream: the reader tells the host
+        '{"type":"server_message","message":{"id":1},"client_id":"c2","stream_id":"s1","seq_id":0}',  # not its client
+    ):
+        assert not link.take(frame)
+    assert not link._acks and frames.writes == [] and stream.buffer.last == 0
+    link._stop()
