@@ -169,6 +169,13 @@ class HostLink:
         if self._acks:
             self._write(None)
 
+    def _read_done(self) -> None:
+        """The host socket's envelopes of one read are handled: the acks a burst made due
+        are written now, before the controllers' writes of the same burst (at the end of
+        this loop iteration), so the host makes its next envelopes meanwhile."""
+        if self._acks_due >= limits.RELAY_ACK_EVERY:
+            self._flush_acks()
+
     def _ack_delay_over(self) -> None:
         # The timer is not cancelled when the acks leave earlier (a round trip's ride along
         # with the next request): one timer per RELAY_ACK_DELAY at most, not one per ack.
@@ -404,7 +411,7 @@ class HostLink:
             type(self).handle is HostLink.handle or type(self).take is not HostLink.take
         )
         if inline:
-            ws.set_text_sink(self.take)
+            ws.set_text_sink(self.take, self._read_done)
         try:
             async for msg in ws:
                 if msg.type is WSMsgType.TEXT:
