@@ -61,7 +61,9 @@ from appserver.remote_control.envelopes import (
     ServerMessageChunk,
     encode,
     parse_server_envelope,
+    server_message_affixes,
     split_server_message,
+    split_server_message_ending,
 )
 from appserver.remote_control.streams import ReplayFilter
 
@@ -118,6 +120,10 @@ class HostLink:
         self._run: list[str] = []
         self._run_stream: ControllerStream | None = None
         self._run_next = -1
+        #: The run's stream's envelope end but for the number, and the whole end of the
+        #: next message of the run (:func:`split_server_message_ending`).
+        self._run_tail = ""
+        self._run_expected = ""
         self.closed = False
 
     def __repr__(self) -> str:
@@ -302,20 +308,17 @@ class HostLink:
         ``unknown``, anything once the link is closed)."""
         if self.closed:
             return False
+        if self._run_stream is not None:
+            message = split_server_message_ending(text, self._run_expected)
+            if message is not None:  # the run's next message: new by its number
+                self._run.append(message)
+                self._run_next = seq_id = self._run_next + 1
+                self._run_expected = f"{self._run_tail}{seq_id}}}"
+                return True
         split = split_server_message(text)
         if split is not None:
             # Our host's streamed message (the shape checked whole): forwarded as sliced.
             client_id, stream_id, seq_id, message = split
-            stream = self._run_stream
-            if (
-                seq_id == self._run_next
-                and stream is not None
-                and stream.stream_id == stream_id
-                and stream.client_id == client_id
-            ):
-                self._run.append(message)  # the next one of the run: new by its number
-                self._run_next = seq_id + 1
-                return True
             self._deliver_run()
             stream = self._stream(client_id, stream_id)
             if stream is None:
@@ -329,6 +332,8 @@ class HostLink:
             self._run.append(message)
             self._run_stream = stream
             self._run_next = seq_id + 1
+            self._run_tail = server_message_affixes(client_id, stream_id)[1].decode()
+            self._run_expected = f"{self._run_tail}{seq_id + 1}}}"
             return True
         self._deliver_run()
         try:

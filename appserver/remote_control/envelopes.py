@@ -55,6 +55,7 @@ __all__ = [
     "parse_server_envelope",
     "server_message_affixes",
     "split_server_message",
+    "split_server_message_ending",
 ]
 
 
@@ -435,6 +436,27 @@ def split_server_message(text: str) -> tuple[str, str, int, str] | None:
     except orjson.JSONDecodeError:
         return None
     return ids[0], ids[1], int(digits), message
+
+
+def split_server_message_ending(text: str, tail: str) -> str | None:
+    """The message of a ``server_message`` frame that ends with ``tail``, exactly as
+    :func:`split_server_message` would return it, ``None`` otherwise (then
+    :func:`split_server_message` decides). ``tail`` is the end :func:`encode` writes for a
+    stream's message with plain ids (``,"client_id":"C","stream_id":"S","seq_id":N}``;
+    :func:`server_message_affixes` gives it but for ``N}``): a reader that expects a
+    stream's next message checks the frame against it, instead of reading the ids and
+    the number again."""
+    if not (text.endswith(tail) and text.startswith(_SPLIT_HEAD)):
+        return None
+    end = len(text) - len(tail)
+    if text[end - 1] != "}" or end - 1 <= _SPLIT_MESSAGE_AT:
+        return None
+    message = text[_SPLIT_MESSAGE_AT:end]
+    try:
+        orjson.loads(message)
+    except orjson.JSONDecodeError:
+        return None
+    return message
 
 
 @functools.lru_cache(maxsize=limits.RC_SPLIT_TAILS_CACHED)

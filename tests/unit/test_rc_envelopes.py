@@ -26,6 +26,7 @@ from appserver.remote_control.envelopes import (
     parse_server_envelope,
     server_message_affixes,
     split_server_message,
+    split_server_message_ending,
 )
 
 INIT = (
@@ -322,3 +323,21 @@ _M = '{"id":1,"result":{}}'
 )
 def test_frames_of_any_other_shape_are_left_to_the_full_parse(frame: str) -> None:
     assert split_server_message(frame) is None
+
+
+def test_a_streams_next_message_is_sliced_against_the_end_its_frame_must_have() -> None:
+    tail = server_message_affixes("c", "s")[1].decode() + "12}"
+    frame = f'{{"type":"server_message","message":{_M},"client_id":"c","stream_id":"s","seq_id":12}}'
+    assert split_server_message_ending(frame, tail) == _M == split_server_message(frame)[3]  # type: ignore[index]
+    for other in (
+        frame.replace('"seq_id":12', '"seq_id":13'),  # not the number expected
+        frame.replace('"stream_id":"s"', '"stream_id":"t"'),  # another stream
+        frame.replace('"message":', '"message": '),  # another shape
+        frame.replace(_M, '{"id":1,"result":NaN}'),  # no JSON orjson reads
+        frame.replace(_M, '{"id":1} {"id":2}'),
+        frame.replace(_M, "[1]"),
+        '{"type":"server_message","message":{' + tail,
+        '{"type":"server_message","message":' + tail,
+        tail,
+    ):
+        assert split_server_message_ending(other, tail) is None, other
