@@ -80,7 +80,35 @@ def has_long_number(text: str | bytes) -> bool:
     """Might ``text`` hold an integer of 19 or more digits (which orjson reads differently
     from the stdlib)? ``False`` means orjson's reading is the stdlib's."""
     data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
-    return _LONG_NUMBER in data.translate(_DIGITS)
+    # find, not ``in``: ``bytes in bytes`` first tries the needle as an integer and
+    # raises and clears a TypeError each time.
+    return data.translate(_DIGITS).find(_LONG_NUMBER) != -1
+
+#: How serde_json starts codex's answers: ``{"id":``, no space (a notification starts
+#: with ``{"method":``).
+_ANSWER_START = b'{"id":'
+
+
+def result_answer_id(data: bytes, start: int, end: int) -> int | None:
+    """The id of the answer in ``data[start:end]``, when it is valid JSON starting the way
+    codex starts an answer (``{"id":``) that :func:`parse` reads as a RESPONSE with an
+    integer id: the answer to a request, and never an overload error to retry. ``None``
+    means: parse it."""
+    if not data.startswith(_ANSWER_START, start, end):
+        return None
+    try:
+        obj = _fast_decode(memoryview(data)[start:end])  # checks UTF-8 and JSON
+    except _FastDecodeError:
+        return None
+    # What classify() calls a RESPONSE (orjson and the stdlib both keep the last of
+    # duplicate keys; an integer too long for orjson is not an int here).
+    if type(obj) is not dict or "method" in obj or "result" not in obj:
+        return None
+    request_id = obj["id"]
+    if type(request_id) is not int or not _ID_MIN <= request_id <= _ID_MAX:
+        return None
+    return request_id
+
 
 #: A ``\uD800``-``\uDFFF`` escape; only then can a decoded string hold a lone surrogate.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
@@ -97,30 +125,35 @@ class MessageKind(enum.Enum):
     ERROR = "error"
 
 
+# Bound to module names: an enum class's ``__getattr__`` (Python 3.11) makes each
+# ``MessageKind.REQUEST`` cost about ten times a global on the per-message path.
+_REQUEST = MessageKind.REQUEST
+_NOTIFICATION = MessageKind.NOTIFICATION
+_RESPONSE = MessageKind.RESPONSE
+_ERROR = MessageKind.ERROR
+
+
 class ParseError(ValueError):
     """The text is not one JSON-RPC-lite message. The message says why, for the log."""
 
 
 @dataclass(slots=True)
 class Message:
-    """One JSON-RPC-lite message: its kind, its parsed payload and its wire text.
+    """One JSON-RPC-lite message: its kind, its parsed payload and its wire text, and the
+    payload's ``id`` and ``method`` (``None`` when absent), read once when it is built.
 
     Never changed once built (treat it as frozen). It is not declared ``frozen``: a frozen
     dataclass's ``__init__`` sets each field through ``object.__setattr__``, which made
-    building one cost 0.55 µs instead of 0.19 µs, once per message on the hot path.
+    building one cost 0.55 µs instead of 0.19 µs, once per message on the hot path. ``id``
+    and ``method`` are fields, not properties, for the same reason: they are read several
+    times per message.
     """
 
     kind: MessageKind
     payload: dict[str, Any]
     text: str
-
-    @property
-    def id(self) -> RequestId | None:
-        return self.payload.get("id")
-
-    @property
-    def method(self) -> str | None:
-        return self.payload.get("method")
+    id: RequestId | None
+    method: str | None
 
     @property
     def params(self) -> Any:
@@ -129,19 +162,21 @@ class Message:
     @property
     def is_answer(self) -> bool:
         """A response or an error: the answer to an earlier request."""
-        return self.kind is MessageKind.RESPONSE or self.kind is MessageKind.ERROR
+        return self.kind is _RESPONSE or self.kind is _ERROR
 
     @classmethod
     def from_payload(cls, payload: dict[str, Any]) -> Message:
         """Build a message we emit ourselves; encodes it once."""
-        return cls(classify(payload), payload, encode(payload))
+        return cls(
+            classify(payload), payload, encode(payload), payload.get("id"), payload.get("method")
+        )
 
     @classmethod
     def notification_of(cls, payload: dict[str, Any]) -> Message:
         """:meth:`from_payload` for a notification we build (a ``method``, no ``id``):
         streamed deltas are built by the thousand, and their kind is known."""
         assert "id" not in payload and isinstance(payload.get("method"), str)
-        return cls(MessageKind.NOTIFICATION, payload, encode(payload))
+        return cls(_NOTIFICATION, payload, encode(payload), None, payload["method"])
 
     def __repr__(self) -> str:
         detail = self.method if self.method is not None else ""
@@ -150,35 +185,35 @@ class Message:
         return f"<Message {self.kind.value} {detail}>"
 
 
-def _valid_id(value: Any) -> bool:
-    # bool is an int subclass in Python but never a JSON-RPC id; codex's ids are i64.
-    if isinstance(value, str):
-        return True
-    return type(value) is int and _ID_MIN <= value <= _ID_MAX
-
-
 def classify(obj: dict[str, Any]) -> MessageKind:
     """Which kind of message ``obj`` is, in upstream's order; raises :class:`ParseError`."""
     method = obj.get("method")
     has_id = "id" in obj
+    if has_id:
+        # Strings, and integers that fit an i64 (bool is an int subclass in Python but
+        # never a JSON-RPC id).
+        request_id = obj["id"]
+        valid_id = isinstance(request_id, str) or (
+            type(request_id) is int and _ID_MIN <= request_id <= _ID_MAX
+        )
     if method is not None:
         if not isinstance(method, str):
             raise ParseError("`method` must be a string")
-        if has_id and _valid_id(obj["id"]):
-            return MessageKind.REQUEST
+        if has_id and valid_id:
+            return _REQUEST
         # No id, or one codex cannot read (1.5, 2**64, null, true): codex's untagged
         # message enum falls through to a notification, which nobody answers.
-        return MessageKind.NOTIFICATION
+        return _NOTIFICATION
     if has_id:
-        if not _valid_id(obj["id"]):
+        if not valid_id:
             raise ParseError("`id` must be an integer or a string")
         if "result" in obj:
-            return MessageKind.RESPONSE
+            return _RESPONSE
         error = obj.get("error")
         if isinstance(error, dict) and isinstance(error.get("code"), int) and isinstance(
             error.get("message"), str
         ):
-            return MessageKind.ERROR
+            return _ERROR
     raise ParseError("not a request, notification, response or error")
 
 
@@ -188,38 +223,44 @@ def parse(text: str | bytes, *, strict: bool = True) -> Message:
 
     ``strict=False`` is for text codex itself wrote: it skips the nesting walk and the
     surrogate scan (serde_json never writes a lone surrogate, and a large answer has
-    thousands of brackets: walking them would cost more than parsing)."""
+    thousands of brackets: walking them would cost more than parsing).
+
+    A ``jsonrpc`` member is accepted and ignored (§9.1): forwarded text keeps it, and
+    upstream ignores it too."""
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise ParseError(f"invalid UTF-8: {exc}") from None
-    obj = _load(text)
-    if isinstance(obj, list):
-        raise ParseError("batches are not supported")
-    if not isinstance(obj, dict):
-        raise ParseError(f"expected a JSON object, got {type(obj).__name__}")
-    if not strict:
-        return Message(classify(obj), obj, text)
-    if _too_deep(text, obj):
-        raise ParseError("recursion limit exceeded")
-    if _SURROGATE_ESCAPE.search(text) is not None and _has_lone_surrogate(obj):
-        raise ParseError("lone UTF-16 surrogate in a string escape")
-    if "jsonrpc" in obj:
-        # Accepted and ignored (§9.1). Forwarded text keeps it; upstream ignores it too.
-        pass
-    return Message(classify(obj), obj, text)
-
-
-def _load(text: str) -> Any:
-    """orjson where it reads ``text`` exactly as the stdlib would; the stdlib otherwise."""
+    # orjson where it reads the text exactly as the stdlib would; the stdlib otherwise
+    # (which decides about malformed text, and says why in its own words).
     try:
         obj = _fast_decode(text)
     except _FastDecodeError:
-        pass  # the stdlib decides, and says why in its own words
+        obj = _stdlib_load(text)
     else:
-        if not has_long_number(text):
-            return obj
+        if has_long_number(text):
+            obj = _stdlib_load(text)
+    if type(obj) is not dict:
+        if isinstance(obj, list):
+            raise ParseError("batches are not supported")
+        raise ParseError(f"expected a JSON object, got {type(obj).__name__}")
+    if strict:
+        # Not enough brackets to nest too deep, no escape that could be a surrogate:
+        # the common case costs two counts and a substring search.
+        if text.count("[") + text.count("{") > limits.JSON_MAX_NESTING and _too_deep(obj):
+            raise ParseError("recursion limit exceeded")
+        if (
+            "\\u" in text
+            and _SURROGATE_ESCAPE.search(text) is not None
+            and _has_lone_surrogate(obj)
+        ):
+            raise ParseError("lone UTF-16 surrogate in a string escape")
+    return Message(classify(obj), obj, text, obj.get("id"), obj.get("method"))
+
+
+def _stdlib_load(text: str) -> Any:
+    """The text as the stdlib reads it (what codex accepts, NaN refused); ParseError."""
     try:
         return _decode(text)
     except ValueError as exc:
@@ -232,11 +273,9 @@ def _containers(value: Any) -> Any:
     return value.values() if isinstance(value, dict) else value
 
 
-def _too_deep(text: str, obj: dict[str, Any]) -> bool:
+def _too_deep(obj: dict[str, Any]) -> bool:
     """More than ``limits.JSON_MAX_NESTING`` arrays/objects inside each other?"""
     limit = limits.JSON_MAX_NESTING
-    if text.count("[") + text.count("{") <= limit:
-        return False  # not enough brackets to nest that deep (the common case)
     stack: list[tuple[Any, int]] = [(obj, 1)]
     while stack:
         value, depth = stack.pop()

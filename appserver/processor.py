@@ -94,6 +94,18 @@ class _Admit(enum.Enum):
     QUEUE = "queue"  # a notification or an answer to a server request: queue it
 
 
+# Members bound to module names: in Python 3.11 an enum class has a ``__getattr__``, which
+# makes each ``ConnectionState.OPEN`` on the per-message path cost about ten times a global.
+_WAIT = OverflowPolicy.WAIT
+_OPEN = ConnectionState.OPEN
+_DRAINING = ConnectionState.DRAINING
+_CLOSING = ConnectionState.CLOSING
+_READY = ClientPhase.READY
+_DONE = _Admit.DONE
+_ANSWER = _Admit.ANSWER
+_QUEUE = _Admit.QUEUE
+
+
 class GatewayMethods(Protocol):
     """Methods the gateway answers itself, whatever the backend (e.g. ``remoteControl/*``).
 
@@ -164,7 +176,7 @@ class Connection:
         self.peer = peer
         self.policy = policy
         self.client = ClientState(transport=transport)
-        self.state = ConnectionState.OPEN
+        self.state = _OPEN
         self.close_request: CloseRequest | None = None
         #: Text messages for the client, in order; the transport's writer drains it.
         self.outbound: MessageQueue[str] = MessageQueue(
@@ -192,6 +204,7 @@ class Connection:
         self._forwarding = False  # _forward_next holds a message it took from the queue
         self._forwarded_now = False  # a message went to the backend directly this iteration
         self._write_now: Callable[[str], bool] | None = None
+        self._write_frame_now: Callable[[bytes], bool] | None = None
         self._wrote_now = False  # an answer went out directly in this loop iteration
         self._closing: anyio.Event | None = None  # made by wait_closing(), set by close()
         self._loop: asyncio.AbstractEventLoop | None = None  # looked up on first use
@@ -203,15 +216,22 @@ class Connection:
         self._backend_session = await self._backend.open_session(self)
         self._send_now = getattr(self._backend_session, "send_nowait", None)
 
-    def set_direct_writer(self, write_now: Callable[[str], bool]) -> None:
+    def set_direct_writer(
+        self,
+        write_now: Callable[[str], bool],
+        write_frame_now: Callable[[bytes], bool] | None = None,
+    ) -> None:
         """Let answers bypass :attr:`outbound` when it is empty: ``write_now(text)`` writes
         one message to the client at once and returns ``True``, or returns ``False``
-        (without writing) when it cannot without waiting; the message is queued then."""
+        (without writing) when it cannot without waiting; the message is queued then.
+        ``write_frame_now(frame)`` does the same with a ready WebSocket frame (a WebSocket
+        client's transport; see :meth:`pass_answer_frame`)."""
         self._write_now = write_now
+        self._write_frame_now = write_frame_now
 
     async def aclose(self) -> None:
         """Release the backend session and forget the connection (the transport is done)."""
-        if self.state is not ConnectionState.CLOSING:
+        if self.state is not _CLOSING:
             self.close(CloseCode.NORMAL, "")
         session, self._backend_session = self._backend_session, None
         self._processor._forget(self)
@@ -230,9 +250,9 @@ class Connection:
         The reason is cut to what a close frame holds (:func:`appserver.close.cut_reason`);
         ``label`` names the cause in ``/metrics`` (default: from the code).
         """
-        if self.state is ConnectionState.CLOSING:
+        if self.state is _CLOSING:
             return
-        self.state = ConnectionState.CLOSING
+        self.state = _CLOSING
         self.close_request = CloseRequest.of(code, reason)
         self._metrics.closes_by_reason[label or _close_label(code)] += 1
         self._inbound.close(discard=True)
@@ -251,8 +271,8 @@ class Connection:
 
     def finish_input(self) -> None:
         """The client will send nothing more (stdin EOF); owed answers still come."""
-        if self.state is ConnectionState.OPEN:
-            self.state = ConnectionState.DRAINING
+        if self.state is _OPEN:
+            self.state = _DRAINING
             self._inbound.close()
             self._pulse()
 
@@ -272,7 +292,7 @@ class Connection:
 
     async def wait_drained(self) -> None:
         """Wait until every request read so far has been answered (or the connection closed)."""
-        while self.owes_answers and self.state is not ConnectionState.CLOSING:
+        while self.owes_answers and self.state is not _CLOSING:
             await self._progress.wait()
 
     # --- client -> backend -----------------------------------------------------------------
@@ -284,9 +304,9 @@ class Connection:
         queue waits for room (backpressure on the client's socket; never dropped).
         """
         verdict, message, size = self._admit(text)
-        if verdict is _Admit.ANSWER:
+        if verdict is _ANSWER:
             await self._enqueue(message)
-        elif verdict is _Admit.QUEUE and not self._forward_direct(message):
+        elif verdict is _QUEUE and not self._forward_direct(message):
             try:
                 await self._inbound.put(message, size)
             except QueueClosed:
@@ -300,9 +320,9 @@ class Connection:
         reader wait, so one flooding stream never blocks its link or the other streams.
         """
         verdict, message, size = self._admit(text)
-        if verdict is _Admit.ANSWER:
+        if verdict is _ANSWER:
             self._enqueue_nowait(message)
-        elif verdict is _Admit.QUEUE and not self._forward_direct(message):
+        elif verdict is _QUEUE and not self._forward_direct(message):
             try:
                 self._inbound.put_nowait(message, size)
             except QueueFull:
@@ -325,15 +345,15 @@ class Connection:
         room (the inbound queue is full, or the client's policy is to wait): the caller
         passes the message to :meth:`receive` instead, so behaviour is the same either way.
         """
-        if self.policy is OverflowPolicy.WAIT:
+        if self.policy is _WAIT:
             return False
         size = utf8_size(text)
         if not self._inbound.has_room(size):
             return False
         verdict, message, size = self._admit(text, size)
-        if verdict is _Admit.ANSWER:
+        if verdict is _ANSWER:
             self._enqueue_nowait(message)
-        elif verdict is _Admit.QUEUE and not self._forward_direct(message):
+        elif verdict is _QUEUE and not self._forward_direct(message):
             try:
                 self._inbound.put_nowait(message, size)
             except (QueueFull, QueueClosed):
@@ -357,9 +377,9 @@ class Connection:
         except jsonrpc.ParseError as exc:
             metrics.malformed += 1
             log.warning("connection %d: ignoring malformed message: %s", self.id, exc)
-            return _Admit.DONE, _NO_MESSAGE, 0
+            return _DONE, _NO_MESSAGE, 0
         if message.kind is not _REQUEST:
-            return _Admit.QUEUE, message, size
+            return _QUEUE, message, size
         gateway = self._processor.gateway
         owned = gateway is not None and gateway.owns(message.method)  # type: ignore[arg-type]
         if owned:
@@ -369,9 +389,9 @@ class Connection:
                 message.method  # type: ignore[arg-type]
             ) or self.client.check_request(message)
         if rejection is not None:
-            return _Admit.ANSWER, jsonrpc.Message.from_payload(rejection.to_error(message.id)), 0
+            return _ANSWER, jsonrpc.Message.from_payload(rejection.to_error(message.id)), 0
         if not owned and self._forward_direct(message):
-            return _Admit.DONE, message, 0
+            return _DONE, message, 0
         queue = self._calls if owned else self._inbound
         try:
             queue.put_nowait(message, size)
@@ -382,7 +402,7 @@ class Connection:
         else:
             if owned:
                 self._calls_owed += 1
-        return _Admit.DONE, message, 0
+        return _DONE, message, 0
 
     def _forward_direct(self, message: jsonrpc.Message) -> bool:
         """Hand an admitted message to the backend session now, if nothing is ahead of it.
@@ -402,8 +422,8 @@ class Connection:
             or self._forwarding
             or len(self._inbound)
             or self._failure is not None
-            or self.state is not ConnectionState.OPEN
-            or self.client.state is not ClientPhase.READY
+            or self.state is not _OPEN
+            or self.client.state is not _READY
         ):
             return False
         is_request = message.kind is _REQUEST
@@ -514,7 +534,7 @@ class Connection:
         inbound = self._inbound
         if message.kind is _REQUEST:
             while self._in_flight_count >= self._window and self._failure is None:
-                if self.state is ConnectionState.CLOSING:
+                if self.state is _CLOSING:
                     return False
                 await self._progress.wait()
         if self._failure is not None:
@@ -552,12 +572,12 @@ class Connection:
     def waits_for_room(self) -> bool:
         """Whether :meth:`deliver` may wait (for room in the outbound queue); when not,
         :meth:`deliver_nowait` does the same without a coroutine."""
-        return self.policy is OverflowPolicy.WAIT
+        return self.policy is _WAIT
 
     def deliver_nowait(self, message: jsonrpc.Message) -> None:
         """:meth:`deliver` for a connection that never waits for room (not
         :attr:`waits_for_room`), called from a data callback without a task."""
-        assert self.policy is not OverflowPolicy.WAIT
+        assert self.policy is not _WAIT
         message = self._deliverable(message)  # type: ignore[assignment]
         if message is None:
             return
@@ -574,7 +594,7 @@ class Connection:
     def deliver_many_nowait(self, messages: list[jsonrpc.Message]) -> None:
         """:meth:`deliver_nowait` for each of ``messages``, in order: a streamed turn's deltas
         are filtered once per method and queued together (one writer wake-up)."""
-        assert self.policy is not OverflowPolicy.WAIT
+        assert self.policy is not _WAIT
         items: list[tuple[str, int]] = []
         wanted: dict[str | None, bool] = {}
         # A text shorter than this (in characters) cannot be over the limit in UTF-8.
@@ -627,12 +647,41 @@ class Connection:
             return
         await self._enqueue(message)
 
+    def pass_answer_frame(self, frame: bytes, request_id: jsonrpc.RequestId, size: int) -> bool:
+        """Write a backend's answer to an in-flight request as the ready WebSocket text
+        frame it came in (its payload ``size`` bytes), when :meth:`deliver_nowait` would
+        write it at once unchanged: a client on a WebSocket transport that can take a frame
+        now, nothing queued before it, no ``initialize`` being answered, the answer under
+        the message limit. ``False``, having done nothing, leaves it to :meth:`deliver_nowait`.
+        """
+        write_frame_now = self._write_frame_now
+        if (
+            write_frame_now is None
+            or self._wrote_now
+            or len(self.outbound)
+            or self.state is _CLOSING
+            or self.policy is _WAIT
+            or self.client.initialize_id is not None
+            or size > limits.MAX_MESSAGE_BYTES
+            or request_id not in self._in_flight
+            or not write_frame_now(frame)
+        ):
+            return False
+        self._wrote_now = True
+        self._soon(self._rearm_direct_write)
+        metrics = self._metrics
+        metrics.written_direct += 1
+        metrics.messages_out += 1
+        metrics.bytes_out += size
+        self._release(request_id)
+        return True
+
     def _answered(self, answer: jsonrpc.Message) -> bool:
         """Let the client state see an answer; ``True`` when it made the connection ready."""
         if self.client.initialize_id is None:
             return False
         self.client.on_answer(answer)
-        return self.client.state is ClientPhase.READY
+        return self.client.state is _READY
 
     def _deliverable(self, message: jsonrpc.Message) -> jsonrpc.Message | None:
         """What of a backend message goes to the client: ``None`` for a notification the
@@ -675,7 +724,7 @@ class Connection:
 
     def backend_failed(self, reason: str) -> None:
         """The backend session died: answer what is owed with an error, then close (1011)."""
-        if self._failure is not None or self.state is ConnectionState.CLOSING:
+        if self._failure is not None or self.state is _CLOSING:
             return
         log.warning("connection %d: backend failed: %s", self.id, reason)
         self._failure = public_reason(reason)  # the client's copy names no local paths
@@ -715,7 +764,7 @@ class Connection:
 
     async def _enqueue(self, message: jsonrpc.Message) -> None:
         """Queue a message for the client: WAIT connections wait for room, others never."""
-        if self.policy is OverflowPolicy.WAIT:
+        if self.policy is _WAIT:
             size = utf8_size(message.text)
             try:
                 await self.outbound.put(message.text, size)
@@ -762,7 +811,7 @@ class Connection:
         if (
             self._wrote_now
             or len(self.outbound)
-            or self.state is ConnectionState.CLOSING
+            or self.state is _CLOSING
             or not self._write_now(message.text)  # type: ignore[misc]
         ):
             return False
@@ -789,7 +838,7 @@ class Connection:
         )
 
 
-_NO_MESSAGE = jsonrpc.Message(jsonrpc.MessageKind.NOTIFICATION, {}, "")
+_NO_MESSAGE = jsonrpc.Message(jsonrpc.MessageKind.NOTIFICATION, {}, "", None, None)
 
 _CLOSE_LABELS = {
     CloseCode.NORMAL: "normal",
@@ -853,7 +902,7 @@ class Processor:
         if outbound_items is None:
             outbound_items = (
                 limits.STDIO_OUTBOUND_QUEUE_MESSAGES
-                if policy is OverflowPolicy.WAIT
+                if policy is _WAIT
                 else limits.OUTBOUND_QUEUE_MESSAGES
             )
         conn = Connection(
@@ -878,7 +927,7 @@ class Processor:
         closed as a slow client. May wait for room on a WAIT (stdio) connection.
         """
         for conn in list(self._connections.values()):
-            if conn.state is ConnectionState.CLOSING:
+            if conn.state is _CLOSING:
                 continue
             if conn.client.wants_notification(message.method):
                 await conn._enqueue(message)

@@ -24,6 +24,13 @@ errors (an invalid text frame goes to the queue, whose reader closes with 1007),
 limits (1009), masking errors (1002), debug logging. Once the connection leaves the OPEN
 state, or a frame is larger than the library accepts, every byte goes to the library.
 
+A connection reading a *server's* frames (unmasked) may also register a *frame sink*
+(:meth:`DirectTextFrames.set_frame_sink`): it sees such a frame's bytes before they are
+decoded, and may take the frame whole — an answer the gateway passes to its client
+verbatim, since a server's text frame to its client is the same bytes (see
+:meth:`appserver.backends.codex.upstream.UpstreamSession`). A frame it declines goes on to
+the text sink as usual.
+
 :func:`text_frames` is the sending half: the bytes of unfragmented text frames, built here
 for a connection without extensions (the library's own framing otherwise) by
 :func:`encoded_text_frames`, with masks for a client's frames taken from a pool of
@@ -56,6 +63,10 @@ log = logging.getLogger("appserver.websocket")
 #: Takes one complete text message; ``True`` when handled, ``False`` (nothing done) when
 #: the message must go through the reader task instead.
 TextSink = Callable[[str], bool]
+#: Takes a complete unmasked text frame as ``(data, start, payload_start, end)``: the frame
+#: is ``data[start:end]``, its UTF-8 payload ``data[payload_start:end]`` (not checked yet);
+#: ``True`` when it took the frame, ``False`` (nothing done) to have it decoded as usual.
+FrameSink = Callable[[bytes, int, int, int], bool]
 
 _TEXT = Opcode.TEXT
 _OPEN = State.OPEN
@@ -77,6 +88,7 @@ class DirectTextFrames:
     """Mixin for a ``websockets`` asyncio connection (see the module docstring)."""
 
     _text_sink: TextSink | None = None
+    _frame_sink: FrameSink | None = None
     #: Messages given to the library's queue and not yet taken by the reader.
     _queued_messages = 0
     #: Every byte goes to the library from now on (closing, an oversized frame, bytes the
@@ -100,36 +112,51 @@ class DirectTextFrames:
         self._text_sink = sink
         self._read_done = read_done
 
+    def set_frame_sink(self, sink: FrameSink | None) -> None:
+        """``sink`` sees each unmasked text frame before the text sink (module docstring);
+        only a connection with a text sink offers frames to it."""
+        self._frame_sink = sink
+
     def message_taken(self) -> None:
         """The reader task is done with one message it took from the queue."""
         if self._queued_messages:
             self._queued_messages -= 1
 
     def data_received(self, data: bytes) -> None:
+        protocol: Protocol = self.protocol  # type: ignore[attr-defined]
         try:
-            self._read(data)
+            # ``_state``, not the ``state`` property: read twice per message, a property
+            # call costs as much as the rest of the check (websockets is pinned to 17.x).
+            if self._library_reads or protocol._state is not _OPEN or protocol.debug:
+                self._library_takes_all(data, protocol)
+            elif not self._boundary_checked and self._library_holds_bytes(protocol):
+                self._library_takes_all(data, protocol)
+            elif self._partial is None:
+                self._read_frames(data, protocol)
+            else:
+                whole = self._complete_partial(data)
+                if whole is not None:
+                    self._read_frames(whole, protocol)
         finally:
             if self._read_done is not None:
                 self._read_done()
 
-    def _read(self, data: bytes) -> None:
-        protocol: Protocol = self.protocol  # type: ignore[attr-defined]
-        if self._library_reads or protocol.state is not _OPEN or protocol.debug:
-            self._library_takes_all(data, protocol)
-            return
-        if not self._boundary_checked:
-            self._boundary_checked = True
-            if protocol.reader.buffer:  # frames sent before the handshake finished
-                self._library_takes_all(data, protocol)
-                return
+    def _library_holds_bytes(self, protocol: Protocol) -> bool:
+        """On the first OPEN read: did the library's parser keep bytes (frames sent before
+        the handshake finished)? Then every byte goes to it."""
+        self._boundary_checked = True
+        return bool(protocol.reader.buffer)
+
+    def _complete_partial(self, data: bytes) -> bytes | None:
+        """The held start of a frame joined with ``data``, once the frame's header and
+        payload are all there; ``None`` while it still grows."""
         partial = self._partial
-        if partial is not None:
-            partial += data
-            if len(partial) < self._partial_needed:
-                return
-            data = bytes(partial)
-            self._partial = None
-        self._read_frames(data, protocol)
+        assert partial is not None
+        partial += data
+        if len(partial) < self._partial_needed:
+            return None
+        self._partial = None
+        return bytes(partial)
 
     def _read_frames(self, data: bytes, protocol: Protocol) -> None:
         size = len(data)
@@ -176,6 +203,10 @@ class DirectTextFrames:
                 and not self._queued_messages
                 and protocol.current_size is None
             ):
+                frame_sink = self._frame_sink
+                if frame_sink is not None and not masked and frame_sink(data, pos, head, end):
+                    pos = end
+                    continue
                 payload = data[head:end]
                 if masked:
                     payload = apply_mask(payload, data[mask_at:head])
@@ -184,9 +215,13 @@ class DirectTextFrames:
                 except UnicodeDecodeError:
                     pass  # the library queues it; its reader closes with 1007
                 else:
-                    if self._offer(text):
+                    try:
+                        taken = self._text_sink(text)
+                    except Exception:
+                        taken = self._sink_failed()
+                    if taken:
                         pos = end
-                        if protocol.state is not _OPEN:  # the sink closed the connection
+                        if protocol._state is not _OPEN:  # the sink closed the connection
                             self._library_takes_all(data[pos:], protocol)
                             return
                         continue
@@ -215,15 +250,20 @@ class DirectTextFrames:
             super().data_received(data)  # type: ignore[misc]
 
     def _offer(self, text: str) -> bool:
+        """The text sink's verdict on ``text`` (the library's path; the common frame's
+        loop in :meth:`_read_frames` calls the sink itself)."""
         try:
             return self._text_sink(text)  # type: ignore[misc]
         except Exception:
-            # A bug, not bad input (sinks never raise for bad input): end this
-            # connection loudly rather than hang it.
-            log.exception("text sink failed; dropping the connection")
-            self._text_sink = None  # what else arrives goes to the queue, never read
-            self.transport.abort()  # type: ignore[attr-defined]
-            return True
+            return self._sink_failed()
+
+    def _sink_failed(self) -> bool:
+        """The text sink raised: a bug, not bad input (sinks never raise for bad input).
+        End this connection loudly rather than hang it; ``True``: the message is gone."""
+        log.exception("text sink failed; dropping the connection")
+        self._text_sink = None  # what else arrives goes to the queue, never read
+        self.transport.abort()  # type: ignore[attr-defined]
+        return True
 
     def process_event(self, event: Event) -> None:
         if (

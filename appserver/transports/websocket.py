@@ -32,6 +32,8 @@ from appserver.transports.frames import (
 
 log = logging.getLogger("appserver.websocket")
 
+_OPEN = State.OPEN  # a global: an enum member lookup costs ten times more (Python 3.11)
+
 #: Keyword arguments for ``websockets`` servers: our frame-size limit, permessage-deflate
 #: accepted (upstream hard-closes on it), no server-initiated keepalive pings (upstream
 #: sends none; clients like the codex TUI do not expect them).
@@ -81,10 +83,23 @@ def write_now(ws: Connection, text: str) -> bool:
     return True
 
 
+def write_frame_now(ws: Connection, frame: bytes) -> bool:
+    """Write a complete unmasked text frame verbatim (one a server wrote, passed through),
+    at once: ``False`` (nothing sent) when :func:`write_now` could not, or when the
+    connection negotiated an extension (its frames are compressed) or holds library
+    output that must go first."""
+    protocol = ws.protocol
+    if protocol.extensions or protocol.writes or not writable_now(ws):
+        return False
+    ws.transport.write(frame)
+    return True
+
+
 def writable_now(ws: Connection) -> bool:
     """Can a frame be written at once: the connection is open and its socket is not
     applying backpressure (websockets' flow control has not paused writing)."""
-    return ws.protocol.state is State.OPEN and not ws.paused and not ws.transport.is_closing()
+    # ``_state``: the ``state`` property's call costs more than the check (see frames.py).
+    return ws.protocol._state is _OPEN and not ws.paused and not ws.transport.is_closing()
 
 
 async def _frames(ws: ServerConnection, conn_id: int) -> AsyncIterator[str]:
@@ -144,7 +159,9 @@ async def serve_websocket(processor: Processor, ws: ServerConnection, transport:
         await close_bounded(ws, CloseCode.TRY_AGAIN_LATER, strings.CLOSE_REASON_TOO_MANY)
         return
     conn = processor.register(transport, OverflowPolicy.DISCONNECT, peer=_peer_name(ws))
-    conn.set_direct_writer(lambda text: write_now(ws, text))
+    conn.set_direct_writer(
+        lambda text: write_now(ws, text), lambda frame: write_frame_now(ws, frame)
+    )
     if isinstance(ws, DirectTextFrames):
         ws.set_text_sink(conn.offer)
 

@@ -354,3 +354,62 @@ def test_read_done_follows_every_read_after_its_messages() -> None:
     conn.data_received(wire[:3])  # no message yet: still a read
     conn.data_received(wire[3:])
     assert seen == ["1", "2", "|", "|", "3", "|"]
+
+
+# --- the frame sink: a server's frames, seen before they are decoded -------------------
+
+
+def client_reading(accept_frames: list[bool]) -> tuple[_Reading, list[str], list[bytes]]:
+    """A client-side connection (it reads a server's unmasked frames) with both sinks."""
+    conn, texts = with_sink(_Reading(ClientProtocol(parse_uri("ws://x/"), state=State.OPEN)), [True])
+    frames: list[bytes] = []
+
+    def frame_sink(data: bytes, start: int, payload_start: int, end: int) -> bool:
+        if not accept_frames[0]:
+            return False
+        frames.append(data[start:end])
+        assert data[payload_start:end] == data[start:end][payload_start - start :]
+        return True
+
+    conn.set_frame_sink(frame_sink)
+    return conn, texts, frames
+
+
+def test_the_frame_sink_takes_a_servers_text_frames_whole_before_they_are_decoded() -> None:
+    conn, texts, frames = client_reading([True])
+    long = "x" * 300
+    wire = b"\x81\x01a" + b"\x81\x7e\x01\x2c" + long.encode()
+    conn.data_received(wire)
+    assert frames == [b"\x81\x01a", b"\x81\x7e\x01\x2c" + long.encode()]
+    assert texts == [] and conn.queued == []
+
+
+def test_a_frame_the_frame_sink_declines_goes_to_the_text_sink_in_order() -> None:
+    accept = [False]
+    conn, texts, frames = client_reading(accept)
+    conn.data_received(b"\x81\x01a")
+    accept[0] = True
+    conn.data_received(b"\x81\x01b")
+    assert texts == ["a"] and frames == [b"\x81\x01b"]
+
+
+def test_the_frame_sink_never_sees_fragments_control_frames_or_a_clients_frames() -> None:
+    conn, texts, frames = client_reading([True])
+    conn.data_received(b"\x01\x01a" + b"\x80\x01b")  # a fragmented message
+    conn.data_received(b"\x89\x00")  # a ping
+    assert frames == [] and texts == []
+    assert [type(e).__name__ for e in conn.queued] == ["Frame", "Frame", "Frame"]
+
+    served, _ = server()
+    seen: list[bytes] = []
+    served.set_frame_sink(lambda data, start, payload_start, end: seen.append(data) is None)
+    served.data_received(masked(0x81, b"1"))
+    assert seen == []  # a client's frames are masked: only the text sink reads them
+
+
+def test_without_a_text_sink_the_frame_sink_is_not_offered_anything() -> None:
+    conn = _Reading(ClientProtocol(parse_uri("ws://x/"), state=State.OPEN))
+    seen: list[bytes] = []
+    conn.set_frame_sink(lambda data, start, payload_start, end: seen.append(data) is None)
+    conn.data_received(b"\x81\x01a")
+    assert seen == [] and len(conn.queued) == 1

@@ -67,3 +67,44 @@ def test_from_payload_encodes_once() -> None:
     assert message.kind is MessageKind.REQUEST
     assert message.text == '{"id":3,"method":"thread/start","params":{}}'
     assert repr(message) == "<Message request thread/start id=3>"
+
+
+# --- result_answer_id: codex's result answers, recognised without building a message ----
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (b'{"id":7,"result":{"data":[],"nextCursor":null}}', 7),
+        (b'{"id":-3,"result":null}', -3),
+        (b'{"id":9223372036854775807,"result":1}', 2**63 - 1),
+        (b'{"id":9223372036854775808,"result":1}', None),  # not an i64: parse() decides
+        (b'{"id":1e3,"result":1}', None),  # not an integer
+        (b'{"id":"a","result":1}', None),  # string ids take the general path
+        (b'{"id":1,"error":{"code":-32001,"message":"busy"}}', None),  # maybe retried
+        (b'{"id":1,"result":1,"method":"x"}', None),  # parse() reads a request
+        (b'{"id":1,"result":1,"id":2}', 2),  # the last of duplicate keys, as parse() reads it
+        (b'{"id":1,"result":1,"id":"s"}', None),
+        (b'{"method":"x","params":{}}', None),
+        (b'{ "id":1,"result":1}', None),  # not how codex writes: parse() decides
+        (b'{"id":1,"result":NaN}', None),
+        (b'{"id":1,"result":"\xff"}', None),  # invalid UTF-8
+        (b'{"id":1,"result":', None),
+        (b'[{"id":1,"result":1}]', None),
+    ],
+)
+def test_result_answer_id_agrees_with_parse(text: bytes, expected: int | None) -> None:
+    framed = b"\x81\x00" + text + b"tail"
+    assert jsonrpc.result_answer_id(framed, 2, 2 + len(text)) == expected
+    if expected is not None:
+        message = jsonrpc.parse(text)
+        assert message.kind is jsonrpc.MessageKind.RESPONSE and message.id == expected
+
+
+def test_a_message_reads_its_id_and_method_once_when_built() -> None:
+    request = jsonrpc.parse('{"id":"r1","method":"thread/list","params":{}}')
+    assert (request.id, request.method, request.params) == ("r1", "thread/list", {})
+    built = jsonrpc.Message.from_payload({"id": 3, "result": {}})
+    assert (built.id, built.method) == (3, None)
+    note = jsonrpc.Message.notification_of({"method": "turn/started", "params": {}})
+    assert (note.id, note.method, note.kind) == (None, "turn/started", jsonrpc.MessageKind.NOTIFICATION)

@@ -319,3 +319,66 @@ async def test_deliver_many_nowait_closes_a_client_whose_queue_fills() -> None:
     conn.deliver_many_nowait([note("item/agentMessage/delta", delta=str(i)) for i in range(5)])
     assert conn.close_request is not None and conn.close_request.code == CloseCode.POLICY_VIOLATION
     assert processor.metrics.closes_by_reason["slow_client"] == 1
+
+
+class FrameSocket(Socket):
+    """A WebSocket client's socket: also takes ready frames."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.frames: list[bytes] = []
+
+    def write_frame_now(self, frame: bytes) -> bool:
+        if not self.accepting:
+            return False
+        self.frames.append(frame)
+        return True
+
+
+async def test_an_answer_frame_passes_through_under_the_direct_writes_rules() -> None:
+    processor = Processor(DirectBackend())
+    conn, session = await ready(processor)
+    socket = FrameSocket()
+    conn.set_direct_writer(socket.write_now, socket.write_frame_now)
+    for i in (80, 81, 82, 83):
+        await conn.receive(req(i))
+        await wait_all_tasks_blocked()
+    assert conn.pass_answer_frame(b"F80", 80, 30)
+    assert conn.in_flight == 3 and processor.metrics.written_direct == 1
+    assert not conn.pass_answer_frame(b"F81", 81, 30)  # one direct write per iteration
+    await wait_all_tasks_blocked()
+    assert not conn.pass_answer_frame(b"F99", 99, 30)  # not in flight: deliver() decides
+    await session.notify("thread/started", {})  # something queued goes first
+    assert not conn.pass_answer_frame(b"F81", 81, 30)
+    conn.outbound.get_nowait()
+    socket.accepting = False
+    assert not conn.pass_answer_frame(b"F81", 81, 30)  # backpressure
+    socket.accepting = True
+    assert conn.pass_answer_frame(b"F81", 81, 30)
+    await wait_all_tasks_blocked()
+    assert not conn.pass_answer_frame(b"F82", 82, 2**30)  # over the message limit
+    conn.close(CloseCode.GOING_AWAY, "bye", flush=True)
+    assert not conn.pass_answer_frame(b"F82", 82, 30)
+    assert socket.frames == [b"F80", b"F81"] and socket.written == []
+    assert conn.in_flight == 2
+    assert processor.metrics.messages_out == 4  # initialize's answer, the notification, 2 frames
+
+
+async def test_no_answer_frame_passes_while_initialize_is_answered_or_for_a_waiting_client() -> None:
+    backend = DirectBackend()
+    backend.answer_initialize = False
+    processor = Processor(backend)
+    conn = processor.register("test", OverflowPolicy.DISCONNECT)
+    await conn.open()
+    socket = FrameSocket()
+    conn.set_direct_writer(socket.write_now, socket.write_frame_now)
+    await conn.receive(INIT)
+    await dispatch_queued(conn)
+    assert conn.in_flight == 1 and conn.client.initialize_id == 1
+    assert not conn.pass_answer_frame(b"F1", 1, 30)  # the client state must see it
+    await backend.sessions[0].answer(1)
+    assert conn.client.state is ClientPhase.READY
+    waiting = processor.register("stdio", OverflowPolicy.WAIT)
+    waiting.set_direct_writer(socket.write_now, socket.write_frame_now)
+    assert not waiting.pass_answer_frame(b"F1", 1, 30)
+    assert socket.frames == []

@@ -185,6 +185,10 @@ class UpstreamSession:
         #: Notifications taken in the current socket read, delivered together at its end.
         self._run: list[jsonrpc.Message] = []
         ws.set_text_sink(self._from_codex_now, self._deliver_run)
+        #: The peer writes an answer's frame verbatim (a WebSocket client), or None.
+        self._pass_answer_frame = getattr(peer, "pass_answer_frame", None)
+        if self._pass_answer_frame is not None:
+            ws.set_frame_sink(self._answer_frame_now)
 
     @classmethod
     async def open(
@@ -295,6 +299,27 @@ class UpstreamSession:
             return True
         self._deliver_run()  # what came before it goes first
         self.peer.deliver_nowait(message)
+        return True
+
+    def _answer_frame_now(self, data: bytes, start: int, payload_start: int, end: int) -> bool:
+        """The frame sink of the socket: pass codex's answer to a request in flight to a
+        WebSocket client as the frame codex wrote (a server's text frame is the same bytes
+        to any client), without decoding, parsing or framing it again; ``False`` leaves it
+        to the text sink. Only a ``result`` with an integer id goes this way (an error may
+        be an overload answer to retry), and only with nothing gathered before it."""
+        if self._run or self._retries is None:
+            return False
+        request_id = jsonrpc.result_answer_id(data, payload_start, end)
+        if request_id is None:
+            return False
+        queue = self._pending.get(request_id)
+        if not queue or not self._pass_answer_frame(  # type: ignore[misc]
+            data[start:end], request_id, end - payload_start
+        ):
+            return False
+        queue.popleft()
+        if not queue:
+            del self._pending[request_id]
         return True
 
     def _deliver_run(self) -> None:
