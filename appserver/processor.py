@@ -344,23 +344,29 @@ class Connection:
         Returns ``False``, having done nothing, when :meth:`receive` might have to wait for
         room (the inbound queue is full, or the client's policy is to wait): the caller
         passes the message to :meth:`receive` instead, so behaviour is the same either way.
+
+        The reader calls :meth:`client_read_done` after each socket read it offered
+        messages from: the direct path takes one message per read (the rest of a
+        pipelined burst is queued behind it and forwarded in one write).
         """
         if self.policy is _WAIT:
             return False
         size = utf8_size(text)
         if not self._inbound.has_room(size):
             return False
-        verdict, message, size = self._admit(text, size)
+        verdict, message, size = self._admit(text, size, in_read=True)
         if verdict is _ANSWER:
             self._enqueue_nowait(message)
-        elif verdict is _QUEUE and not self._forward_direct(message):
+        elif verdict is _QUEUE and not self._forward_direct(message, in_read=True):
             try:
                 self._inbound.put_nowait(message, size)
             except (QueueFull, QueueClosed):
                 pass  # not full (checked above); closed: closing, nobody reads it
         return True
 
-    def _admit(self, text: str, size: int = -1) -> tuple[_Admit, jsonrpc.Message, int]:
+    def _admit(
+        self, text: str, size: int = -1, *, in_read: bool = False
+    ) -> tuple[_Admit, jsonrpc.Message, int]:
         """The receive rules that need no waiting (sans-I/O): parse, reject, queue requests.
 
         Requests are queued here (or answered -32001 when their queue is full); what is
@@ -390,7 +396,7 @@ class Connection:
             ) or self.client.check_request(message)
         if rejection is not None:
             return _ANSWER, jsonrpc.Message.from_payload(rejection.to_error(message.id)), 0
-        if not owned and self._forward_direct(message):
+        if not owned and self._forward_direct(message, in_read=in_read):
             return _DONE, message, 0
         queue = self._calls if owned else self._inbound
         try:
@@ -404,12 +410,14 @@ class Connection:
                 self._calls_owed += 1
         return _DONE, message, 0
 
-    def _forward_direct(self, message: jsonrpc.Message) -> bool:
+    def _forward_direct(self, message: jsonrpc.Message, *, in_read: bool = False) -> bool:
         """Hand an admitted message to the backend session now, if nothing is ahead of it.
 
         One message per event-loop iteration goes this way (a lone request's); the rest of a
         pipelined burst read in the same iteration is queued behind it, so that the
-        dispatcher forwards it in one write.
+        dispatcher forwards it in one write. ``in_read``: the message came from
+        :meth:`offer`, and :meth:`client_read_done` re-arms the direct path at the end of
+        the read (no callback scheduled per message).
 
         ``False`` leaves it to the queue: before ``initialize`` succeeded, while anything is
         queued or :meth:`_forward_next` holds a message, when a request would exceed the
@@ -440,7 +448,8 @@ class Connection:
         if is_request:
             self._track(message)
         self._forwarded_now = True
-        self._soon(self._rearm_direct_forward)
+        if not in_read:
+            self._soon(self._rearm_direct_forward)
         self._metrics.forwarded_direct += 1
         return True
 
@@ -453,6 +462,10 @@ class Connection:
         loop.call_soon(callback)
 
     def _rearm_direct_forward(self) -> None:
+        self._forwarded_now = False
+
+    def client_read_done(self) -> None:
+        """The client socket's read whose messages went to :meth:`offer` is over."""
         self._forwarded_now = False
 
     def _answer_overloaded(self, request: jsonrpc.Message) -> None:
@@ -653,6 +666,9 @@ class Connection:
         write it at once unchanged: a client on a WebSocket transport that can take a frame
         now, nothing queued before it, no ``initialize`` being answered, the answer under
         the message limit. ``False``, having done nothing, leaves it to :meth:`deliver_nowait`.
+
+        Called in the backend socket's data callback, which calls :meth:`backend_read_done`
+        after each read: one answer per read goes out this way.
         """
         write_frame_now = self._write_frame_now
         if (
@@ -668,7 +684,6 @@ class Connection:
         ):
             return False
         self._wrote_now = True
-        self._soon(self._rearm_direct_write)
         metrics = self._metrics
         metrics.written_direct += 1
         metrics.messages_out += 1
@@ -757,7 +772,7 @@ class Connection:
         else:
             self._in_flight[request_id] = count - 1  # type: ignore[index]
         self._in_flight_count -= 1
-        self._pulse()
+        self._progress.fire()
 
     def _pulse(self) -> None:
         self._progress.fire()
@@ -821,6 +836,10 @@ class Connection:
         return True
 
     def _rearm_direct_write(self) -> None:
+        self._wrote_now = False
+
+    def backend_read_done(self) -> None:
+        """The backend socket's read that passed answers to :meth:`pass_answer_frame` is over."""
         self._wrote_now = False
 
     def _count_out(self, size: int) -> None:
