@@ -34,6 +34,11 @@ from the backend straight to the client's socket (a writer the transport registe
 rules above are applied first, exactly as on the queued path; the queues take over whenever
 the direct path cannot go on at once (a message already queued or being forwarded, the
 window full, a socket applying backpressure), so the order of messages never changes.
+One message per socket read (or event-loop iteration, for a caller outside a read) takes
+the direct path in each direction; the rest of a burst is queued behind it and sent in one
+write. An answer from codex to a WebSocket client goes as the very frame codex wrote
+(:meth:`Connection.pass_answer_frame`): a server's text frame is the same bytes to any
+client, so it is neither parsed into a message nor framed again.
 
 A connection is not a socket: remote control multiplexes many over one link, so closing
 is a request (:attr:`Connection.close_request`) the transport carries out, and a

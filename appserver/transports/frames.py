@@ -28,7 +28,7 @@ A connection reading a *server's* frames (unmasked) may also register a *frame s
 (:meth:`DirectTextFrames.set_frame_sink`): it sees such a frame's bytes before they are
 decoded, and may take the frame whole — an answer the gateway passes to its client
 verbatim, since a server's text frame to its client is the same bytes (see
-:meth:`appserver.backends.codex.upstream.UpstreamSession`). A frame it declines goes on to
+:class:`appserver.backends.codex.upstream.UpstreamSession`). A frame it declines goes on to
 the text sink as usual.
 
 :func:`text_frames` is the sending half: the bytes of unfragmented text frames, built here
