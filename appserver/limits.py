@@ -245,6 +245,9 @@ RC_MAX_UNACKED = 128
 #: Client and stream ids kept encoded as JSON strings for the envelopes' tails (the ids of
 #: the streams in use; an evicted one is encoded again).
 RC_ENCODED_IDS_CACHED = 4096
+#: The ids ends of host envelopes (``,"client_id":…,"stream_id":…``) kept read, for the
+#: relay's slicing of our host's ``server_message`` (the streams in use; others read again).
+RC_SPLIT_TAILS_CACHED = 4096
 
 #: Streams whose numbering a host (and a relay's replay filter) remembers after they close;
 #: beyond this the least recently used closed stream is forgotten (its numbering restarts).

@@ -31,6 +31,10 @@ class Frame(NamedTuple):  # (a tuple: made per relayed frame, cheaper than a fro
     size: int  # UTF-8 bytes of ``text``
 
 
+#: Builds a :class:`Frame` without the named tuple's ``__new__`` (a Python function).
+_frame = tuple.__new__
+
+
 class ResumeBuffer:
     """Frames ``first..last`` for one stream; at most ``max_frames`` and ``max_bytes`` UTF-8
     bytes (one frame larger than ``max_bytes`` is still taken when nothing else is pending)."""
@@ -74,6 +78,30 @@ class ResumeBuffer:
         self._frames.append(Frame(self.last, text, size))
         self._bytes += size
         return self.last
+
+    def extend(self, texts: list[str]) -> int:
+        """:meth:`append` each of ``texts``, in order, as far as the bound allows; how many
+        were taken (fewer than all where :meth:`append` would raise :class:`Overflow`)."""
+        frames = self._frames
+        append = frames.append
+        max_frames, max_bytes = self.max_frames, self.max_bytes
+        written, last, held = self.written, self.last, self._bytes
+        taken = 0
+        for text in texts:
+            size = len(text) if text.isascii() else len(text.encode("utf-8"))
+            while frames and (len(frames) >= max_frames or held + size > max_bytes):
+                oldest = frames[0]
+                if oldest.index > written:
+                    self.last, self._bytes = last, held
+                    return taken
+                frames.popleft()
+                held -= oldest.size
+            last += 1
+            append(_frame(Frame, (last, text, size)))
+            held += size
+            taken += 1
+        self.last, self._bytes = last, held
+        return taken
 
     def unwritten(self) -> list[Frame]:
         """The frames after ``written``, in order."""

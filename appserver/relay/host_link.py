@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import secrets
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
@@ -60,6 +61,9 @@ from appserver.remote_control.envelopes import (
     ServerMessageChunk,
     encode,
     parse_server_envelope,
+    server_message_affixes,
+    split_server_message,
+    split_server_message_ending,
 )
 from appserver.remote_control.streams import ReplayFilter
 
@@ -109,6 +113,17 @@ class HostLink:
         self._acks_due = 0
         self._ack_timer: asyncio.TimerHandle | None = None
         self._ack_soon = False
+        self._received_messages = relay.metrics.received("ServerMessage")
+        #: A run of our host's messages taken in the socket read being handled: new,
+        #: consecutive, of one stream; delivered together at the end of the read, or before
+        #: anything else is handled (:meth:`_deliver_run`).
+        self._run: list[str] = []
+        self._run_stream: ControllerStream | None = None
+        self._run_next = -1
+        #: The run's stream's envelope end but for the number, and the whole end of the
+        #: next message of the run (:func:`split_server_message_ending`).
+        self._run_tail = ""
+        self._run_expected = ""
         self.closed = False
 
     def __repr__(self) -> str:
@@ -165,6 +180,15 @@ class HostLink:
         self._ack_soon = False
         if self._acks:
             self._write(None)
+
+    def _read_done(self) -> None:
+        """The host socket's envelopes of one read are handled: the run of messages taken
+        goes to its stream, and the acks a burst made due are written now, before the
+        controllers' writes of the same burst (at the end of this loop iteration), so the
+        host makes its next envelopes meanwhile."""
+        self._deliver_run()
+        if self._acks_due >= limits.RELAY_ACK_EVERY:
+            self._flush_acks()
 
     def _ack_delay_over(self) -> None:
         # The timer is not cancelled when the acks leave earlier (a round trip's ride along
@@ -243,8 +267,12 @@ class HostLink:
 
     def _ack(self, envelope: ServerMessage | ServerMessageChunk | Pong) -> None:
         segment = envelope.segment_id if isinstance(envelope, ServerMessageChunk) else None
-        self._acks[(envelope.client_id, envelope.stream_id)] = (envelope.seq_id, segment)
-        self._acks_due += 1
+        self._ack_at((envelope.client_id, envelope.stream_id), envelope.seq_id, segment)
+
+    def _ack_at(self, key: tuple[str, str], seq_id: int, segment: int | None, count: int = 1) -> None:
+        """Ack the stream ``key`` up to ``seq_id`` (``segment``): ``count`` envelopes."""
+        self._acks[key] = (seq_id, segment)
+        self._acks_due += count
         if self._acks_due >= limits.RELAY_ACK_EVERY:
             if not self._ack_soon:  # after the frames already read: one write for all
                 self._ack_soon = True
@@ -280,6 +308,34 @@ class HostLink:
         ``unknown``, anything once the link is closed)."""
         if self.closed:
             return False
+        if self._run_stream is not None:
+            message = split_server_message_ending(text, self._run_expected)
+            if message is not None:  # the run's next message: new by its number
+                self._run.append(message)
+                self._run_next = seq_id = self._run_next + 1
+                self._run_expected = f"{self._run_tail}{seq_id}}}"
+                return True
+        split = split_server_message(text)
+        if split is not None:
+            # Our host's streamed message (the shape checked whole): forwarded as sliced.
+            client_id, stream_id, seq_id, message = split
+            self._deliver_run()
+            stream = self._stream(client_id, stream_id)
+            if stream is None:
+                return False
+            seen = self.state.replay.seen(client_id, stream_id)
+            if seen is not None and (seq_id, math.inf) <= seen:
+                self._received_messages.inc()
+                self._ack_at((client_id, stream_id), seq_id, None)
+                self.relay.metrics.duplicates.inc()
+                return True
+            self._run.append(message)
+            self._run_stream = stream
+            self._run_next = seq_id + 1
+            self._run_tail = server_message_affixes(client_id, stream_id)[1].decode()
+            self._run_expected = f"{self._run_tail}{seq_id + 1}}}"
+            return True
+        self._deliver_run()
         try:
             envelope = parse_server_envelope(text)
         except EnvelopeError:
@@ -297,7 +353,26 @@ class HostLink:
         self._deliver(envelope, text, stream)
         return True
 
+    def _deliver_run(self) -> None:
+        """The run of messages taken (:meth:`take`) to its stream: recorded as received,
+        acked, then to the controller, in order."""
+        run = self._run
+        if not run:
+            return
+        stream = self._run_stream
+        assert stream is not None
+        last = self._run_next - 1
+        self._run = []
+        self._run_stream = None
+        self._run_next = -1
+        key = (stream.client_id, stream.stream_id)
+        self.state.replay.accept_at(key, (last, math.inf))
+        self._received_messages.inc(len(run))
+        self._ack_at(key, last, None, len(run))
+        stream.to_controller_many(run)
+
     async def handle(self, text: str) -> None:
+        self._deliver_run()
         envelope = self._parse(text)
         if envelope is None:
             return
@@ -383,7 +458,7 @@ class HostLink:
             type(self).handle is HostLink.handle or type(self).take is not HostLink.take
         )
         if inline:
-            ws.set_text_sink(self.take)
+            ws.set_text_sink(self.take, self._read_done)
         try:
             async for msg in ws:
                 if msg.type is WSMsgType.TEXT:
@@ -398,6 +473,7 @@ class HostLink:
             self._stop()
 
     def _stop(self) -> None:
+        self._deliver_run()
         self.closed = True
         if self._ack_timer is not None:
             self._ack_timer.cancel()

@@ -20,12 +20,19 @@ validation (an invalid text frame never reaches the sink: aiohttp closes with 10
 heartbeats, the close handshake, flow control of what is queued (a message taken inline
 is not counted against the queue's limit: the sink's owner bounds its own buffers).
 
+A sink may come with a *read end* callback, called once the frames of one socket read
+have all been handed over (after the last message of the read, before anything else runs):
+the place to write what a batch of messages calls for in one socket write (the relay's
+acks to a host).
+
 aiohttp has no public hook for this, so this is the ONE module that touches its private
 API (aiohttp 3.14): the queue class (``aiohttp._websocket.reader.WebSocketDataQueue``,
 compiled with Cython; a Python subclass's ``feed_data`` overrides the ``cpdef`` method
-the compiled parser calls) and ``WebSocketResponse._post_start``, which builds the queue
-from ``aiohttp.web_ws``'s module name ``WebSocketDataQueue``. Should a later aiohttp build
-the queue another way, :meth:`InlineWebSocketResponse.prepare` raises at once (and
+the compiled parser calls), the frame parser class (``WebSocketReader``, whose
+``feed_data`` the server protocol calls with each read's bytes) and
+``WebSocketResponse._post_start``, which builds both from ``aiohttp.web_ws``'s module
+names ``WebSocketDataQueue`` and ``WebSocketReader``. Should a later aiohttp build them
+another way, :meth:`InlineWebSocketResponse.prepare` raises at once (and
 ``tests/unit/test_relay_inline_ws.py`` fails) rather than silently losing the fast path.
 """
 
@@ -36,15 +43,17 @@ from collections.abc import Callable
 from typing import Any
 
 from aiohttp import WSMsgType, web, web_ws
-from aiohttp._websocket.reader import WebSocketDataQueue
+from aiohttp._websocket.reader import WebSocketDataQueue, WebSocketReader
 
-__all__ = ["InlineWebSocketResponse", "TextSink"]
+__all__ = ["InlineWebSocketResponse", "ReadDone", "TextSink"]
 
 log = logging.getLogger("appserver.relay")
 
 #: Takes one complete text message; ``True`` when handled, ``False`` (nothing done) when
 #: the message must go through the reader task instead.
 TextSink = Callable[[str], bool]
+#: Called after the messages of one socket read were handed over.
+ReadDone = Callable[[], None]
 
 _TEXT = WSMsgType.TEXT
 _BINARY = WSMsgType.BINARY
@@ -83,18 +92,35 @@ class _InlineQueue(WebSocketDataQueue):  # type: ignore[misc]
         super().feed_data(data, size)
 
 
+class _ReadEndParser(WebSocketReader):  # type: ignore[misc]
+    """aiohttp's frame parser, calling ``read_done`` after the frames of each read."""
+
+    read_done: ReadDone | None = None
+
+    def feed_data(self, data: Any) -> Any:  # called by the server protocol, once per read
+        result = super().feed_data(data)
+        read_done = self.read_done
+        if read_done is not None:
+            read_done()
+        return result
+
+
 class InlineWebSocketResponse(web.WebSocketResponse):
     """An aiohttp server WebSocket with :meth:`set_text_sink` (see the module docstring)."""
 
     _inline: _InlineQueue | None = None
+    _read_end: _ReadEndParser | None = None
     _pending_sink: TextSink | None = None
+    _pending_read_done: ReadDone | None = None
 
-    def set_text_sink(self, sink: TextSink | None) -> None:
-        """Hand complete text messages to ``sink`` from now on (``None``: the queue only)."""
-        if self._inline is None:
-            self._pending_sink = sink
+    def set_text_sink(self, sink: TextSink | None, read_done: ReadDone | None = None) -> None:
+        """Hand complete text messages to ``sink`` from now on (``None``: the queue only),
+        and call ``read_done`` after the messages of each socket read."""
+        if self._inline is None or self._read_end is None:
+            self._pending_sink, self._pending_read_done = sink, read_done
         else:
             self._inline.sink = sink
+            self._read_end.read_done = read_done
 
     def message_taken(self) -> None:
         """The reader is done with one text or binary message it got from ``receive()``."""
@@ -105,18 +131,21 @@ class InlineWebSocketResponse(web.WebSocketResponse):
     def _post_start(self, request: Any, protocol: Any, writer: Any) -> None:
         # aiohttp builds its queue here, by the module name: ours for this one call
         # (synchronous: nothing else runs meanwhile).
-        original = web_ws.WebSocketDataQueue
+        queue_class, parser_class = web_ws.WebSocketDataQueue, web_ws.WebSocketReader
         web_ws.WebSocketDataQueue = _InlineQueue  # type: ignore[misc]
+        web_ws.WebSocketReader = _ReadEndParser  # type: ignore[misc]
         try:
             super()._post_start(request, protocol, writer)
         finally:
-            web_ws.WebSocketDataQueue = original  # type: ignore[misc]
+            web_ws.WebSocketDataQueue = queue_class  # type: ignore[misc]
+            web_ws.WebSocketReader = parser_class  # type: ignore[misc]
         queue = self._reader
-        if not isinstance(queue, _InlineQueue):
+        parser = getattr(request.protocol, "_payload_parser", None)
+        if not isinstance(queue, _InlineQueue) or not isinstance(parser, _ReadEndParser):
             raise RuntimeError(
-                "aiohttp no longer builds its WebSocket queue in WebSocketResponse._post_start "
+                "aiohttp no longer builds its WebSocket queue and parser in WebSocketResponse._post_start "
                 "(appserver.relay.inline_ws needs updating for this aiohttp version)"
             )
-        self._inline = queue
-        queue.sink = self._pending_sink
-        self._pending_sink = None
+        self._inline, self._read_end = queue, parser
+        queue.sink, parser.read_done = self._pending_sink, self._pending_read_done
+        self._pending_sink = self._pending_read_done = None

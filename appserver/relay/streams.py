@@ -254,6 +254,24 @@ class ControllerStream:
                     return
         self._queue(text)
 
+    def to_controller_many(self, texts: list[str]) -> None:
+        """:meth:`to_controller` of each of ``texts``, in order (a burst from the host),
+        queued together when no request is open (nothing to settle)."""
+        if self.open_requests or self.answered_by_relay:
+            for text in texts:
+                self.to_controller(text)
+            return
+        if self.phase is StreamPhase.ENDED:
+            return
+        self.last_host_activity = time.monotonic()
+        queued = self.buffer.extend(texts)
+        if queued:
+            self.relay.metrics.controller_frames_out.inc(queued)
+            if self.socket is not None:
+                self.socket.wake()
+        if queued < len(texts):
+            self.relay.spawn(self.end_too_slow())
+
     def _queue(self, text: str) -> None:
         """Queue a JSON-RPC frame for the controller (buffered for resume)."""
         if self.phase is StreamPhase.ENDED:

@@ -54,6 +54,8 @@ __all__ = [
     "parse_client_envelope",
     "parse_server_envelope",
     "server_message_affixes",
+    "split_server_message",
+    "split_server_message_ending",
 ]
 
 
@@ -385,6 +387,93 @@ def parse_server_envelope(text: str | bytes) -> ServerEnvelope:
         ):
             return ServerMessage(client_id, stream_id, seq_id, orjson.dumps(message).decode())
     return _server_envelope(obj, fast)
+
+
+_SPLIT_HEAD = '{"type":"server_message","message":{'
+_SPLIT_MESSAGE_AT = len(_SPLIT_HEAD) - 1
+_SPLIT_IDS = ',"client_id":"'
+_SPLIT_STREAM = '","stream_id":"'
+_SPLIT_SEQ = ',"seq_id":'
+#: Longest ``seq_id`` read here (18 digits: below 2**63); longer ones are parsed in full.
+_SPLIT_SEQ_DIGITS = 18
+
+
+def split_server_message(text: str) -> tuple[str, str, int, str] | None:
+    """``(client_id, stream_id, seq_id, message)`` of a ``server_message`` written in exactly
+    the shape :func:`encode` (and so our host) writes it, found by slicing: ``message``
+    is the host's JSON-RPC text as it is on the wire, not written again.
+
+    The shape is checked whole: the frame is ``{"type":"server_message","message":`` + a
+    JSON object + ``,"client_id":"C","stream_id":"S","seq_id":N}``, where C and S are
+    JSON strings without escapes or control characters and N a non-negative integer of at
+    most 18 digits without leading zeros; the object is validated by orjson. Such a frame
+    is a JSON object with exactly those five members, each of the right type, none twice.
+    ``None`` for anything else — another key order (the codex host's), other fields,
+    whitespace between members, a message orjson refuses (NaN, a lone surrogate escape,
+    deep nesting): :func:`parse_server_envelope` decides those, as it always did.
+
+    The message is never changed, so big integers and floats keep their text exactly (the
+    full parse keeps their values but writes the message compactly again)."""
+    if not text.startswith(_SPLIT_HEAD) or text[-1:] != "}":
+        return None
+    ids_at = text.rfind(_SPLIT_IDS)
+    seq_at = text.rfind(_SPLIT_SEQ)
+    if ids_at <= _SPLIT_MESSAGE_AT or seq_at < ids_at:
+        return None
+    ids = _split_ids(text[ids_at:seq_at])
+    digits = text[seq_at + len(_SPLIT_SEQ):-1]
+    if (
+        ids is None
+        or not 0 < len(digits) <= _SPLIT_SEQ_DIGITS
+        or not (digits.isascii() and digits.isdigit())
+        or (digits[0] == "0" and len(digits) > 1)
+        or text[ids_at - 1] != "}"
+    ):
+        return None
+    message = text[_SPLIT_MESSAGE_AT:ids_at]
+    try:
+        orjson.loads(message)
+    except orjson.JSONDecodeError:
+        return None
+    return ids[0], ids[1], int(digits), message
+
+
+def split_server_message_ending(text: str, tail: str) -> str | None:
+    """The message of a ``server_message`` frame that ends with ``tail``, exactly as
+    :func:`split_server_message` would return it, ``None`` otherwise (then
+    :func:`split_server_message` decides). ``tail`` is the end :func:`encode` writes for a
+    stream's message with plain ids (``,"client_id":"C","stream_id":"S","seq_id":N}``;
+    :func:`server_message_affixes` gives it but for ``N}``): a reader that expects a
+    stream's next message checks the frame against it, instead of reading the ids and
+    the number again."""
+    if not (text.endswith(tail) and text.startswith(_SPLIT_HEAD)):
+        return None
+    end = len(text) - len(tail)
+    if text[end - 1] != "}" or end - 1 <= _SPLIT_MESSAGE_AT:
+        return None
+    message = text[_SPLIT_MESSAGE_AT:end]
+    try:
+        orjson.loads(message)
+    except orjson.JSONDecodeError:
+        return None
+    return message
+
+
+@functools.lru_cache(maxsize=limits.RC_SPLIT_TAILS_CACHED)
+def _split_ids(tail: str) -> tuple[str, str] | None:
+    """``,"client_id":"C","stream_id":"S"`` -> ``(C, S)`` when both are plain JSON strings
+    (no quote, backslash or unprintable character: no escapes to decode). The same few
+    tails start every envelope's end of a stream: read once each."""
+    if not tail.endswith('"'):
+        return None
+    client_id, found, stream_id = tail[len(_SPLIT_IDS):-1].partition(_SPLIT_STREAM)
+    if not found or not (_plain(client_id) and _plain(stream_id)):
+        return None
+    return client_id, stream_id
+
+
+def _plain(value: str) -> bool:
+    return '"' not in value and "\\" not in value and value.isprintable()
 
 
 def _server_envelope(obj: dict[str, Any], fast: bool) -> ServerEnvelope:

@@ -182,8 +182,10 @@ class ReplayFilter:
         self._remember = remember
 
     def accept(self, envelope: ServerEnvelope) -> bool:
-        key = (envelope.client_id, envelope.stream_id)
-        where = position(envelope)
+        return self.accept_at((envelope.client_id, envelope.stream_id), position(envelope))
+
+    def accept_at(self, key: StreamKey, where: tuple[int, float]) -> bool:
+        """:meth:`accept` for the envelope of stream ``key`` at ``where`` (:func:`position`)."""
         seen = self._seen.get(key)
         if seen is not None and where <= seen:
             return False

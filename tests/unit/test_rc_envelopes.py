@@ -5,6 +5,8 @@ The frames are those of the 0.169.0 transcript (spec/remote-control-observed.md 
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from appserver.remote_control.envelopes import (
@@ -23,6 +25,8 @@ from appserver.remote_control.envelopes import (
     parse_client_envelope,
     parse_server_envelope,
     server_message_affixes,
+    split_server_message,
+    split_server_message_ending,
 )
 
 INIT = (
@@ -225,3 +229,115 @@ def test_the_inline_path_builds_what_the_field_by_field_path_builds(frame: str) 
     general_server = lambda text: envelopes._server_envelope(*envelopes._load(text))  # noqa: E731
     assert _outcome(parse_client_envelope, frame) == _outcome(general_client, frame)
     assert _outcome(parse_server_envelope, frame) == _outcome(general_server, frame)
+
+
+# --- split_server_message: our host's streamed message, sliced --------------------------
+
+_STATUS = (
+    '{"method":"remoteControl/status/changed","params":{"status":"connected","serverName":"vm",'
+    '"installationId":"5efbd8d1-a5f5-43e4-a007-82b01f2428a1","environmentId":"env_stub1"},'
+    '"emittedAtMs":1796034372188}'
+)
+
+
+def test_the_binarys_server_message_is_sliced_into_its_fields_and_the_message_as_sent() -> None:
+    # Transcript frame (spec/remote-control-observed.md §2): the codex host's order is ours.
+    frame = f'{{"type":"server_message","message":{_STATUS},"client_id":"client-1","stream_id":"stream-1","seq_id":3}}'
+    assert split_server_message(frame) == ("client-1", "stream-1", 3, _STATUS)
+    assert split_server_message(encode(ServerMessage("c", "s", 0, "{}"))) == ("c", "s", 0, "{}")
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        # Kept as written (the full parse keeps the values but writes the text again).
+        '{"id":1,"result":123456789012345678901234}',
+        '{"id":1,"result":[1e16,0.10,-0.0,"\\u00e9\\n"]}',
+        '{"id": 1, "result": {"a": [ ]}}',
+        # The tail's keys inside the message do not confuse the slicing.
+        '{"id":1,"result":{"x":",\\"client_id\\":\\"a\\",\\"seq_id\\":9}","client_id":"z","seq_id":7}}',
+        '{"method":"x","params":{"a":{}},"client_id":"c","stream_id":"s","seq_id":1}',
+    ],
+)
+def test_a_sliced_message_is_forwarded_exactly_as_the_host_wrote_it(message: str) -> None:
+    frame = f'{{"type":"server_message","message":{message},"client_id":"c","stream_id":"s","seq_id":12}}'
+    split = split_server_message(frame)
+    assert split == ("c", "s", 12, message)
+    # What the full parse reads from the same frame: the same fields and values.
+    parsed = parse_server_envelope(frame)
+    assert isinstance(parsed, ServerMessage)
+    assert (parsed.client_id, parsed.stream_id, parsed.seq_id) == split[:3]
+    assert json.loads(parsed.message) == json.loads(message)
+
+
+_M = '{"id":1,"result":{}}'
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        # Another key order, fields added, a key twice, whitespace between members.
+        f'{{"type":"server_message","client_id":"c","stream_id":"s","seq_id":1,"message":{_M}}}',
+        f'{{"type":"server_message","message":{_M},"stream_id":"s","client_id":"c","seq_id":1}}',
+        f'{{"type":"server_message","message":{_M},"client_id":"c","stream_id":"s","seq_id":1,"x":2}}',
+        f'{{"type":"server_message","message":{_M},"x":2,"client_id":"c","stream_id":"s","seq_id":1}}',
+        f'{{"type":"server_message","message":{_M},"client_id":"c","stream_id":"s","seq_id":1,"seq_id":2}}',
+        f'{{"type":"server_message","message":{_M},"client_id":"c","client_id":"d","stream_id":"s","seq_id":1}}',
+        f'{{"type":"server_message","message":{_M},"client_id":"c","stream_id":"s","stream_id":"t","seq_id":1}}',
+        f'{{"type":"server_message","message":{_M},"message":{_M},"client_id":"c","stream_id":"s","seq_id":1}}',
+        f'{{"type":"server_message","message":{_M}, "client_id":"c","stream_id":"s","seq_id":1}}',
+        f'{{"type":"server_message","message":{_M},"client_id":"c","stream_id":"s","seq_id":1 }}',
+        f'{{ "type":"server_message","message":{_M},"client_id":"c","stream_id":"s","seq_id":1}}',
+        # Ids with escapes or of the wrong type; a seq_id that is not a plain count.
+        f'{{"type":"server_message","message":{_M},"client_id":"c\\u0041","stream_id":"s","seq_id":1}}',
+        f'{{"type":"server_message","message":{_M},"client_id":"c","stream_id":"s\\"","seq_id":1}}',
+        f'{{"type":"server_message","message":{_M},"client_id":"c\t","stream_id":"s","seq_id":1}}',
+        f'{{"type":"server_message","message":{_M},"client_id":7,"stream_id":"s","seq_id":1}}',
+        f'{{"type":"server_message","message":{_M},"client_id":"c","stream_id":null,"seq_id":1}}',
+        f'{{"type":"server_message","message":{_M},"client_id":"c","stream_id":"s","seq_id":-1}}',
+        f'{{"type":"server_message","message":{_M},"client_id":"c","stream_id":"s","seq_id":01}}',
+        f'{{"type":"server_message","message":{_M},"client_id":"c","stream_id":"s","seq_id":1.0}}',
+        f'{{"type":"server_message","message":{_M},"client_id":"c","stream_id":"s","seq_id":"1"}}',
+        f'{{"type":"server_message","message":{_M},"client_id":"c","stream_id":"s","seq_id":１}}',
+        f'{{"type":"server_message","message":{_M},"client_id":"c","stream_id":"s","seq_id":1234567890123456789}}',
+        f'{{"type":"server_message","message":{_M},"client_id":"c","stream_id":"s","seq_id":}}',
+        # A message that is no JSON object, or one orjson refuses; text around the frame.
+        '{"type":"server_message","message":[1],"client_id":"c","stream_id":"s","seq_id":1}',
+        '{"type":"server_message","message":"{}","client_id":"c","stream_id":"s","seq_id":1}',
+        '{"type":"server_message","message":{"a":NaN},"client_id":"c","stream_id":"s","seq_id":1}',
+        '{"type":"server_message","message":{"a":"\\ud800"},"client_id":"c","stream_id":"s","seq_id":1}',
+        '{"type":"server_message","message":{"a":1}},"client_id":"c","stream_id":"s","seq_id":1}',
+        '{"type":"server_message","message":{"a":1,"client_id":"c","stream_id":"s","seq_id":1}',
+        '{"type":"server_message","message":{},{},"client_id":"c","stream_id":"s","seq_id":1}',
+        '{"type":"server_message","message":{"a":1} {"b":2},"client_id":"c","stream_id":"s","seq_id":1}',
+        '{"type":"server_message","message":{},"client_id":"c","stream_id":"s","seq_id":1}}',
+        '{"type":"server_message","message":{},"client_id":"c","stream_id":"s","seq_id":1} ',
+        '{"type":"server_message","message":{,"client_id":"c","stream_id":"s","seq_id":1}',
+        '{"type":"server_message","message":{}',
+        '{"type":"server_message","message":{"client_id":"c","stream_id":"s","seq_id":1}',
+        # Other envelope types.
+        '{"type":"server_message_chunk","segment_id":0,"segment_count":1,"message_size_bytes":2,'
+        '"message_chunk_base64":"e30=","client_id":"c","stream_id":"s","seq_id":1}',
+        '{"type":"pong","status":"active","client_id":"c","stream_id":"s","seq_id":1}',
+    ],
+)
+def test_frames_of_any_other_shape_are_left_to_the_full_parse(frame: str) -> None:
+    assert split_server_message(frame) is None
+
+
+def test_a_streams_next_message_is_sliced_against_the_end_its_frame_must_have() -> None:
+    tail = server_message_affixes("c", "s")[1].decode() + "12}"
+    frame = f'{{"type":"server_message","message":{_M},"client_id":"c","stream_id":"s","seq_id":12}}'
+    assert split_server_message_ending(frame, tail) == _M == split_server_message(frame)[3]  # type: ignore[index]
+    for other in (
+        frame.replace('"seq_id":12', '"seq_id":13'),  # not the number expected
+        frame.replace('"stream_id":"s"', '"stream_id":"t"'),  # another stream
+        frame.replace('"message":', '"message": '),  # another shape
+        frame.replace(_M, '{"id":1,"result":NaN}'),  # no JSON orjson reads
+        frame.replace(_M, '{"id":1} {"id":2}'),
+        frame.replace(_M, "[1]"),
+        '{"type":"server_message","message":{' + tail,
+        '{"type":"server_message","message":' + tail,
+        tail,
+    ):
+        assert split_server_message_ending(other, tail) is None, other

@@ -34,6 +34,28 @@ def test_resume_buffer_evicts_written_frames_only() -> None:
     assert buffer.last == 3  # unchanged
 
 
+def test_resume_buffer_extend_is_append_of_each_as_far_as_they_fit() -> None:
+    texts = ["a", "é" * 3, "c", "d", "e"]
+    one_by_one, together = ResumeBuffer(max_frames=4, max_bytes=9), ResumeBuffer(max_frames=4, max_bytes=9)
+    for buffer in (one_by_one, together):
+        buffer.append("w")
+        buffer.written = 1
+    taken = 0
+    for text in texts:
+        try:
+            one_by_one.append(text)
+        except Overflow:
+            break
+        taken += 1
+    assert together.extend(texts) == taken == 4  # "w" evicted (written) for "d"; no room for "e"
+    for buffer in (one_by_one, together):
+        assert [(f.index, f.text, f.size) for f in buffer.unwritten()] == [
+            (2, "a", 1), (3, "ééé", 6), (4, "c", 1), (5, "d", 1),
+        ]
+        assert (buffer.first, buffer.last, buffer.bytes) == (2, 5, 9)
+    assert together.extend([]) == 0
+
+
 def test_resume_buffer_byte_bound_admits_one_large_frame_when_idle() -> None:
     buffer = ResumeBuffer(max_frames=100, max_bytes=10)
     buffer.append("x" * 50)

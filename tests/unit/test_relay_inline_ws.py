@@ -187,3 +187,33 @@ async def test_a_sink_set_before_prepare_is_used_and_binary_goes_to_the_reader()
         await runner.cleanup()
     # x followed the binary message through the queue (one message_taken per message).
     assert seen == [("reader", b"\x00"), ("reader", "x"), ("sink", "y")]
+
+
+@pytest.mark.anyio
+async def test_read_done_follows_the_last_message_of_each_socket_read() -> None:
+    events: list[str] = []
+    reads = [anyio.Event(), anyio.Event()]
+
+    def sink(text: str) -> bool:
+        events.append(text)
+        return True
+
+    def read_done() -> None:
+        events.append("|")
+        reads[events.count("|") - 1].set()
+
+    async def handler(ws: InlineWebSocketResponse) -> None:
+        ws.set_text_sink(sink, read_done)
+        await reads[1].wait()
+
+    async with serve(handler) as client:
+        for text in ("a", "b", "c"):  # one socket write: read together (loopback)
+            client.protocol.send_text(text.encode())
+        await client.flush()
+        with anyio.fail_after(STEP):
+            await reads[0].wait()
+        client.protocol.send_text(b"d")
+        await client.flush()
+        with anyio.fail_after(STEP):
+            await reads[1].wait()
+    assert events == ["a", "b", "c", "|", "d", "|"]
