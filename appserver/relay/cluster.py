@@ -12,8 +12,9 @@ per host, never straight from node to node:
   cursor when it reconnects (``x-codex-subscribe-cursor``), to whichever node: the new
   owner goes on right after it, so nothing is lost or sent twice, and the host's own
   per-stream ``seq_id`` de-duplication covers the rest (spec/remote-control.md §4.3, §4.5).
-* ``<prefix>:down:<server_id>`` — host -> controllers. The owner appends each envelope as
-  received and acks it to the host only once Redis has it; every node that follows the
+* ``<prefix>:down:<server_id>`` — host -> controllers. The owner appends the envelopes as
+  received (batches of them per entry: :mod:`appserver.relay.down_batches`) and acks each
+  to the host only once Redis has it; every node that follows the
   host reads the stream, drops replays (:class:`~appserver.remote_control.streams.ReplayFilter`,
   a host resends unacked envelopes after reconnecting), reassembles chunks and hands
   messages to its own controller streams.
@@ -54,6 +55,7 @@ from prometheus_client import Counter, Gauge
 from redis import asyncio as aioredis
 
 from appserver import limits
+from appserver.relay import down_batches
 from appserver.relay.cluster_host import REDIS_FAILED, ClusterHostLink, StreamWriter, UpThroughRedis
 from appserver.relay.lease import Lease, Leases
 from appserver.relay.peers import PATH as PEER_PATH
@@ -187,7 +189,8 @@ class Cluster:
         self.owners: dict[str, tuple[str, int]] = {}
         self._tasks: anyio.abc.TaskGroup | None = None
         self._up_len = limits.RELAY_HOST_REDELIVERY_ENVELOPES
-        self._down_len = limits.RELAY_HOST_REDELIVERY_ENVELOPES
+        #: (entries of up to RELAY_CLUSTER_WRITE_BATCH envelopes: appserver.relay.down_batches)
+        self._down_len = limits.RELAY_HOST_REDELIVERY_ENVELOPES // limits.RELAY_CLUSTER_WRITE_BATCH
 
     def __repr__(self) -> str:
         return f"<Cluster node={self.node_id} owned={len(self.owned)} following={len(self.followers)}>"
@@ -421,7 +424,7 @@ class Cluster:
         writer = self.senders.get(server_id)
         if writer is None:
             writer = self.senders[server_id] = StreamWriter(
-                self, self.key("up", server_id), self._up_len, "to_host")
+                self, self.key("up", server_id), self._up_len, "to_host", limits.RELAY_CLUSTER_UP_WRITE_BATCH)
             self.spawn(writer.run)
         if not writer.put(fields):
             log.warning("controller %s/%s: frame held (the queue to Redis is full)", client_id, stream_id)
@@ -468,9 +471,9 @@ class Cluster:
                 for _key, entries in got or []:
                     for entry_id, fields in entries:
                         follower.last = entry_id
-                        if not self._had(follower, fields):
+                        for text in down_batches.unseen(fields, lambda s, q: self._had_message(follower, s, q)):
                             delivered = True
-                            await self._deliver(follower, fields.get("e", ""))
+                            await self._deliver(follower, text)
                 if got and not delivered:
                     # The direct path is ahead: read the stream behind it in batches.
                     with anyio.move_on_after(limits.RELAY_CLUSTER_DIRECT_LAG):
@@ -481,8 +484,9 @@ class Cluster:
         """A whole host message that is not for a stream here, or was used already (from the
         direct path): skipped without parsing it."""
         stream_id, seq_id = fields.get("s"), fields.get("q", "")
-        if stream_id is None or not seq_id.isdigit():
-            return False
+        return stream_id is not None and seq_id.isdigit() and self._had_message(follower, stream_id, seq_id)
+
+    def _had_message(self, follower: _Follower, stream_id: str, seq_id: str) -> bool:
         stream = self.relay.streams.get(stream_id)
         if stream is None or stream.server_id != follower.server_id:
             return True

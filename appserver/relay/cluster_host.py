@@ -21,6 +21,7 @@ import anyio
 from redis import exceptions as redis_errors
 
 from appserver import limits, strings
+from appserver.relay import down_batches
 from appserver.relay.host_link import HostLink, HostState
 from appserver.relay.lease import Lease
 from appserver.remote_control.chunks import MessageTooLarge, split_client_message
@@ -96,7 +97,8 @@ class ClusterHostLink(UpThroughRedis, HostLink):
         self.cluster = cluster
         self.lease: Lease | None = None
         self._start = "0-0"
-        self._down = StreamWriter(cluster, cluster.key("down", self.server_id), cluster._down_len, "to_controllers")
+        self._down = StreamWriter(cluster, cluster.key("down", self.server_id), cluster._down_len, "to_controllers",
+                                  limits.RELAY_CLUSTER_WRITE_BATCH, down_entries)
         #: Per controller stream, the last seq_id written to the host on this link: a direct
         #: frame is used only when it is the next one, and the up stream's copy of a frame
         #: already written is skipped.
@@ -379,18 +381,37 @@ def append_row(fields: dict[str, str | int]) -> str:
     return "\t".join(parts)
 
 
+def _entry_each(queued: list[dict[str, str | int]]) -> list[str]:
+    return [append_row(fields) for fields in queued]
+
+
+def down_entries(queued: list[dict[str, str | int]]) -> list[str]:
+    """Host envelopes as entries of up to ``RELAY_CLUSTER_WRITE_BATCH`` each
+    (:mod:`appserver.relay.down_batches`)."""
+    size = limits.RELAY_CLUSTER_WRITE_BATCH
+    return [append_row(down_batches.pack(queued[at:at + size])) for at in range(0, len(queued), size)]
+
+
 class StreamWriter:
     """Appends to one Redis stream in the order :meth:`put` was called, without making
     the caller wait: a task writes whatever is queued in one command (:data:`_APPEND`, an
     atomic script), retries a batch that failed until Redis takes it, then runs each
     entry's ``done`` callback. Bounded: ``put`` refuses past ``RELAY_CLUSTER_WRITE_QUEUE``
-    entries (the caller holds the frame, or stalls the host)."""
+    entries (the caller holds the frame, or stalls the host). What the direct path carries
+    too is written ``RELAY_CLUSTER_DIRECT_LAG`` behind it, or at once when ``batch`` entries
+    wait."""
 
-    def __init__(self, cluster: Cluster, key: str, maxlen: int, direction: str) -> None:
+    def __init__(
+        self, cluster: Cluster, key: str, maxlen: int, direction: str, batch: int,
+        rows: Callable[[list[dict[str, str | int]]], list[str]] | None = None,
+    ) -> None:
         self.cluster = cluster
         self.key = key
         self.maxlen = maxlen
         self.direction = direction
+        self.batch = batch
+        #: The script's rows for a batch of queued entries: one entry each unless told.
+        self.rows = rows or _entry_each
         self._pending: deque[tuple[dict[str, str | int], Callable[[], None] | None]] = deque()
         self._wake = anyio.Event()
         #: Set when an entry is queued that the direct path did not carry: written at once.
@@ -406,7 +427,7 @@ class StreamWriter:
             return False
         self._pending.append((fields, done))
         self._wake.set()
-        if len(self._pending) >= limits.RELAY_CLUSTER_WRITE_BATCH:
+        if len(self._pending) >= self.batch:
             self._urgent.set()
         return True
 
@@ -426,7 +447,7 @@ class StreamWriter:
             self._urgent = anyio.Event()
             while self._pending:
                 batch = [self._pending[i] for i in range(min(len(self._pending), limits.RELAY_CLUSTER_READ_BATCH))]
-                args: list[str | int] = [self.maxlen, *[append_row(fields) for fields, _ in batch]]
+                args: list[str | int] = [self.maxlen, *self.rows([fields for fields, _ in batch])]
                 try:
                     await self._append(keys=[self.key], args=args)
                 except REDIS_FAILED as exc:

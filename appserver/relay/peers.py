@@ -180,7 +180,7 @@ class Peers:
         queue, ws = peer.queue, peer.ws
         while queue and ws is not None:
             count = min(len(queue), limits.RELAY_CLUSTER_READ_BATCH)
-            if not write_now(ws, "".join([f"{len(frame)}:{frame}" for frame in _first(queue, count)])):
+            if not write_now(ws, batch(_first(queue, count))):
                 if ws.state is State.OPEN and not ws.transport.is_closing():
                     peer.blocked.set()  # backpressure: the peer's task writes once there is room
                 else:
@@ -284,6 +284,11 @@ def frame_up(node_id: str, server_id: str, client_id: str, stream_id: str, seq_i
 
 def frame_message(server_id: str, client_id: str, stream_id: str, seq_id: int, message: str) -> str:
     return f"m\t{server_id}\t{client_id}\t{stream_id}\t{seq_id}\t{message}"
+
+
+def batch(frames: list[str]) -> str:
+    """Frames as one text: ``<length>:<frame>`` each (lengths in characters)."""
+    return "".join([f"{len(frame)}:{frame}" for frame in frames])
 
 
 def unbatch(text: str) -> list[str]:

@@ -139,12 +139,13 @@ def add_account(ctx: Context, name: str, state: list[str]) -> str:
     return str(out)
 
 
-async def start_host(ctx: Context, name: str, relay_url: str, token_file: str) -> str:
+async def start_host(ctx: Context, name: str, relay_url: str, token_file: str) -> tuple[str, int]:
+    """The host's server id and pid."""
     home = ctx.runner.mkdir(f"{name}-home")
     argv = [*APPSERVER, "serve", "--backend", "builtin", "--listen", "off", "--remote-control", relay_url,
             "--remote-control-token-file", token_file]
     proc = await ctx.runner.start(name, argv, env=python_env(CODEX_HOME=str(home), LOG_LEVEL="INFO"))
-    return await services._ready(proc, f"host ({name})", line=_CONNECTED)
+    return await services._ready(proc, f"host ({name})", line=_CONNECTED), proc.pid
 
 
 async def pair(state: Any, server_id: str, relay_url: str) -> str:
@@ -172,16 +173,18 @@ async def run_relay_cluster(ctx: Context, results: Results) -> None:
     db = str(ctx.runner.path("single.sqlite3"))
     single_state = ["--state", db]
     single_url, single_pid = await start_relay(ctx, "relay-single", single_state)
-    single_host = await start_host(ctx, "host-single", single_url, add_account(ctx, "single", single_state))
+    single_host, single_host_pid = await start_host(ctx, "host-single", single_url, add_account(ctx, "single", single_state))
     single_token = await pair(await SqliteStore.open(ctx.runner.path("single.sqlite3")), single_host, single_url)
     # Ours: two nodes on Redis; host on A, controller on B.
     redis_url, redis_pid = await start_redis(ctx)
     cluster_state = ["--redis", redis_url]
     node_a, node_a_pid = await start_relay(ctx, "relay-node-a", cluster_state)
     node_b, node_b_pid = await start_relay(ctx, "relay-node-b", cluster_state)
-    relays = [[single_pid], [node_a_pid, node_b_pid, redis_pid]]
-    cluster_host = await start_host(ctx, "host-cluster", node_a, add_account(ctx, "cluster", cluster_state))
+    cluster_host, cluster_host_pid = await start_host(ctx, "host-cluster", node_a, add_account(ctx, "cluster", cluster_state))
     cluster_token = await pair(await RedisStore.open(redis_url), cluster_host, node_b)
+    # Per side, the processes whose CPU is read: the relays first (the CPU row), then the host.
+    watched = [{"relay": single_pid, "host": single_host_pid},
+               {"node A": node_a_pid, "node B": node_b_pid, "redis-server": redis_pid, "host": cluster_host_pid}]
 
     single = await Controller.open(single_url, single_token)
     cross = await Controller.open(node_b, cluster_token)
@@ -192,21 +195,25 @@ async def run_relay_cluster(ctx: Context, results: Results) -> None:
         per_round = max(1, sizes.rtt_requests // sizes.rtt_rounds)
         rtt: list[list[float]] = [[], []]
         seconds = [0.0, 0.0]
-        cpu = [0.0, 0.0]
+        cpu: list[dict[str, float]] = [dict.fromkeys(side, 0.0) for side in watched]
 
-        def relay_cpu(i: int) -> float:
-            return sum(cpu_seconds(pid) for pid in relays[i])
+        def cpu_now(i: int) -> dict[str, float]:
+            return {name: cpu_seconds(pid) for name, pid in watched[i].items()}
+
+        def count_cpu(i: int, before: dict[str, float]) -> None:
+            for name, seconds_now in cpu_now(i).items():
+                cpu[i][name] += seconds_now - before[name]
 
         for _ in range(sizes.rtt_rounds):
             for i, controller in enumerate((single, cross)):
-                before = relay_cpu(i)
+                before = cpu_now(i)
                 rtt[i] += await controller.round_trips(per_round)
-                cpu[i] += relay_cpu(i) - before
+                count_cpu(i, before)
         for _ in range(sizes.burst_rounds):
             for i, controller in enumerate((single, cross)):
-                before = relay_cpu(i)
+                before = cpu_now(i)
                 seconds[i] += await controller.burst(sizes.burst_requests)
-                cpu[i] += relay_cpu(i) - before
+                count_cpu(i, before)
     finally:
         for controller in (single, cross):
             await controller.close()
@@ -214,12 +221,15 @@ async def run_relay_cluster(ctx: Context, results: Results) -> None:
     total = sizes.burst_requests * sizes.burst_rounds
     results.set(THROUGHPUT, reference=total / seconds[0], ours=total / seconds[1])
     answers = len(rtt[0]) + total
-    results.set(CPU, reference=cpu[0] / answers * 1e6, ours=cpu[1] / answers * 1e6)
+    per_answer = [{name: used / answers * 1e6 for name, used in side.items()} for side in cpu]
+    results.set(CPU, reference=sum(v for k, v in per_answer[0].items() if k != "host"),
+                ours=sum(v for k, v in per_answer[1].items() if k != "host"))
     results.note(P50, f"{len(rtt[0])} sequential {CHEAP_METHOD} per side in {sizes.rtt_rounds} alternating rounds; "
                       "controller on node B, host linked to node A")
     results.note(THROUGHPUT, f"{sizes.burst_requests} requests, {WINDOW} in flight, {sizes.burst_rounds} rounds per side")
+    split = "; ".join(", ".join(f"{name} {us:.0f} us" for name, us in side.items()) for side in per_answer)
     results.note(CPU, "user + system CPU of the relay processes over every round (sequential and burst), "
-                      "per answer; /proc ticks of 10 ms")
+                      f"per answer; /proc ticks of 10 ms; per process (one node; different nodes): {split}")
 
 
 RELAY_CLUSTER = Scenario(
