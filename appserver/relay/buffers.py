@@ -9,13 +9,13 @@
   the ones after it are sent again (the host drops duplicates by ``seq_id``).
 
 Both byte bounds count UTF-8 bytes (:func:`~appserver.queues.utf8_size`), what the frames
-cost on the wire and in memory, not characters; each entry keeps its size so an eviction
-measures nothing again.
+cost on the wire and in memory, not characters.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from itertools import islice
 from typing import NamedTuple
 
 from appserver.queues import utf8_size
@@ -25,24 +25,25 @@ class Overflow(Exception):
     """The buffer cannot take the frame without dropping one nobody has received yet."""
 
 
-class Frame(NamedTuple):  # (a tuple: made per relayed frame, cheaper than a frozen dataclass)
+class Frame(NamedTuple):
+    """A frame of a :class:`ResumeBuffer`, as :meth:`ResumeBuffer.unwritten` shows it."""
+
     index: int
     text: str
     size: int  # UTF-8 bytes of ``text``
 
 
-#: Builds a :class:`Frame` without the named tuple's ``__new__`` (a Python function).
-_frame = tuple.__new__
-
-
 class ResumeBuffer:
     """Frames ``first..last`` for one stream; at most ``max_frames`` and ``max_bytes`` UTF-8
-    bytes (one frame larger than ``max_bytes`` is still taken when nothing else is pending)."""
+    bytes (one frame larger than ``max_bytes`` is still taken when nothing else is pending).
+
+    Only the texts are kept (their numbers follow from ``last``, their sizes from the text:
+    ``str.isascii`` is a flag): nothing is built per frame."""
 
     def __init__(self, max_frames: int, max_bytes: int) -> None:
         self.max_frames = max_frames
         self.max_bytes = max_bytes
-        self._frames: deque[Frame] = deque()
+        self._texts: deque[str] = deque()
         self._bytes = 0
         #: Number of the last frame appended (frames are numbered from 1).
         self.last = 0
@@ -52,7 +53,7 @@ class ResumeBuffer:
     @property
     def first(self) -> int:
         """Number of the oldest frame kept (``last + 1`` when empty)."""
-        return self._frames[0].index if self._frames else self.last + 1
+        return self.last - len(self._texts) + 1
 
     @property
     def pending(self) -> int:
@@ -65,50 +66,60 @@ class ResumeBuffer:
     def append(self, text: str) -> int:
         """Add a frame; evict written frames if needed; :class:`Overflow` if the bound is
         reached with unwritten frames only (nothing is changed then)."""
-        size = utf8_size(text)
-        while self._frames and (
-            len(self._frames) >= self.max_frames or self._bytes + size > self.max_bytes
-        ):
-            oldest = self._frames[0]
-            if oldest.index > self.written:
-                raise Overflow
-            self._frames.popleft()
-            self._bytes -= oldest.size
-        self.last += 1
-        self._frames.append(Frame(self.last, text, size))
-        self._bytes += size
+        if not self.extend([text]):
+            raise Overflow
         return self.last
 
     def extend(self, texts: list[str]) -> int:
         """:meth:`append` each of ``texts``, in order, as far as the bound allows; how many
         were taken (fewer than all where :meth:`append` would raise :class:`Overflow`)."""
-        frames = self._frames
-        append = frames.append
-        max_frames, max_bytes = self.max_frames, self.max_bytes
-        written, last, held = self.written, self.last, self._bytes
+        kept = self._texts
+        sizes = [len(text) if text.isascii() else len(text.encode("utf-8")) for text in texts]
+        total = sum(sizes)
+        # Written frames may go, oldest first; unwritten ones never.
+        evictable = self.written - self.first + 1
+        over = len(kept) + len(texts) - self.max_frames
+        if over <= evictable:
+            # The common case, all at once: the oldest frames the count bound asks for go,
+            # then the new ones fit (else the general case below, from there).
+            held = self._bytes
+            popleft = kept.popleft
+            for _ in range(over):
+                held -= utf8_size(popleft())
+            evictable -= max(over, 0)
+            self._bytes = held
+            if held + total <= self.max_bytes or (not kept and len(texts) == 1):
+                kept.extend(texts)
+                self._bytes = held + total
+                self.last += len(texts)
+                return len(texts)
         taken = 0
-        for text in texts:
-            size = len(text) if text.isascii() else len(text.encode("utf-8"))
-            while frames and (len(frames) >= max_frames or held + size > max_bytes):
-                oldest = frames[0]
-                if oldest.index > written:
-                    self.last, self._bytes = last, held
+        for text, size in zip(texts, sizes):
+            while kept and (len(kept) >= self.max_frames or self._bytes + size > self.max_bytes):
+                if evictable <= 0:
+                    self.last += taken
                     return taken
-                frames.popleft()
-                held -= oldest.size
-            last += 1
-            append(_frame(Frame, (last, text, size)))
-            held += size
+                self._bytes -= utf8_size(kept.popleft())
+                evictable -= 1
+            kept.append(text)
+            self._bytes += size
             taken += 1
-        self.last, self._bytes = last, held
+        self.last += taken
         return taken
+
+    def unwritten_texts(self) -> list[str]:
+        """The texts of the frames after ``written``, in order."""
+        count = min(self.last - self.written, len(self._texts))
+        if count <= 0:
+            return []
+        texts = list(islice(reversed(self._texts), count))
+        texts.reverse()
+        return texts
 
     def unwritten(self) -> list[Frame]:
         """The frames after ``written``, in order."""
-        if self.written >= self.last:
-            return []
-        skip = self.written + 1 - self.first
-        return [self._frames[i] for i in range(max(skip, 0), len(self._frames))]
+        texts = self.unwritten_texts()
+        return [Frame(index, text, utf8_size(text)) for index, text in enumerate(texts, self.last - len(texts) + 1)]
 
     def can_resume(self, received: int) -> bool:
         """A controller that received ``received`` frames can go on without a gap."""

@@ -101,18 +101,19 @@ class ControllerSocket:
         if self.stream.socket is not self:
             return False
         buffer = self.stream.buffer
-        unwritten = buffer.unwritten()
-        texts = list(self._control)
-        self._control.clear()
-        texts.extend(frame.text for frame in unwritten)
+        unwritten = buffer.unwritten_texts()
+        if self._control:
+            texts = [*self._control, *unwritten]
+            self._control.clear()
+        else:
+            texts = unwritten
         if not texts:
             return True
         try:
             self.frames.write(texts)
         except ConnectionError:
             return False
-        if unwritten:
-            buffer.written = unwritten[-1].index
+        buffer.written = buffer.last
         return True
 
     async def writer(self) -> None:

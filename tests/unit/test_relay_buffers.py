@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from appserver.relay.buffers import Overflow, Redelivery, ResumeBuffer
@@ -54,6 +56,48 @@ def test_resume_buffer_extend_is_append_of_each_as_far_as_they_fit() -> None:
         ]
         assert (buffer.first, buffer.last, buffer.bytes) == (2, 5, 9)
     assert together.extend([]) == 0
+
+
+class OneByOne:
+    """The resume buffer's rules, one frame at a time, as plainly as they read."""
+
+    def __init__(self, max_frames: int, max_bytes: int) -> None:
+        self.max_frames, self.max_bytes = max_frames, max_bytes
+        self.frames: list[tuple[int, str]] = []
+        self.last = self.written = 0
+
+    def append(self, text: str) -> bool:
+        size = len(text.encode())
+        while self.frames and (
+            len(self.frames) >= self.max_frames
+            or sum(len(t.encode()) for _, t in self.frames) + size > self.max_bytes
+        ):
+            if self.frames[0][0] > self.written:
+                return False
+            del self.frames[0]
+        self.last += 1
+        self.frames.append((self.last, text))
+        return True
+
+
+def test_resume_buffer_extend_keeps_the_one_by_one_rules_whatever_the_batches() -> None:
+    rng = random.Random(7)
+    for _ in range(300):
+        max_frames, max_bytes = rng.randint(1, 8), rng.randint(1, 40)
+        plain, buffer = OneByOne(max_frames, max_bytes), ResumeBuffer(max_frames, max_bytes)
+        for _ in range(20):
+            texts = [rng.choice(["a", "bb", "é", "x" * rng.randint(0, 30)]) for _ in range(rng.randint(0, 6))]
+            taken = 0
+            for text in texts:
+                if not plain.append(text):
+                    break
+                taken += 1
+            assert buffer.extend(texts) == taken
+            assert [(f.index, f.text) for f in buffer.unwritten()] == [f for f in plain.frames if f[0] > plain.written]
+            assert (buffer.first, buffer.last) == (plain.frames[0][0] if plain.frames else plain.last + 1, plain.last)
+            assert buffer.bytes == sum(len(t.encode()) for _, t in plain.frames)
+            if rng.random() < 0.6:
+                plain.written = buffer.written = rng.randint(plain.written, plain.last)
 
 
 def test_resume_buffer_byte_bound_admits_one_large_frame_when_idle() -> None:
