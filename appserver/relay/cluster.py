@@ -544,20 +544,24 @@ class Cluster:
     def take_direct_down(self, server_id: str, envelope: ServerMessage) -> bool:
         """Used only when it is the stream's next envelope; otherwise the down stream brings
         it (and what is missing before it) in order."""
+        return self._take_direct_message(
+            server_id, envelope.client_id, envelope.stream_id, envelope.seq_id, envelope.message
+        )
+
+    def _take_direct_message(self, server_id: str, client_id: str, stream_id: str, seq_id: int, message: str) -> bool:
         follower = self.followers.get(server_id)
-        stream = self.relay.streams.get(envelope.stream_id)
-        if (
-            follower is None or stream is None or stream.client_id != envelope.client_id
-            or stream.server_id != server_id
-        ):
+        stream = self.relay.streams.get(stream_id)
+        if follower is None or stream is None or stream.client_id != client_id or stream.server_id != server_id:
             return False
-        seen = follower.replay.seen(envelope.client_id, envelope.stream_id)
-        if seen != (envelope.seq_id - 1, math.inf) and not (seen is None and envelope.seq_id == 1):
+        key = (client_id, stream_id)
+        replay = follower.replay
+        seen = replay.seen(client_id, stream_id)
+        if seen != (seq_id - 1, math.inf) and not (seen is None and seq_id == 1):
             follower.behind.set()
             return False
-        follower.replay.accept(envelope)
+        replay.accept_at(key, (seq_id, math.inf))
         self.metrics.direct_to_controllers.inc()
-        stream.to_controller(envelope.message)
+        stream.to_controller(message)
         return True
 
     async def _peer_frames(self, frames: list[str]) -> None:
@@ -591,7 +595,7 @@ class Cluster:
                     out.setdefault(link, []).append(wire)
                 continue
             server_id, client_id, stream_id, seq_id, text = parts
-            self.take_direct_down(server_id, ServerMessage(client_id, stream_id, int(seq_id), text))
+            self._take_direct_message(server_id, client_id, stream_id, int(seq_id), text)
         for link, texts in out.items():
             link.write_direct(texts)
         return list(out)

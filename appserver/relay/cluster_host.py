@@ -15,6 +15,7 @@ import re
 from collections import deque
 from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from typing import TYPE_CHECKING
 
 import anyio
@@ -151,13 +152,16 @@ class ClusterHostLink(UpThroughRedis, HostLink):
         # unacked bound (128) instead of losing them; a full queue closes the link (the
         # host reconnects and replays what was not acked).
         fields: dict[str, str | int]
+        done: Callable[[], None]
         if isinstance(envelope, ServerMessage) and "\t" not in envelope.stream_id:
             # Lets followers skip what the direct path brought without parsing it again.
             # (The relay's stream ids never hold a tab; a host's made-up one is just parsed.)
             fields = {"s": envelope.stream_id, "q": envelope.seq_id, "e": text}
+            done = partial(self._ack_at, (envelope.client_id, envelope.stream_id), envelope.seq_id, None)
         else:
             fields = {"e": text}
-        if not self._down.put(fields, lambda: self._ack(envelope)):
+            done = partial(self._ack, envelope)
+        if not self._down.put(fields, done):
             log.warning("host %s: its envelopes cannot be passed on; closing its link", self.server_id)
             self.relay.spawn(self.close(1011, strings.RELAY_STORE_UNAVAILABLE))
             self.closed = True
