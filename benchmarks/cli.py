@@ -112,7 +112,12 @@ def _terminate(signum: int, frame: Any) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--instructions"]:
+        from benchmarks import instructions
+
+        return instructions.main(argv[1:])
+    args = parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)
     fds = raise_fd_limit()
     info = machine.describe(args.codex_bin)

@@ -135,8 +135,10 @@ async def start_gateway(
     extra: list[str] | None = None,
     name: str = "gateway",
     profile: Path | None = None,
+    wrap: list[str] | None = None,
 ) -> tuple[Launched, Endpoint]:
-    """``python -m appserver serve --listen (unix://SOCK | ws://127.0.0.1:0) --backend B``."""
+    """``python -m appserver serve --listen (unix://SOCK | ws://127.0.0.1:0) --backend B``,
+    run under ``wrap`` (a command prefix, e.g. valgrind) if given."""
     home = runner.mkdir(f"{name}-home")
     if listen == "unix":
         sock = runner.path(f"{name}.sock")
@@ -145,7 +147,7 @@ async def start_gateway(
         url = "ws://127.0.0.1:0"
     else:
         raise ValueError(listen)
-    argv = [sys.executable, "-m", "appserver", "serve", "--listen", url, "--backend", backend]
+    argv = [*(wrap or []), sys.executable, "-m", "appserver", "serve", "--listen", url, "--backend", backend]
     proc = await runner.start(name, [*argv, *(extra or [])], env=python_env(CODEX_HOME=str(home)), cwd=ROOT)
     what = f"gateway (--listen {listen}:// --backend {backend.split('://')[0]})"
     if listen == "unix":
@@ -180,13 +182,15 @@ async def start_profiler(runner: Runner, target: Launched, output: Path) -> Laun
 
 
 async def start_refserver(
-    runner: Runner, mode: str, *args: str, unix: bool = False
+    runner: Runner, mode: str, *args: str, unix: bool = False, wrap: list[str] | None = None
 ) -> tuple[Launched, Endpoint]:
-    """``python -m benchmarks.refserver MODE`` on ws://127.0.0.1:0 or a Unix socket."""
+    """``python -m benchmarks.refserver MODE`` on ws://127.0.0.1:0 or a Unix socket, run
+    under ``wrap`` (a command prefix) if given."""
     sock = runner.path(f"ref-{mode}.sock")
     proc = await runner.start(
         f"ref-{mode}",
-        [sys.executable, "-m", "benchmarks.refserver", mode, *args, *(["--unix", str(sock)] if unix else [])],
+        [*(wrap or []), sys.executable, "-m", "benchmarks.refserver", mode, *args,
+         *(["--unix", str(sock)] if unix else [])],
         env=python_env(),
         cwd=ROOT,
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import resource
 from collections.abc import AsyncIterator, Iterable
+from functools import partial
 from typing import Any
 
 import anyio
@@ -159,11 +160,9 @@ async def serve_websocket(processor: Processor, ws: ServerConnection, transport:
         await close_bounded(ws, CloseCode.TRY_AGAIN_LATER, strings.CLOSE_REASON_TOO_MANY)
         return
     conn = processor.register(transport, OverflowPolicy.DISCONNECT, peer=_peer_name(ws))
-    conn.set_direct_writer(
-        lambda text: write_now(ws, text), lambda frame: write_frame_now(ws, frame)
-    )
+    conn.set_direct_writer(partial(write_now, ws), partial(write_frame_now, ws))
     if isinstance(ws, DirectTextFrames):
-        ws.set_text_sink(conn.offer)
+        ws.set_text_sink(conn.offer, conn.client_read_done)
 
     async def send_batch(batch: list[str]) -> None:
         # One text frame per message, one socket write and one drain per batch.

@@ -413,3 +413,13 @@ def test_without_a_text_sink_the_frame_sink_is_not_offered_anything() -> None:
     conn.set_frame_sink(lambda data, start, payload_start, end: seen.append(data) is None)
     conn.data_received(b"\x81\x01a")
     assert seen == [] and len(conn.queued) == 1
+
+
+def test_each_connection_class_reads_frames_with_its_own_copy_of_the_code() -> None:
+    # CPython specializes attribute reads per code object: shared code would see the
+    # server and the client connection in turn on every round trip.
+    server_read = frames_module.DirectServerConnection._read_frames
+    client_read = frames_module.DirectClientConnection._read_frames
+    assert server_read.__code__ is not client_read.__code__
+    assert server_read.__code__.co_code == client_read.__code__.co_code
+    assert server_read.__qualname__ == "DirectServerConnection._read_frames"

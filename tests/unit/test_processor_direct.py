@@ -345,8 +345,10 @@ async def test_an_answer_frame_passes_through_under_the_direct_writes_rules() ->
         await wait_all_tasks_blocked()
     assert conn.pass_answer_frame(b"F80", 80, 30)
     assert conn.in_flight == 3 and processor.metrics.written_direct == 1
-    assert not conn.pass_answer_frame(b"F81", 81, 30)  # one direct write per iteration
+    assert not conn.pass_answer_frame(b"F81", 81, 30)  # one per backend read
     await wait_all_tasks_blocked()
+    assert not conn.pass_answer_frame(b"F81", 81, 30)  # (the read, not the loop iteration)
+    conn.backend_read_done()
     assert not conn.pass_answer_frame(b"F99", 99, 30)  # not in flight: deliver() decides
     await session.notify("thread/started", {})  # something queued goes first
     assert not conn.pass_answer_frame(b"F81", 81, 30)
@@ -355,7 +357,7 @@ async def test_an_answer_frame_passes_through_under_the_direct_writes_rules() ->
     assert not conn.pass_answer_frame(b"F81", 81, 30)  # backpressure
     socket.accepting = True
     assert conn.pass_answer_frame(b"F81", 81, 30)
-    await wait_all_tasks_blocked()
+    conn.backend_read_done()
     assert not conn.pass_answer_frame(b"F82", 82, 2**30)  # over the message limit
     conn.close(CloseCode.GOING_AWAY, "bye", flush=True)
     assert not conn.pass_answer_frame(b"F82", 82, 30)
@@ -382,3 +384,15 @@ async def test_no_answer_frame_passes_while_initialize_is_answered_or_for_a_wait
     waiting.set_direct_writer(socket.write_now, socket.write_frame_now)
     assert not waiting.pass_answer_frame(b"F1", 1, 30)
     assert socket.frames == []
+
+
+async def test_offer_takes_one_message_directly_per_read_until_client_read_done() -> None:
+    processor = Processor(DirectBackend())
+    conn, session = await ready(processor)
+    assert conn.offer(req(90)) and conn.offer(req(91))
+    await wait_all_tasks_blocked()
+    assert session.direct == [90] and conn.queued_inbound == 1  # no callback re-armed it
+    conn.client_read_done()
+    await dispatch_queued(conn)
+    assert conn.offer(req(92))
+    assert session.direct == [90, 92] and session.order() == [1, 90, 91, 92]

@@ -148,7 +148,10 @@ class SessionRegistry:
 
 
 class _Pending:
-    """A forwarded request not answered yet: its text, kept for a retry."""
+    """A forwarded request sent again after an overload answer: its text and how often.
+
+    A request not retried yet is held as its bare text (one object less per request);
+    its first retry replaces the text with one of these."""
 
     __slots__ = ("text", "retries")
 
@@ -172,7 +175,9 @@ class UpstreamSession:
         self.peer = peer
         self.retry = retry
         self._explain_loss = explain_loss
-        self._pending: dict[jsonrpc.RequestId, deque[_Pending]] = {}
+        #: Forwarded requests not answered yet, by id, in the order sent: each one's text
+        #: (kept for a retry), or its :class:`_Pending` once retried.
+        self._pending: dict[jsonrpc.RequestId, deque[str | _Pending]] = {}
         self._scope = anyio.CancelScope()
         self._closed = False
         self._failed = False
@@ -184,10 +189,13 @@ class UpstreamSession:
         self._retries: TaskGroup | None = None
         #: Notifications taken in the current socket read, delivered together at its end.
         self._run: list[jsonrpc.Message] = []
-        ws.set_text_sink(self._from_codex_now, self._deliver_run)
-        #: The peer writes an answer's frame verbatim (a WebSocket client), or None.
+        ws.set_text_sink(self._from_codex_now, self._read_done)
+        #: The peer writes an answer's frame verbatim (a WebSocket client), or None; it
+        #: is told when each read is over.
         self._pass_answer_frame = getattr(peer, "pass_answer_frame", None)
+        self._peer_read_done: Callable[[], None] | None = None
         if self._pass_answer_frame is not None:
+            self._peer_read_done = peer.backend_read_done  # type: ignore[attr-defined]
             ws.set_frame_sink(self._answer_frame_now)
 
     @classmethod
@@ -214,7 +222,7 @@ class UpstreamSession:
         """Forward the clients' exact texts, one frame each, in one socket write."""
         for message in messages:
             if message.kind is _REQUEST:
-                self._pending.setdefault(message.id, deque()).append(_Pending(message.text))  # type: ignore[arg-type]
+                self._hold(message)
         try:
             # A pipelined burst costs one system call per batch, not one per request.
             await send_texts(self.ws, [message.text for message in messages])
@@ -232,8 +240,16 @@ class UpstreamSession:
                 raise BackendUnavailable(self._describe_close(None))
             return False
         if message.kind is _REQUEST:
-            self._pending.setdefault(message.id, deque()).append(_Pending(message.text))  # type: ignore[arg-type]
+            self._hold(message)
         return True
+
+    def _hold(self, request: jsonrpc.Message) -> None:
+        """Keep a forwarded request's text until it is answered (for a retry)."""
+        queue = self._pending.get(request.id)  # type: ignore[arg-type]
+        if queue is None:
+            self._pending[request.id] = deque((request.text,))  # type: ignore[index]
+        else:
+            queue.append(request.text)
 
     async def aclose(self) -> None:
         self._closed = True
@@ -328,6 +344,14 @@ class UpstreamSession:
             run, self._run = self._run, []
             self.peer.deliver_many_nowait(run)
 
+    def _read_done(self) -> None:
+        """End of a socket read: the gathered notifications go out, and the peer may take
+        another answer's frame."""
+        if self._run:
+            self._deliver_run()
+        if self._peer_read_done is not None:
+            self._peer_read_done()
+
     async def _from_codex(self, text: str, retries: TaskGroup) -> None:
         message = self._accept(text, retries)
         if message is not None:
@@ -348,6 +372,8 @@ class UpstreamSession:
             if queue:
                 if overloaded:
                     entry = queue[0]
+                    if type(entry) is str:
+                        entry = queue[0] = _Pending(entry)
                     delay = self.retry.delay(entry.retries)
                     if delay is not None:
                         entry.retries += 1

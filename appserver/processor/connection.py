@@ -1,89 +1,33 @@
-"""The JSON-RPC processor: connections, their bounded queues, and routing to the backend.
-
-The data path (ARCHITECTURE.md "The data path")::
-
-    transport --text--> Connection.receive --inbound queue--> Connection.dispatch --> backend
-    transport <--text-- Connection.outbound <-- Connection.deliver <------------------ backend
-
-A transport owns bytes and framing; it calls :meth:`Connection.receive` once per frame or
-line, runs :meth:`Connection.dispatch`, and writes what :attr:`Connection.outbound` yields
-(see :func:`appserver.transports.base.run_connection`). The processor owns the protocol
-rules (spec/transport.md §6–7):
-
-* malformed messages are logged and ignored; unknown methods, ``Not initialized`` and
-  ``Already initialized`` are answered here without the backend;
-* client requests wait in a bounded per-connection inbound queue and are forwarded within
-  a bounded in-flight window; a request arriving while the queue is full is answered
-  ``-32001 Server overloaded; retry later.``; other messages wait for room instead
-  (backpressure on the client's socket; answers to server requests are never dropped);
-* answers go to the originating connection only; notifications only once its
-  ``initialize`` succeeded, and never when it opted out of the method;
-* the outbound queue is bounded: stdio waits for room, a socket client that overflows
-  it is closed with close code 1008 and a reason saying so;
-* methods the gateway answers itself (:class:`GatewayMethods`, e.g. ``remoteControl/*``)
-  never reach the backend: they pass the initialize rules, then run concurrently with the
-  connection's other traffic, and their answer goes to the originating connection;
-* :meth:`Processor.broadcast` sends a gateway notification to every ready connection
-  that did not opt out of it.
-
-The direct path: once a connection is initialized and nothing waits in its queues, a
-client message goes from the transport's reader straight to the backend session
-(:meth:`BackendSession.send_nowait <appserver.backends.base.BackendSession>`), and an answer
-from the backend straight to the client's socket (a writer the transport registers with
-:meth:`Connection.set_direct_writer`), without waking the dispatcher or writer tasks. The
-rules above are applied first, exactly as on the queued path; the queues take over whenever
-the direct path cannot go on at once (a message already queued or being forwarded, the
-window full, a socket applying backpressure), so the order of messages never changes.
-
-A connection is not a socket: remote control multiplexes many over one link, so closing
-is a request (:attr:`Connection.close_request`) the transport carries out, and a
-multiplexing reader offers messages with :meth:`Connection.receive_nowait`, which never
-waits (a stream that floods its inbound queue is closed, never the link).
-"""
+"""One client connection: the receive rules, the bounded queues, the in-flight window,
+and the direct path (see :mod:`appserver.processor`)."""
 
 from __future__ import annotations
 
 import asyncio
 import enum
-import itertools
 import logging
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING
 
 import anyio
 from anyio.abc import TaskGroup
 
 from appserver import jsonrpc, limits, strings
-from appserver.backends.base import Backend, BackendSession
+from appserver.backends.base import BackendSession
 from appserver.client_state import ClientPhase, ClientState
 from appserver.close import CloseCode, CloseRequest, public_reason
 from appserver.errors import BackendUnavailable, QueueClosed
+from appserver.processor.base import ConnectionState, OverflowPolicy
 from appserver.queues import MessageQueue, Pulse, QueueFull, utf8_size
+
+if TYPE_CHECKING:
+    from appserver.processor.registry import Processor
 
 log = logging.getLogger("appserver.processor")
 
 _OVERLOADED = jsonrpc.OVERLOADED
 _REQUEST = jsonrpc.MessageKind.REQUEST
 _NOTIFICATION = jsonrpc.MessageKind.NOTIFICATION
-
-
-class OverflowPolicy(enum.Enum):
-    """What happens when a client does not read its messages fast enough."""
-
-    #: Producers wait for room (stdio: the only client, never dropped; upstream does so).
-    WAIT = "wait"
-    #: The client is closed with 1008 (sockets; others never wait for it).
-    DISCONNECT = "disconnect"
-
-
-class ConnectionState(enum.Enum):
-    OPEN = "open"
-    #: The client sent its last message; answers it is owed are still being delivered.
-    DRAINING = "draining"
-    #: Closing was requested; the transport flushes what it must and closes.
-    CLOSING = "closing"
 
 
 class _Admit(enum.Enum):
@@ -104,56 +48,6 @@ _READY = ClientPhase.READY
 _DONE = _Admit.DONE
 _ANSWER = _Admit.ANSWER
 _QUEUE = _Admit.QUEUE
-
-
-class GatewayMethods(Protocol):
-    """Methods the gateway answers itself, whatever the backend (e.g. ``remoteControl/*``).
-
-    Set as ``Processor(backend, gateway=...)`` or ``processor.gateway = ...`` before
-    listeners start. Owned requests still get ``Not initialized`` before ``initialize``;
-    experimental gating is the handler's job (it knows which of its methods are).
-    """
-
-    def owns(self, method: str) -> bool:
-        """Requests with this method are answered by :meth:`handle`, never by the backend."""
-        ...
-
-    def owns_notification(self, method: str) -> bool:
-        """Backend notifications with this method are dropped (the gateway sends its own)."""
-        ...
-
-    async def handle(self, conn: Connection, request: jsonrpc.Message) -> dict[str, Any]:
-        """The full answer payload for ``request`` (``jsonrpc.response``/``jsonrpc.error``
-        with ``request.id``). Runs concurrently with the connection's other traffic; an
-        exception becomes a -32603 answer, never a dead connection."""
-        ...
-
-    def on_ready(self, conn: Connection) -> list[jsonrpc.Message]:
-        """Called once, right after ``conn``'s initialize answer was queued; the returned
-        notifications are queued right behind it. ``conn.client`` knows the client."""
-        ...
-
-
-@dataclass(slots=True)
-class Metrics:
-    """Process-wide counters, exported by ``/metrics``."""
-
-    messages_in: int = 0
-    messages_out: int = 0
-    bytes_in: int = 0  # UTF-8 bytes of message text
-    bytes_out: int = 0
-    malformed: int = 0
-    overload_answers: int = 0
-    inbound_full_closes: int = 0
-    gateway_calls: int = 0
-    gateway_failures: int = 0
-    #: Client messages handed to the backend by the reader itself (the direct path).
-    forwarded_direct: int = 0
-    #: Answers written to the client's socket by the backend's reader itself.
-    written_direct: int = 0
-    connections_opened: Counter[str] = field(default_factory=Counter)
-    closes_by_reason: Counter[str] = field(default_factory=Counter)
-    outbound_high_water: int = 0
 
 
 class Connection:
@@ -344,23 +238,29 @@ class Connection:
         Returns ``False``, having done nothing, when :meth:`receive` might have to wait for
         room (the inbound queue is full, or the client's policy is to wait): the caller
         passes the message to :meth:`receive` instead, so behaviour is the same either way.
+
+        The reader calls :meth:`client_read_done` after each socket read it offered
+        messages from: the direct path takes one message per read (the rest of a
+        pipelined burst is queued behind it and forwarded in one write).
         """
         if self.policy is _WAIT:
             return False
         size = utf8_size(text)
         if not self._inbound.has_room(size):
             return False
-        verdict, message, size = self._admit(text, size)
+        verdict, message, size = self._admit(text, size, in_read=True)
         if verdict is _ANSWER:
             self._enqueue_nowait(message)
-        elif verdict is _QUEUE and not self._forward_direct(message):
+        elif verdict is _QUEUE and not self._forward_direct(message, in_read=True):
             try:
                 self._inbound.put_nowait(message, size)
             except (QueueFull, QueueClosed):
                 pass  # not full (checked above); closed: closing, nobody reads it
         return True
 
-    def _admit(self, text: str, size: int = -1) -> tuple[_Admit, jsonrpc.Message, int]:
+    def _admit(
+        self, text: str, size: int = -1, *, in_read: bool = False
+    ) -> tuple[_Admit, jsonrpc.Message, int]:
         """The receive rules that need no waiting (sans-I/O): parse, reject, queue requests.
 
         Requests are queued here (or answered -32001 when their queue is full); what is
@@ -390,7 +290,7 @@ class Connection:
             ) or self.client.check_request(message)
         if rejection is not None:
             return _ANSWER, jsonrpc.Message.from_payload(rejection.to_error(message.id)), 0
-        if not owned and self._forward_direct(message):
+        if not owned and self._forward_direct(message, in_read=in_read):
             return _DONE, message, 0
         queue = self._calls if owned else self._inbound
         try:
@@ -404,12 +304,14 @@ class Connection:
                 self._calls_owed += 1
         return _DONE, message, 0
 
-    def _forward_direct(self, message: jsonrpc.Message) -> bool:
+    def _forward_direct(self, message: jsonrpc.Message, *, in_read: bool = False) -> bool:
         """Hand an admitted message to the backend session now, if nothing is ahead of it.
 
         One message per event-loop iteration goes this way (a lone request's); the rest of a
         pipelined burst read in the same iteration is queued behind it, so that the
-        dispatcher forwards it in one write.
+        dispatcher forwards it in one write. ``in_read``: the message came from
+        :meth:`offer`, and :meth:`client_read_done` re-arms the direct path at the end of
+        the read (no callback scheduled per message).
 
         ``False`` leaves it to the queue: before ``initialize`` succeeded, while anything is
         queued or :meth:`_forward_next` holds a message, when a request would exceed the
@@ -440,7 +342,8 @@ class Connection:
         if is_request:
             self._track(message)
         self._forwarded_now = True
-        self._soon(self._rearm_direct_forward)
+        if not in_read:
+            self._soon(self._rearm_direct_forward)
         self._metrics.forwarded_direct += 1
         return True
 
@@ -453,6 +356,10 @@ class Connection:
         loop.call_soon(callback)
 
     def _rearm_direct_forward(self) -> None:
+        self._forwarded_now = False
+
+    def client_read_done(self) -> None:
+        """The client socket's read whose messages went to :meth:`offer` is over."""
         self._forwarded_now = False
 
     def _answer_overloaded(self, request: jsonrpc.Message) -> None:
@@ -653,6 +560,9 @@ class Connection:
         write it at once unchanged: a client on a WebSocket transport that can take a frame
         now, nothing queued before it, no ``initialize`` being answered, the answer under
         the message limit. ``False``, having done nothing, leaves it to :meth:`deliver_nowait`.
+
+        Called in the backend socket's data callback, which calls :meth:`backend_read_done`
+        after each read: one answer per read goes out this way.
         """
         write_frame_now = self._write_frame_now
         if (
@@ -668,7 +578,6 @@ class Connection:
         ):
             return False
         self._wrote_now = True
-        self._soon(self._rearm_direct_write)
         metrics = self._metrics
         metrics.written_direct += 1
         metrics.messages_out += 1
@@ -757,7 +666,7 @@ class Connection:
         else:
             self._in_flight[request_id] = count - 1  # type: ignore[index]
         self._in_flight_count -= 1
-        self._pulse()
+        self._progress.fire()
 
     def _pulse(self) -> None:
         self._progress.fire()
@@ -823,6 +732,10 @@ class Connection:
     def _rearm_direct_write(self) -> None:
         self._wrote_now = False
 
+    def backend_read_done(self) -> None:
+        """The backend socket's read that passed answers to :meth:`pass_answer_frame` is over."""
+        self._wrote_now = False
+
     def _count_out(self, size: int) -> None:
         metrics = self._metrics
         metrics.messages_out += 1
@@ -849,7 +762,7 @@ _CLOSE_LABELS = {
 }
 
 
-def _describe_close(close: CloseRequest | None) -> str:
+def describe_close(close: CloseRequest | None) -> str:
     """For the closed-connection log line: who closed, and the code and reason sent."""
     if close is None or close.code == CloseCode.ABNORMAL:
         return "by the client"
@@ -858,109 +771,3 @@ def _describe_close(close: CloseRequest | None) -> str:
 
 def _close_label(code: int) -> str:
     return _CLOSE_LABELS.get(code, str(code))  # type: ignore[call-overload]
-
-
-class Processor:
-    """Owns every connection of the gateway and the backend they share."""
-
-    def __init__(
-        self,
-        backend: Backend,
-        *,
-        gateway: GatewayMethods | None = None,
-        window: int = limits.IN_FLIGHT_WINDOW,
-        inbound_items: int = limits.INBOUND_QUEUE_MESSAGES,
-        inbound_bytes: int = limits.INBOUND_QUEUE_BYTES,
-    ) -> None:
-        self.backend = backend
-        #: Methods answered by the gateway itself; may be set until listeners start.
-        self.gateway = gateway
-        self.window = window
-        self.inbound_items = inbound_items
-        self.inbound_bytes = inbound_bytes
-        self.metrics = Metrics()
-        self._connections: dict[int, Connection] = {}
-        self._ids = itertools.count()
-        self._idle = Pulse()
-
-    def register(
-        self,
-        transport: str,
-        policy: OverflowPolicy = OverflowPolicy.DISCONNECT,
-        *,
-        outbound_items: int | None = None,
-        inbound_items: int | None = None,
-        inbound_bytes: int | None = None,
-        peer: str = "",
-    ) -> Connection:
-        """Register a new client connection (call :meth:`Connection.open` next).
-
-        ``transport`` is ``stdio``, ``unix``, ``ws``, ``wss`` or ``remote``; the bounds
-        default to the processor's (a multiplexed stream passes smaller ones); ``peer``
-        names the client in logs (``127.0.0.1:5555``, ``client-1/stream-1``).
-        """
-        if outbound_items is None:
-            outbound_items = (
-                limits.STDIO_OUTBOUND_QUEUE_MESSAGES
-                if policy is _WAIT
-                else limits.OUTBOUND_QUEUE_MESSAGES
-            )
-        conn = Connection(
-            self,
-            next(self._ids),
-            transport,
-            policy,
-            outbound_items=outbound_items,
-            inbound_items=self.inbound_items if inbound_items is None else inbound_items,
-            inbound_bytes=self.inbound_bytes if inbound_bytes is None else inbound_bytes,
-            peer=peer,
-        )
-        self._connections[conn.id] = conn
-        self.metrics.connections_opened[transport] += 1
-        log.info("connection %d opened: %s %s", conn.id, transport, peer or "-")
-        return conn
-
-    async def broadcast(self, message: jsonrpc.Message) -> None:
-        """Queue a gateway notification to every ready connection that did not opt out.
-
-        Never waits on a socket (DISCONNECT) connection: one whose queue is full is
-        closed as a slow client. May wait for room on a WAIT (stdio) connection.
-        """
-        for conn in list(self._connections.values()):
-            if conn.state is _CLOSING:
-                continue
-            if conn.client.wants_notification(message.method):
-                await conn._enqueue(message)
-
-    def _forget(self, conn: Connection) -> None:
-        if self._connections.pop(conn.id, None) is not None:
-            close = conn.close_request
-            log.info(
-                "connection %d closed: %s %s, %s",
-                conn.id,
-                conn.transport,
-                conn.peer or "-",
-                _describe_close(close),
-            )
-            if not self._connections:
-                self._idle.fire()
-
-    @property
-    def connections(self) -> list[Connection]:
-        return list(self._connections.values())
-
-    def open_connections(self) -> Counter[str]:
-        """Open connections per transport, for metrics."""
-        return Counter(conn.transport for conn in self._connections.values())
-
-    def close_all(self, code: int, reason: str) -> None:
-        for conn in list(self._connections.values()):
-            conn.close(code, reason)
-
-    async def wait_idle(self) -> None:
-        """Wait until no connection is open."""
-        while self._connections:
-            await self._idle.wait()
-
-    def __repr__(self) -> str:
-        return f"<Processor backend={self.backend.name} connections={len(self._connections)}>"
