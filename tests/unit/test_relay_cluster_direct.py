@@ -16,7 +16,7 @@ from appserver.relay.cluster_host import ClusterHostLink, cursor_of
 from appserver.relay.host_link import HostState
 from appserver.relay.hub import Relay, RelayConfig
 from appserver.relay.streams import ControllerStream
-from appserver.remote_control.envelopes import ServerMessage
+from appserver.remote_control.envelopes import ServerMessage, encode
 
 SERVER, CLIENT, STREAM = "srv_1", "client_1", "stream_1"
 
@@ -102,3 +102,19 @@ async def test_a_host_envelope_is_taken_without_waiting_and_only_while_the_link_
     link.closed = True
     assert link.take(envelope) is False and len(link._down._pending) == 1
     assert link.ready_for("{}") is False
+
+
+@pytest.mark.anyio
+async def test_our_hosts_message_goes_on_as_the_host_wrote_it() -> None:
+    relay, cluster = node()
+    cluster.followers[SERVER] = _Follower(SERVER, "0-0")
+    stream = ControllerStream(relay, STREAM, CLIENT, SERVER)
+    relay.add_stream(stream)
+    link = ClusterHostLink(cluster, relay, HostState(SERVER), cast(Any, None), "peer")
+    link.frames = cast(Any, Frames())
+    link.origins[(CLIENT, STREAM)] = cluster.node_id  # the stream is on this node
+    message = '{"id":1,"result":{"price":1.50}}'  # a full parse would write 1.5
+    text = encode(ServerMessage(CLIENT, STREAM, 1, message))
+    assert link.take(text) is True
+    assert [frame.text for frame in stream.buffer.unwritten()] == [message]
+    assert link._down._pending[0][0] == {"s": STREAM, "q": 1, "e": text}  # Redis keeps the envelope
