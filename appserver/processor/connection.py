@@ -245,7 +245,7 @@ class Connection:
         """
         if self.policy is _WAIT:
             return False
-        size = utf8_size(text)
+        size = len(text) if text.isascii() else utf8_size(text)  # utf8_size, inline
         if not self._inbound.has_room(size):
             return False
         verdict, message, size = self._admit(text, size, in_read=True)
@@ -340,7 +340,10 @@ class Connection:
             self.backend_failed(str(exc))
             return True
         if is_request:
-            self._track(message)
+            # _track(message), written out: this runs once per request.
+            in_flight = self._in_flight
+            in_flight[message.id] = in_flight.get(message.id, 0) + 1  # type: ignore[index]
+            self._in_flight_count += 1
         self._forwarded_now = True
         if not in_read:
             self._soon(self._rearm_direct_forward)

@@ -66,8 +66,15 @@ class ResumeBuffer:
     def append(self, text: str) -> int:
         """Add a frame; evict written frames if needed; :class:`Overflow` if the bound is
         reached with unwritten frames only (nothing is changed then)."""
-        if not self.extend([text]):
-            raise Overflow
+        size = utf8_size(text)
+        kept = self._texts
+        while kept and (len(kept) >= self.max_frames or self._bytes + size > self.max_bytes):
+            if self.last - len(kept) + 1 > self.written:  # the oldest is unwritten
+                raise Overflow
+            self._bytes -= utf8_size(kept.popleft())
+        kept.append(text)
+        self._bytes += size
+        self.last += 1
         return self.last
 
     def extend(self, texts: list[str]) -> int:

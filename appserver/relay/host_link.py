@@ -61,7 +61,7 @@ from appserver.remote_control.envelopes import (
     ServerMessageChunk,
     encode,
     parse_server_envelope,
-    server_message_affixes,
+    server_message_ending,
     split_server_message,
     split_server_message_ending,
 )
@@ -120,9 +120,7 @@ class HostLink:
         self._run: list[str] = []
         self._run_stream: ControllerStream | None = None
         self._run_next = -1
-        #: The run's stream's envelope end but for the number, and the whole end of the
-        #: next message of the run (:func:`split_server_message_ending`).
-        self._run_tail = ""
+        #: How the frame of the run's next message must end (:func:`server_message_ending`).
         self._run_expected = ""
         self.closed = False
 
@@ -313,7 +311,8 @@ class HostLink:
             if message is not None:  # the run's next message: new by its number
                 self._run.append(message)
                 self._run_next = seq_id = self._run_next + 1
-                self._run_expected = f"{self._run_tail}{seq_id}}}"
+                stream = self._run_stream
+                self._run_expected = server_message_ending(stream.client_id, stream.stream_id, seq_id)
                 return True
         split = split_server_message(text)
         if split is not None:
@@ -332,8 +331,7 @@ class HostLink:
             self._run.append(message)
             self._run_stream = stream
             self._run_next = seq_id + 1
-            self._run_tail = server_message_affixes(client_id, stream_id)[1].decode()
-            self._run_expected = f"{self._run_tail}{seq_id + 1}}}"
+            self._run_expected = server_message_ending(client_id, stream_id, seq_id + 1)
             return True
         self._deliver_run()
         try:

@@ -54,6 +54,7 @@ __all__ = [
     "parse_client_envelope",
     "parse_server_envelope",
     "server_message_affixes",
+    "server_message_ending",
     "split_server_message",
     "split_server_message_ending",
 ]
@@ -438,12 +439,18 @@ def split_server_message(text: str) -> tuple[str, str, int, str] | None:
     return ids[0], ids[1], int(digits), message
 
 
+def server_message_ending(client_id: str, stream_id: str, seq_id: int) -> str:
+    """How :func:`encode` ends a stream's ``server_message`` (``,"client_id":"C",
+    "stream_id":"S","seq_id":N}``), for ids :func:`split_server_message` read (plain
+    JSON strings: written as they are)."""
+    return f',"client_id":"{client_id}","stream_id":"{stream_id}","seq_id":{seq_id}}}'
+
+
 def split_server_message_ending(text: str, tail: str) -> str | None:
     """The message of a ``server_message`` frame that ends with ``tail``, exactly as
     :func:`split_server_message` would return it, ``None`` otherwise (then
     :func:`split_server_message` decides). ``tail`` is the end :func:`encode` writes for a
-    stream's message with plain ids (``,"client_id":"C","stream_id":"S","seq_id":N}``;
-    :func:`server_message_affixes` gives it but for ``N}``): a reader that expects a
+    stream's message with plain ids (:func:`server_message_ending`): a reader that expects a
     stream's next message checks the frame against it, instead of reading the ids and
     the number again."""
     if not (text.endswith(tail) and text.startswith(_SPLIT_HEAD)):

@@ -368,7 +368,29 @@ def text_frame(protocol: Protocol, text: str) -> bytes:
     """:func:`text_frames` for one text (a lone answer or request on the direct path)."""
     if protocol.extensions or protocol.writes:
         return text_frames(protocol, (text,))
-    return encoded_text_frames((text.encode(),), masked=protocol.side is CLIENT)
+    payload = text.encode()
+    if protocol.side is CLIENT:
+        key = _masks.take()
+        return _masked_header(len(payload), key) + apply_mask(payload, key)
+    return _header(len(payload)) + payload
+
+
+def _header(length: int) -> bytes:
+    """The header of an unmasked text frame of ``length`` bytes (RFC 6455 §5.2)."""
+    if length < 126:
+        return _SHORT(_FIN_TEXT, length)
+    if length < 65536:
+        return _MEDIUM(_FIN_TEXT, 126, length)
+    return _LONG(_FIN_TEXT, 127, length)
+
+
+def _masked_header(length: int, key: bytes) -> bytes:
+    """The header of a masked text frame of ``length`` bytes, with its masking ``key``."""
+    if length < 126:
+        return _MASKED_SHORT(_FIN_TEXT, _MASK_BIT | length, key)
+    if length < 65536:
+        return _MASKED_MEDIUM(_FIN_TEXT, _MASK_BIT | 126, length, key)
+    return _MASKED_LONG(_FIN_TEXT, _MASK_BIT | 127, length, key)
 
 
 def encoded_text_frames(payloads: Iterable[bytes], *, masked: bool) -> bytes:
@@ -376,6 +398,8 @@ def encoded_text_frames(payloads: Iterable[bytes], *, masked: bool) -> bytes:
     socket write; ``masked`` for a client's frames (each with its own key from the pool).
     For a connection without extensions (:func:`text_frames` checks; the remote-control
     link never offers any)."""
+    # The headers are _header's and _masked_header's, written out here: a call per frame
+    # would cost a batch of deltas more than its framing (a test holds the two equal).
     parts: list[bytes] = []
     append = parts.append
     if masked:

@@ -423,3 +423,19 @@ def test_each_connection_class_reads_frames_with_its_own_copy_of_the_code() -> N
     assert server_read.__code__ is not client_read.__code__
     assert server_read.__code__.co_code == client_read.__code__.co_code
     assert server_read.__qualname__ == "DirectServerConnection._read_frames"
+
+
+@pytest.mark.parametrize("size", [0, 125, 126, 65535, 65536])
+@pytest.mark.parametrize("side", ["server", "client"])
+def test_a_lone_frame_is_the_same_bytes_as_a_batch_of_one_at_every_length(
+    size: int, side: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(frames_module._masks, "take", lambda: b"\x01\x02\x03\x04")
+    protocol = (
+        ServerProtocol(state=State.OPEN)
+        if side == "server"
+        else ClientProtocol(parse_uri("ws://x/"), state=State.OPEN)
+    )
+    text = "é" * (size // 2) + "x" * (size % 2)
+    batch = encoded_text_frames([text.encode()], masked=side == "client")
+    assert frames_module.text_frame(protocol, text) == batch

@@ -25,6 +25,7 @@ from appserver.remote_control.envelopes import (
     parse_client_envelope,
     parse_server_envelope,
     server_message_affixes,
+    server_message_ending,
     split_server_message,
     split_server_message_ending,
 )
@@ -326,7 +327,8 @@ def test_frames_of_any_other_shape_are_left_to_the_full_parse(frame: str) -> Non
 
 
 def test_a_streams_next_message_is_sliced_against_the_end_its_frame_must_have() -> None:
-    tail = server_message_affixes("c", "s")[1].decode() + "12}"
+    tail = server_message_ending("c", "s", 12)
+    assert tail == server_message_affixes("c", "s")[1].decode() + "12}"  # encode's end
     frame = f'{{"type":"server_message","message":{_M},"client_id":"c","stream_id":"s","seq_id":12}}'
     assert split_server_message_ending(frame, tail) == _M == split_server_message(frame)[3]  # type: ignore[index]
     for other in (

@@ -80,7 +80,7 @@ class OneByOne:
         return True
 
 
-def test_resume_buffer_extend_keeps_the_one_by_one_rules_whatever_the_batches() -> None:
+def test_resume_buffer_append_and_extend_keep_the_one_by_one_rules_whatever_the_batches() -> None:
     rng = random.Random(7)
     for _ in range(300):
         max_frames, max_bytes = rng.randint(1, 8), rng.randint(1, 40)
@@ -92,7 +92,15 @@ def test_resume_buffer_extend_keeps_the_one_by_one_rules_whatever_the_batches() 
                 if not plain.append(text):
                     break
                 taken += 1
-            assert buffer.extend(texts) == taken
+            if len(texts) == 1 and rng.random() < 0.5:
+                try:
+                    buffer.append(texts[0])
+                except Overflow:
+                    assert taken == 0
+                else:
+                    assert taken == 1
+            else:
+                assert buffer.extend(texts) == taken
             assert [(f.index, f.text) for f in buffer.unwritten()] == [f for f in plain.frames if f[0] > plain.written]
             assert (buffer.first, buffer.last) == (plain.frames[0][0] if plain.frames else plain.last + 1, plain.last)
             assert buffer.bytes == sum(len(t.encode()) for _, t in plain.frames)
