@@ -428,6 +428,8 @@ class StreamWriter:
         self.rows = rows or _entry_each
         self._pending: deque[tuple[dict[str, str | int], Callable[[], None] | None]] = deque()
         self._wake = anyio.Event()
+        #: ``_wake`` is set (a flag: a put then costs no Event call).
+        self._woken = False
         #: Set when an entry is queued that the direct path did not carry: written at once.
         self._urgent = anyio.Event()
         self.failing = False
@@ -440,7 +442,9 @@ class StreamWriter:
         if len(self._pending) >= limits.RELAY_CLUSTER_WRITE_QUEUE:
             return False
         self._pending.append((fields, done))
-        self._wake.set()
+        if not self._woken:
+            self._woken = True
+            self._wake.set()
         if len(self._pending) >= self.batch:
             self._urgent.set()
         return True
@@ -458,6 +462,7 @@ class StreamWriter:
                 with anyio.move_on_after(limits.RELAY_CLUSTER_DIRECT_LAG):
                     await self._urgent.wait()
             self._wake = anyio.Event()
+            self._woken = False
             self._urgent = anyio.Event()
             while self._pending:
                 batch = [self._pending[i] for i in range(min(len(self._pending), limits.RELAY_CLUSTER_READ_BATCH))]
