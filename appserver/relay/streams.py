@@ -46,6 +46,14 @@ class StreamPhase(enum.Enum):
     ENDED = "ended"
 
 
+# Members bound to module names: an enum class's ``__getattr__`` (Python 3.11) makes each
+# ``StreamPhase.ENDED`` cost about ten times a global, on every message a stream carries.
+_LIVE = StreamPhase.LIVE
+_DETACHED = StreamPhase.DETACHED
+_ENDED = StreamPhase.ENDED
+_REQUEST = jsonrpc.MessageKind.REQUEST
+
+
 @dataclass(slots=True)
 class Waiting:
     """A controller frame held while the host is offline."""
@@ -65,7 +73,7 @@ class ControllerStream:
         self.stream_id = stream_id
         self.client_id = client_id
         self.server_id = server_id
-        self.phase = StreamPhase.DETACHED
+        self.phase = _DETACHED
         self.socket: ControllerSocket | None = None
         self.buffer = ResumeBuffer(limits.RELAY_STREAM_BUFFER_FRAMES, limits.RELAY_STREAM_BUFFER_BYTES)
         #: Text frames accepted from the controller (reported as ``received`` on resume).
@@ -134,15 +142,15 @@ class ControllerStream:
             log.info("controller %s/%s: malformed frame ignored (%s)", self.client_id, self.stream_id, exc)
             return None
         if not self.initialized:
-            if message.kind is jsonrpc.MessageKind.REQUEST and message.method == "initialize":
+            if message.kind is _REQUEST and message.method == "initialize":
                 self.initialized = True
             else:
-                if message.kind is jsonrpc.MessageKind.REQUEST:
+                if message.kind is _REQUEST:
                     self._queue(jsonrpc.encode(
                         jsonrpc.error(message.id, jsonrpc.INVALID_REQUEST, strings.NOT_INITIALIZED)  # type: ignore[arg-type]
                     ))
                 return None
-        return message.text, message.id if message.kind is jsonrpc.MessageKind.REQUEST else None
+        return message.text, message.id if message.kind is _REQUEST else None
 
     def _track(self, request_id: jsonrpc.RequestId) -> None:
         """A request handed to the host: open until answered. Tracked before the write (the
@@ -261,7 +269,7 @@ class ControllerStream:
             for text in texts:
                 self.to_controller(text)
             return
-        if self.phase is StreamPhase.ENDED:
+        if self.phase is _ENDED:
             return
         self.last_host_activity = time.monotonic()
         queued = self.buffer.extend(texts)
@@ -274,7 +282,7 @@ class ControllerStream:
 
     def _queue(self, text: str) -> None:
         """Queue a JSON-RPC frame for the controller (buffered for resume)."""
-        if self.phase is StreamPhase.ENDED:
+        if self.phase is _ENDED:
             return
         self.last_host_activity = time.monotonic()
         try:
@@ -298,20 +306,20 @@ class ControllerStream:
 
     def attach(self, socket: ControllerSocket) -> None:
         self.socket = socket
-        self.phase = StreamPhase.LIVE
+        self.phase = _LIVE
 
     def detach(self, socket: ControllerSocket) -> None:
         if self.socket is socket:
             self.socket = None
-            if self.phase is StreamPhase.LIVE:
-                self.phase = StreamPhase.DETACHED
+            if self.phase is _LIVE:
+                self.phase = _DETACHED
                 self.detached_at = time.monotonic()
 
     async def tick(self, now: float) -> None:
         """Periodic: grace expiry, offline answers, envelope pings of idle streams."""
-        if self.phase is StreamPhase.ENDED:
+        if self.phase is _ENDED:
             return
-        if self.phase is StreamPhase.DETACHED and now - self.detached_at >= self.relay.config.stream_grace:
+        if self.phase is _DETACHED and now - self.detached_at >= self.relay.config.stream_grace:
             log.info("stream %s/%s expired after its grace period", self.client_id, self.stream_id)
             await self.end()
             return
@@ -324,9 +332,9 @@ class ControllerStream:
 
     async def end(self, *, tell_host: bool = True) -> None:
         """The stream is over: forget it; the host closes its virtual connection."""
-        if self.phase is StreamPhase.ENDED:
+        if self.phase is _ENDED:
             return
-        self.phase = StreamPhase.ENDED
+        self.phase = _ENDED
         self.relay.forget_stream(self)
         if tell_host and self.initialized:
             await self.relay.client_closed(self)
