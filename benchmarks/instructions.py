@@ -32,15 +32,19 @@ from tests.support.launcher import Launched
 INSTRUMENTED_WARMUP = 100
 
 
-def _callgrind(out: Path) -> list[str]:
+def callgrind_prefix(out: Path) -> list[str]:
+    """The command prefix that runs a process under callgrind, counting off until told,
+    its dumps written to ``out``.<n>."""
     return ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}"]
 
 
-def _control(*args: str) -> None:
+def callgrind_control(*args: str) -> None:
+    """``callgrind_control ARGS`` (``-i on PID``, ``-z PID``, ``-d PID``)."""
     subprocess.run(["callgrind_control", *args], check=True, capture_output=True)
 
 
-def _totals(dump: Path) -> int:
+def callgrind_totals(dump: Path) -> int:
+    """The instructions counted in one callgrind dump."""
     for line in dump.read_text().splitlines():
         if line.startswith("totals:"):
             return int(line.split()[1])
@@ -50,13 +54,13 @@ def _totals(dump: Path) -> int:
 async def _per_round_trip(client: Client, server: Launched, out: Path, n: int) -> float:
     await client.round_trips(CHEAP_METHOD, WARMUP_REQUESTS)
     pid = str(server.pid)
-    _control("-i", "on", pid)
+    callgrind_control("-i", "on", pid)
     await client.round_trips(CHEAP_METHOD, INSTRUMENTED_WARMUP)
-    _control("-z", pid)
+    callgrind_control("-z", pid)
     await client.round_trips(CHEAP_METHOD, n)
-    _control("-d", pid)
+    callgrind_control("-d", pid)
     dumps = sorted(out.parent.glob(out.name + ".*"), key=lambda p: p.stat().st_mtime)
-    return _totals(dumps[-1]) / n
+    return callgrind_totals(dumps[-1]) / n
 
 
 async def measure(codex_bin: str, n: int) -> dict[str, float]:
@@ -65,11 +69,11 @@ async def measure(codex_bin: str, n: int) -> dict[str, float]:
         _, codex = await services.start_codex(runner, codex_bin)
         gateway_out = runner.path("gateway.callgrind")
         gateway_proc, gateway = await services.start_gateway(
-            runner, listen="unix", backend=f"unix://{codex.address}", wrap=_callgrind(gateway_out)
+            runner, listen="unix", backend=f"unix://{codex.address}", wrap=callgrind_prefix(gateway_out)
         )
         bytes_out = runner.path("bytes.callgrind")
         bytes_proc, byte_relay = await services.start_refserver(
-            runner, "bytes", codex.address, unix=True, wrap=_callgrind(bytes_out)
+            runner, "bytes", codex.address, unix=True, wrap=callgrind_prefix(bytes_out)
         )
         counts = {}
         for name, endpoint, proc, out in (

@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 from benchmarks import services
-from benchmarks.instructions import _callgrind, _control, _totals
+from benchmarks.instructions import callgrind_prefix, callgrind_control, callgrind_totals
 from benchmarks.procs import Runner
 from benchmarks.scenarios import SIZES, Context
 from benchmarks.scenarios import relay_cluster as scenario
@@ -38,7 +38,7 @@ class Relays:
 
     async def start(self, ctx: Context, name: str, state: list[str]) -> tuple[str, int]:
         out = ctx.runner.path(f"{name}.callgrind")
-        argv = [*_callgrind(out), *scenario.APPSERVER, "relay", "serve", "--listen", "http://127.0.0.1:0", *state]
+        argv = [*callgrind_prefix(out), *scenario.APPSERVER, "relay", "serve", "--listen", "http://127.0.0.1:0", *state]
         proc = await ctx.runner.start(name, argv, env=python_env())
         url = await services._ready(proc, f"relay ({name})", line=scenario._BANNER)
         self.started[name] = (proc.pid, out)
@@ -46,13 +46,13 @@ class Relays:
 
     def control(self, names: list[str], *args: str) -> None:
         for name in names:
-            _control(*args, str(self.started[name][0]))
+            callgrind_control(*args, str(self.started[name][0]))
 
     def dump(self, name: str) -> int:
         pid, out = self.started[name]
-        _control("-d", str(pid))
+        callgrind_control("-d", str(pid))
         dumps = sorted(out.parent.glob(out.name + ".*"), key=lambda p: p.stat().st_mtime)
-        return _totals(dumps[-1])
+        return callgrind_totals(dumps[-1])
 
 
 async def measure(round_trips: int, burst: int) -> list[tuple[str, float, float]]:

@@ -12,10 +12,10 @@ from benchmarks import cli, instructions
 def test_the_totals_line_of_a_callgrind_dump_is_read(tmp_path: Path) -> None:
     dump = tmp_path / "gateway.callgrind.1"
     dump.write_text("# callgrind format\nevents: Ir\nsummary: 0\n\ntotals: 86123456\n")
-    assert instructions._totals(dump) == 86123456
+    assert instructions.callgrind_totals(dump) == 86123456
     dump.write_text("events: Ir\n")
     with pytest.raises(RuntimeError, match="no totals"):
-        instructions._totals(dump)
+        instructions.callgrind_totals(dump)
 
 
 def test_bad_arguments_are_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
