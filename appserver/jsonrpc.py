@@ -110,6 +110,40 @@ def result_answer_id(data: bytes, start: int, end: int) -> int | None:
     return request_id
 
 
+#: How serde_json starts codex's notifications: ``{"method":"`` (its requests start with
+#: ``{"id":``).
+_NOTIFICATION_START = b'{"method":"'
+_NAME_AT = len(_NOTIFICATION_START)
+
+
+def notification_method_at(data: bytes, start: int, end: int) -> str | None:
+    """The ``method`` that ``data[start:end]`` starts with when it starts the way codex
+    starts a notification (``{"method":"`` and a name without escapes), read without
+    parsing; ``None`` means: not that shape. Whether it is a notification at all is
+    :func:`is_notification_of`'s to say."""
+    if not data.startswith(_NOTIFICATION_START, start, end):
+        return None
+    name_start = start + _NAME_AT
+    name_end = data.find(b'"', name_start, end)
+    if name_end == -1 or data.find(b"\\", name_start, name_end) != -1:
+        return None
+    try:
+        return data[name_start:name_end].decode()
+    except UnicodeDecodeError:
+        return None
+
+
+def is_notification_of(method: str, data: bytes, start: int, end: int) -> bool:
+    """Is ``data[start:end]`` valid JSON that :func:`parse` reads as a NOTIFICATION of
+    ``method`` (an object, no ``id``, that ``method``)? ``False`` means: parse it."""
+    try:
+        obj = _fast_decode(memoryview(data)[start:end])  # checks UTF-8 and JSON
+    except _FastDecodeError:
+        return False
+    # orjson and the stdlib both keep the last of duplicate keys; numbers do not matter.
+    return type(obj) is dict and "id" not in obj and obj.get("method") == method
+
+
 #: A ``\uD800``-``\uDFFF`` escape; only then can a decoded string hold a lone surrogate.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
