@@ -86,7 +86,7 @@ def has_long_number(text: str | bytes) -> bool:
 
 #: How serde_json starts codex's answers: ``{"id":``, no space (a notification starts
 #: with ``{"method":``).
-_ANSWER_START = b'{"id":'
+ANSWER_START = b'{"id":'
 
 
 def result_answer_id(data: bytes, start: int, end: int) -> int | None:
@@ -94,7 +94,7 @@ def result_answer_id(data: bytes, start: int, end: int) -> int | None:
     codex starts an answer (``{"id":``) that :func:`parse` reads as a RESPONSE with an
     integer id: the answer to a request, and never an overload error to retry. ``None``
     means: parse it."""
-    if not data.startswith(_ANSWER_START, start, end):
+    if not data.startswith(ANSWER_START, start, end):
         return None
     try:
         obj = _fast_decode(memoryview(data)[start:end])  # checks UTF-8 and JSON

@@ -56,6 +56,7 @@ UPSTREAM_OPTIONS: dict[str, Any] = {
 #: (a text this long in characters may be over it in UTF-8 bytes).
 _FRAME_PASS_MAX = limits.MAX_MESSAGE_BYTES // 4
 _UNKNOWN = object()
+_ANSWER_START = jsonrpc.ANSWER_START
 
 #: Called when the upstream socket closed on its own; returns the reason to tell the client.
 LossExplainer = Callable[[str], Awaitable[str]]
@@ -209,8 +210,10 @@ class UpstreamSession:
         self._frames_data = b""
         self._frames_gap = False
         self._frames_size = 0
-        #: The peer's verdict per notification method, while it cannot change: from the
-        #: first frame of a read until anything else is delivered or written.
+        #: The peer's verdict per notification method, for the rest of the read. A
+        #: verdict never turns wrong within a read: opt-outs and the gateway's methods
+        #: are fixed, and a "write it" the client can no longer take (something was
+        #: written or queued meanwhile) ends in :meth:`_write_frames`' fallback.
         self._fates: dict[str, bool | None] = {}
         if self._pass_answer_frame is not None:
             self._peer_read_done = peer.backend_read_done  # type: ignore[attr-defined]
@@ -320,8 +323,6 @@ class UpstreamSession:
         """The text sink of the socket (:mod:`appserver.transports.frames`): deliver a
         message from codex in the socket's data callback, when the client never waits for
         room; ``False`` leaves it to :meth:`run`."""
-        if self._fates:
-            self._fates = {}
         if self._frames:
             self._write_frames()  # what came before it goes first
         retries = self._retries
@@ -344,19 +345,19 @@ class UpstreamSession:
         WebSocket client as the frame codex wrote (a server's text frame is the same bytes
         to any client), without decoding, parsing or framing it again, when it is the
         answer to a request in flight or a notification the client takes now; ``False``
-        leaves it to the text sink. Only with nothing gathered by the text sink before it."""
+        leaves it to the text sink. Only with nothing gathered by the text sink before it.
+
+        Only a ``result`` with an integer id goes this way among answers (an error may be
+        an overload answer to retry)."""
         if self._run or self._retries is None:
             return False
-        method = jsonrpc.notification_method_at(data, payload_start, end)
-        if method is not None:
+        if not data.startswith(_ANSWER_START, payload_start, end):
+            method = jsonrpc.notification_method_at(data, payload_start, end)
+            if method is None:
+                return False
             return self._notification_frame(method, data, start, payload_start, end)
         if self._frames:
             return False  # the text sink writes the gathered frames, then the answer
-        return self._answer_frame(data, start, payload_start, end)
-
-    def _answer_frame(self, data: bytes, start: int, payload_start: int, end: int) -> bool:
-        """Pass codex's answer to a request in flight. Only a ``result`` with an integer id
-        goes this way (an error may be an overload answer to retry)."""
         request_id = jsonrpc.result_answer_id(data, payload_start, end)
         if request_id is None:
             return False
@@ -368,8 +369,6 @@ class UpstreamSession:
         queue.popleft()
         if not queue:
             del self._pending[request_id]
-        if self._fates:
-            self._fates = {}
         return True
 
     def _notification_frame(self, method: str, data: bytes, start: int, payload_start: int, end: int) -> bool:
