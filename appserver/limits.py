@@ -546,5 +546,5 @@ RELAY_CLUSTER_DIRECT_LAG = 0.1
 RELAY_CLUSTER_WRITE_BATCH = 32
 #: Controller frames into a host's up stream wait for nobody (the owner writes them to the
 #: host from the direct path): a burst of them is written in batches this large (one
-#: command each, at most RELAY_CLUSTER_READ_BATCH so one read takes a batch).
+#: MULTI/EXEC each, at most RELAY_CLUSTER_READ_BATCH so one read takes a batch).
 RELAY_CLUSTER_UP_WRITE_BATCH = 512

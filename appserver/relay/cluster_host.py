@@ -381,55 +381,37 @@ class ClusterHostLink(UpThroughRedis, HostLink):
             self.closed = True
 
 
-#: KEYS[1]: the stream. ARGV: maxlen, then one row per entry: its number of fields, then
-#: ``name<TAB>value`` pairs joined by tabs, every value but the last free of tabs (ids,
-#: counts; the last one, a message, is the rest of the row). One command appends a whole
-#: batch (one entry per frame, in order): the client packs one argument per frame, not an
-#: XADD with a dozen.
-_APPEND = r"""
-local key, maxlen = KEYS[1], ARGV[1]
-for i = 2, #ARGV do
-  local row = ARGV[i]
-  local at = string.find(row, '\t', 1, true)
-  local args = {'MAXLEN', '~', maxlen, '*'}
-  for _ = 1, tonumber(string.sub(row, 1, at - 1)) * 2 - 1 do
-    local stop = string.find(row, '\t', at + 1, true)
-    args[#args + 1] = string.sub(row, at + 1, stop - 1)
-    at = stop
-  end
-  args[#args + 1] = string.sub(row, at + 1)
-  redis.call('XADD', key, unpack(args))
-end
-return #ARGV - 1
-"""
+async def append_entries(client: Any, key: str, maxlen: int, entries: list[dict[str, str]]) -> None:
+    """Append ``entries`` to the stream ``key`` in order, all or none: one ``XADD`` (``MAXLEN
+    ~``), or several in one ``MULTI``/``EXEC``. (Not a Lua script: Redis spent more on a script
+    call than on the ``XADD`` of a whole batch entry it made.)"""
+    if len(entries) == 1:
+        await client.xadd(key, entries[0], maxlen=maxlen, approximate=True)
+        return
+    async with client.pipeline(transaction=True) as pipe:
+        for fields in entries:
+            pipe.xadd(key, fields, maxlen=maxlen, approximate=True)
+        await pipe.execute()
 
 
-def append_row(fields: dict[str, str | int]) -> str:
-    """One entry for :data:`_APPEND` (``fields`` in order, the one that may hold tabs last)."""
-    parts = [str(len(fields))]
-    for name, value in fields.items():
-        parts += (name, str(value))
-    return "\t".join(parts)
-
-
-def down_entries(queued: list[Any]) -> list[str]:
+def down_entries(queued: list[Any]) -> list[dict[str, str]]:
     """Host envelopes as entries of up to ``RELAY_CLUSTER_WRITE_BATCH`` each
     (:mod:`appserver.relay.down_batches`)."""
     size = limits.RELAY_CLUSTER_WRITE_BATCH
-    return [append_row(down_batches.pack(queued[at:at + size])) for at in range(0, len(queued), size)]
+    return [down_batches.pack(queued[at:at + size]) for at in range(0, len(queued), size)]
 
 
-def up_entries(queued: list[Any]) -> list[str]:
+def up_entries(queued: list[Any]) -> list[dict[str, str]]:
     """Controller frames as entries of up to ``RELAY_CLUSTER_WRITE_BATCH`` each
     (:mod:`appserver.relay.up_batches`)."""
     size = limits.RELAY_CLUSTER_WRITE_BATCH
-    return [append_row(up_batches.pack(queued[at:at + size])) for at in range(0, len(queued), size)]
+    return [up_batches.pack(queued[at:at + size]) for at in range(0, len(queued), size)]
 
 
 class StreamWriter:
     """Appends to one Redis stream in the order :meth:`put` was called, without making
-    the caller wait: a task writes whatever is queued in one command (:data:`_APPEND`, an
-    atomic script), retries a batch that failed until Redis takes it, then runs each
+    the caller wait: a task writes whatever is queued at once (:func:`append_entries`, all
+    or none), retries a batch that failed until Redis takes it, then runs each
     entry's ``done`` callback. Bounded: ``put`` refuses past ``RELAY_CLUSTER_WRITE_QUEUE``
     entries (the caller holds the frame, or stalls the host). What the direct path carries
     too is written ``RELAY_CLUSTER_DIRECT_LAG`` behind it, or at once when ``batch`` entries
@@ -437,14 +419,14 @@ class StreamWriter:
 
     def __init__(
         self, cluster: Cluster, key: str, maxlen: int, direction: str, batch: int,
-        rows: Callable[[list[Any]], list[str]],
+        rows: Callable[[list[Any]], list[dict[str, str]]],
     ) -> None:
         self.cluster = cluster
         self.key = key
         self.maxlen = maxlen
         self.direction = direction
         self.batch = batch
-        #: The script's rows (entries) for a batch of what was queued.
+        #: The stream entries for a batch of what was queued.
         self.rows = rows
         self._pending: deque[tuple[Any, Callable[[], None] | None]] = deque()
         self._wake = anyio.Event()
@@ -453,7 +435,6 @@ class StreamWriter:
         #: Set when an entry is queued that the direct path did not carry: written at once.
         self._urgent = anyio.Event()
         self.failing = False
-        self._append = cluster.client.register_script(_APPEND)
 
     def __repr__(self) -> str:
         return f"<Writer {self.key} pending={len(self._pending)}{' failing' if self.failing else ''}>"
@@ -486,9 +467,9 @@ class StreamWriter:
             self._urgent = anyio.Event()
             while self._pending:
                 batch = [self._pending[i] for i in range(min(len(self._pending), limits.RELAY_CLUSTER_READ_BATCH))]
-                args: list[str | int] = [self.maxlen, *self.rows([fields for fields, _ in batch])]
+                entries = self.rows([fields for fields, _ in batch])
                 try:
-                    await self._append(keys=[self.key], args=args)
+                    await append_entries(self.cluster.client, self.key, self.maxlen, entries)
                 except REDIS_FAILED as exc:
                     metrics.redis_errors.inc()
                     if not self.failing:
