@@ -86,7 +86,7 @@ def has_long_number(text: str | bytes) -> bool:
 
 #: How serde_json starts codex's answers: ``{"id":``, no space (a notification starts
 #: with ``{"method":``).
-_ANSWER_START = b'{"id":'
+ANSWER_START = b'{"id":'
 
 
 def result_answer_id(data: bytes, start: int, end: int) -> int | None:
@@ -94,7 +94,7 @@ def result_answer_id(data: bytes, start: int, end: int) -> int | None:
     codex starts an answer (``{"id":``) that :func:`parse` reads as a RESPONSE with an
     integer id: the answer to a request, and never an overload error to retry. ``None``
     means: parse it."""
-    if not data.startswith(_ANSWER_START, start, end):
+    if not data.startswith(ANSWER_START, start, end):
         return None
     try:
         obj = _fast_decode(memoryview(data)[start:end])  # checks UTF-8 and JSON
@@ -108,6 +108,40 @@ def result_answer_id(data: bytes, start: int, end: int) -> int | None:
     if type(request_id) is not int or not _ID_MIN <= request_id <= _ID_MAX:
         return None
     return request_id
+
+
+#: How serde_json starts codex's notifications: ``{"method":"`` (its requests start with
+#: ``{"id":``).
+_NOTIFICATION_START = b'{"method":"'
+_NAME_AT = len(_NOTIFICATION_START)
+
+
+def notification_method_at(data: bytes, start: int, end: int) -> str | None:
+    """The ``method`` that ``data[start:end]`` starts with when it starts the way codex
+    starts a notification (``{"method":"`` and a name without escapes), read without
+    parsing; ``None`` means: not that shape. Whether it is a notification at all is
+    :func:`is_notification_of`'s to say."""
+    if not data.startswith(_NOTIFICATION_START, start, end):
+        return None
+    name_start = start + _NAME_AT
+    name_end = data.find(b'"', name_start, end)
+    if name_end == -1 or data.find(b"\\", name_start, name_end) != -1:
+        return None
+    try:
+        return data[name_start:name_end].decode()
+    except UnicodeDecodeError:
+        return None
+
+
+def is_notification_of(method: str, data: bytes, start: int, end: int) -> bool:
+    """Is ``data[start:end]`` valid JSON that :func:`parse` reads as a NOTIFICATION of
+    ``method`` (an object, no ``id``, that ``method``)? ``False`` means: parse it."""
+    try:
+        obj = _fast_decode(memoryview(data)[start:end])  # checks UTF-8 and JSON
+    except _FastDecodeError:
+        return False
+    # orjson and the stdlib both keep the last of duplicate keys; numbers do not matter.
+    return type(obj) is dict and "id" not in obj and obj.get("method") == method
 
 
 #: A ``\uD800``-``\uDFFF`` escape; only then can a decoded string hold a lone surrogate.

@@ -38,7 +38,9 @@ One message per socket read (or event-loop iteration, for a caller outside a rea
 the direct path in each direction; the rest of a burst is queued behind it and sent in one
 write. An answer from codex to a WebSocket client goes as the very frame codex wrote
 (:meth:`Connection.pass_answer_frame`): a server's text frame is the same bytes to any
-client, so it is neither parsed into a message nor framed again.
+client, so it is neither parsed into a message nor framed again; so do the notifications
+of one read from codex, in one write at its end
+(:meth:`Connection.notification_frame_fate`, :meth:`Connection.pass_notification_frames`).
 
 A connection is not a socket: remote control multiplexes many over one link, so closing
 is a request (:attr:`Connection.close_request`) the transport carries out, and a

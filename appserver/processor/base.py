@@ -74,7 +74,7 @@ class Metrics:
     gateway_failures: int = 0
     #: Client messages handed to the backend by the reader itself (the direct path).
     forwarded_direct: int = 0
-    #: Answers written to the client's socket by the backend's reader itself.
+    #: Answers and notifications written to the client's socket by the backend's reader itself.
     written_direct: int = 0
     connections_opened: Counter[str] = field(default_factory=Counter)
     closes_by_reason: Counter[str] = field(default_factory=Counter)

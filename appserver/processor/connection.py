@@ -515,7 +515,7 @@ class Connection:
                 items = []
                 self.deliver_nowait(message)
                 continue
-            method = message.payload.get("method")
+            method = message.method
             keep = wanted.get(method)
             if keep is None:
                 keep = wanted[method] = self._deliverable(message) is not None
@@ -586,6 +586,49 @@ class Connection:
         metrics.messages_out += 1
         metrics.bytes_out += size
         self._release(request_id)
+        return True
+
+    def notification_frame_fate(self, method: str) -> bool | None:
+        """What becomes of a backend's notification of ``method`` arriving now as a ready
+        WebSocket frame: ``True``, :meth:`pass_notification_frames` may write it verbatim
+        (with the others of the same backend read); ``False``, it is dropped (the client
+        opted out, or the gateway owns it: what :meth:`deliver_nowait` would do); ``None``,
+        it must take :meth:`deliver_nowait`'s way (the conditions of
+        :meth:`pass_answer_frame`: no frame can be written at once, or something queued
+        must go first)."""
+        if (
+            self._write_frame_now is None
+            or self._wrote_now
+            or len(self.outbound)
+            or self.state is _CLOSING
+            or self.policy is _WAIT
+            or self.client.initialize_id is not None
+        ):
+            return None
+        if not self.client.wants_notification(method):
+            return False
+        gateway = self._processor.gateway
+        return gateway is None or not gateway.owns_notification(method)
+
+    def pass_notification_frames(self, frames: bytes, count: int, size: int) -> bool:
+        """Write ``count`` notifications' ready WebSocket frames (their payloads ``size``
+        bytes in all), each passed by :meth:`notification_frame_fate` during the backend
+        read now ending, in one write. ``False``, having done nothing: deliver them
+        as messages."""
+        write_frame_now = self._write_frame_now
+        if (
+            write_frame_now is None
+            or self._wrote_now
+            or len(self.outbound)
+            or self.state is _CLOSING
+            or not write_frame_now(frames)
+        ):
+            return False
+        self._wrote_now = True
+        metrics = self._metrics
+        metrics.written_direct += count
+        metrics.messages_out += count
+        metrics.bytes_out += size
         return True
 
     def _answered(self, answer: jsonrpc.Message) -> bool:

@@ -116,11 +116,9 @@ def all_scenarios() -> list[Scenario]:
         fanout.FANOUT,
         connections.CONNECTIONS_1K,
         slow_client.SLOW_CLIENT,
-        remote.RC_RTT,
-        remote.RC_STREAM,
+        relay.RC_RTT,
+        relay.RC_STREAM,
         remote.RC_IDLE_STREAMS,
-        relay.RELAY_RTT,
-        relay.RELAY_STREAM,
         relay.RELAY_IDLE_STREAMS,
         relay_cluster.RELAY_CLUSTER,
     ]

@@ -22,6 +22,7 @@ from appserver import jsonrpc
 from appserver.backends.codex.pacing import Backoff
 from appserver.backends.codex.upstream import SessionRegistry, UpstreamSession, probe
 from appserver.errors import BackendUnavailable
+from appserver.transports.frames import encoded_text_frames
 from tests.support.fake_peer import FakePeer
 
 pytestmark = pytest.mark.anyio
@@ -46,6 +47,12 @@ class ScriptedServer:
             if message["method"] == "close-me":
                 await ws.close(1011, "boom")
                 return
+            if message["method"] == "burst":
+                # The texts, then the answer, as unmasked frames in ONE socket write (as
+                # codex writes a streamed turn's deltas): the client reads them together.
+                texts = [*message["params"]["texts"], json.dumps({"id": message["id"], "result": {}})]
+                ws.transport.write(encoded_text_frames([t.encode() for t in texts], masked=False))
+                continue
             self.seen[message["id"]] += 1
             if self.seen[message["id"]] <= self.busy.get(message["id"], 0):
                 await ws.send(json.dumps({"error": OVERLOADED, "id": message["id"]}))
@@ -121,6 +128,101 @@ async def test_upstream_close_fails_the_session_with_its_reason(
             for _ in range(3):  # the socket may take a moment to report the close
                 await session.send(jsonrpc.parse('{"id":2,"method":"x"}'))
                 await anyio.sleep(0.05)
+        await session.aclose()
+        tg.cancel_scope.cancel()
+
+
+class FramePeer(FakePeer):
+    """A WebSocket client's connection: takes notification frames verbatim unless the
+    client opted out of their method (dropped) or ``writable`` is off (refused)."""
+
+    def __init__(self, *, opted_out: tuple[str, ...] = (), writable: bool = True) -> None:
+        super().__init__()
+        self.opted_out = opted_out
+        self.writable = writable
+        #: What each pass_notification_frames call wrote: (frame bytes, count, size).
+        self.writes: list[tuple[bytes, int, int]] = []
+
+    def notification_frame_fate(self, method: str) -> bool | None:
+        return method not in self.opted_out
+
+    def pass_notification_frames(self, frames: bytes, count: int, size: int) -> bool:
+        if not self.writable:
+            return False
+        self.writes.append((frames, count, size))
+        self.messages += [json.loads(payload) for payload in _unmasked_payloads(frames)]
+        self._pulse()
+        return True
+
+    def pass_answer_frame(self, frame: bytes, request_id: Any, size: int) -> bool:
+        return False  # the answer takes the text sink: it must come after the frames
+
+    def backend_read_done(self) -> None:
+        pass
+
+
+def _unmasked_payloads(data: bytes) -> list[bytes]:
+    """The payloads of unmasked text frames under 64 KiB (RFC 6455 §5.2), for checking."""
+    payloads, pos = [], 0
+    while pos < len(data):
+        assert data[pos] == 0x81
+        length, pos = data[pos + 1], pos + 2
+        if length == 126:
+            length, pos = int.from_bytes(data[pos : pos + 2], "big"), pos + 2
+        payloads.append(data[pos : pos + length])
+        pos += length
+    return payloads
+
+
+def _note(method: str, n: int) -> str:
+    # serde_json's shape: "method" first, no spaces (what the frame path recognises).
+    return json.dumps({"method": method, "params": {"n": n}}, separators=(",", ":"))
+
+
+BURST = [
+    _note("item/delta", 1),
+    _note("noisy/event", 2),  # opted out
+    _note("item/delta", 3),
+    '{"id":7,"method":"item/approve","params":{}}',  # a server request: the text sink's
+    _note("item/delta", 4),
+    '{"method":"item/delta","params":{"n":5}',  # malformed: dropped with a warning
+    _note("item/delta", 6),
+]
+
+
+async def test_a_burst_of_notifications_reaches_a_frame_client_verbatim_in_order(
+    scripted: tuple[ScriptedServer, Path],
+) -> None:
+    _, path = scripted
+    peer = FramePeer(opted_out=("noisy/event",))
+    async with anyio.create_task_group() as tg:
+        session = await _open(path, peer, attempts=2, tg=tg)
+        answer = await peer.call(session, "burst", {"texts": BURST})
+        assert answer == {"id": 1, "result": {}}
+        order = [m["params"]["n"] if "params" in m and "n" in m["params"] else m.get("id") for m in peer.messages]
+        assert order == [1, 3, 7, 4, 6, 1]
+        # The deltas went as codex's own frames: 1 and 3 in one write (joined across the
+        # dropped one); whatever the text sink takes (the request, the malformed text)
+        # first writes what was gathered before it: 4 alone, then 6 at the read's end.
+        assert [count for _, count, _ in peer.writes] == [2, 1, 1]
+        first = peer.writes[0]
+        assert _unmasked_payloads(first[0]) == [BURST[0].encode(), BURST[2].encode()]
+        assert first[2] == len(BURST[0]) + len(BURST[2])
+        await session.aclose()
+        tg.cancel_scope.cancel()
+
+
+async def test_frames_the_client_cannot_take_are_delivered_as_messages_in_order(
+    scripted: tuple[ScriptedServer, Path],
+) -> None:
+    _, path = scripted
+    peer = FramePeer(opted_out=("noisy/event",), writable=False)
+    async with anyio.create_task_group() as tg:
+        session = await _open(path, peer, attempts=2, tg=tg)
+        await peer.call(session, "burst", {"texts": BURST})
+        order = [m["params"]["n"] if "params" in m and "n" in m["params"] else m.get("id") for m in peer.messages]
+        # The opted-out notification was dropped by its fate, as deliver() would.
+        assert order == [1, 3, 7, 4, 6, 1] and peer.writes == []
         await session.aclose()
         tg.cancel_scope.cancel()
 

@@ -396,3 +396,67 @@ async def test_offer_takes_one_message_directly_per_read_until_client_read_done(
     await dispatch_queued(conn)
     assert conn.offer(req(92))
     assert session.direct == [90, 92] and session.order() == [1, 90, 91, 92]
+
+
+INIT_OPTING_OUT = json.dumps(
+    {
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "clientInfo": {"name": "t", "version": "1"},
+            "capabilities": {"optOutNotificationMethods": ["noisy/event"]},
+        },
+    }
+)
+
+
+async def test_notification_frames_follow_the_rules_of_deliver_nowait() -> None:
+    backend = DirectBackend()
+    processor = Processor(backend)
+    conn = processor.register("test", OverflowPolicy.DISCONNECT)
+    await conn.open()
+    await conn.receive(INIT_OPTING_OUT)
+    await dispatch_queued(conn)
+    conn.outbound.get_nowait()  # initialize's answer
+    socket = FrameSocket()
+    conn.set_direct_writer(socket.write_now, socket.write_frame_now)
+    assert conn.notification_frame_fate("item/delta") is True
+    assert conn.notification_frame_fate("noisy/event") is False  # opted out: dropped
+    assert conn.pass_notification_frames(b"N1N2", 2, 40)
+    assert processor.metrics.written_direct == 2 and processor.metrics.bytes_out >= 40
+    # One write per backend read: the rest of the read is delivered as messages.
+    assert conn.notification_frame_fate("item/delta") is None
+    assert not conn.pass_notification_frames(b"N3", 1, 20)
+    conn.backend_read_done()
+    await backend.sessions[0].notify("thread/started", {})  # something queued goes first
+    assert conn.notification_frame_fate("item/delta") is None
+    conn.outbound.get_nowait()
+    socket.accepting = False
+    assert conn.notification_frame_fate("item/delta") is True
+    assert not conn.pass_notification_frames(b"N4", 1, 20)  # backpressure: nothing written
+    socket.accepting = True
+    conn.close(CloseCode.GOING_AWAY, "bye", flush=True)
+    assert conn.notification_frame_fate("item/delta") is None
+    assert not conn.pass_notification_frames(b"N5", 1, 20)
+    assert socket.frames == [b"N1N2"] and socket.written == []
+
+
+async def test_no_notification_frame_passes_before_ready_for_a_waiting_or_frameless_client() -> None:
+    backend = DirectBackend()
+    backend.answer_initialize = False
+    processor = Processor(backend)
+    conn = processor.register("test", OverflowPolicy.DISCONNECT)
+    await conn.open()
+    socket = FrameSocket()
+    conn.set_direct_writer(socket.write_now, socket.write_frame_now)
+    await conn.receive(INIT)
+    await dispatch_queued(conn)
+    assert conn.notification_frame_fate("item/delta") is None  # initialize not answered yet
+    await backend.sessions[0].answer(1)
+    waiting = processor.register("stdio", OverflowPolicy.WAIT)
+    waiting.set_direct_writer(socket.write_now, socket.write_frame_now)
+    assert waiting.notification_frame_fate("item/delta") is None
+    frameless = processor.register("stdio", OverflowPolicy.DISCONNECT)
+    frameless.set_direct_writer(socket.write_now)
+    assert frameless.notification_frame_fate("item/delta") is None
+    assert socket.frames == []

@@ -52,6 +52,12 @@ UPSTREAM_OPTIONS: dict[str, Any] = {
     "open_timeout": limits.UPSTREAM_CONNECT_TIMEOUT,
 }
 
+#: Larger notifications take the text sink, which checks them against the message limit
+#: (a text this long in characters may be over it in UTF-8 bytes).
+_FRAME_PASS_MAX = limits.MAX_MESSAGE_BYTES // 4
+_UNKNOWN = object()
+_ANSWER_START = jsonrpc.ANSWER_START
+
 #: Called when the upstream socket closed on its own; returns the reason to tell the client.
 LossExplainer = Callable[[str], Awaitable[str]]
 
@@ -190,13 +196,28 @@ class UpstreamSession:
         #: Notifications taken in the current socket read, delivered together at its end.
         self._run: list[jsonrpc.Message] = []
         ws.set_text_sink(self._from_codex_now, self._read_done)
-        #: The peer writes an answer's frame verbatim (a WebSocket client), or None; it
-        #: is told when each read is over.
+        #: The peer writes codex's frames verbatim (a WebSocket client), or None; it is
+        #: told when each read is over.
         self._pass_answer_frame = getattr(peer, "pass_answer_frame", None)
+        self._notification_frame_fate = getattr(peer, "notification_frame_fate", None)
+        self._pass_notification_frames = getattr(peer, "pass_notification_frames", None)
         self._peer_read_done: Callable[[], None] | None = None
+        #: Notification frames of the current read the peer will write verbatim (at its
+        #: end, or before anything else is delivered): ``(start, payload start, end)`` in
+        #: :attr:`_frames_data`, whether they follow one another without a gap, and the
+        #: size of their payloads.
+        self._frames: list[tuple[int, int, int]] = []
+        self._frames_data = b""
+        self._frames_gap = False
+        self._frames_size = 0
+        #: The peer's verdict per notification method, for the rest of the read. A
+        #: verdict never turns wrong within a read: opt-outs and the gateway's methods
+        #: are fixed, and a "write it" the client can no longer take (something was
+        #: written or queued meanwhile) ends in :meth:`_write_frames`' fallback.
+        self._fates: dict[str, bool | None] = {}
         if self._pass_answer_frame is not None:
             self._peer_read_done = peer.backend_read_done  # type: ignore[attr-defined]
-            ws.set_frame_sink(self._answer_frame_now)
+            ws.set_frame_sink(self._frame_now)
 
     @classmethod
     async def open(
@@ -302,6 +323,8 @@ class UpstreamSession:
         """The text sink of the socket (:mod:`appserver.transports.frames`): deliver a
         message from codex in the socket's data callback, when the client never waits for
         room; ``False`` leaves it to :meth:`run`."""
+        if self._frames:
+            self._write_frames()  # what came before it goes first
         retries = self._retries
         if retries is None or self.peer.waits_for_room:
             self._deliver_run()  # what came before it goes first
@@ -317,14 +340,24 @@ class UpstreamSession:
         self.peer.deliver_nowait(message)
         return True
 
-    def _answer_frame_now(self, data: bytes, start: int, payload_start: int, end: int) -> bool:
-        """The frame sink of the socket: pass codex's answer to a request in flight to a
+    def _frame_now(self, data: bytes, start: int, payload_start: int, end: int) -> bool:
+        """The frame sink of the socket: codex's frame ``data[start:end]`` goes to a
         WebSocket client as the frame codex wrote (a server's text frame is the same bytes
-        to any client), without decoding, parsing or framing it again; ``False`` leaves it
-        to the text sink. Only a ``result`` with an integer id goes this way (an error may
-        be an overload answer to retry), and only with nothing gathered before it."""
+        to any client), without decoding, parsing or framing it again, when it is the
+        answer to a request in flight or a notification the client takes now; ``False``
+        leaves it to the text sink. Only with nothing gathered by the text sink before it.
+
+        Only a ``result`` with an integer id goes this way among answers (an error may be
+        an overload answer to retry)."""
         if self._run or self._retries is None:
             return False
+        if not data.startswith(_ANSWER_START, payload_start, end):
+            method = jsonrpc.notification_method_at(data, payload_start, end)
+            if method is None:
+                return False
+            return self._notification_frame(method, data, start, payload_start, end)
+        if self._frames:
+            return False  # the text sink writes the gathered frames, then the answer
         request_id = jsonrpc.result_answer_id(data, payload_start, end)
         if request_id is None:
             return False
@@ -338,6 +371,53 @@ class UpstreamSession:
             del self._pending[request_id]
         return True
 
+    def _notification_frame(self, method: str, data: bytes, start: int, payload_start: int, end: int) -> bool:
+        """Gather codex's notification for the client's one write at the end of the read,
+        or drop one the client would not get (what :meth:`Peer.deliver` would do)."""
+        if end - payload_start > _FRAME_PASS_MAX:
+            return False  # the text sink checks the message limit
+        fates = self._fates
+        fate = fates.get(method, _UNKNOWN)
+        if fate is _UNKNOWN:
+            fate = fates[method] = self._notification_frame_fate(method)  # type: ignore[misc]
+        if fate is None or not jsonrpc.is_notification_of(method, data, payload_start, end):
+            return False
+        if not fate:
+            return True
+        frames = self._frames
+        if frames:
+            if data is not self._frames_data:
+                self._write_frames()
+                return False  # one write per read: the text sink queues it
+            if frames[-1][2] != start:
+                self._frames_gap = True
+        else:
+            self._frames_data = data
+        frames.append((start, payload_start, end))
+        self._frames_size += end - payload_start
+        return True
+
+    def _write_frames(self) -> None:
+        """Write the gathered notification frames, in one write; should the client have
+        stopped taking frames meanwhile, they are delivered as parsed messages instead."""
+        frames, self._frames = self._frames, []
+        self._fates = {}
+        data, self._frames_data = self._frames_data, b""
+        size, self._frames_size = self._frames_size, 0
+        gap, self._frames_gap = self._frames_gap, False
+        if gap:
+            blob = b"".join([data[start:end] for start, _, end in frames])
+        else:
+            blob = data[frames[0][0] : frames[-1][2]]
+        if self._pass_notification_frames(blob, len(frames), size):  # type: ignore[misc]
+            return
+        messages = []
+        for _, payload_start, end in frames:
+            message = self._accept(data[payload_start:end].decode(), self._retries)  # type: ignore[arg-type]
+            if message is not None:
+                messages.append(message)
+        self.peer.deliver_many_nowait(messages)  # type: ignore[attr-defined]
+
     def _deliver_run(self) -> None:
         """End of a socket read: deliver the notifications it carried, in order."""
         if self._run:
@@ -347,6 +427,10 @@ class UpstreamSession:
     def _read_done(self) -> None:
         """End of a socket read: the gathered notifications go out, and the peer may take
         another answer's frame."""
+        if self._fates:
+            self._fates = {}
+        if self._frames:
+            self._write_frames()
         if self._run:
             self._deliver_run()
         if self._peer_read_done is not None:
