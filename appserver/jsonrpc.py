@@ -118,19 +118,17 @@ _NAME_AT = len(_NOTIFICATION_START)
 
 def notification_method_at(data: bytes, start: int, end: int) -> str | None:
     """The ``method`` that ``data[start:end]`` starts with when it starts the way codex
-    starts a notification (``{"method":"`` and a name without escapes), read without
-    parsing; ``None`` means: not that shape. Whether it is a notification at all is
-    :func:`is_notification_of`'s to say."""
+    starts a notification (``{"method":"``), read from the bytes without parsing; ``None``
+    means: not that shape. Only :func:`is_notification_of` says whether it is a
+    notification of that method at all (a name with escapes, or not UTF-8, reads as
+    another name here and fails that check)."""
     if not data.startswith(_NOTIFICATION_START, start, end):
         return None
     name_start = start + _NAME_AT
     name_end = data.find(b'"', name_start, end)
-    if name_end == -1 or data.find(b"\\", name_start, name_end) != -1:
+    if name_end == -1:
         return None
-    try:
-        return data[name_start:name_end].decode()
-    except UnicodeDecodeError:
-        return None
+    return data[name_start:name_end].decode("latin-1")  # never fails; see above
 
 
 def is_notification_of(method: str, data: bytes, start: int, end: int) -> bool:

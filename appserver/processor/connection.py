@@ -567,26 +567,38 @@ class Connection:
         Called in the backend socket's data callback, which calls :meth:`backend_read_done`
         after each read: one answer per read goes out this way.
         """
-        write_frame_now = self._write_frame_now
         if (
-            write_frame_now is None
+            not self._takes_frames_now()
+            or size > limits.MAX_MESSAGE_BYTES
+            or request_id not in self._in_flight
+            or not self._write_frame_now(frame)  # type: ignore[misc]
+        ):
+            return False
+        self._wrote_frames(1, size)
+        self._release(request_id)
+        return True
+
+    def _takes_frames_now(self) -> bool:
+        """May a backend's ready frame be written to the client at once: a WebSocket
+        client's transport, no frame written directly in this backend read yet, nothing
+        queued before it, the connection open, a client that never waits for room, no
+        ``initialize`` being answered (the client state must see that answer)."""
+        return not (
+            self._write_frame_now is None
             or self._wrote_now
             or len(self.outbound)
             or self.state is _CLOSING
             or self.policy is _WAIT
             or self.client.initialize_id is not None
-            or size > limits.MAX_MESSAGE_BYTES
-            or request_id not in self._in_flight
-            or not write_frame_now(frame)
-        ):
-            return False
+        )
+
+    def _wrote_frames(self, count: int, size: int) -> None:
+        """``count`` messages (payloads ``size`` bytes in all) went out as ready frames."""
         self._wrote_now = True
         metrics = self._metrics
-        metrics.written_direct += 1
-        metrics.messages_out += 1
+        metrics.written_direct += count
+        metrics.messages_out += count
         metrics.bytes_out += size
-        self._release(request_id)
-        return True
 
     def notification_frame_fate(self, method: str) -> bool | None:
         """What becomes of a backend's notification of ``method`` arriving now as a ready
@@ -596,14 +608,7 @@ class Connection:
         it must take :meth:`deliver_nowait`'s way (the conditions of
         :meth:`pass_answer_frame`: no frame can be written at once, or something queued
         must go first)."""
-        if (
-            self._write_frame_now is None
-            or self._wrote_now
-            or len(self.outbound)
-            or self.state is _CLOSING
-            or self.policy is _WAIT
-            or self.client.initialize_id is not None
-        ):
+        if not self._takes_frames_now():
             return None
         if not self.client.wants_notification(method):
             return False
@@ -615,20 +620,9 @@ class Connection:
         bytes in all), each passed by :meth:`notification_frame_fate` during the backend
         read now ending, in one write. ``False``, having done nothing: deliver them
         as messages."""
-        write_frame_now = self._write_frame_now
-        if (
-            write_frame_now is None
-            or self._wrote_now
-            or len(self.outbound)
-            or self.state is _CLOSING
-            or not write_frame_now(frames)
-        ):
+        if not self._takes_frames_now() or not self._write_frame_now(frames):  # type: ignore[misc]
             return False
-        self._wrote_now = True
-        metrics = self._metrics
-        metrics.written_direct += count
-        metrics.messages_out += count
-        metrics.bytes_out += size
+        self._wrote_frames(count, size)
         return True
 
     def _answered(self, answer: jsonrpc.Message) -> bool:

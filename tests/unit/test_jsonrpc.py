@@ -101,6 +101,39 @@ def test_result_answer_id_agrees_with_parse(text: bytes, expected: int | None) -
         assert message.kind is jsonrpc.MessageKind.RESPONSE and message.id == expected
 
 
+# --- notification_method_at + is_notification_of: codex's notifications, as bytes -----
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (b'{"method":"item/agentMessage/delta","params":{"delta":"a"}}', "item/agentMessage/delta"),
+        (b'{"method":"thread/started"}', "thread/started"),
+        (b'{"method":"x","params":{"n":123456789012345678901234567890}}', "x"),  # numbers: no matter
+        (b'{"method":"x","params":{},"method":"y"}', None),  # the last key is the method
+        (b'{"method":"x","params":{},"id":1}', None),  # a request: parse() decides
+        (b'{"method":"x","id":null}', None),  # an id codex cannot read: parse() decides
+        (b'{"method":"a\\"b","params":{}}', None),  # escapes: the bytes are not the name
+        (b'{"method":"\\u0078","params":{}}', None),
+        (b'{"method":"\xc3\xa9","params":{}}', None),  # not ASCII: parse() decides
+        (b'{"method":"x","params":"\xff"}', None),  # invalid UTF-8
+        (b'{"method":"x","params":{}', None),  # malformed
+        (b'{"method":"x', None),
+        (b'{"method": "x"}', None),  # not how codex writes: parse() decides
+        (b'{"id":1,"method":"x"}', None),
+    ],
+)
+def test_a_notification_frame_is_recognised_only_as_parse_reads_it(text: bytes, expected: str | None) -> None:
+    framed = b"\x81\x00" + text + b'"tail"}'
+    end = 2 + len(text)
+    method = jsonrpc.notification_method_at(framed, 2, end)
+    found = method if method is not None and jsonrpc.is_notification_of(method, framed, 2, end) else None
+    assert found == expected
+    if expected is not None:
+        message = jsonrpc.parse(text)
+        assert message.kind is jsonrpc.MessageKind.NOTIFICATION and message.method == expected
+
+
 def test_a_message_reads_its_id_and_method_once_when_built() -> None:
     request = jsonrpc.parse('{"id":"r1","method":"thread/list","params":{}}')
     assert (request.id, request.method, request.params) == ("r1", "thread/list", {})

@@ -366,7 +366,7 @@ async def test_an_answer_frame_passes_through_under_the_direct_writes_rules() ->
     assert processor.metrics.messages_out == 4  # initialize's answer, the notification, 2 frames
 
 
-async def test_no_answer_frame_passes_while_initialize_is_answered_or_for_a_waiting_client() -> None:
+async def test_no_frame_passes_while_initialize_is_answered_or_for_a_waiting_or_frameless_client() -> None:
     backend = DirectBackend()
     backend.answer_initialize = False
     processor = Processor(backend)
@@ -378,11 +378,16 @@ async def test_no_answer_frame_passes_while_initialize_is_answered_or_for_a_wait
     await dispatch_queued(conn)
     assert conn.in_flight == 1 and conn.client.initialize_id == 1
     assert not conn.pass_answer_frame(b"F1", 1, 30)  # the client state must see it
+    assert conn.notification_frame_fate("item/delta") is None
     await backend.sessions[0].answer(1)
     assert conn.client.state is ClientPhase.READY
     waiting = processor.register("stdio", OverflowPolicy.WAIT)
     waiting.set_direct_writer(socket.write_now, socket.write_frame_now)
     assert not waiting.pass_answer_frame(b"F1", 1, 30)
+    assert waiting.notification_frame_fate("item/delta") is None
+    frameless = processor.register("stdio", OverflowPolicy.DISCONNECT)
+    frameless.set_direct_writer(socket.write_now)
+    assert frameless.notification_frame_fate("item/delta") is None
     assert socket.frames == []
 
 
@@ -439,24 +444,3 @@ async def test_notification_frames_follow_the_rules_of_deliver_nowait() -> None:
     assert conn.notification_frame_fate("item/delta") is None
     assert not conn.pass_notification_frames(b"N5", 1, 20)
     assert socket.frames == [b"N1N2"] and socket.written == []
-
-
-async def test_no_notification_frame_passes_before_ready_for_a_waiting_or_frameless_client() -> None:
-    backend = DirectBackend()
-    backend.answer_initialize = False
-    processor = Processor(backend)
-    conn = processor.register("test", OverflowPolicy.DISCONNECT)
-    await conn.open()
-    socket = FrameSocket()
-    conn.set_direct_writer(socket.write_now, socket.write_frame_now)
-    await conn.receive(INIT)
-    await dispatch_queued(conn)
-    assert conn.notification_frame_fate("item/delta") is None  # initialize not answered yet
-    await backend.sessions[0].answer(1)
-    waiting = processor.register("stdio", OverflowPolicy.WAIT)
-    waiting.set_direct_writer(socket.write_now, socket.write_frame_now)
-    assert waiting.notification_frame_fate("item/delta") is None
-    frameless = processor.register("stdio", OverflowPolicy.DISCONNECT)
-    frameless.set_direct_writer(socket.write_now)
-    assert frameless.notification_frame_fate("item/delta") is None
-    assert socket.frames == []
