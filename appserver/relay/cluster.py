@@ -7,8 +7,9 @@ per host, never straight from node to node:
 
 * ``<prefix>:up:<server_id>`` — controller -> host. The node holding a controller stream
   appends every frame (``client_message``, ``ping``, ``client_closed``) with the stream's
-  next ``seq_id``; the owner reads the stream in order and writes the envelopes to the
-  host, each carrying a ``cursor`` that *is* the entry's id. The host echoes its latest
+  next ``seq_id`` (batches of them per entry: :mod:`appserver.relay.up_batches`); the owner
+  reads the stream in order and writes the envelopes to the host, each carrying a
+  ``cursor`` that names its entry and row. The host echoes its latest
   cursor when it reconnects (``x-codex-subscribe-cursor``), to whichever node: the new
   owner goes on right after it, so nothing is lost or sent twice, and the host's own
   per-stream ``seq_id`` de-duplication covers the rest (spec/remote-control.md §4.3, §4.5).
@@ -56,7 +57,7 @@ from redis import asyncio as aioredis
 
 from appserver import limits
 from appserver.relay import down_batches
-from appserver.relay.cluster_host import REDIS_FAILED, ClusterHostLink, StreamWriter, UpThroughRedis
+from appserver.relay.cluster_host import REDIS_FAILED, ClusterHostLink, StreamWriter, UpThroughRedis, up_entries
 from appserver.relay.lease import Lease, Leases
 from appserver.relay.peers import PATH as PEER_PATH
 from appserver.relay.peers import Peers, frame_message, frame_up, parse_frame
@@ -188,6 +189,8 @@ class Cluster:
         #: server_id -> (owner, epoch) last applied here.
         self.owners: dict[str, tuple[str, int]] = {}
         self._tasks: anyio.abc.TaskGroup | None = None
+        #: (entries of up to RELAY_CLUSTER_WRITE_BATCH frames, appserver.relay.up_batches: at
+        #: least as many frames as one node keeps; a burst's fill entries, so up to 32 times that)
         self._up_len = limits.RELAY_HOST_REDELIVERY_ENVELOPES
         #: (entries of up to RELAY_CLUSTER_WRITE_BATCH envelopes: appserver.relay.down_batches)
         self._down_len = limits.RELAY_HOST_REDELIVERY_ENVELOPES // limits.RELAY_CLUSTER_WRITE_BATCH
@@ -366,14 +369,15 @@ class Cluster:
             self.metrics.redis_errors.inc()
             log.warning("host %s: lease not released (%s); it expires by itself", link.server_id, type(exc).__name__)
 
-    async def up_position(self, server_id: str, cursor_entry: str | None) -> str:
+    async def up_position(self, server_id: str, cursor: tuple[str, int | None] | None) -> tuple[str, int | None]:
         """Where the owner starts reading controller traffic: right after the host's cursor
-        when it is one of ours, else after the newest entry (a host without our cursor
-        never had any of them; a restarted host must not get its old streams' frames)."""
-        if cursor_entry is not None:
-            return cursor_entry
+        (an entry, or a row inside one) when it is one of ours, else after the newest entry
+        (a host without our cursor never had any of them; a restarted host must not get its
+        old streams' frames)."""
+        if cursor is not None:
+            return cursor
         newest = await self.client.xrevrange(self.key("up", server_id), "+", "-", count=1)
-        return newest[0][0] if newest else "0-0"
+        return (newest[0][0] if newest else "0-0"), None
 
     # --- controller -> host --------------------------------------------------------------
 
@@ -417,16 +421,13 @@ class Cluster:
     ) -> bool:
         """Queue one controller frame for the host's up stream, in call order (a stream's
         ``seq_id`` order is the order the owner reads); False when the queue is full."""
-        fields: dict[str, str | int] = {"k": kind, "c": client_id, "s": stream_id}
-        if seq_id is not None:
-            fields["q"] = seq_id
-            fields["m"] = text
         writer = self.senders.get(server_id)
         if writer is None:
             writer = self.senders[server_id] = StreamWriter(
-                self, self.key("up", server_id), self._up_len, "to_host", limits.RELAY_CLUSTER_UP_WRITE_BATCH)
+                self, self.key("up", server_id), self._up_len, "to_host", limits.RELAY_CLUSTER_UP_WRITE_BATCH,
+                up_entries)
             self.spawn(writer.run)
-        if not writer.put(fields):
+        if not writer.put((kind, client_id, stream_id, seq_id, text)):
             log.warning("controller %s/%s: frame held (the queue to Redis is full)", client_id, stream_id)
             return False
         if kind != "m":

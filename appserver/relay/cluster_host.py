@@ -11,20 +11,20 @@ stream in call order, in batches. The routing between nodes is :mod:`appserver.r
 from __future__ import annotations
 
 import logging
-import re
 from collections import deque
 from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from redis import exceptions as redis_errors
 
 from appserver import limits, strings
-from appserver.relay import down_batches
+from appserver.relay import down_batches, up_batches
 from appserver.relay.host_link import HostLink, HostState
 from appserver.relay.lease import Lease
+from appserver.relay.up_batches import cursor_of, position_of
 from appserver.remote_control.chunks import MessageTooLarge, split_client_message
 from appserver.remote_control.envelopes import (
     ClientClosed,
@@ -48,21 +48,6 @@ log = logging.getLogger("appserver.relay")
 #: Redis failures that mean "unreachable now"; the node reports them and retries.
 REDIS_DOWN = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)
 REDIS_FAILED = (*REDIS_DOWN, redis_errors.RedisError)
-
-_ENTRY_ID = re.compile(r"\d{1,20}-\d{1,20}")
-CURSOR_PREFIX = "x"
-
-
-def cursor_of(entry_id: str) -> str:
-    return CURSOR_PREFIX + entry_id
-
-
-def entry_of(cursor: str | None) -> str | None:
-    """The up-stream entry id in a cursor this cluster issued; ``None`` for any other."""
-    if cursor and cursor.startswith(CURSOR_PREFIX) and _ENTRY_ID.fullmatch(cursor[1:]):
-        return cursor[1:]
-    return None
-
 
 class UpThroughRedis:
     """Controller -> host on a cluster node, wherever the host's link is: into the host's
@@ -99,16 +84,17 @@ class ClusterHostLink(UpThroughRedis, HostLink):
         super().__init__(relay, state, ws, peer)
         self.cluster = cluster
         self.lease: Lease | None = None
-        self._start = "0-0"
+        #: Where the up stream resumes: after this entry, or inside it after this row.
+        self._start: tuple[str, int | None] = ("0-0", None)
         self._down = StreamWriter(cluster, cluster.key("down", self.server_id), cluster._down_len, "to_controllers",
                                   limits.RELAY_CLUSTER_WRITE_BATCH, down_entries)
         #: Per controller stream, the last seq_id written to the host on this link: a direct
         #: frame is used only when it is the next one, and the up stream's copy of a frame
         #: already written is skipped.
         self._written: dict[tuple[str, str], int] = {}
-        #: The newest up-stream entry handled (written or skipped as written): direct frames
-        #: carry it as their cursor, so the host's cursor never passes a frame it has not had.
-        self._verified = "0-0"
+        #: The cursor of the newest up-stream frame handled (written, or skipped as written):
+        #: direct frames carry it, so the host's cursor never passes a frame it has not had.
+        self._verified: str | None = None
         #: Which node holds each controller stream (learned from its direct frames): where
         #: the host's envelopes for it go on the direct path.
         self.origins: dict[tuple[str, str], str] = {}
@@ -173,7 +159,9 @@ class ClusterHostLink(UpThroughRedis, HostLink):
         """Before the link takes traffic: where the up stream resumes for this host (right
         after its cursor: that is the redelivery)."""
         try:
-            self._start = self._verified = await self.cluster.up_position(self.server_id, entry_of(cursor_header))
+            self._start = await self.cluster.up_position(self.server_id, position_of(cursor_header))
+            if self._start != ("0-0", None):
+                self._verified = cursor_of(*self._start)
         except REDIS_FAILED as exc:
             self._refuse(exc)
 
@@ -236,7 +224,10 @@ class ClusterHostLink(UpThroughRedis, HostLink):
 
     async def _pump_up(self) -> None:
         """Controller traffic for this host, in order, from the up stream to the socket."""
-        last = self._start
+        last, skip = resume, skip = self._start
+        if skip is not None:
+            # The host has that entry's rows up to ``skip``: read the entry again, from the next.
+            resume, last = last, up_batches.before(last)
         key = self.cluster.key("up", self.server_id)
         while not self.closed:
             try:
@@ -254,53 +245,80 @@ class ClusterHostLink(UpThroughRedis, HostLink):
                 for entry_id, fields in entries:
                     if self.closed:
                         return
-                    wrote = await self._send_entry(entry_id, fields, last) or wrote
-                    last = self._verified = entry_id  # (already, unless it was chunked)
+                    first = 0
+                    if skip is not None:
+                        first = skip + 1 if entry_id == resume else 0
+                        skip = None
+                    wrote = await self._send_entry(entry_id, fields, first) or wrote
+                    last = entry_id
             if got and not wrote:
                 # The direct path is ahead: read the stream behind it in batches.
                 with anyio.move_on_after(limits.RELAY_CLUSTER_DIRECT_LAG):
                     await self._behind.wait()
             self._behind = anyio.Event()
 
-    async def _send_entry(self, entry_id: str, fields: dict[str, str], previous: str) -> bool:
-        """Write one up-stream entry to the host; False when there was nothing to write
-        (the direct path wrote it already)."""
-        kind, client_id, stream_id = fields.get("k"), fields.get("c", ""), fields.get("s", "")
-        cursor = cursor_of(entry_id)
+    def _written_already(self, client_id: str, stream_id: str, seq_id: int) -> bool:
+        written = self._written.get((client_id, stream_id))
+        return written is not None and seq_id <= written
+
+    async def _send_entry(self, entry_id: str, fields: dict[str, str], first: int = 0) -> bool:
+        """Write one up-stream entry's frames (from row ``first``) to the host; False when
+        there was nothing to write (the direct path wrote them already)."""
+        if first == 0 and up_batches.all_written(fields, self._written_already):
+            self._verified = cursor_of(entry_id)
+            return False
+        frames = up_batches.rows(fields)
+        wrote = False
+        for row in range(first, len(frames)):
+            if self.closed:
+                return wrote
+            kind, client_id, stream_id, seq_id, message = frames[row]
+            cursor = cursor_of(entry_id, None if row == len(frames) - 1 else row)
+            wrote = await self._send_frame(kind, client_id, stream_id, seq_id, message, cursor) or wrote
+            self._verified = cursor  # (already, unless it was chunked)
+        return wrote
+
+    async def _send_frame(
+        self, kind: str, client_id: str, stream_id: str, seq_text: str, message: str, cursor: str
+    ) -> bool:
+        """Write one up-stream frame to the host; False when there was nothing to write."""
         if kind == "m":
             try:
-                seq_id = int(fields["q"])
+                seq_id = int(seq_text)
                 key = (client_id, stream_id)
                 written = self._written.get(key)
                 if written is not None and seq_id <= written:
                     return False
-                envelopes = split_client_message(client_id, stream_id, seq_id, fields["m"])
-            except (MessageTooLarge, KeyError, ValueError) as exc:
+                envelopes = split_client_message(client_id, stream_id, seq_id, message)
+            except (MessageTooLarge, ValueError) as exc:
                 log.info("controller %s/%s: message not sent (%s)", client_id, stream_id, exc)
                 return False
             if len(self._written) >= limits.RELAY_MAX_STREAMS_PER_HOST and key not in self._written:
                 del self._written[next(iter(self._written))]  # the oldest (see take_direct)
+            # A host that got part of a chunked message resumes before it (the cursor of
+            # what came before), and drops the pieces it already has.
+            previous = self._verified
             if len(envelopes) == 1:
                 # One frame, written before anything else can run: from now on direct frames
-                # may carry this entry as their cursor (never an older one: see take_direct).
+                # may carry this frame's cursor (never an older one: see take_direct).
                 self._written[key] = seq_id
-                self._verified = entry_id
+                self._verified = cursor
             for index, envelope in enumerate(envelopes):
-                # Only the last piece names this entry: a host that got part of a chunked
-                # message resumes before it, and drops the pieces it already has.
-                last_piece = index == len(envelopes) - 1
-                piece_cursor = cursor if last_piece else (cursor_of(previous) if previous != "0-0" else None)
+                # Only the last piece names this frame.
+                piece_cursor = cursor if index == len(envelopes) - 1 else previous
                 await self._send(encode(replace(envelope, cursor=piece_cursor)), "client_message")
             # A chunked one counts once every piece is out: no direct frame between its pieces.
             self._written[key] = max(seq_id, self._written.get(key, seq_id))
         elif kind == "p":
-            self._verified = entry_id
+            self._verified = cursor
             await self._send(encode(Ping(client_id, stream_id, cursor)), "ping")
         elif kind == "c":
             self._written.pop((client_id, stream_id), None)
             self.origins.pop((client_id, stream_id), None)
-            self._verified = entry_id
+            self._verified = cursor
             await self._send(encode(ClientClosed(client_id, stream_id, cursor)), "client_closed")
+        else:
+            return False
         self.cluster.metrics.from_controllers.inc()
         return True
 
@@ -333,8 +351,7 @@ class ClusterHostLink(UpThroughRedis, HostLink):
         if self.closed or written is None or seq_id != written + 1 or '"initialize"' in text:
             self._behind.set()
             return None
-        cursor = cursor_of(self._verified) if self._verified != "0-0" else None
-        wire = encode(ClientMessage(client_id, stream_id, seq_id, text, cursor))
+        wire = encode(ClientMessage(client_id, stream_id, seq_id, text, self._verified))
         limit = limits.RC_MAX_ENVELOPE_BYTES
         if len(wire) * 4 > limit and len(wire.encode("utf-8")) > limit:
             return None  # chunked (or too large) messages come from the up stream only
@@ -395,15 +412,18 @@ def append_row(fields: dict[str, str | int]) -> str:
     return "\t".join(parts)
 
 
-def _entry_each(queued: list[dict[str, str | int]]) -> list[str]:
-    return [append_row(fields) for fields in queued]
-
-
-def down_entries(queued: list[dict[str, str | int]]) -> list[str]:
+def down_entries(queued: list[Any]) -> list[str]:
     """Host envelopes as entries of up to ``RELAY_CLUSTER_WRITE_BATCH`` each
     (:mod:`appserver.relay.down_batches`)."""
     size = limits.RELAY_CLUSTER_WRITE_BATCH
     return [append_row(down_batches.pack(queued[at:at + size])) for at in range(0, len(queued), size)]
+
+
+def up_entries(queued: list[Any]) -> list[str]:
+    """Controller frames as entries of up to ``RELAY_CLUSTER_WRITE_BATCH`` each
+    (:mod:`appserver.relay.up_batches`)."""
+    size = limits.RELAY_CLUSTER_WRITE_BATCH
+    return [append_row(up_batches.pack(queued[at:at + size])) for at in range(0, len(queued), size)]
 
 
 class StreamWriter:
@@ -417,16 +437,16 @@ class StreamWriter:
 
     def __init__(
         self, cluster: Cluster, key: str, maxlen: int, direction: str, batch: int,
-        rows: Callable[[list[dict[str, str | int]]], list[str]] | None = None,
+        rows: Callable[[list[Any]], list[str]],
     ) -> None:
         self.cluster = cluster
         self.key = key
         self.maxlen = maxlen
         self.direction = direction
         self.batch = batch
-        #: The script's rows for a batch of queued entries: one entry each unless told.
-        self.rows = rows or _entry_each
-        self._pending: deque[tuple[dict[str, str | int], Callable[[], None] | None]] = deque()
+        #: The script's rows (entries) for a batch of what was queued.
+        self.rows = rows
+        self._pending: deque[tuple[Any, Callable[[], None] | None]] = deque()
         self._wake = anyio.Event()
         #: ``_wake`` is set (a flag: a put then costs no Event call).
         self._woken = False
@@ -438,7 +458,7 @@ class StreamWriter:
     def __repr__(self) -> str:
         return f"<Writer {self.key} pending={len(self._pending)}{' failing' if self.failing else ''}>"
 
-    def put(self, fields: dict[str, str | int], done: Callable[[], None] | None = None) -> bool:
+    def put(self, fields: Any, done: Callable[[], None] | None = None) -> bool:
         if len(self._pending) >= limits.RELAY_CLUSTER_WRITE_QUEUE:
             return False
         self._pending.append((fields, done))

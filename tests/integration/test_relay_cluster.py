@@ -161,6 +161,7 @@ async def test_frames_take_the_direct_path_between_nodes_and_redis_keeps_every_o
 ) -> None:
     from redis import asyncio as aioredis
 
+    from appserver.relay import up_batches
     from appserver.relay.redis_store import PREFIX
 
     async with anyio.create_task_group() as tasks, cluster(tmp_path, redis_url, 2, tasks) as c:
@@ -190,8 +191,7 @@ async def test_frames_take_the_direct_path_between_nodes_and_redis_keeps_every_o
                     for _key, entries in await redis.xread({f"{PREFIX}:up:{c.server_id}": last}, block=1000) or []:
                         for entry_id, fields in entries:
                             last = entry_id
-                            if fields["k"] == "m":
-                                numbered.append(int(fields["q"]))
+                            numbered += [int(seq) for kind, _c, _s, seq, _m in up_batches.rows(fields) if kind == "m"]
         finally:
             await redis.aclose()
         assert numbered == list(range(2 + sent))  # initialize, initialized, then each request

@@ -12,7 +12,8 @@ import pytest
 from redis import asyncio as aioredis
 
 from appserver.relay.cluster import Cluster, _Follower
-from appserver.relay.cluster_host import ClusterHostLink, cursor_of
+from appserver.relay.cluster_host import ClusterHostLink
+from appserver.relay.up_batches import cursor_of
 from appserver.relay.host_link import HostState
 from appserver.relay.hub import Relay, RelayConfig
 from appserver.relay.streams import ControllerStream
@@ -75,7 +76,7 @@ async def test_a_controller_frame_is_written_only_after_the_streams_first_and_in
     assert link.take_direct("n2", CLIENT, STREAM, 1, request) is False
     assert link.origins[(CLIENT, STREAM)] == "n2"
     # The owner wrote seq_ids 0..1 from the up stream (its entry 5-0 last).
-    written = await link._send_entry("5-0", {"k": "m", "c": CLIENT, "s": STREAM, "q": "1", "m": request}, "4-0")
+    written = await link._send_entry("5-0", {"k": "m", "c": CLIENT, "s": STREAM, "q": "1", "m": request})
     assert written is True
     assert frames.sent[-1]["cursor"] == cursor_of("5-0") and frames.sent[-1]["seq_id"] == 1
     # Now the next one is written at once, with the newest entry read as its cursor.
@@ -86,8 +87,8 @@ async def test_a_controller_frame_is_written_only_after_the_streams_first_and_in
     assert link.take_direct("n2", CLIENT, STREAM, 3, '{"id":9,"method":"initialize"}') is False
     # The up stream's copy of what went directly is skipped; the next one is written.
     copy = {"k": "m", "c": CLIENT, "s": STREAM, "q": "2", "m": request}
-    assert await link._send_entry("6-0", copy, "5-0") is False
-    assert await link._send_entry("7-0", {**copy, "q": "3"}, "6-0") is True
+    assert await link._send_entry("6-0", copy) is False
+    assert await link._send_entry("7-0", {**copy, "q": "3"}) is True
     assert [frame["seq_id"] for frame in frames.sent] == [1, 2, 3]
 
 
@@ -118,3 +119,24 @@ async def test_our_hosts_message_goes_on_as_the_host_wrote_it() -> None:
     assert link.take(text) is True
     assert [frame.text for frame in stream.buffer.unwritten()] == [message]
     assert link._down._pending[0][0] == {"s": STREAM, "q": 1, "e": text}  # Redis keeps the envelope
+
+
+@pytest.mark.anyio
+async def test_a_batch_entrys_frames_carry_their_row_as_cursor_and_a_resume_starts_inside_it() -> None:
+    from appserver.relay.up_batches import pack
+
+    relay, cluster = node()
+    link = ClusterHostLink(cluster, relay, HostState(SERVER), cast(Any, None), "peer")
+    frames = link.frames = cast(Any, Frames())
+    request = '{"id":7,"method":"model/list"}'
+    entry = pack([("m", CLIENT, STREAM, seq_id, request) for seq_id in range(4)])
+    # A new owner whose host's cursor was x9-0:1 (rows 0 and 1 of entry 9-0 had): rows 2, 3.
+    assert await link._send_entry("9-0", entry, first=2) is True
+    assert [(frame["seq_id"], frame["cursor"]) for frame in frames.sent] == [(2, "x9-0:2"), (3, "x9-0")]
+    # A direct frame now carries the newest frame's cursor: the whole entry.
+    assert link.take_direct("n2", CLIENT, STREAM, 4, request) is True
+    assert frames.sent[-1]["cursor"] == "x9-0"
+    # An entry the direct path wrote all of is skipped from its index, and moves the cursor.
+    assert await link._send_entry("10-0", pack([("m", CLIENT, STREAM, 4, request)])) is False
+    assert link.take_direct("n2", CLIENT, STREAM, 5, request) is True
+    assert frames.sent[-1]["cursor"] == "x10-0"
