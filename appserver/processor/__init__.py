@@ -48,8 +48,10 @@ multiplexing reader offers messages with :meth:`Connection.receive_nowait`, whic
 waits (a stream that floods its inbound queue is closed, never the link).
 
 Layout: :mod:`.base` (the overflow policies, connection states, metrics and the
-gateway-methods seam), :mod:`.connection` (:class:`Connection`: one client's rules, queues
-and direct path), :mod:`.registry` (:class:`Processor`: every connection and the backend
+gateway-methods seam), :mod:`.connection` (:class:`Connection`: its state, lifecycle and the
+client -> backend half: receive rules, window, forwarding), :mod:`.delivery` (the backend
+-> client half, a mixin of :class:`Connection`: delivery rules, the outbound queue, direct
+writes and frames passed through), :mod:`.registry` (:class:`Processor`: every connection and the backend
 they share).
 """
 
