@@ -410,8 +410,8 @@ RELAY_STREAM_ANSWERED_IDS = 4096
 #: Streams without traffic for this long get an envelope `ping` (the host closes virtual
 #: connections idle for 10 min, spec §4.3); also how often the sweep runs.
 RELAY_STREAM_PING_INTERVAL = 120.0
-#: WebSocket Ping frames to controllers (aiohttp heartbeat): a dead peer is noticed after
-#: about twice this.
+#: WebSocket Ping frames to controllers and hosts (aiohttp heartbeat): one after between
+#: one and two of this without a read; a peer silent for half of this more is closed.
 RELAY_CONTROLLER_HEARTBEAT = 30.0
 #: How often the relay looks for account/device changes made by `appserver relay` tooling
 #: in another process (revocations close live sockets within this delay).

@@ -14,6 +14,7 @@ cost on the wire and in memory, not characters.
 
 from __future__ import annotations
 
+import json
 from collections import deque
 from itertools import islice
 from typing import NamedTuple
@@ -157,9 +158,14 @@ class Redelivery:
         self._sent: deque[Sent] = deque()
         self._bytes = 0
         self.next_cursor = 1
+        self._quoted_boot = json.dumps(boot, ensure_ascii=False)[:-1]  # '"<boot>'
 
     def cursor_text(self, number: int) -> str:
         return f"{self.boot}.{number}"
+
+    def cursor_json(self, number: int) -> str:
+        """:meth:`cursor_text` as a JSON string, as an envelope carries it."""
+        return f'{self._quoted_boot}.{number}"'
 
     def parse_cursor(self, text: str | None) -> int | None:
         """The number in a cursor this relay process issued; ``None`` for others."""

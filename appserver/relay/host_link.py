@@ -114,6 +114,7 @@ class HostLink:
         self._ack_timer: asyncio.TimerHandle | None = None
         self._ack_soon = False
         self._received_messages = relay.metrics.received("ServerMessage")
+        self._sent_messages = relay.metrics.sent("client_message")
         #: A run of our host's messages taken in the socket read being handled: new,
         #: consecutive, of one stream; delivered together at the end of the read, or before
         #: anything else is handled (:meth:`_deliver_run`).
@@ -209,15 +210,15 @@ class HostLink:
         acks due) as one ``client_message``; False (nothing sent) when the link is gone."""
         redelivery = self.state.redelivery
         cursor = redelivery.next_cursor
-        wire = encode(ClientMessage(
-            stream.client_id, stream.stream_id, stream.next_seq, text, redelivery.cursor_text(cursor)
-        ))
+        # encode(ClientMessage(...)) by concatenation (client_message_affixes).
+        head, middle = stream.envelope_affixes
+        wire = f'{head}{text}{middle}{stream.next_seq},"cursor":{redelivery.cursor_json(cursor)}}}'
         if not self._write(wire):
             return False
         stream.next_seq += 1
         redelivery.take()
         redelivery.record(cursor, stream.stream_id, wire)
-        self.relay.metrics.sent("client_message").inc()
+        self._sent_messages.inc()
         return True
 
     async def send_message(self, stream: ControllerStream, text: str) -> bool:

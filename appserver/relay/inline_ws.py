@@ -25,6 +25,15 @@ have all been handed over (after the last message of the read, before anything e
 the place to write what a batch of messages calls for in one socket write (the relay's
 acks to a host).
 
+Heartbeats (``heartbeat=``): aiohttp pushes its ping timer back on every socket read, with
+a callback scheduled for the end of the loop iteration (a handle, a timer computation and
+a pong-timer cancel per read, twice per relayed round trip). Here a read only sets a flag
+in the parser; when the ping timer fires and something was read since it was set, the
+peer is alive and the timer is set again ``heartbeat`` from then (instead of from the last
+read); likewise a pong deadline that passes after a read is not a dead peer. So a ping
+goes out after between one and two ``heartbeat`` of silence (aiohttp: exactly one), and a
+peer that answers nothing is still closed half a heartbeat after that ping.
+
 aiohttp has no public hook for this, so this is the ONE module that touches its private
 API (aiohttp 3.14): the queue class (``aiohttp._websocket.reader.WebSocketDataQueue``,
 compiled with Cython; a Python subclass's ``feed_data`` overrides the ``cpdef`` method
@@ -93,11 +102,14 @@ class _InlineQueue(WebSocketDataQueue):  # type: ignore[misc]
 
 
 class _ReadEndParser(WebSocketReader):  # type: ignore[misc]
-    """aiohttp's frame parser, calling ``read_done`` after the frames of each read."""
+    """aiohttp's frame parser, calling ``read_done`` after the frames of each read, and
+    noting that something was read (``heard``: the heartbeat's sign of life)."""
 
     read_done: ReadDone | None = None
+    heard = False
 
     def feed_data(self, data: Any) -> Any:  # called by the server protocol, once per read
+        self.heard = True
         result = super().feed_data(data)
         read_done = self.read_done
         if read_done is not None:
@@ -146,6 +158,37 @@ class InlineWebSocketResponse(web.WebSocketResponse):
                 "aiohttp no longer builds its WebSocket queue and parser in WebSocketResponse._post_start "
                 "(appserver.relay.inline_ws needs updating for this aiohttp version)"
             )
+        if getattr(request.protocol, "_data_received_cb", None) != (
+            None if self._heartbeat is None else self._on_data_received
+        ):
+            raise RuntimeError(
+                "aiohttp no longer resets the heartbeat through the protocol's _data_received_cb "
+                "(appserver.relay.inline_ws needs updating for this aiohttp version)"
+            )
+        # The parser notes each read instead (see the module docstring: heartbeats).
+        request.protocol._data_received_cb = None
         self._inline, self._read_end = queue, parser
         queue.sink, parser.read_done = self._pending_sink, self._pending_read_done
         self._pending_sink = self._pending_read_done = None
+
+    def _heard(self) -> bool:
+        """Something was read since the last call (or the start)."""
+        parser = self._read_end
+        if parser is None or not parser.heard:
+            return False
+        parser.heard = False
+        return True
+
+    def _send_heartbeat(self) -> None:
+        if self._heard():  # alive: look again a heartbeat from now
+            self._heartbeat_cb = None
+            self._reset_heartbeat()
+            return
+        super()._send_heartbeat()
+
+    def _pong_not_received(self) -> None:
+        if self._heard():  # read since the ping: alive (as aiohttp's per-read reset says)
+            self._pong_response_cb = None
+            self._reset_heartbeat()
+            return
+        super()._pong_not_received()

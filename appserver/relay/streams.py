@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 from appserver import jsonrpc, limits, strings
 from appserver.relay.buffers import Overflow, ResumeBuffer
+from appserver.remote_control.envelopes import client_message_affixes
 
 if TYPE_CHECKING:
     from appserver.relay.controller_socket import ControllerSocket
@@ -80,6 +81,8 @@ class ControllerStream:
         self.received = 0
         #: The next ``seq_id`` for the host (per stream, from 0, spec §4.3).
         self.next_seq = 0
+        #: What surrounds this stream's messages in their ``client_message`` envelopes.
+        self.envelope_affixes = client_message_affixes(client_id, stream_id)
         self.initialized = False
         self.waiting: deque[Waiting] = deque()
         self.detached_at = time.monotonic()

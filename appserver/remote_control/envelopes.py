@@ -29,6 +29,7 @@ from __future__ import annotations
 import enum
 import functools
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,12 +50,15 @@ __all__ = [
     "ServerEnvelope",
     "ServerMessage",
     "ServerMessageChunk",
+    "client_message_affixes",
     "encode",
     "envelope_size",
     "parse_client_envelope",
     "parse_server_envelope",
     "server_message_affixes",
     "server_message_ending",
+    "split_ack",
+    "split_client_message",
     "split_server_message",
     "split_server_message_ending",
 ]
@@ -243,6 +247,18 @@ def server_message_affixes(client_id: str, stream_id: str) -> tuple[bytes, bytes
     keeps them per stream and builds each streamed envelope by concatenation alone."""
     tail = _tail(client_id, stream_id, 0, None)
     return _SERVER_MESSAGE_HEAD, tail[: -len("0}")].encode()
+
+
+_CLIENT_MESSAGE_HEAD = '{"type":"client_message","message":'
+
+
+def client_message_affixes(client_id: str, stream_id: str) -> tuple[str, str]:
+    """What surrounds a stream's messages to the host: ``head + message + middle + seq_id +
+    ',"cursor":' + the cursor as a JSON string + "}"`` is :func:`encode` of its
+    :class:`ClientMessage` with that cursor. The relay keeps them per stream and builds each
+    envelope by concatenation alone."""
+    tail = _tail(client_id, stream_id, 0, None)
+    return _CLIENT_MESSAGE_HEAD, tail[: -len("0}")]
 
 
 def envelope_size(envelope: ClientEnvelope | ServerEnvelope) -> int:
@@ -437,6 +453,60 @@ def split_server_message(text: str) -> tuple[str, str, int, str] | None:
     except orjson.JSONDecodeError:
         return None
     return ids[0], ids[1], int(digits), message
+
+
+#: A JSON string without escapes or control characters (what our relay writes ids and
+#: cursors as), and a non-negative integer of at most 18 digits without leading zeros.
+_PLAIN = r'"([^"\\\x00-\x1f]*)"'
+_NUMBER = r"(0|[1-9][0-9]{0,17})"
+_CLIENT_HEAD = '{"type":"client_message","message":{'
+_CLIENT_MESSAGE_AT = len(_CLIENT_HEAD) - 1
+_CLIENT_TAIL = re.compile(
+    rf',"client_id":{_PLAIN},"stream_id":{_PLAIN},"seq_id":{_NUMBER}(?:,"cursor":{_PLAIN})?}}'
+)
+_ACK = re.compile(
+    rf'{{"type":"ack"(?:,"segment_id":{_NUMBER})?,"client_id":{_PLAIN},"stream_id":{_PLAIN},'
+    rf'"seq_id":{_NUMBER}(?:,"cursor":{_PLAIN})?}}'
+)
+
+
+def split_client_message(text: str) -> tuple[str, str, int, str, str | None] | None:
+    """``(client_id, stream_id, seq_id, message, cursor)`` of a ``client_message`` written
+    in exactly the shape :func:`encode` (and so our relay) writes it, found by slicing:
+    ``message`` is the controller's JSON-RPC text as it is on the wire, not written again.
+
+    The shape is checked whole, as :func:`split_server_message` does: ``{"type":
+    "client_message","message":`` + a JSON object (validated by orjson) + ``,"client_id":
+    "C","stream_id":"S","seq_id":N`` + an optional ``,"cursor":"X"`` + ``}``, the strings
+    plain (no escapes, no control characters), N as :func:`split_server_message` reads it.
+    ``None`` for anything else: :func:`parse_client_envelope` decides those."""
+    if not text.startswith(_CLIENT_HEAD):
+        return None
+    ids_at = text.rfind(',"client_id":"')
+    if ids_at <= _CLIENT_MESSAGE_AT or text[ids_at - 1] != "}":
+        return None
+    tail = _CLIENT_TAIL.fullmatch(text, ids_at)
+    if tail is None:
+        return None
+    message = text[_CLIENT_MESSAGE_AT:ids_at]
+    try:
+        orjson.loads(message)
+    except orjson.JSONDecodeError:
+        return None
+    client_id, stream_id, seq_id, cursor = tail.groups()
+    return client_id, stream_id, int(seq_id), message, cursor
+
+
+def split_ack(text: str) -> tuple[str, str, int, int | None, str | None] | None:
+    """``(client_id, stream_id, seq_id, segment_id, cursor)`` of an ``ack`` written in
+    exactly the shape :func:`encode` writes it (strings plain, numbers as
+    :func:`split_client_message` reads them); ``None`` for anything else
+    (:func:`parse_client_envelope` decides those)."""
+    match = _ACK.fullmatch(text)
+    if match is None:
+        return None
+    segment_id, client_id, stream_id, seq_id, cursor = match.groups()
+    return client_id, stream_id, int(seq_id), None if segment_id is None else int(segment_id), cursor
 
 
 def server_message_ending(client_id: str, stream_id: str, seq_id: int) -> str:

@@ -74,6 +74,8 @@ from appserver.remote_control.envelopes import (
     encode,
     parse_client_envelope,
     server_message_affixes,
+    split_ack,
+    split_client_message,
 )
 from appserver.remote_control.errors import ErrorKind, RemoteControlError
 from appserver.remote_control.service import RemoteControlService
@@ -467,7 +469,26 @@ class HostLink:
         return f"closed by the relay ({close})" if close is not None else "closed"
 
     def on_frame(self, frame: str) -> None:
-        """One envelope from the relay (the single reader; never waits)."""
+        """One envelope from the relay (the single reader; never waits).
+
+        A message or an ack in the exact shape our relay writes is read by slicing
+        (:func:`.envelopes.split_client_message`, :func:`.envelopes.split_ack`): the
+        message text goes to the processor as it came, no envelope object is built;
+        anything else is parsed in full."""
+        split = split_client_message(frame)
+        if split is not None:
+            client_id, stream_id, seq_id, message, cursor = split
+            if cursor is not None:
+                self._cursor = cursor
+            self._on_message(client_id, stream_id, seq_id, message)
+            return
+        ack = split_ack(frame)
+        if ack is not None:
+            client_id, stream_id, seq_id, segment_id, cursor = ack
+            if cursor is not None:
+                self._cursor = cursor
+            self._on_ack(client_id, stream_id, seq_id, segment_id)
+            return
         try:
             envelope = parse_client_envelope(frame)
         except EnvelopeError as exc:
@@ -488,7 +509,8 @@ class HostLink:
             if done is not None:
                 self._on_message(done.client_id, done.stream_id, done.seq_id, done.message)
         elif isinstance(envelope, Ack):
-            self._on_ack(envelope)
+            if envelope.stream_id is not None and envelope.seq_id is not None:
+                self._on_ack(envelope.client_id, envelope.stream_id, envelope.seq_id, envelope.segment_id)
         elif isinstance(envelope, Ping):
             self._on_ping(envelope.client_id, envelope.stream_id)
         elif isinstance(envelope, ClientClosed):
@@ -568,10 +590,8 @@ class HostLink:
         self._retire(stream)
         stream.conn.close(CloseCode.NORMAL, reason, flush=False)
 
-    def _on_ack(self, ack: Ack) -> None:
-        if ack.stream_id is None or ack.seq_id is None:
-            return
-        if self.buffer.ack(ack.client_id, ack.stream_id, ack.seq_id, ack.segment_id):
+    def _on_ack(self, client_id: str, stream_id: str, seq_id: int, segment_id: int | None) -> None:
+        if self.buffer.ack(client_id, stream_id, seq_id, segment_id):
             self._room.fire()
 
     def _on_ping(self, client_id: str, stream_id: str | None) -> None:

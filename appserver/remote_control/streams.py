@@ -146,7 +146,7 @@ class ReplayBuffer(Generic[T]):
                 break
             popleft()
             freed += 1
-        if freed and any(e[0] < seq_id or (e[0] == seq_id and e[1] <= segment) for e in pending):
+        if freed and pending and any(e[0] < seq_id or (e[0] == seq_id and e[1] <= segment) for e in pending):
             # Not expected from a relay (acks follow sending order), but never keep an
             # acked envelope behind an unacked one.
             kept = deque(e for e in pending if e[0] > seq_id or (e[0] == seq_id and e[1] > segment))

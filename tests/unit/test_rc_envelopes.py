@@ -20,12 +20,15 @@ from appserver.remote_control.envelopes import (
     PongStatus,
     ServerMessage,
     ServerMessageChunk,
+    client_message_affixes,
     encode,
     envelope_size,
     parse_client_envelope,
     parse_server_envelope,
     server_message_affixes,
     server_message_ending,
+    split_ack,
+    split_client_message,
     split_server_message,
     split_server_message_ending,
 )
@@ -74,6 +77,20 @@ def test_a_server_message_is_its_streams_affixes_around_the_message(
     head, tail = server_message_affixes(client_id, stream_id)
     wire = head + message.encode() + tail + str(seq_id).encode() + b"}"
     assert wire == encode(ServerMessage(client_id, stream_id, seq_id, message)).encode()
+
+
+@pytest.mark.parametrize(
+    ("client_id", "stream_id"),
+    [("client-1", "stream-1"), ("clïent \"q\" \\", "strêam\u2028\n"), ("", "")],
+)
+@pytest.mark.parametrize("message", [INIT, '{"method":"n","params":{"text":"é \\"x\\" \\u0000"}}'])
+@pytest.mark.parametrize(("seq_id", "cursor"), [(0, "a1b2c3d4.1"), (1234567890123, "0.99")])
+def test_a_client_message_is_its_streams_affixes_around_the_message_and_cursor(
+    client_id: str, stream_id: str, message: str, seq_id: int, cursor: str
+) -> None:
+    head, middle = client_message_affixes(client_id, stream_id)
+    wire = f'{head}{message}{middle}{seq_id},"cursor":"{cursor}"}}'
+    assert wire == encode(ClientMessage(client_id, stream_id, seq_id, message, cursor))
 
 
 @pytest.mark.parametrize(
@@ -274,54 +291,55 @@ def test_a_sliced_message_is_forwarded_exactly_as_the_host_wrote_it(message: str
 _M = '{"id":1,"result":{}}'
 
 
-@pytest.mark.parametrize(
-    "frame",
-    [
-        # Another key order, fields added, a key twice, whitespace between members.
-        f'{{"type":"server_message","client_id":"c","stream_id":"s","seq_id":1,"message":{_M}}}',
-        f'{{"type":"server_message","message":{_M},"stream_id":"s","client_id":"c","seq_id":1}}',
-        f'{{"type":"server_message","message":{_M},"client_id":"c","stream_id":"s","seq_id":1,"x":2}}',
-        f'{{"type":"server_message","message":{_M},"x":2,"client_id":"c","stream_id":"s","seq_id":1}}',
-        f'{{"type":"server_message","message":{_M},"client_id":"c","stream_id":"s","seq_id":1,"seq_id":2}}',
-        f'{{"type":"server_message","message":{_M},"client_id":"c","client_id":"d","stream_id":"s","seq_id":1}}',
-        f'{{"type":"server_message","message":{_M},"client_id":"c","stream_id":"s","stream_id":"t","seq_id":1}}',
-        f'{{"type":"server_message","message":{_M},"message":{_M},"client_id":"c","stream_id":"s","seq_id":1}}',
-        f'{{"type":"server_message","message":{_M}, "client_id":"c","stream_id":"s","seq_id":1}}',
-        f'{{"type":"server_message","message":{_M},"client_id":"c","stream_id":"s","seq_id":1 }}',
-        f'{{ "type":"server_message","message":{_M},"client_id":"c","stream_id":"s","seq_id":1}}',
-        # Ids with escapes or of the wrong type; a seq_id that is not a plain count.
-        f'{{"type":"server_message","message":{_M},"client_id":"c\\u0041","stream_id":"s","seq_id":1}}',
-        f'{{"type":"server_message","message":{_M},"client_id":"c","stream_id":"s\\"","seq_id":1}}',
-        f'{{"type":"server_message","message":{_M},"client_id":"c\t","stream_id":"s","seq_id":1}}',
-        f'{{"type":"server_message","message":{_M},"client_id":7,"stream_id":"s","seq_id":1}}',
-        f'{{"type":"server_message","message":{_M},"client_id":"c","stream_id":null,"seq_id":1}}',
-        f'{{"type":"server_message","message":{_M},"client_id":"c","stream_id":"s","seq_id":-1}}',
-        f'{{"type":"server_message","message":{_M},"client_id":"c","stream_id":"s","seq_id":01}}',
-        f'{{"type":"server_message","message":{_M},"client_id":"c","stream_id":"s","seq_id":1.0}}',
-        f'{{"type":"server_message","message":{_M},"client_id":"c","stream_id":"s","seq_id":"1"}}',
-        f'{{"type":"server_message","message":{_M},"client_id":"c","stream_id":"s","seq_id":１}}',
-        f'{{"type":"server_message","message":{_M},"client_id":"c","stream_id":"s","seq_id":1234567890123456789}}',
-        f'{{"type":"server_message","message":{_M},"client_id":"c","stream_id":"s","seq_id":}}',
-        # A message that is no JSON object, or one orjson refuses; text around the frame.
-        '{"type":"server_message","message":[1],"client_id":"c","stream_id":"s","seq_id":1}',
-        '{"type":"server_message","message":"{}","client_id":"c","stream_id":"s","seq_id":1}',
-        '{"type":"server_message","message":{"a":NaN},"client_id":"c","stream_id":"s","seq_id":1}',
-        '{"type":"server_message","message":{"a":"\\ud800"},"client_id":"c","stream_id":"s","seq_id":1}',
-        '{"type":"server_message","message":{"a":1}},"client_id":"c","stream_id":"s","seq_id":1}',
-        '{"type":"server_message","message":{"a":1,"client_id":"c","stream_id":"s","seq_id":1}',
-        '{"type":"server_message","message":{},{},"client_id":"c","stream_id":"s","seq_id":1}',
-        '{"type":"server_message","message":{"a":1} {"b":2},"client_id":"c","stream_id":"s","seq_id":1}',
-        '{"type":"server_message","message":{},"client_id":"c","stream_id":"s","seq_id":1}}',
-        '{"type":"server_message","message":{},"client_id":"c","stream_id":"s","seq_id":1} ',
-        '{"type":"server_message","message":{,"client_id":"c","stream_id":"s","seq_id":1}',
-        '{"type":"server_message","message":{}',
-        '{"type":"server_message","message":{"client_id":"c","stream_id":"s","seq_id":1}',
-        # Other envelope types.
-        '{"type":"server_message_chunk","segment_id":0,"segment_count":1,"message_size_bytes":2,'
-        '"message_chunk_base64":"e30=","client_id":"c","stream_id":"s","seq_id":1}',
-        '{"type":"pong","status":"active","client_id":"c","stream_id":"s","seq_id":1}',
-    ],
-)
+#: Server message frames of another shape than the one encode() writes.
+_OTHER_SHAPES = [
+    # Another key order, fields added, a key twice, whitespace between members.
+    f'{{"type":"server_message","client_id":"c","stream_id":"s","seq_id":1,"message":{_M}}}',
+    f'{{"type":"server_message","message":{_M},"stream_id":"s","client_id":"c","seq_id":1}}',
+    f'{{"type":"server_message","message":{_M},"client_id":"c","stream_id":"s","seq_id":1,"x":2}}',
+    f'{{"type":"server_message","message":{_M},"x":2,"client_id":"c","stream_id":"s","seq_id":1}}',
+    f'{{"type":"server_message","message":{_M},"client_id":"c","stream_id":"s","seq_id":1,"seq_id":2}}',
+    f'{{"type":"server_message","message":{_M},"client_id":"c","client_id":"d","stream_id":"s","seq_id":1}}',
+    f'{{"type":"server_message","message":{_M},"client_id":"c","stream_id":"s","stream_id":"t","seq_id":1}}',
+    f'{{"type":"server_message","message":{_M},"message":{_M},"client_id":"c","stream_id":"s","seq_id":1}}',
+    f'{{"type":"server_message","message":{_M}, "client_id":"c","stream_id":"s","seq_id":1}}',
+    f'{{"type":"server_message","message":{_M},"client_id":"c","stream_id":"s","seq_id":1 }}',
+    f'{{ "type":"server_message","message":{_M},"client_id":"c","stream_id":"s","seq_id":1}}',
+    # Ids with escapes or of the wrong type; a seq_id that is not a plain count.
+    f'{{"type":"server_message","message":{_M},"client_id":"c\\u0041","stream_id":"s","seq_id":1}}',
+    f'{{"type":"server_message","message":{_M},"client_id":"c","stream_id":"s\\"","seq_id":1}}',
+    f'{{"type":"server_message","message":{_M},"client_id":"c\t","stream_id":"s","seq_id":1}}',
+    f'{{"type":"server_message","message":{_M},"client_id":7,"stream_id":"s","seq_id":1}}',
+    f'{{"type":"server_message","message":{_M},"client_id":"c","stream_id":null,"seq_id":1}}',
+    f'{{"type":"server_message","message":{_M},"client_id":"c","stream_id":"s","seq_id":-1}}',
+    f'{{"type":"server_message","message":{_M},"client_id":"c","stream_id":"s","seq_id":01}}',
+    f'{{"type":"server_message","message":{_M},"client_id":"c","stream_id":"s","seq_id":1.0}}',
+    f'{{"type":"server_message","message":{_M},"client_id":"c","stream_id":"s","seq_id":"1"}}',
+    f'{{"type":"server_message","message":{_M},"client_id":"c","stream_id":"s","seq_id":１}}',
+    f'{{"type":"server_message","message":{_M},"client_id":"c","stream_id":"s","seq_id":1234567890123456789}}',
+    f'{{"type":"server_message","message":{_M},"client_id":"c","stream_id":"s","seq_id":}}',
+    # A message that is no JSON object, or one orjson refuses; text around the frame.
+    '{"type":"server_message","message":[1],"client_id":"c","stream_id":"s","seq_id":1}',
+    '{"type":"server_message","message":"{}","client_id":"c","stream_id":"s","seq_id":1}',
+    '{"type":"server_message","message":{"a":NaN},"client_id":"c","stream_id":"s","seq_id":1}',
+    '{"type":"server_message","message":{"a":"\\ud800"},"client_id":"c","stream_id":"s","seq_id":1}',
+    '{"type":"server_message","message":{"a":1}},"client_id":"c","stream_id":"s","seq_id":1}',
+    '{"type":"server_message","message":{"a":1,"client_id":"c","stream_id":"s","seq_id":1}',
+    '{"type":"server_message","message":{},{},"client_id":"c","stream_id":"s","seq_id":1}',
+    '{"type":"server_message","message":{"a":1} {"b":2},"client_id":"c","stream_id":"s","seq_id":1}',
+    '{"type":"server_message","message":{},"client_id":"c","stream_id":"s","seq_id":1}}',
+    '{"type":"server_message","message":{},"client_id":"c","stream_id":"s","seq_id":1} ',
+    '{"type":"server_message","message":{,"client_id":"c","stream_id":"s","seq_id":1}',
+    '{"type":"server_message","message":{}',
+    '{"type":"server_message","message":{"client_id":"c","stream_id":"s","seq_id":1}',
+    # Other envelope types.
+    '{"type":"server_message_chunk","segment_id":0,"segment_count":1,"message_size_bytes":2,'
+    '"message_chunk_base64":"e30=","client_id":"c","stream_id":"s","seq_id":1}',
+    '{"type":"pong","status":"active","client_id":"c","stream_id":"s","seq_id":1}',
+]
+
+
+@pytest.mark.parametrize("frame", _OTHER_SHAPES)
 def test_frames_of_any_other_shape_are_left_to_the_full_parse(frame: str) -> None:
     assert split_server_message(frame) is None
 
@@ -343,3 +361,73 @@ def test_a_streams_next_message_is_sliced_against_the_end_its_frame_must_have() 
         tail,
     ):
         assert split_server_message_ending(other, tail) is None, other
+
+
+# --- split_client_message / split_ack: our relay's envelopes, sliced ----------------------
+
+
+@pytest.mark.parametrize("message", [_M, '{"id": 1, "method": "x", "params": {"n": 12345678901234567890}}'])
+@pytest.mark.parametrize("cursor", [None, "a1b2.7"])
+def test_our_relays_client_message_is_sliced_into_its_fields_and_the_message_as_sent(
+    message: str, cursor: str | None
+) -> None:
+    frame = encode(ClientMessage("client-1", "stream-1", 12, message, cursor))
+    split = split_client_message(frame)
+    assert split == ("client-1", "stream-1", 12, message, cursor)
+    # What the full parse reads from the same frame: the same fields and values.
+    parsed = parse_client_envelope(frame)
+    assert isinstance(parsed, ClientMessage)
+    assert (parsed.client_id, parsed.stream_id, parsed.seq_id, parsed.cursor) == (split[0], split[1], 12, cursor)
+    assert json.loads(parsed.message) == json.loads(message)
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        # Every server message frame of another shape, as a client message (and as is).
+        *(frame.replace('"server_message"', '"client_message"', 1) for frame in _OTHER_SHAPES),
+        *_OTHER_SHAPES,
+        # Cursors that are not a plain string, or out of place; no stream.
+        f'{{"type":"client_message","message":{_M},"client_id":"c","stream_id":"s","seq_id":1,"cursor":"a\\"}}',
+        f'{{"type":"client_message","message":{_M},"client_id":"c","stream_id":"s","seq_id":1,"cursor":7}}',
+        f'{{"type":"client_message","message":{_M},"client_id":"c","stream_id":"s","cursor":"a","seq_id":1}}',
+        f'{{"type":"client_message","message":{_M},"client_id":"c","stream_id":"s","seq_id":1,"cursor":"a",}}',
+        f'{{"type":"client_message","message":{_M},"client_id":"c","seq_id":1}}',
+        f'{{"type":"client_message","message":{_M},"client_id":"c","stream_id":"s"}}',
+    ],
+)
+def test_client_frames_of_any_other_shape_are_left_to_the_full_parse(frame: str) -> None:
+    assert split_client_message(frame) is None
+
+
+@pytest.mark.parametrize(
+    "ack",
+    [Ack("c", "s", 0), Ack("client-1", "stream-1", 5, 0), Ack("c", "s", 3, None, "b.9"), Ack("c", "s", 3, 2, "b.9")],
+)
+def test_our_relays_ack_is_read_by_slicing_as_the_full_parse_reads_it(ack: Ack) -> None:
+    frame = encode(ack)
+    assert parse_client_envelope(frame) == ack
+    assert split_ack(frame) == (ack.client_id, ack.stream_id, ack.seq_id, ack.segment_id, ack.cursor)
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        '{"type":"ack","client_id":"c","stream_id":"s","seq_id":01}',
+        '{"type":"ack","client_id":"c","stream_id":"s","seq_id":-1}',
+        '{"type":"ack","client_id":"c","stream_id":"s","seq_id":1234567890123456789}',
+        '{"type":"ack","client_id":"c","stream_id":"s","seq_id":"1"}',
+        '{"type":"ack","client_id":"c","stream_id":"s"}',
+        '{"type":"ack","client_id":"c","seq_id":1}',
+        '{"type":"ack","client_id":"c\\u0041","stream_id":"s","seq_id":1}',
+        '{"type":"ack","client_id":"c","stream_id":"s","seq_id":1,"segment_id":0}',
+        '{"type":"ack","segment_id":0.5,"client_id":"c","stream_id":"s","seq_id":1}',
+        '{"type":"ack","client_id":"c","stream_id":"s","seq_id":1,"x":1}',
+        '{"type":"ack","client_id":"c","stream_id":"s","seq_id":1} ',
+        '{"type":"ack", "client_id":"c","stream_id":"s","seq_id":1}',
+        '{"client_id":"c","type":"ack","stream_id":"s","seq_id":1}',
+        '{"type":"ping","client_id":"c","stream_id":"s"}',
+    ],
+)
+def test_acks_of_any_other_shape_are_left_to_the_full_parse(frame: str) -> None:
+    assert split_ack(frame) is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 
 import pytest
@@ -124,6 +125,7 @@ def test_redelivery_after_cursor_and_confirm() -> None:
         number = out.take()
         out.record(number, stream, f"env{number}")
     assert out.cursor_text(2) == "boot1.2"
+    assert out.cursor_json(2) == '"boot1.2"' == json.dumps(out.cursor_text(2))
     assert out.parse_cursor("boot1.2") == 2
     assert out.parse_cursor("other.2") is None and out.parse_cursor("boot1.x") is None
     assert out.parse_cursor(None) is None

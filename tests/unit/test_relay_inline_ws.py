@@ -42,6 +42,17 @@ class Client:
         """Everything sent since the last flush, in one socket write."""
         await self.stream.send(b"".join(self.protocol.data_to_send()))
 
+    async def next_event(self) -> Opcode | None:
+        """The opcode of the next frame the server sends; ``None`` once the socket ends."""
+        while True:
+            for event in self.protocol.events_received():
+                return event.opcode
+            try:
+                data = await self.stream.receive()
+            except (anyio.EndOfStream, anyio.BrokenResourceError, ConnectionError):
+                return None
+            self.protocol.receive_data(data)
+
     async def next_text(self) -> str:
         while True:
             for event in self.protocol.events_received():
@@ -51,9 +62,11 @@ class Client:
 
 
 @asynccontextmanager
-async def serve(handler: Callable[[InlineWebSocketResponse], object]) -> AsyncIterator[Client]:
+async def serve(
+    handler: Callable[[InlineWebSocketResponse], object], heartbeat: float | None = None
+) -> AsyncIterator[Client]:
     async def route(request: web.Request) -> web.StreamResponse:
-        ws = InlineWebSocketResponse()
+        ws = InlineWebSocketResponse(heartbeat=heartbeat)
         await ws.prepare(request)
         await handler(ws)  # type: ignore[misc]
         return ws
@@ -217,3 +230,66 @@ async def test_read_done_follows_the_last_message_of_each_socket_read() -> None:
         with anyio.fail_after(STEP):
             await reads[1].wait()
     assert events == ["a", "b", "c", "|", "d", "|"]
+
+
+@pytest.mark.anyio
+async def test_a_peer_silent_after_a_heartbeat_ping_is_closed() -> None:
+    """No reads at all: the ping goes out, and no pong (the client never answers: it
+    never flushes) closes the socket."""
+
+    async def handler(ws: InlineWebSocketResponse) -> None:
+        async for _ in ws:
+            pass
+
+    async with serve(handler, heartbeat=0.2) as client:
+        with anyio.fail_after(STEP):
+            assert await client.next_event() is Opcode.PING
+            event = await client.next_event()
+            while event is not None and event is not Opcode.CLOSE:
+                event = await client.next_event()
+
+
+@pytest.mark.anyio
+async def test_a_read_since_the_heartbeat_timer_was_set_counts_as_a_sign_of_life() -> None:
+    """The timers fired by hand (a heartbeat far away): after a read, the ping timer
+    sends nothing and a pong deadline closes nothing; with nothing read since, each does
+    what aiohttp does (a ping; the close)."""
+    got: list[str] = []
+    read = anyio.Event()
+    served: list[InlineWebSocketResponse] = []
+    finished = anyio.Event()
+
+    def sink(text: str) -> bool:
+        got.append(text)
+        read.set()
+        return True
+
+    async def handler(ws: InlineWebSocketResponse) -> None:
+        ws.set_text_sink(sink)
+        served.append(ws)
+        await finished.wait()
+
+    async with serve(handler, heartbeat=1000) as client:
+        client.protocol.send_text(b"a")
+        await client.flush()
+        with anyio.fail_after(STEP):
+            await read.wait()
+        ws = served[0]
+        ws._heartbeat_when = 0.0  # the timer is due (aiohttp reschedules an early one)
+        ws._send_heartbeat()  # heard "a": no ping
+        ws._heartbeat_when = 0.0
+        ws._send_heartbeat()  # nothing since: a ping
+        with anyio.fail_after(STEP):
+            assert await client.next_event() is Opcode.PING  # (the first sent nothing)
+        read = anyio.Event()
+        client.protocol.data_to_send()  # the pong the ping called for: never sent
+        client.protocol.send_text(b"b")
+        await client.flush()
+        with anyio.fail_after(STEP):
+            await read.wait()
+        ws._pong_not_received()  # heard "b": alive
+        assert not ws.closed
+        ws._pong_not_received()  # nothing since: dead
+        assert ws.closed
+        finished.set()
+    assert got == ["a", "b"]
