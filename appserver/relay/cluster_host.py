@@ -447,11 +447,11 @@ class StreamWriter:
                 # Everything queued went by the direct path too: gather more into one write.
                 with anyio.move_on_after(limits.RELAY_CLUSTER_DIRECT_LAG):
                     await self._urgent.wait()
-            self._wake = anyio.Event()
-            self._woken = False
-            self._urgent = anyio.Event()
-            while self._pending:
-                batch = [self._pending[i] for i in range(min(len(self._pending), limits.RELAY_CLUSTER_WRITE_BATCH))]
+            self._rearm()
+            due = len(self._pending)
+            while due > 0:
+                count = min(due, limits.RELAY_CLUSTER_WRITE_BATCH)
+                batch = [self._pending[i] for i in range(count)]
                 entry = self.entry([fields for fields, _ in batch])
                 try:
                     await self.cluster.client.xadd(self.key, entry, maxlen=self.maxlen, approximate=True)
@@ -467,7 +467,19 @@ class StreamWriter:
                 self.failing = False
                 for _ in batch:
                     self._pending.popleft()
-                metrics.forwarded_to[self.direction].inc(len(batch))
+                due -= count
+                metrics.forwarded_to[self.direction].inc(count)
                 for _, done in batch:
                     if done is not None:
                         done()
+                if due == 0 and (len(self._pending) >= self.batch or self._urgent.is_set()):
+                    # Enough came meanwhile for a full batch (or something urgent): on at once.
+                    # Fewer wait for the next batch, as the first one did (not an entry each).
+                    self._rearm()
+                    due = len(self._pending)
+
+    def _rearm(self) -> None:
+        """Everything queued until now is being written: the next put wakes the task again."""
+        self._wake = anyio.Event()
+        self._woken = False
+        self._urgent = anyio.Event()
