@@ -59,6 +59,7 @@ from appserver.remote_control.envelopes import (
     ServerEnvelope,
     ServerMessage,
     ServerMessageChunk,
+    ack_head,
     encode,
     parse_server_envelope,
     server_message_ending,
@@ -171,7 +172,8 @@ class HostLink:
         self._acks_due = 0
         self.relay.metrics.sent("ack").inc(len(acks))
         return [
-            encode(Ack(client_id, stream_id, seq_id, segment))
+            f"{ack_head(client_id, stream_id)}{seq_id}}}" if segment is None
+            else encode(Ack(client_id, stream_id, seq_id, segment))
             for (client_id, stream_id), (seq_id, segment) in acks.items()
         ]
 
