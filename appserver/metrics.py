@@ -68,6 +68,13 @@ class _GatewayCollector:
                       [({}, m.messages_in)])
         yield _family("appserver_messages_out_total", "counter", "Messages queued for clients.",
                       [({}, m.messages_out)])
+        yield _family(
+            "appserver_messages_direct_total", "counter",
+            "Messages that took the direct path, without the queues' tasks: from a client's "
+            "read straight to the backend, or from the backend's read straight to the client's "
+            "socket (answers, and codex's notifications as its own frames).",
+            [({"direction": "to_backend"}, m.forwarded_direct), ({"direction": "to_client"}, m.written_direct)],
+        )
         yield _family("appserver_bytes_in_total", "counter",
                       "Bytes (UTF-8) of message text received from clients.", [({}, m.bytes_in)])
         yield _family("appserver_bytes_out_total", "counter",

@@ -41,8 +41,12 @@ async def test_render_counts_what_clients_did() -> None:
     gone.close(CloseCode.POLICY_VIOLATION, "", label="slow_client")
     await gone.aclose()
 
+    # (The fake backend has no direct path: what the direct path's counters would show.)
+    processor.metrics.forwarded_direct, processor.metrics.written_direct = 5, 7
     text = metrics.render(processor)
     got = samples(text)
+    assert got['appserver_messages_direct_total{direction="to_backend"}'] == "5"
+    assert got['appserver_messages_direct_total{direction="to_client"}'] == "7"
     assert got['appserver_open_connections{transport="ws"}'] == "2"
     assert got['appserver_open_connections{transport="unix"}'] == "0"
     assert got['appserver_connections_opened_total{transport="unix"}'] == "1"
