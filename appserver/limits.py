@@ -545,6 +545,6 @@ RELAY_CLUSTER_DIRECT_LAG = 0.1
 #: envelopes, and stalls at 128 unacked: a burst must not wait for the lag).
 RELAY_CLUSTER_WRITE_BATCH = 32
 #: Controller frames into a host's up stream wait for nobody (the owner writes them to the
-#: host from the direct path): a burst of them is written in batches this large (one
-#: command each, at most RELAY_CLUSTER_READ_BATCH so one read takes a batch).
+#: host from the direct path): a burst of them is written when this many wait
+#: (entries of RELAY_CLUSTER_WRITE_BATCH; one read takes them all: RELAY_CLUSTER_READ_BATCH).
 RELAY_CLUSTER_UP_WRITE_BATCH = 512

@@ -132,6 +132,14 @@ class Delivery:
             return
         await self._enqueue(message)
 
+    @property
+    def takes_frames(self) -> bool:
+        """May a backend hand this connection the ready WebSocket frames it read
+        (:meth:`pass_answer_frame`, :meth:`pass_notification_frames`): a WebSocket
+        client's transport registered a frame writer. A backend that sees ``False`` when
+        its session opens need not look at its frames at all."""
+        return self._write_frame_now is not None
+
     def pass_answer_frame(self, frame: bytes, request_id: jsonrpc.RequestId, size: int) -> bool:
         """Write a backend's answer to an in-flight request as the ready WebSocket text
         frame it came in (its payload ``size`` bytes), when :meth:`deliver_nowait` would

@@ -56,8 +56,8 @@ from prometheus_client import Counter, Gauge
 from redis import asyncio as aioredis
 
 from appserver import limits
-from appserver.relay import down_batches
-from appserver.relay.cluster_host import REDIS_FAILED, ClusterHostLink, StreamWriter, UpThroughRedis, up_entries
+from appserver.relay import down_batches, up_batches
+from appserver.relay.cluster_host import REDIS_FAILED, ClusterHostLink, StreamWriter, UpThroughRedis
 from appserver.relay.lease import Lease, Leases
 from appserver.relay.peers import PATH as PEER_PATH
 from appserver.relay.peers import Peers, frame_message, frame_up, parse_frame
@@ -425,7 +425,7 @@ class Cluster:
         if writer is None:
             writer = self.senders[server_id] = StreamWriter(
                 self, self.key("up", server_id), self._up_len, "to_host", limits.RELAY_CLUSTER_UP_WRITE_BATCH,
-                up_entries)
+                up_batches.pack)
             self.spawn(writer.run)
         if not writer.put((kind, client_id, stream_id, seq_id, text)):
             log.warning("controller %s/%s: frame held (the queue to Redis is full)", client_id, stream_id)

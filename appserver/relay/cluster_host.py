@@ -28,10 +28,10 @@ from appserver.relay.up_batches import cursor_of, position_of
 from appserver.remote_control.chunks import MessageTooLarge, split_client_message
 from appserver.remote_control.envelopes import (
     ClientClosed,
-    ClientMessage,
     Ping,
     ServerEnvelope,
     ServerMessage,
+    client_message_affixes,
     encode,
     split_server_message,
 )
@@ -87,7 +87,7 @@ class ClusterHostLink(UpThroughRedis, HostLink):
         #: Where the up stream resumes: after this entry, or inside it after this row.
         self._start: tuple[str, int | None] = ("0-0", None)
         self._down = StreamWriter(cluster, cluster.key("down", self.server_id), cluster._down_len, "to_controllers",
-                                  limits.RELAY_CLUSTER_WRITE_BATCH, down_entries)
+                                  limits.RELAY_CLUSTER_WRITE_BATCH, down_batches.pack)
         #: Per controller stream, the last seq_id written to the host on this link: a direct
         #: frame is used only when it is the next one, and the up stream's copy of a frame
         #: already written is skipped.
@@ -98,6 +98,9 @@ class ClusterHostLink(UpThroughRedis, HostLink):
         #: Which node holds each controller stream (learned from its direct frames): where
         #: the host's envelopes for it go on the direct path.
         self.origins: dict[tuple[str, str], str] = {}
+        #: Per controller stream seen on the direct path, what surrounds its messages in
+        #: their ``client_message`` envelopes (the same streams as ``origins``).
+        self._affixes: dict[tuple[str, str], tuple[str, str]] = {}
         #: Set when a direct frame had to wait for the up stream: read it now, not after the lag.
         self._behind = anyio.Event()
 
@@ -315,6 +318,7 @@ class ClusterHostLink(UpThroughRedis, HostLink):
         elif kind == "c":
             self._written.pop((client_id, stream_id), None)
             self.origins.pop((client_id, stream_id), None)
+            self._affixes.pop((client_id, stream_id), None)
             self._verified = cursor
             await self._send(encode(ClientClosed(client_id, stream_id, cursor)), "client_closed")
         else:
@@ -336,13 +340,16 @@ class ClusterHostLink(UpThroughRedis, HostLink):
         this link, counted as written (the caller writes it before anything else can run);
         ``None`` when its copy in the up stream is to be waited for."""
         key = (client_id, stream_id)
-        if key not in self.origins:
+        affixes = self._affixes.get(key)
+        if affixes is None:
             self.origins[key] = origin
-            if len(self.origins) > limits.RELAY_MAX_STREAMS_PER_HOST:
+            affixes = self._affixes[key] = client_message_affixes(client_id, stream_id)
+            if len(self._affixes) > limits.RELAY_MAX_STREAMS_PER_HOST:
                 # Streams closed without a close reaching this link: forget the oldest (the
                 # direct path then waits for the up stream once for it: nothing is lost).
-                oldest = next(iter(self.origins))
-                del self.origins[oldest]
+                oldest = next(iter(self._affixes))
+                del self._affixes[oldest]
+                self.origins.pop(oldest, None)
                 self._written.pop(oldest, None)
         written = self._written.get(key)
         # Never a stream's first frames: they come from the up stream, which leaves the host's
@@ -351,7 +358,11 @@ class ClusterHostLink(UpThroughRedis, HostLink):
         if self.closed or written is None or seq_id != written + 1 or '"initialize"' in text:
             self._behind.set()
             return None
-        wire = encode(ClientMessage(client_id, stream_id, seq_id, text, self._verified))
+        # encode(ClientMessage(...)) by concatenation (our cursors are plain JSON strings).
+        head, middle = affixes
+        cursor = self._verified
+        wire = (f'{head}{text}{middle}{seq_id},"cursor":"{cursor}"}}' if cursor is not None
+                else f"{head}{text}{middle}{seq_id}}}")
         limit = limits.RC_MAX_ENVELOPE_BYTES
         if len(wire) * 4 > limit and len(wire.encode("utf-8")) > limit:
             return None  # chunked (or too large) messages come from the up stream only
@@ -381,71 +392,27 @@ class ClusterHostLink(UpThroughRedis, HostLink):
             self.closed = True
 
 
-#: KEYS[1]: the stream. ARGV: maxlen, then one row per entry: its number of fields, then
-#: ``name<TAB>value`` pairs joined by tabs, every value but the last free of tabs (ids,
-#: counts; the last one, a message, is the rest of the row). One command appends a whole
-#: batch (one entry per frame, in order): the client packs one argument per frame, not an
-#: XADD with a dozen.
-_APPEND = r"""
-local key, maxlen = KEYS[1], ARGV[1]
-for i = 2, #ARGV do
-  local row = ARGV[i]
-  local at = string.find(row, '\t', 1, true)
-  local args = {'MAXLEN', '~', maxlen, '*'}
-  for _ = 1, tonumber(string.sub(row, 1, at - 1)) * 2 - 1 do
-    local stop = string.find(row, '\t', at + 1, true)
-    args[#args + 1] = string.sub(row, at + 1, stop - 1)
-    at = stop
-  end
-  args[#args + 1] = string.sub(row, at + 1)
-  redis.call('XADD', key, unpack(args))
-end
-return #ARGV - 1
-"""
-
-
-def append_row(fields: dict[str, str | int]) -> str:
-    """One entry for :data:`_APPEND` (``fields`` in order, the one that may hold tabs last)."""
-    parts = [str(len(fields))]
-    for name, value in fields.items():
-        parts += (name, str(value))
-    return "\t".join(parts)
-
-
-def down_entries(queued: list[Any]) -> list[str]:
-    """Host envelopes as entries of up to ``RELAY_CLUSTER_WRITE_BATCH`` each
-    (:mod:`appserver.relay.down_batches`)."""
-    size = limits.RELAY_CLUSTER_WRITE_BATCH
-    return [append_row(down_batches.pack(queued[at:at + size])) for at in range(0, len(queued), size)]
-
-
-def up_entries(queued: list[Any]) -> list[str]:
-    """Controller frames as entries of up to ``RELAY_CLUSTER_WRITE_BATCH`` each
-    (:mod:`appserver.relay.up_batches`)."""
-    size = limits.RELAY_CLUSTER_WRITE_BATCH
-    return [append_row(up_batches.pack(queued[at:at + size])) for at in range(0, len(queued), size)]
-
-
 class StreamWriter:
     """Appends to one Redis stream in the order :meth:`put` was called, without making
-    the caller wait: a task writes whatever is queued in one command (:data:`_APPEND`, an
-    atomic script), retries a batch that failed until Redis takes it, then runs each
-    entry's ``done`` callback. Bounded: ``put`` refuses past ``RELAY_CLUSTER_WRITE_QUEUE``
+    the caller wait: a task writes whatever is queued, ``RELAY_CLUSTER_WRITE_BATCH`` items
+    per entry, one ``XADD`` each (not a Lua script appending several: Redis spent more on a
+    script call than on the ``XADD`` of a whole batch entry), retries an entry that failed
+    until Redis takes it, then runs its items' ``done`` callbacks. Bounded: ``put`` refuses past ``RELAY_CLUSTER_WRITE_QUEUE``
     entries (the caller holds the frame, or stalls the host). What the direct path carries
-    too is written ``RELAY_CLUSTER_DIRECT_LAG`` behind it, or at once when ``batch`` entries
+    too is written ``RELAY_CLUSTER_DIRECT_LAG`` behind it, or at once when ``batch`` items
     wait."""
 
     def __init__(
         self, cluster: Cluster, key: str, maxlen: int, direction: str, batch: int,
-        rows: Callable[[list[Any]], list[str]],
+        entry: Callable[[list[Any]], dict[str, str]],
     ) -> None:
         self.cluster = cluster
         self.key = key
         self.maxlen = maxlen
         self.direction = direction
         self.batch = batch
-        #: The script's rows (entries) for a batch of what was queued.
-        self.rows = rows
+        #: The stream entry for up to RELAY_CLUSTER_WRITE_BATCH of what was queued.
+        self.entry = entry
         self._pending: deque[tuple[Any, Callable[[], None] | None]] = deque()
         self._wake = anyio.Event()
         #: ``_wake`` is set (a flag: a put then costs no Event call).
@@ -453,7 +420,6 @@ class StreamWriter:
         #: Set when an entry is queued that the direct path did not carry: written at once.
         self._urgent = anyio.Event()
         self.failing = False
-        self._append = cluster.client.register_script(_APPEND)
 
     def __repr__(self) -> str:
         return f"<Writer {self.key} pending={len(self._pending)}{' failing' if self.failing else ''}>"
@@ -481,14 +447,14 @@ class StreamWriter:
                 # Everything queued went by the direct path too: gather more into one write.
                 with anyio.move_on_after(limits.RELAY_CLUSTER_DIRECT_LAG):
                     await self._urgent.wait()
-            self._wake = anyio.Event()
-            self._woken = False
-            self._urgent = anyio.Event()
-            while self._pending:
-                batch = [self._pending[i] for i in range(min(len(self._pending), limits.RELAY_CLUSTER_READ_BATCH))]
-                args: list[str | int] = [self.maxlen, *self.rows([fields for fields, _ in batch])]
+            self._rearm()
+            due = len(self._pending)
+            while due > 0:
+                count = min(due, limits.RELAY_CLUSTER_WRITE_BATCH)
+                batch = [self._pending[i] for i in range(count)]
+                entry = self.entry([fields for fields, _ in batch])
                 try:
-                    await self._append(keys=[self.key], args=args)
+                    await self.cluster.client.xadd(self.key, entry, maxlen=self.maxlen, approximate=True)
                 except REDIS_FAILED as exc:
                     metrics.redis_errors.inc()
                     if not self.failing:
@@ -501,7 +467,19 @@ class StreamWriter:
                 self.failing = False
                 for _ in batch:
                     self._pending.popleft()
-                metrics.forwarded_to[self.direction].inc(len(batch))
+                due -= count
+                metrics.forwarded_to[self.direction].inc(count)
                 for _, done in batch:
                     if done is not None:
                         done()
+                if due == 0 and (len(self._pending) >= self.batch or self._urgent.is_set()):
+                    # Enough came meanwhile for a full batch (or something urgent): on at once.
+                    # Fewer wait for the next batch, as the first one did (not an entry each).
+                    self._rearm()
+                    due = len(self._pending)
+
+    def _rearm(self) -> None:
+        """Everything queued until now is being written: the next put wakes the task again."""
+        self._wake = anyio.Event()
+        self._woken = False
+        self._urgent = anyio.Event()

@@ -143,6 +143,8 @@ class FramePeer(FakePeer):
         #: What each pass_notification_frames call wrote: (frame bytes, count, size).
         self.writes: list[tuple[bytes, int, int]] = []
 
+    takes_frames = True
+
     def notification_frame_fate(self, method: str) -> bool | None:
         return method not in self.opted_out
 
@@ -174,6 +176,11 @@ def _unmasked_payloads(data: bytes) -> list[bytes]:
     return payloads
 
 
+def _order(messages: list[dict[str, Any]]) -> list[Any]:
+    """Each delivered message as its ``n`` (a notification of BURST) or its id."""
+    return [m["params"]["n"] if "n" in m.get("params", {}) else m.get("id") for m in messages]
+
+
 def _note(method: str, n: int) -> str:
     # serde_json's shape: "method" first, no spaces (what the frame path recognises).
     return json.dumps({"method": method, "params": {"n": n}}, separators=(",", ":"))
@@ -199,7 +206,7 @@ async def test_a_burst_of_notifications_reaches_a_frame_client_verbatim_in_order
         session = await _open(path, peer, attempts=2, tg=tg)
         answer = await peer.call(session, "burst", {"texts": BURST})
         assert answer == {"id": 1, "result": {}}
-        order = [m["params"]["n"] if "params" in m and "n" in m["params"] else m.get("id") for m in peer.messages]
+        order = _order(peer.messages)
         assert order == [1, 3, 7, 4, 6, 1]
         # The deltas went as codex's own frames: 1 and 3 in one write (joined across the
         # dropped one); whatever the text sink takes (the request, the malformed text)
@@ -220,9 +227,26 @@ async def test_frames_the_client_cannot_take_are_delivered_as_messages_in_order(
     async with anyio.create_task_group() as tg:
         session = await _open(path, peer, attempts=2, tg=tg)
         await peer.call(session, "burst", {"texts": BURST})
-        order = [m["params"]["n"] if "params" in m and "n" in m["params"] else m.get("id") for m in peer.messages]
+        order = _order(peer.messages)
         # The opted-out notification was dropped by its fate, as deliver() would.
         assert order == [1, 3, 7, 4, 6, 1] and peer.writes == []
+        await session.aclose()
+        tg.cancel_scope.cancel()
+
+
+async def test_a_peer_without_a_frame_writer_gets_every_message_parsed(
+    scripted: tuple[ScriptedServer, Path],
+) -> None:
+    _, path = scripted
+    peer = FramePeer(opted_out=("noisy/event",))
+    peer.takes_frames = False  # a stdio client, or a remote-control stream
+    async with anyio.create_task_group() as tg:
+        session = await _open(path, peer, attempts=2, tg=tg)
+        await peer.call(session, "burst", {"texts": BURST})
+        order = _order(peer.messages)
+        # No frame was looked at: FakePeer's deliver_nowait keeps even the opted-out one
+        # (the processor's own rules drop it; not the session's job).
+        assert order == [1, 2, 3, 7, 4, 6, 1] and peer.writes == []
         await session.aclose()
         tg.cancel_scope.cancel()
 

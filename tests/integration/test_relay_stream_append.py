@@ -1,36 +1,55 @@
-"""One Redis command appends a batch of stream entries (appserver.relay.cluster_host._APPEND),
-on a real redis-server: each frame one entry, in order, its last field whole, tabs and all."""
+"""A node's writer into a host's Redis stream (appserver.relay.cluster_host.StreamWriter),
+on a real redis-server: what is queued is appended in order as entries of up to
+RELAY_CLUSTER_WRITE_BATCH, every field whole (tabs and all), each item's ``done`` called once
+Redis has it."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+from typing import Any, cast
+
+import anyio
 import pytest
+from prometheus_client import CollectorRegistry, Counter
 from redis import asyncio as aioredis
 
-from appserver.relay.cluster_host import _APPEND, append_row
+from appserver import limits
+from appserver.relay.cluster_host import StreamWriter
+from appserver.relay.up_batches import pack, rows
 
 pytestmark = pytest.mark.anyio
 
 
-async def test_a_batch_becomes_one_entry_per_frame_in_order(redis_url: str) -> None:
+async def test_queued_frames_become_entries_of_the_write_batch_in_order(redis_url: str) -> None:
     client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    counter = Counter("written", "", registry=CollectorRegistry())
+    node = SimpleNamespace(client=client, metrics=SimpleNamespace(redis_errors=counter, forwarded_to={"to_host": counter}))
+    key = "append-test:up:srv_1"
+    frames = [("m", "client_1", "stream_1", n, f'{{"id":{n},"p":"é\\t"}}') for n in range(70)]
     try:
-        key = "append-test:up:srv_1"
         await client.delete(key)
-        frames: list[dict[str, str | int]] = [
-            {"k": "m", "c": "client_1", "s": "stream_1", "q": 0, "m": '{"id":1,\t"method":"a\\tb"}'},
-            {"k": "p", "c": "client_1", "s": "stream_1"},
-            {"s": "stream_1", "q": 7, "e": "é\t"},
-            {"e": ""},
+        writer = StreamWriter(cast(Any, node), key, 100, "to_host", 512, pack)
+        done: list[int] = []
+        all_done = anyio.Event()
+
+        def written(n: int) -> None:
+            done.append(n)
+            if len(done) == len(frames):
+                all_done.set()
+
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(writer.run)
+            for frame in frames:
+                assert writer.put(frame, lambda n=frame[3]: written(n))
+            writer.urgent()
+            with anyio.fail_after(10):
+                await all_done.wait()
+            tasks.cancel_scope.cancel()
+        assert done == list(range(70))
+        stored = await client.xrange(key)
+        assert [len(rows(fields)) for _, fields in stored] == [limits.RELAY_CLUSTER_WRITE_BATCH] * 2 + [6]
+        assert [row for _, fields in stored for row in rows(fields)] == [
+            (kind, client_id, stream_id, str(seq_id), message) for kind, client_id, stream_id, seq_id, message in frames
         ]
-        script = client.register_script(_APPEND)
-        assert await script(keys=[key], args=[100, *[append_row(fields) for fields in frames]]) == 4
-        entries = await client.xrange(key)
-        assert [fields for _, fields in entries] == [
-            {name: str(value) for name, value in fields.items()} for fields in frames
-        ]
-        # Bounded like any XADD ... MAXLEN ~ (approximate: whole macro nodes are trimmed).
-        for _ in range(3):
-            await script(keys=[key], args=[100, *[append_row(frames[1])] * 200])
-        assert await client.xlen(key) < 400
     finally:
         await client.aclose()

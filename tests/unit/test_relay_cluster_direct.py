@@ -140,3 +140,19 @@ async def test_a_batch_entrys_frames_carry_their_row_as_cursor_and_a_resume_star
     assert await link._send_entry("10-0", pack([("m", CLIENT, STREAM, 4, request)])) is False
     assert link.take_direct("n2", CLIENT, STREAM, 5, request) is True
     assert frames.sent[-1]["cursor"] == "x10-0"
+
+
+@pytest.mark.anyio
+async def test_a_direct_envelope_is_exactly_what_encode_writes_with_or_without_a_cursor() -> None:
+    from appserver.remote_control.envelopes import ClientMessage
+
+    relay, cluster = node()
+    link = ClusterHostLink(cluster, relay, HostState(SERVER), cast(Any, None), "peer")
+    request = '{"id":7,"method":"model/list","params":{"a":"é"}}'
+    link.direct_envelope("n2", CLIENT, STREAM, 0, request)  # (learns the stream; not the next one)
+    link._written[(CLIENT, STREAM)] = 0
+    assert link.direct_envelope("n2", CLIENT, STREAM, 1, request) == encode(ClientMessage(CLIENT, STREAM, 1, request))
+    link._verified = "x9-0:3"
+    assert link.direct_envelope("n2", CLIENT, STREAM, 2, request) == encode(
+        ClientMessage(CLIENT, STREAM, 2, request, "x9-0:3")
+    )

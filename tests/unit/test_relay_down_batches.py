@@ -4,7 +4,6 @@ what it skips without looking at the envelopes. Sans-I/O: literal fields, no Red
 
 from __future__ import annotations
 
-from appserver.relay.cluster_host import append_row, down_entries
 from appserver.relay.down_batches import pack, unseen
 
 A = '{"type":"server_message","stream_id":"s1","seq_id":1,"message":"x\\ty"}'
@@ -58,9 +57,3 @@ def test_a_malformed_index_is_not_trusted() -> None:
     assert list(unseen(entry, lambda s, q: False)) == [A]
     assert list(unseen(entry, lambda s, q: True)) == []
 
-
-def test_the_owner_writes_a_burst_as_entries_of_the_write_batch_size() -> None:
-    queued: list[dict[str, str | int]] = [{"s": "s1", "q": n, "e": B} for n in range(70)]
-    rows = down_entries(queued)
-    assert len(rows) == 3  # 32 + 32 + 6
-    assert rows[0] == append_row(pack(queued[:32])) and rows[2] == append_row(pack(queued[64:]))

@@ -4,7 +4,6 @@ alone, and the cursors that name a frame inside an entry. Sans-I/O: literal fiel
 
 from __future__ import annotations
 
-from appserver.relay.cluster_host import append_row, up_entries
 from appserver.relay.up_batches import all_written, before, cursor_of, pack, position_of, rows
 
 REQUEST = '{"id":1,"method":"x","params":{"text":"a\\tb"}}'
@@ -41,13 +40,6 @@ def test_a_single_frame_entry_of_an_older_node_is_read_as_before() -> None:
     old = {"k": "m", "c": "c1", "s": "s1", "q": "4", "m": REQUEST}
     assert rows(old) == [("m", "c1", "s1", "4", REQUEST)]
     assert all_written(old, lambda client_id, stream_id, seq_id: True) is False
-
-
-def test_a_burst_becomes_entries_of_at_most_32_frames_for_one_append() -> None:
-    queued = [("m", "c1", "s1", n, "{}") for n in range(70)]
-    appended = up_entries(queued)
-    assert len(appended) == 3
-    assert appended[0] == append_row(pack(queued[:32]))
 
 
 def test_a_cursor_names_an_entry_or_a_row_inside_one() -> None:

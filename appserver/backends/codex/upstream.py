@@ -197,8 +197,11 @@ class UpstreamSession:
         self._run: list[jsonrpc.Message] = []
         ws.set_text_sink(self._from_codex_now, self._read_done)
         #: The peer writes codex's frames verbatim (a WebSocket client), or None; it is
-        #: told when each read is over.
+        #: told when each read is over. A peer without a frame writer (stdio, remote
+        #: control's streams) gets every message parsed, without a look at its frame first.
         self._pass_answer_frame = getattr(peer, "pass_answer_frame", None)
+        if not getattr(peer, "takes_frames", False):
+            self._pass_answer_frame = None
         self._notification_frame_fate = getattr(peer, "notification_frame_fate", None)
         self._pass_notification_frames = getattr(peer, "pass_notification_frames", None)
         self._peer_read_done: Callable[[], None] | None = None
