@@ -59,6 +59,7 @@ from appserver.remote_control.envelopes import (
     ServerEnvelope,
     ServerMessage,
     ServerMessageChunk,
+    ack_head,
     encode,
     parse_server_envelope,
     server_message_ending,
@@ -119,6 +120,10 @@ class HostLink:
         #: consecutive, of one stream; delivered together at the end of the read, or before
         #: anything else is handled (:meth:`_deliver_run`).
         self._run: list[str] = []
+        #: The run's stream, and the number of its next message. Kept after the run is
+        #: delivered at the end of a read, until any other envelope is handled
+        #: (:meth:`_end_run`): the stream's next message, in the next read (the next
+        #: round trip's answer), is then known by its frame's end alone.
         self._run_stream: ControllerStream | None = None
         self._run_next = -1
         #: How the frame of the run's next message must end (:func:`server_message_ending`).
@@ -171,7 +176,8 @@ class HostLink:
         self._acks_due = 0
         self.relay.metrics.sent("ack").inc(len(acks))
         return [
-            encode(Ack(client_id, stream_id, seq_id, segment))
+            f"{ack_head(client_id, stream_id)}{seq_id}}}" if segment is None
+            else encode(Ack(client_id, stream_id, seq_id, segment))
             for (client_id, stream_id), (seq_id, segment) in acks.items()
         ]
 
@@ -307,19 +313,21 @@ class HostLink:
         ``unknown``, anything once the link is closed)."""
         if self.closed:
             return False
-        if self._run_stream is not None:
+        stream = self._run_stream
+        if stream is not None:
             message = split_server_message_ending(text, self._run_expected)
-            if message is not None:  # the run's next message: new by its number
+            # The run's next message, new by its number; in a later read, of a stream
+            # that has not ended meanwhile.
+            if message is not None and (self._run or self.relay.streams.get(stream.stream_id) is stream):
                 self._run.append(message)
                 self._run_next = seq_id = self._run_next + 1
-                stream = self._run_stream
                 self._run_expected = server_message_ending(stream.client_id, stream.stream_id, seq_id)
                 return True
         split = split_server_message(text)
         if split is not None:
             # Our host's streamed message (the shape checked whole): forwarded as sliced.
             client_id, stream_id, seq_id, message = split
-            self._deliver_run()
+            self._end_run()
             stream = self._stream(client_id, stream_id)
             if stream is None:
                 return False
@@ -334,7 +342,7 @@ class HostLink:
             self._run_next = seq_id + 1
             self._run_expected = server_message_ending(client_id, stream_id, seq_id + 1)
             return True
-        self._deliver_run()
+        self._end_run()
         try:
             envelope = parse_server_envelope(text)
         except EnvelopeError:
@@ -362,16 +370,19 @@ class HostLink:
         assert stream is not None
         last = self._run_next - 1
         self._run = []
-        self._run_stream = None
-        self._run_next = -1
         key = (stream.client_id, stream.stream_id)
         self.state.replay.accept_at(key, (last, math.inf))
         self._received_messages.inc(len(run))
         self._ack_at(key, last, None, len(run))
         stream.to_controller_many(run)
 
-    async def handle(self, text: str) -> None:
+    def _end_run(self) -> None:
+        """Another envelope is handled: the run is delivered and its stream forgotten."""
         self._deliver_run()
+        self._run_stream = None
+
+    async def handle(self, text: str) -> None:
+        self._end_run()
         envelope = self._parse(text)
         if envelope is None:
             return
@@ -472,7 +483,7 @@ class HostLink:
             self._stop()
 
     def _stop(self) -> None:
-        self._deliver_run()
+        self._end_run()
         self.closed = True
         if self._ack_timer is not None:
             self._ack_timer.cancel()

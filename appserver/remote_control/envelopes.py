@@ -47,6 +47,7 @@ __all__ = [
     "Ping",
     "Pong",
     "PongStatus",
+    "ack_head",
     "ServerEnvelope",
     "ServerMessage",
     "ServerMessageChunk",
@@ -247,6 +248,14 @@ def server_message_affixes(client_id: str, stream_id: str) -> tuple[bytes, bytes
     keeps them per stream and builds each streamed envelope by concatenation alone."""
     tail = _tail(client_id, stream_id, 0, None)
     return _SERVER_MESSAGE_HEAD, tail[: -len("0}")].encode()
+
+
+@functools.lru_cache(maxsize=limits.RC_ENCODED_IDS_CACHED)
+def ack_head(client_id: str, stream_id: str) -> str:
+    """A stream's ``ack`` up to its ``seq_id``: ``ack_head(c, s) + str(seq_id) + "}"`` is
+    :func:`encode` of ``Ack(c, s, seq_id)`` (the relay acks the same few streams all the
+    time: built once each)."""
+    return '{"type":"ack"' + _tail(client_id, stream_id, 0, None)[: -len("0}")]
 
 
 _CLIENT_MESSAGE_HEAD = '{"type":"client_message","message":'

@@ -412,9 +412,20 @@ class HostLink:
         answer with nothing queued before it goes out now; ``False`` (nothing done) while
         the replay window is full or the stream writer holds messages taken from the queue,
         so that it queues behind them."""
-        if self.buffer.full or stream.pending:
+        buffer = self.buffer
+        if buffer.full or stream.pending:
             return False
-        self._sequence(stream, [text], now=True)
+        head, tail = stream.affixes
+        data = text.encode()
+        if len(head) + len(data) + len(tail) + 21 > limits.RC_MAX_ENVELOPE_BYTES:
+            self._sequence(stream, [text], now=True)  # (maybe chunked)
+            return True
+        # _sequence of one whole message, inline: the round trip's path.
+        client_id, stream_id = stream.client_id, stream.stream_id
+        seq_id = self._seq.take(client_id, stream_id, 1)
+        data = b"%b%b%b%d}" % (head, data, tail, seq_id)
+        buffer.record_many((client_id, stream_id), [(seq_id, _WHOLE, data)])
+        self._emit(data)
         return True
 
     async def _stream_writer(self, stream: RemoteStream) -> None:

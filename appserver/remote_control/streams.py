@@ -138,6 +138,13 @@ class ReplayBuffer(Generic[T]):
         if not pending:
             return 0
         segment = math.inf if segment_id is None else segment_id
+        last = pending[-1]
+        if last[0] < seq_id or (last[0] == seq_id and last[1] <= segment):
+            # Everything sent on the stream is acked (a round trip's ack).
+            freed = len(pending)
+            del self._by_stream[key]
+            self._unacked -= freed
+            return freed
         freed = 0
         popleft = pending.popleft
         while pending:

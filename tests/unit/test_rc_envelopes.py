@@ -20,6 +20,7 @@ from appserver.remote_control.envelopes import (
     PongStatus,
     ServerMessage,
     ServerMessageChunk,
+    ack_head,
     client_message_affixes,
     encode,
     envelope_size,
@@ -431,3 +432,9 @@ def test_our_relays_ack_is_read_by_slicing_as_the_full_parse_reads_it(ack: Ack) 
 )
 def test_acks_of_any_other_shape_are_left_to_the_full_parse(frame: str) -> None:
     assert split_ack(frame) is None
+
+
+@pytest.mark.parametrize(("client_id", "stream_id"), [("c", "s"), ("clïent \"q\" \\", "strêam\u2028\n"), ("", "")])
+@pytest.mark.parametrize("seq_id", [0, 7, 1234567890123])
+def test_an_ack_is_its_streams_ack_head_and_number(client_id: str, stream_id: str, seq_id: int) -> None:
+    assert f"{ack_head(client_id, stream_id)}{seq_id}}}" == encode(Ack(client_id, stream_id, seq_id))

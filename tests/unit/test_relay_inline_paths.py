@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 
+from appserver.relay import host_link as host_link_module
 from appserver.relay.host_link import HostLink, HostState
 from appserver.relay.hub import RelayConfig
 from appserver.relay.metrics import RelayMetrics
@@ -243,3 +244,31 @@ async def test_a_run_settles_open_requests_and_drops_late_answers_as_one_by_one(
     assert not stream.open_requests and not stream.answered_by_relay
     assert counted(relay, "appserver_relay_host_late_answers_dropped_total") == 1
     link._stop()
+
+
+@pytest.mark.anyio  # (the ack timer needs a running loop)
+async def test_a_streams_next_message_in_a_later_read_is_known_by_its_end_until_anything_else_comes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    relay, link, _frames, stream = setup()
+    calls: list[str] = []
+    real = host_link_module.split_server_message
+    monkeypatch.setattr(host_link_module, "split_server_message", lambda text: calls.append(text) or real(text))
+    try:
+        assert take_read(link, server_message("s1", 0, '{"id":1,"result":{}}')) == [True]
+        assert take_read(link, server_message("s1", 1, '{"id":2,"result":{}}')) == [True]  # the next round trip
+        assert len(calls) == 1  # (the second by its frame's end alone)
+        # A replay of a message already delivered, or a gap, is not the next one: sliced in full.
+        assert take_read(link, server_message("s1", 1, '{"id":2,"result":{}}')) == [True]
+        assert take_read(link, server_message("s1", 3, '{"id":4,"result":{}}')) == [True]
+        assert len(calls) == 3
+        assert [f.text for f in stream.buffer.unwritten()] == [
+            '{"id":1,"result":{}}', '{"id":2,"result":{}}', '{"id":4,"result":{}}',
+        ]
+        assert link.state.replay.seen("c1", "s1") == (3, math.inf)
+        # The stream ended between two reads: its next message is the reader's (host told).
+        relay.streams.pop("s1")
+        assert take_read(link, server_message("s1", 4, '{"id":5,"result":{}}')) == [False]
+        assert stream.buffer.last == 3
+    finally:
+        link._stop()
