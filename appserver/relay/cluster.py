@@ -532,15 +532,15 @@ class Cluster:
 
     # --- the direct path (appserver.relay.peers) -----------------------------------------
 
-    def direct_down(self, link: ClusterHostLink, envelope: ServerMessage, text: str) -> bool:
+    def direct_down(self, link: ClusterHostLink, client_id: str, stream_id: str, seq_id: int, message: str) -> bool:
         """A host message, straight to the node holding its stream (ahead of the down
         stream); whether it went."""
-        origin = link.origins.get((envelope.client_id, envelope.stream_id))
+        origin = link.origins.get((client_id, stream_id))
         if origin == self.node_id:
-            return self.take_direct_down(link.server_id, envelope)
-        return origin is not None and self.peers.send(origin, frame_message(
-            link.server_id, envelope.client_id, envelope.stream_id, envelope.seq_id, envelope.message
-        ))
+            return self._take_direct_message(link.server_id, client_id, stream_id, seq_id, message)
+        return origin is not None and self.peers.send(
+            origin, frame_message(link.server_id, client_id, stream_id, seq_id, message)
+        )
 
     def take_direct_down(self, server_id: str, envelope: ServerMessage) -> bool:
         """Used only when it is the stream's next envelope; otherwise the down stream brings

@@ -14,8 +14,7 @@ import logging
 from collections import deque
 from collections.abc import Callable
 from dataclasses import replace
-from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 from redis import exceptions as redis_errors
@@ -87,7 +86,7 @@ class ClusterHostLink(UpThroughRedis, HostLink):
         #: Where the up stream resumes: after this entry, or inside it after this row.
         self._start: tuple[str, int | None] = ("0-0", None)
         self._down = StreamWriter(cluster, cluster.key("down", self.server_id), cluster._down_len, "to_controllers",
-                                  limits.RELAY_CLUSTER_WRITE_BATCH, down_batches.pack)
+                                  limits.RELAY_CLUSTER_WRITE_BATCH, down_batches.pack, self._acked_in_redis)
         #: Per controller stream, the last seq_id written to the host on this link: a direct
         #: frame is used only when it is the next one, and the up stream's copy of a frame
         #: already written is skipped.
@@ -126,37 +125,65 @@ class ClusterHostLink(UpThroughRedis, HostLink):
         return True
 
     def _take(self, text: str) -> None:
-        envelope: ServerEnvelope | None
+        # Acked once Redis has it (:meth:`_acked_in_redis`): a host whose envelopes cannot
+        # be passed on stalls at its unacked bound (128) instead of losing them; a full
+        # queue closes the link (the host reconnects and replays what was not acked).
         split = split_server_message(text)
         if split is not None:
             # Our host's message, found by slicing (as on one node, host_link.py): the
             # message goes on as the host wrote it, not parsed and written again.
             self._received_messages.inc()
-            envelope = ServerMessage(*split)
         else:
             envelope = self._parse(text)
             if envelope is None:
                 return
-        # Acked once Redis has it: a host whose envelopes cannot be passed on stalls at its
-        # unacked bound (128) instead of losing them; a full queue closes the link (the
-        # host reconnects and replays what was not acked).
-        fields: dict[str, str | int]
-        done: Callable[[], None]
-        if isinstance(envelope, ServerMessage) and "\t" not in envelope.stream_id:
-            # Lets followers skip what the direct path brought without parsing it again.
-            # (The relay's stream ids never hold a tab; a host's made-up one is just parsed.)
-            fields = {"s": envelope.stream_id, "q": envelope.seq_id, "e": text}
-            done = partial(self._ack_at, (envelope.client_id, envelope.stream_id), envelope.seq_id, None)
-        else:
-            fields = {"e": text}
-            done = partial(self._ack, envelope)
-        if not self._down.put(fields, done):
-            log.warning("host %s: its envelopes cannot be passed on; closing its link", self.server_id)
-            self.relay.spawn(self.close(1011, strings.RELAY_STORE_UNAVAILABLE))
-            self.closed = True
-            return
-        if not (isinstance(envelope, ServerMessage) and self.cluster.direct_down(self, envelope, text)):
+            if not isinstance(envelope, ServerMessage):
+                if self._queue_down({"e": text}, envelope):
+                    self._down.urgent()
+                return
+            split = (envelope.client_id, envelope.stream_id, envelope.seq_id, envelope.message)
+        client_id, stream_id, seq_id, message = split
+        # Its stream and seq_id let followers skip it without parsing it again. (The relay's
+        # stream ids never hold a tab; a host's made-up one is just parsed.)
+        queued = (
+            self._queue_down({"s": stream_id, "q": seq_id, "e": text}, (client_id, stream_id, seq_id))
+            if "\t" not in stream_id else self._queue_down({"e": text}, ServerMessage(*split))
+        )
+        if queued and not self.cluster.direct_down(self, client_id, stream_id, seq_id, message):
             self._down.urgent()
+
+    def _queue_down(self, fields: dict[str, str | int], acked: tuple[str, str, int] | ServerEnvelope) -> bool:
+        if self._down.put(fields, acked):
+            return True
+        log.warning("host %s: its envelopes cannot be passed on; closing its link", self.server_id)
+        self.relay.spawn(self.close(1011, strings.RELAY_STORE_UNAVAILABLE))
+        self.closed = True
+        return False
+
+    def _acked_in_redis(self, written: list[tuple[str, str, int] | ServerEnvelope]) -> None:
+        """Envelopes Redis has now, in the order the host sent them: acked, each run of one
+        stream's messages as one ack."""
+        key: tuple[str, str] | None = None
+        seq_id = count = 0
+        for item in written:
+            if type(item) is tuple:
+                client_id, stream_id, item_seq = item
+                if count and key is not None and (key[0] != client_id or key[1] != stream_id):
+                    self._ack_at(key, seq_id, None, count)
+                    count = 0
+                if count == 0:
+                    key = (client_id, stream_id)
+                seq_id = item_seq
+                count += 1
+            else:
+                if count:
+                    assert key is not None
+                    self._ack_at(key, seq_id, None, count)
+                    count = 0
+                self._ack(cast(Any, item))
+        if count:
+            assert key is not None
+            self._ack_at(key, seq_id, None, count)
 
     async def redeliver(self, cursor_header: str | None) -> None:
         """Before the link takes traffic: where the up stream resumes for this host (right
@@ -405,15 +432,18 @@ class StreamWriter:
     def __init__(
         self, cluster: Cluster, key: str, maxlen: int, direction: str, batch: int,
         entry: Callable[[list[Any]], dict[str, str]],
+        written: Callable[[list[Any]], None] | None = None,
     ) -> None:
         self.cluster = cluster
         self.key = key
         self.maxlen = maxlen
         self.direction = direction
         self.batch = batch
-        #: The stream entry for up to RELAY_CLUSTER_WRITE_BATCH of what was queued.
+        #: The stream entry for up to RELAY_CLUSTER_WRITE_BATCH of what was queued...
         self.entry = entry
-        self._pending: deque[tuple[Any, Callable[[], None] | None]] = deque()
+        #: ...and what is told, once Redis has them, the ``done`` values :meth:`put` was given.
+        self.written = written
+        self._pending: deque[tuple[Any, Any]] = deque()
         self._wake = anyio.Event()
         #: ``_wake`` is set (a flag: a put then costs no Event call).
         self._woken = False
@@ -424,7 +454,7 @@ class StreamWriter:
     def __repr__(self) -> str:
         return f"<Writer {self.key} pending={len(self._pending)}{' failing' if self.failing else ''}>"
 
-    def put(self, fields: Any, done: Callable[[], None] | None = None) -> bool:
+    def put(self, fields: Any, done: Any = None) -> bool:
         if len(self._pending) >= limits.RELAY_CLUSTER_WRITE_QUEUE:
             return False
         self._pending.append((fields, done))
@@ -469,9 +499,8 @@ class StreamWriter:
                     self._pending.popleft()
                 due -= count
                 metrics.forwarded_to[self.direction].inc(count)
-                for _, done in batch:
-                    if done is not None:
-                        done()
+                if self.written is not None:
+                    self.written([done for _, done in batch])
                 if due == 0 and (len(self._pending) >= self.batch or self._urgent.is_set()):
                     # Enough came meanwhile for a full batch (or something urgent): on at once.
                     # Fewer wait for the next batch, as the first one did (not an entry each).

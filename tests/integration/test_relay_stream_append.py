@@ -1,7 +1,7 @@
 """A node's writer into a host's Redis stream (appserver.relay.cluster_host.StreamWriter),
 on a real redis-server: what is queued is appended in order as entries of up to
-RELAY_CLUSTER_WRITE_BATCH, every field whole (tabs and all), each item's ``done`` called once
-Redis has it."""
+RELAY_CLUSTER_WRITE_BATCH, every field whole (tabs and all), the ``done`` values told once
+Redis has their entry."""
 
 from __future__ import annotations
 
@@ -28,19 +28,20 @@ async def test_queued_frames_become_entries_of_the_write_batch_in_order(redis_ur
     frames = [("m", "client_1", "stream_1", n, f'{{"id":{n},"p":"é\\t"}}') for n in range(70)]
     try:
         await client.delete(key)
-        writer = StreamWriter(cast(Any, node), key, 100, "to_host", 512, pack)
         done: list[int] = []
         all_done = anyio.Event()
 
-        def written(n: int) -> None:
-            done.append(n)
+        def written(numbers: list[int]) -> None:
+            done.extend(numbers)
             if len(done) == len(frames):
                 all_done.set()
+
+        writer = StreamWriter(cast(Any, node), key, 100, "to_host", 512, pack, written)
 
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(writer.run)
             for frame in frames:
-                assert writer.put(frame, lambda n=frame[3]: written(n))
+                assert writer.put(frame, frame[3])
             writer.urgent()
             with anyio.fail_after(10):
                 await all_done.wait()

@@ -156,3 +156,17 @@ async def test_a_direct_envelope_is_exactly_what_encode_writes_with_or_without_a
     assert link.direct_envelope("n2", CLIENT, STREAM, 2, request) == encode(
         ClientMessage(CLIENT, STREAM, 2, request, "x9-0:3")
     )
+
+
+@pytest.mark.anyio
+async def test_envelopes_redis_has_are_acked_a_run_of_one_streams_messages_at_a_time() -> None:
+    from appserver.remote_control.envelopes import Pong, PongStatus
+
+    relay, cluster = node()
+    link = ClusterHostLink(cluster, relay, HostState(SERVER), cast(Any, None), "peer")
+    acked: list[tuple[tuple[str, str], int, int | None, int]] = []
+    link._ack_at = lambda key, seq_id, segment, count=1: acked.append((key, seq_id, segment, count))  # type: ignore[method-assign]
+    pong = Pong("c", "s2", 4, PongStatus.ACTIVE)
+    link._acked_in_redis([("c", "s1", 1), ("c", "s1", 2), ("c", "s2", 3), pong, ("c", "s1", 3)])
+    assert acked == [(("c", "s1"), 2, None, 2), (("c", "s2"), 3, None, 1), (("c", "s2"), 4, None, 1),
+                     (("c", "s1"), 3, None, 1)]
