@@ -375,8 +375,12 @@ RELAY_HOST_MAX_FRAME_BYTES = 1024 * 1024
 #: Largest WebSocket frame (one JSON-RPC message) from a controller.
 RELAY_CONTROLLER_MAX_FRAME_BYTES = 16 * 1024 * 1024
 
-#: Acks to a host: written with the next envelope the relay sends it, or on their own once
-#: this many host envelopes are due (well below the host's stall at RC_MAX_UNACKED = 128)...
+#: Acks to a host: written with the next envelope the relay sends it once this many host
+#: envelopes are due (fewer would make the host read and apply an ack frame on every round
+#: trip, for a replay buffer a few entries shorter)...
+RELAY_ACK_RIDE = 32
+#: ...or on their own once this many are due (well below the host's stall at
+#: RC_MAX_UNACKED = 128)...
 RELAY_ACK_EVERY = 96
 #: ...or this many seconds after the first one that is due (a quiet link: the host frees
 #: its replay buffer soon anyway; one write per interval, not one per envelope).

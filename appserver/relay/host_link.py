@@ -9,8 +9,8 @@ the old one.
 On the link, using the shared wire modules (:mod:`appserver.remote_control`):
 
 * every server envelope received is acked, coalesced per stream to the newest position:
-  the acks due ride along with the next envelope the relay writes to the host (same
-  socket write), and are otherwise written on their own once ``RELAY_ACK_EVERY``
+  once ``RELAY_ACK_RIDE`` are due they ride along with the next envelope the relay writes
+  to the host (same socket write), and they are written on their own once ``RELAY_ACK_EVERY``
   envelopes are due (after the frames already read are handled: the host stalls at 128
   unacked) or ``RELAY_ACK_DELAY`` after the first one;
 * envelopes to the host are written without waiting (several in one socket write when
@@ -153,11 +153,14 @@ class HostLink:
         return True
 
     def _write(self, text: str | None) -> bool:
-        """One socket write: the acks due, then ``text``; False once the link is gone."""
+        """One socket write: the acks due (with ``text``: once ``RELAY_ACK_RIDE`` are), then
+        ``text``; False once the link is gone."""
         if self.closed:
             return False
-        texts = self._take_acks()
-        if text is not None:
+        if text is None:
+            texts = self._take_acks()
+        else:
+            texts = self._take_acks() if self._acks_due >= limits.RELAY_ACK_RIDE else []
             texts.append(text)
         if not texts:
             return True

@@ -1,6 +1,6 @@
 """The relay's acks to a host (appserver.relay.host_link): coalesced per stream, riding
-with the next envelope written to the host, else on their own after RELAY_ACK_EVERY
-envelopes or RELAY_ACK_DELAY. A fake frame writer records each socket write."""
+with the next envelope written to the host once RELAY_ACK_RIDE are due, on their own after
+RELAY_ACK_EVERY envelopes or RELAY_ACK_DELAY. A fake frame writer records each socket write."""
 
 from __future__ import annotations
 
@@ -43,18 +43,23 @@ def ack(stream: str, seq_id: int, segment: int | None = None) -> str:
 
 
 @pytest.mark.anyio
-async def test_acks_ride_with_the_next_envelope_written_to_the_host() -> None:
+async def test_acks_ride_with_the_next_envelope_written_to_the_host_once_enough_are_due() -> None:
     link, frames = make_link()
     for seq_id in (1, 2, 3):
         link._ack(ServerMessage("c", "s", seq_id, "{}"))
     link._ack(Pong("c", "t", 1, PongStatus.ACTIVE))
+    assert await link._send('{"type":"ping"}', "ping")  # a round trip's request: no ack frame yet
+    assert frames.writes == [['{"type":"ping"}']]
+    for seq_id in range(4, limits.RELAY_ACK_RIDE - 1):  # (4 due already; the chunk below)
+        link._ack(ServerMessage("c", "s", seq_id, "{}"))
     link._ack(ServerMessageChunk("c", "u", 4, 1, 3, 10, "e30="))
-    assert frames.writes == []
+    assert link._acks_due == limits.RELAY_ACK_RIDE
     assert await link._send('{"type":"ping"}', "ping")
-    assert frames.writes == [[ack("s", 3), ack("t", 1), ack("u", 4, 1), '{"type":"ping"}']]
+    rode = [ack("s", limits.RELAY_ACK_RIDE - 2), ack("t", 1), ack("u", 4, 1), '{"type":"ping"}']
+    assert frames.writes == [['{"type":"ping"}'], rode]
     assert not link._acks  # nothing left due (the timer then finds nothing to write)
     assert await link._send('{"type":"ping"}', "ping")
-    assert frames.writes[1] == ['{"type":"ping"}']
+    assert frames.writes[2] == ['{"type":"ping"}']
 
 
 @pytest.mark.anyio
