@@ -58,6 +58,8 @@ class ControllerSocket:
         self._wanted = anyio.Event()
         self._flush_soon = False  # a write is scheduled for the end of this loop iteration
         self.closed = False
+        # Kept: in CPython 3.11 each asyncio.get_running_loop() is a getpid system call.
+        self._loop = asyncio.get_running_loop()
 
     def __repr__(self) -> str:
         return f"<ControllerSocket {self.stream.client_id}/{self.stream.stream_id} from {self.peer}>"
@@ -71,7 +73,7 @@ class ControllerSocket:
             self._wanted.set()
             return
         self._flush_soon = True
-        asyncio.get_running_loop().call_soon(self._flush_now)
+        self._loop.call_soon(self._flush_now)
 
     def _flush_now(self) -> None:
         self._flush_soon = False

@@ -185,6 +185,9 @@ class HostLink:
         #: Writes one envelope on the socket now, or says it cannot without waiting.
         self._write_now: Callable[[bytes], bool] = _cannot_write_now
         self._wrote_now = False  # an envelope went out directly in this loop iteration
+        #: The running loop, looked up once (in CPython 3.11 each
+        #: ``asyncio.get_running_loop()`` is a getpid system call).
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._cursor: str | None = None
         self._tg: TaskGroup | None = None
         service.drop_link = self._abort
@@ -322,7 +325,10 @@ class HostLink:
         out = self._out
         if fire and not out and not self._wrote_now and self._write_now(data):
             self._wrote_now = True
-            asyncio.get_running_loop().call_soon(self._rearm_write_now)
+            loop = self._loop
+            if loop is None:
+                loop = self._loop = asyncio.get_running_loop()
+            loop.call_soon(self._rearm_write_now)
             return
         out.append(data)
         if fire:
