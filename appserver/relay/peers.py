@@ -109,6 +109,7 @@ class Peers:
         self.url: str | None = None
         self._peers: dict[str, _Peer] = {}
         self._tasks: anyio.abc.TaskGroup | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._advertised = anyio.Event()
         #: Set once the cluster's secret is known: from then on :meth:`send` dials peers.
         self.ready = anyio.Event()
@@ -130,6 +131,8 @@ class Peers:
                     self.secret = await self.client.get(key)
                 except (OSError, redis_errors.RedisError):
                     await anyio.sleep(limits.RELAY_CLUSTER_RETRY)
+            # Kept, not looked up per batch (in CPython 3.11 each lookup is a getpid call).
+            self._loop = asyncio.get_running_loop()
             self._tasks = tasks
             self.ready.set()
             tasks.start_soon(self._advertise)
@@ -171,7 +174,8 @@ class Peers:
         peer.queue.append(frame)
         if not peer.flush_due:
             peer.flush_due = True
-            asyncio.get_running_loop().call_soon(self._flush, peer)
+            assert self._loop is not None  # (set with _tasks, before any peer exists)
+            self._loop.call_soon(self._flush, peer)
         return True
 
     @staticmethod
