@@ -60,7 +60,7 @@ from appserver.relay import down_batches, up_batches
 from appserver.relay.cluster_host import REDIS_FAILED, ClusterHostLink, StreamWriter, UpThroughRedis
 from appserver.relay.lease import Lease, Leases
 from appserver.relay.peers import PATH as PEER_PATH
-from appserver.relay.peers import Peers, frame_message, frame_up, parse_frame
+from appserver.relay.peers import Peers, fits, frame_message, frame_up, parse_frame
 from appserver.remote_control.chunks import ChunkError, Reassembler
 from appserver.remote_control.envelopes import (
     EnvelopeError,
@@ -406,7 +406,7 @@ class Cluster:
             direct = False
         elif isinstance(link, ClusterHostLink):
             direct = link.take_direct(self.node_id, stream.client_id, stream.stream_id, seq_id, text)
-        elif isinstance(link, RemoteLink):
+        elif isinstance(link, RemoteLink) and fits(text):
             direct = self.peers.send(
                 link.owner, frame_up(self.node_id, server_id, stream.client_id, stream.stream_id, seq_id, text)
             )
@@ -538,7 +538,7 @@ class Cluster:
         origin = link.origins.get((client_id, stream_id))
         if origin == self.node_id:
             return self._take_direct_message(link.server_id, client_id, stream_id, seq_id, message)
-        return origin is not None and self.peers.send(
+        return origin is not None and fits(message) and self.peers.send(
             origin, frame_message(link.server_id, client_id, stream_id, seq_id, message)
         )
 

@@ -7,7 +7,7 @@ path (:mod:`appserver.relay.peers`) skips a whole batch it already had without l
 its envelopes. Fields of a batch entry:
 
 * ``b``: the envelopes in the order the host sent them, each ``<length>:<row>`` (lengths in
-  characters, as a batch between nodes: :func:`appserver.relay.peers.unbatch`); a row is
+  characters: :func:`appserver.relay.peers.batch`); a row is
   ``<stream_id><TAB><seq_id><TAB><envelope>`` for a whole host message and
   ``<TAB><TAB><envelope>`` for any other envelope (a chunk, a pong, a message whose stream
   id holds a tab);

@@ -23,13 +23,15 @@ stream, and drops the streams' copy of what it already used (cluster.py says how
   to a task that waits for room. The outgoing socket is a ``websockets`` client (its
   sans-I/O framing writes without waiting); the incoming one is the relay's aiohttp server.
 
-Frames are text: ``u\\t<from node>\\t<server>\\t<client>\\t<stream>\\t<seq_id>\\t<message>`` (a
-controller message for the host's owner) and ``m\\t<server>\\t<client>\\t<stream>\\t<seq_id>\\t<message>``
-(a host's ``server_message``, already parsed by the owner, for the node holding its stream:
-that node parses no JSON); ids never contain a tab (a frame whose fields do not line up
-is not used, and the streams carry its message). One WebSocket message carries every
-frame queued when it was written (a batch: ``<length>:<frame>`` repeated, lengths in
-characters), so a burst costs one write, not one per frame.
+Frames are text, fields separated by U+001F: ``u <from node> <server> <client> <stream>
+<seq_id> <message>`` (a controller message for the host's owner) and ``m <server> <client>
+<stream> <seq_id> <message>`` (a host's ``server_message``, already sliced by the owner, for
+the node holding its stream: that node parses no JSON). One WebSocket message carries every
+frame queued when it was written, separated by U+001E (a batch), so a burst costs one
+write, not one per frame, and the receiving node splits it with two ``str.split`` calls.
+No JSON text holds those two control characters (not even as whitespace) and ids are
+base64url: a message that does hold one is not sent this way (:func:`fits`; the streams
+carry it), and a frame whose fields do not line up is not used.
 """
 
 from __future__ import annotations
@@ -180,7 +182,7 @@ class Peers:
         queue, ws = peer.queue, peer.ws
         while queue and ws is not None:
             count = min(len(queue), limits.RELAY_CLUSTER_READ_BATCH)
-            if not write_now(ws, batch(_first(queue, count))):
+            if not write_now(ws, FRAME.join(_first(queue, count))):
                 if ws.state is State.OPEN and not ws.transport.is_closing():
                     peer.blocked.set()  # backpressure: the peer's task writes once there is room
                 else:
@@ -260,10 +262,10 @@ class Peers:
             heartbeat=limits.RELAY_CONTROLLER_HEARTBEAT,
         )
         await ws.prepare(request)
-        ws.set_text_sink(lambda text: self.take_frames(unbatch(text)))
+        ws.set_text_sink(lambda text: self.take_frames(frames_of(text)))
         async for msg in ws:
             if msg.type is WSMsgType.TEXT:
-                await self.on_frames(unbatch(msg.data))
+                await self.on_frames(frames_of(msg.data))
             elif msg.type is not WSMsgType.BINARY:
                 break
             ws.message_taken()
@@ -278,21 +280,39 @@ def _first(queue: deque[str], count: int) -> list[str]:
     return [queue[i] for i in range(count)] if count < len(queue) else list(queue)
 
 
+#: Between a frame's fields, and between a batch's frames (control characters no JSON
+#: text holds).
+FIELD = "\x1f"
+FRAME = "\x1e"
+
+
+def fits(message: str) -> bool:
+    """``message`` can go in a frame (it holds neither separator)."""
+    return FIELD not in message and FRAME not in message
+
+
 def frame_up(node_id: str, server_id: str, client_id: str, stream_id: str, seq_id: int, text: str) -> str:
-    return f"u\t{node_id}\t{server_id}\t{client_id}\t{stream_id}\t{seq_id}\t{text}"
+    return f"u\x1f{node_id}\x1f{server_id}\x1f{client_id}\x1f{stream_id}\x1f{seq_id}\x1f{text}"
 
 
 def frame_message(server_id: str, client_id: str, stream_id: str, seq_id: int, message: str) -> str:
-    return f"m\t{server_id}\t{client_id}\t{stream_id}\t{seq_id}\t{message}"
+    return f"m\x1f{server_id}\x1f{client_id}\x1f{stream_id}\x1f{seq_id}\x1f{message}"
+
+
+def frames_of(text: str) -> list[str]:
+    """The frames of one batch between nodes."""
+    return text.split(FRAME)
 
 
 def batch(frames: list[str]) -> str:
-    """Frames as one text: ``<length>:<frame>`` each (lengths in characters)."""
+    """Items as one text: ``<length>:<item>`` each (lengths in characters): the form of the
+    Redis streams' batch entries (:mod:`appserver.relay.down_batches`), whose items may hold
+    anything."""
     return "".join([f"{len(frame)}:{frame}" for frame in frames])
 
 
 def unbatch(text: str) -> list[str]:
-    """The frames of one batch (a malformed tail is dropped: the streams carry it)."""
+    """The items of one :func:`batch` (a malformed tail is dropped)."""
     frames = []
     at = 0
     while at < len(text):
@@ -315,15 +335,13 @@ def _is_count(text: str) -> bool:
 def parse_frame(frame: str) -> tuple[str, list[str]] | None:
     """``("u", [node, server, client, stream, seq, message])`` or ``("m", [server, client,
     stream, seq, message])``."""
-    kind = frame[:2]
-    if kind == "u\t":
-        parts = frame[2:].split("\t", 5)
+    parts = frame.split(FIELD)
+    kind = parts[0]
+    if kind == "m":
         if len(parts) == 6 and _is_count(parts[4]):
-            return "u", parts
-    elif kind == "m\t":
-        parts = frame[2:].split("\t", 4)
-        if len(parts) == 5 and _is_count(parts[3]):
-            return "m", parts
+            return "m", parts[1:]
+    elif kind == "u" and len(parts) == 7 and _is_count(parts[5]):
+        return "u", parts[1:]
     return None
 
 

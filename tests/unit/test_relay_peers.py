@@ -2,33 +2,56 @@
 
 from __future__ import annotations
 
-from appserver.relay.peers import advertised, frame_message, frame_up, parse_frame, unbatch
+from appserver.relay.peers import (
+    FRAME,
+    advertised,
+    batch,
+    fits,
+    frame_message,
+    frame_up,
+    frames_of,
+    parse_frame,
+    unbatch,
+)
 
 
 def test_a_controller_frame_keeps_its_message_whole_tabs_and_all() -> None:
     message = '{"id":1,\t"method":"a\\tb"}'
     frame = frame_up("n1", "srv_1", "client_1", "stream_1", 7, message)
-    assert frame == 'u\tn1\tsrv_1\tclient_1\tstream_1\t7\t{"id":1,\t"method":"a\\tb"}'
+    assert frame == 'u\x1fn1\x1fsrv_1\x1fclient_1\x1fstream_1\x1f7\x1f{"id":1,\t"method":"a\\tb"}'
     assert parse_frame(frame) == ("u", ["n1", "srv_1", "client_1", "stream_1", "7", message])
 
 
-def test_a_host_frame_carries_the_parsed_message_whole_tabs_and_all() -> None:
+def test_a_host_frame_carries_the_sliced_message_whole_tabs_and_all() -> None:
     message = '{"id":1,\t"result":"a\\tb"}'
     frame = frame_message("srv_1", "client_1", "stream_1", 2, message)
-    assert frame == 'm\tsrv_1\tclient_1\tstream_1\t2\t{"id":1,\t"result":"a\\tb"}'
+    assert frame == 'm\x1fsrv_1\x1fclient_1\x1fstream_1\x1f2\x1f{"id":1,\t"result":"a\\tb"}'
     assert parse_frame(frame) == ("m", ["srv_1", "client_1", "stream_1", "2", message])
 
 
 def test_malformed_frames_are_refused() -> None:
-    for bad in ("", "x\tsrv", "u\tn1\tsrv\tc\ts\tseven\t{}", "u\tn1\tsrv", "m\tsrv\tc\ts\tseven\t{}",
-                "m\tsrv\tc\ts", "d\tsrv\t{}", "u", "m"):
+    for bad in ("", "x\x1fsrv", "u\x1fn1\x1fsrv\x1fc\x1fs\x1fseven\x1f{}", "u\x1fn1\x1fsrv",
+                "m\x1fsrv\x1fc\x1fs\x1fseven\x1f{}", "m\x1fsrv\x1fc\x1fs", "d\x1fsrv\x1f{}", "u", "m",
+                "m\x1fsrv\x1fc\x1fs\x1f1\x1f{}\x1fmore", "m\tsrv\tc\ts\t1\t{}"):
         assert parse_frame(bad) is None, bad
 
 
 def test_a_batch_is_split_back_into_its_frames() -> None:
-    frames = ["d\tsrv\t{}", "", "u\tn\ts\tc\tst\t1\t{\"x\":\"12:34\"}", "é" * 3]
-    batch = "".join(f"{len(frame)}:{frame}" for frame in frames)
-    assert unbatch(batch) == frames
+    frames = [frame_message("srv", "c", "s", 1, '{"x":"12:34"}'), frame_up("n", "srv", "c", "s", 2, "é" * 3)]
+    assert frames_of(FRAME.join(frames)) == frames
+    assert [parse_frame(frame) for frame in frames_of(FRAME.join(frames))] == [
+        ("m", ["srv", "c", "s", "1", '{"x":"12:34"}']), ("u", ["n", "srv", "c", "s", "2", "ééé"])]
+
+
+def test_a_message_holding_a_separator_is_not_framed() -> None:
+    # No JSON text holds either (not even as whitespace); anything else goes by the streams.
+    assert fits('{"id":1,\n "result":"a\\u001e"}')
+    assert not fits('{"id":1}\x1e') and not fits('{"id":1}\x1f')
+
+
+def test_a_redis_batch_is_split_back_into_its_items() -> None:
+    items = ["d\tsrv\t{}", "", "u\tn\ts\tc\tst\t1\t{\"x\":\"12:34\"}", "é" * 3, "a\x1eb"]
+    assert unbatch(batch(items)) == items
 
 
 def test_a_damaged_batch_keeps_what_came_before_the_damage() -> None:
@@ -47,5 +70,5 @@ def test_a_node_on_a_wildcard_address_has_nothing_to_advertise() -> None:
 
 def test_counts_that_are_not_ascii_digits_are_malformed() -> None:
     assert unbatch("3:abc\u00b2:xy") == ["abc"]  # the tail's length is not a number
-    assert parse_frame("u\tn1\tsrv\tc\ts\t\u00b2\t{}") is None
-    assert parse_frame("m\tsrv\tc\ts\t\u00b2\t{}") is None
+    assert parse_frame("u\x1fn1\x1fsrv\x1fc\x1fs\x1f\u00b2\x1f{}") is None
+    assert parse_frame("m\x1fsrv\x1fc\x1fs\x1f\u00b2\x1f{}") is None
