@@ -150,6 +150,11 @@ _ID_MIN = -(2**63)
 _ID_MAX = 2**63 - 1
 
 
+def _readable_id(value: object) -> bool:
+    """An id codex reads: a string, or an integer that fits an i64 (never a bool)."""
+    return type(value) is str or (type(value) is int and _ID_MIN <= value <= _ID_MAX)  # type: ignore[operator]
+
+
 class MessageKind(enum.Enum):
     REQUEST = "request"
     NOTIFICATION = "notification"
@@ -223,7 +228,7 @@ def classify(obj: dict[str, Any]) -> MessageKind:
     has_id = "id" in obj
     if has_id:
         # Strings, and integers that fit an i64 (bool is an int subclass in Python but
-        # never a JSON-RPC id).
+        # never a JSON-RPC id): _readable_id's rule, inline (every message comes here).
         request_id = obj["id"]
         valid_id = isinstance(request_id, str) or (
             type(request_id) is int and _ID_MIN <= request_id <= _ID_MAX
@@ -382,3 +387,45 @@ def request(request_id: RequestId, method: str, params: Any = None) -> dict[str,
     if params is not None:
         msg["params"] = params
     return msg
+
+
+# --- a request's and an answer's id, read without building a message (the relay) --------
+
+
+def request_id_of(text: str) -> RequestId | None:
+    """The id of a request frame in the common shape: a JSON object read by orjson, no
+    deeper than the nesting limit could be, with a string ``method`` and an id
+    :func:`parse` accepts (a string, an integer that fits an i64). Then
+    ``parse(text)`` is a REQUEST with this id (orjson reads such an object as the
+    stdlib does: an id too long for it is no int here). ``None`` for anything else: parse
+    it in full."""
+    if text.count("{") + text.count("[") > limits.JSON_MAX_NESTING:
+        return None
+    try:
+        obj = _fast_decode(text)  # (a lone surrogate escape is refused here)
+    except _FastDecodeError:
+        return None
+    if type(obj) is not dict or type(obj.get("method")) is not str:
+        return None
+    request_id = obj.get("id")
+    return request_id if _readable_id(request_id) else None
+
+
+def answer_id_of(text: str) -> RequestId | None:
+    """The id of an answer (a response or an error) from the host, as
+    ``parse(text, strict=False)`` reads it; ``None`` for anything else. A response
+    in the common shape (a JSON object read by orjson, with ``result``, no ``method``, an
+    id that fits) costs one orjson read; anything else is parsed in full."""
+    try:
+        obj = _fast_decode(text)
+    except _FastDecodeError:
+        obj = None
+    if type(obj) is dict and "method" not in obj and "result" in obj:
+        request_id = obj.get("id")
+        if _readable_id(request_id):
+            return request_id
+    try:
+        message = parse(text, strict=False)
+    except ParseError:
+        return None
+    return message.id if message.is_answer else None

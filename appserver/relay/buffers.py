@@ -68,15 +68,22 @@ class ResumeBuffer:
         """Add a frame; evict written frames if needed; :class:`Overflow` if the bound is
         reached with unwritten frames only (nothing is changed then)."""
         size = utf8_size(text)
-        kept = self._texts
-        while kept and (len(kept) >= self.max_frames or self._bytes + size > self.max_bytes):
-            if self.last - len(kept) + 1 > self.written:  # the oldest is unwritten
-                raise Overflow
-            self._bytes -= utf8_size(kept.popleft())
-        kept.append(text)
+        if not self._make_room(size):
+            raise Overflow
+        self._texts.append(text)
         self._bytes += size
         self.last += 1
         return self.last
+
+    def _make_room(self, size: int) -> bool:
+        """Evict written frames, oldest first, until one more frame of ``size`` bytes fits
+        both bounds; ``False`` when only unwritten frames are left to evict."""
+        kept = self._texts
+        while kept and (len(kept) >= self.max_frames or self._bytes + size > self.max_bytes):
+            if self.last - len(kept) + 1 > self.written:  # the oldest is unwritten
+                return False
+            self._bytes -= utf8_size(kept.popleft())
+        return True
 
     def extend(self, texts: list[str]) -> int:
         """:meth:`append` each of ``texts``, in order, as far as the bound allows; how many
@@ -94,7 +101,6 @@ class ResumeBuffer:
             popleft = kept.popleft
             for _ in range(over):
                 held -= utf8_size(popleft())
-            evictable -= max(over, 0)
             self._bytes = held
             if held + total <= self.max_bytes or (not kept and len(texts) == 1):
                 kept.extend(texts)
@@ -103,16 +109,12 @@ class ResumeBuffer:
                 return len(texts)
         taken = 0
         for text, size in zip(texts, sizes):
-            while kept and (len(kept) >= self.max_frames or self._bytes + size > self.max_bytes):
-                if evictable <= 0:
-                    self.last += taken
-                    return taken
-                self._bytes -= utf8_size(kept.popleft())
-                evictable -= 1
+            if not self._make_room(size):
+                break
             kept.append(text)
             self._bytes += size
+            self.last += 1
             taken += 1
-        self.last += taken
         return taken
 
     def unwritten_texts(self) -> list[str]:

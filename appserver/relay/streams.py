@@ -27,8 +27,6 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import orjson
-
 from appserver import jsonrpc, limits, strings
 from appserver.relay.buffers import Overflow, ResumeBuffer
 from appserver.remote_control.envelopes import client_message_affixes
@@ -64,51 +62,6 @@ class Waiting:
     text: str
     request_id: jsonrpc.RequestId | None
     deadline: float | None  # requests only
-
-
-_ID_MIN = -(2**63)
-_ID_MAX = 2**63 - 1
-
-
-def request_id_of(text: str) -> jsonrpc.RequestId | None:
-    """The id of a request frame in the common shape: a JSON object read by orjson, no
-    deeper than the nesting limit could be, with a string ``method`` and an id
-    :func:`appserver.jsonrpc.parse` accepts (a string, an integer that fits an i64). Then
-    ``jsonrpc.parse(text)`` is a REQUEST with this id (orjson reads such an object as the
-    stdlib does: an id too long for it is no int here). ``None`` for anything else: parse
-    it in full."""
-    if text.count("{") + text.count("[") > limits.JSON_MAX_NESTING:
-        return None
-    try:
-        obj = orjson.loads(text)  # (a lone surrogate escape is refused here)
-    except orjson.JSONDecodeError:
-        return None
-    if type(obj) is not dict or type(obj.get("method")) is not str:
-        return None
-    request_id = obj.get("id")
-    if type(request_id) is str or (type(request_id) is int and _ID_MIN <= request_id <= _ID_MAX):
-        return request_id
-    return None
-
-
-def answer_id_of(text: str) -> jsonrpc.RequestId | None:
-    """The id of an answer (a response or an error) from the host, as
-    ``jsonrpc.parse(text, strict=False)`` reads it; ``None`` for anything else. A response
-    in the common shape (a JSON object read by orjson, with ``result``, no ``method``, an
-    id that fits) costs one orjson read; anything else is parsed in full."""
-    try:
-        obj = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        obj = None
-    if type(obj) is dict and "method" not in obj and "result" in obj:
-        request_id = obj.get("id")
-        if type(request_id) is str or (type(request_id) is int and _ID_MIN <= request_id <= _ID_MAX):
-            return request_id
-    try:
-        message = jsonrpc.parse(text, strict=False)
-    except jsonrpc.ParseError:
-        return None
-    return message.id if message.is_answer else None
 
 
 def relay_frame(method: str, params: dict[str, object]) -> str:
@@ -187,7 +140,7 @@ class ControllerStream:
         self.received += 1
         self.relay.metrics.controller_frames_in.inc()
         if self.initialized:
-            request_id = request_id_of(text)
+            request_id = jsonrpc.request_id_of(text)
             if request_id is not None:  # (the common case: what jsonrpc.parse would say)
                 return text, request_id
         try:
@@ -303,7 +256,7 @@ class ControllerStream:
         answered (host offline) is dropped."""
         if (self.open_requests or self.answered_by_relay) and not text.startswith('{"method"'):
             # (A frame whose first key is "method" is a request or notification: no parse.)
-            answered = answer_id_of(text)
+            answered = jsonrpc.answer_id_of(text)
             if answered is not None:
                 if self.open_requests.pop(answered, None) is None and answered in self.answered_by_relay:
                     del self.answered_by_relay[answered]

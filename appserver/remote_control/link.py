@@ -104,6 +104,9 @@ LINK_OPTIONS: dict[str, Any] = {
 
 
 _WHOLE = math.inf  # the position of a whole message among its stream's envelopes
+#: The most an envelope's ``seq_id`` and closing brace add to its affixes and message: a
+#: u64 has at most 20 digits.
+_SEQ_ID_AND_END = 21
 _payload = itemgetter(2)  # of a replay buffer entry
 
 
@@ -423,7 +426,7 @@ class HostLink:
             return False
         head, tail = stream.affixes
         data = text.encode()
-        if len(head) + len(data) + len(tail) + 21 > limits.RC_MAX_ENVELOPE_BYTES:
+        if len(head) + len(data) + len(tail) + _SEQ_ID_AND_END > limits.RC_MAX_ENVELOPE_BYTES:
             self._sequence(stream, [text], now=True)  # (maybe chunked)
             return True
         # _sequence of one whole message, inline: the round trip's path.

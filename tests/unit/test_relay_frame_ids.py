@@ -1,12 +1,12 @@
 """The relay's quick reads of a controller request's id and a host answer's id
-(appserver.relay.streams.request_id_of / answer_id_of) against the full parse. Sans-I/O."""
+(appserver.jsonrpc.request_id_of / answer_id_of) against the full parse. Sans-I/O."""
 
 from __future__ import annotations
 
 import pytest
 
 from appserver import jsonrpc
-from appserver.relay.streams import answer_id_of, request_id_of
+from appserver.jsonrpc import answer_id_of, request_id_of
 
 FRAMES = [
     '{"id":1,"method":"thread/loaded/list","params":{}}',
