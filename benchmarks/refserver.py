@@ -9,14 +9,21 @@
     python -m benchmarks.refserver bytes SOCK --unix PATH
                                                    # each connection on PATH is relayed, byte
                                                    # by byte, to a new connection to SOCK
+    python -m benchmarks.refserver bytes tcp:HOST:PORT
+                                                   # the same over TCP: each connection on
+                                                   # 127.0.0.1:0 to a new one to HOST:PORT
 
 They listen on ``ws://127.0.0.1:0`` and print ``listening on: ws://ADDR`` on stderr, like
-the gateway's banner, or on the Unix socket given with ``--unix``. ``replay`` sends
+the gateway's banner, or on the Unix socket given with ``--unix``; ``bytes`` without
+``--unix`` listens on ``127.0.0.1:0`` and prints ``listening on: tcp://ADDR`` (it relays
+any protocol, so it does not claim a WebSocket). Its upstream is a Unix socket path, or
+``tcp:HOST:PORT``; either listener goes to either upstream. ``replay`` sends
 pre-encoded frames, one ``send`` per frame, the way the gateway's WebSocket writer does, so
 it is the cost of the socket path alone. ``relay`` is the least a Python gateway in front
 of codex can do with a WebSocket library (no parsing, no queues, no rules); ``bytes`` is the
 least any Python process in the path can do (no framing either: asyncio protocols copying
-bytes both ways, with flow control), the floor for rtt_unix next to ``socat``.
+bytes both ways, with flow control), the floor for rtt_unix next to ``socat``, and over TCP
+the floor of one more relay hop for relay_cluster.
 
 They run on the event loop the gateway runs on (``appserver.event_loop``: uvloop unless
 ``APPSERVER_EVENT_LOOP`` says otherwise), so ratios compare code, not loops.
@@ -27,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from websockets.asyncio.client import unix_connect
@@ -35,6 +43,8 @@ from websockets.asyncio.server import ServerConnection, serve, unix_serve
 from appserver.transports.unix_path import UDS_WEBSOCKET_URI
 
 SERVER_OPTIONS = {"compression": None, "ping_interval": None, "max_size": None}
+#: How ``bytes`` is told its upstream is on TCP: ``tcp:HOST:PORT`` (else a Unix socket path).
+_TCP_UPSTREAM = "tcp:"
 
 
 async def _echo(ws: ServerConnection) -> None:
@@ -98,7 +108,26 @@ class _Pipe(asyncio.Protocol):
             self.peer.transport.resume_reading()
 
 
-async def _serve_bytes(upstream: str, path: str) -> None:
+#: Opens a byte relay's upstream connection (its protocol is the :class:`_Pipe` returned).
+UpstreamOpener = Callable[[], Awaitable[tuple[asyncio.BaseTransport, _Pipe]]]
+
+
+def _upstream_opener(upstream: str) -> UpstreamOpener:
+    """How the byte relay connects to ``upstream``: ``tcp:HOST:PORT``, else a Unix socket path.
+
+    Raises ValueError for a ``tcp:`` upstream without a numeric port.
+    """
+    loop = asyncio.get_running_loop()
+    if upstream.startswith(_TCP_UPSTREAM):
+        host, _, port = upstream.removeprefix(_TCP_UPSTREAM).rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(upstream)
+        return lambda: loop.create_connection(_Pipe, host, int(port))
+    return lambda: loop.create_unix_connection(_Pipe, upstream)
+
+
+async def _serve_bytes(open_upstream: UpstreamOpener, unix: str | None) -> None:
+    """Relay bytes from each connection on ``unix`` (else on 127.0.0.1:0) to the upstream."""
     loop = asyncio.get_running_loop()
 
     def accepted() -> _Pipe:
@@ -106,7 +135,7 @@ async def _serve_bytes(upstream: str, path: str) -> None:
 
         async def connect() -> None:
             try:
-                _, server = await loop.create_unix_connection(_Pipe, upstream)
+                _, server = await open_upstream()
             except OSError:
                 if client.transport is not None:
                     client.transport.close()
@@ -119,13 +148,22 @@ async def _serve_bytes(upstream: str, path: str) -> None:
         loop.create_task(connect())
         return client
 
-    server = await loop.create_unix_server(accepted, path)
+    if unix is not None:
+        server = await loop.create_unix_server(accepted, unix)
+        where = f"unix://{unix}"
+    else:
+        server = await loop.create_server(accepted, "127.0.0.1", 0)
+        host, port = server.sockets[0].getsockname()[:2]
+        where = f"tcp://{host}:{port}"
     async with server:
-        print(f"reference server (bytes)\n  listening on: unix://{path}", file=sys.stderr, flush=True)
+        print(f"reference server (bytes)\n  listening on: {where}", file=sys.stderr, flush=True)
         await asyncio.Future()
 
 
-USAGE = "usage: python -m benchmarks.refserver echo | replay FILE | relay SOCK [--unix PATH] | bytes SOCK --unix PATH"
+USAGE = (
+    "usage: python -m benchmarks.refserver echo | replay FILE | relay SOCK [--unix PATH]"
+    " | bytes (SOCK | tcp:HOST:PORT) [--unix PATH]"
+)
 
 
 async def main(argv: list[str]) -> int:
@@ -139,8 +177,13 @@ async def main(argv: list[str]) -> int:
         handler = _replayer(Path(argv[1]).read_text().splitlines())
     elif argv[:1] == ["relay"] and len(argv) == 2:
         handler = _relay(argv[1])
-    elif argv[:1] == ["bytes"] and len(argv) == 2 and unix is not None:
-        await _serve_bytes(argv[1], unix)
+    elif argv[:1] == ["bytes"] and len(argv) == 2:
+        try:
+            open_upstream = _upstream_opener(argv[1])
+        except ValueError:
+            print(USAGE, file=sys.stderr)
+            return 2
+        await _serve_bytes(open_upstream, unix)
         return 0
     else:
         print(USAGE, file=sys.stderr)

@@ -22,8 +22,9 @@ from tests.support.launcher import Launched, LaunchFailed, unix_socket_accepts
 
 ROOT = Path(__file__).resolve().parent.parent
 READY_TIMEOUT = 60.0
-#: Banner line of a ws listener (ours and upstream's), e.g. ``  listening on: ws://127.0.0.1:4511``.
-_WS_BANNER = re.compile(r"listening on: (ws://[0-9A-Za-z.\[\]:]+)")
+#: Banner line of a TCP listener: ws (ours, upstream's, the reference servers'), e.g.
+#: ``  listening on: ws://127.0.0.1:4511``, or tcp (the reference byte relay's).
+_TCP_BANNER = re.compile(r"listening on: ((?:ws|tcp)://[0-9A-Za-z.\[\]:]+)")
 
 
 class Unavailable(Exception):
@@ -32,7 +33,8 @@ class Unavailable(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Endpoint:
-    """Where a client connects: a WebSocket over a Unix socket path, or a ws:// URL."""
+    """Where a client connects: a WebSocket over a Unix socket path, or a ws:// URL (or
+    the byte relay's tcp://HOST:PORT, which speaks whatever its upstream speaks)."""
 
     kind: str  # "unix" | "tcp"
     address: str
@@ -154,7 +156,7 @@ async def start_gateway(
         await _ready(proc, what, line=r"listening on: (unix://\S+)")
         endpoint = Endpoint("unix", str(sock))
     else:
-        endpoint = Endpoint("tcp", await _ready(proc, what, line=_WS_BANNER))
+        endpoint = Endpoint("tcp", await _ready(proc, what, line=_TCP_BANNER))
     if profile is not None:
         await start_profiler(runner, proc, profile)
     return proc, endpoint
@@ -184,8 +186,8 @@ async def start_profiler(runner: Runner, target: Launched, output: Path) -> Laun
 async def start_refserver(
     runner: Runner, mode: str, *args: str, unix: bool = False, wrap: list[str] | None = None
 ) -> tuple[Launched, Endpoint]:
-    """``python -m benchmarks.refserver MODE`` on ws://127.0.0.1:0 or a Unix socket, run
-    under ``wrap`` (a command prefix) if given."""
+    """``python -m benchmarks.refserver MODE`` on ws://127.0.0.1:0 (``bytes``: tcp://) or
+    a Unix socket, run under ``wrap`` (a command prefix) if given."""
     sock = runner.path(f"ref-{mode}.sock")
     proc = await runner.start(
         f"ref-{mode}",
@@ -198,7 +200,7 @@ async def start_refserver(
     if unix:
         await _ready(proc, what, check=lambda: unix_socket_accepts(sock))
         return proc, Endpoint("unix", str(sock))
-    return proc, Endpoint("tcp", await _ready(proc, what, line=_WS_BANNER))
+    return proc, Endpoint("tcp", await _ready(proc, what, line=_TCP_BANNER))
 
 
 async def start_socat(runner: Runner, upstream: Endpoint) -> tuple[Launched, Endpoint]:
