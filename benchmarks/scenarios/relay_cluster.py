@@ -9,6 +9,12 @@ host's Redis streams behind it. Round trips are sequential requests in alternati
 throughput is a pipelined burst (64 in flight) per round, alternating. The relays' CPU per
 answer (report only) sums the single node's, or both nodes' and redis-server's, over the
 rounds of each side.
+
+The floor: a second node is at least one more process in the path. A third controller, on
+the single node through the minimal Python TCP byte relay (``benchmarks.refserver bytes``:
+asyncio protocols copying bytes both ways, on the gateway's event loop), takes its turn in
+the same sequential rounds; the cross-node round trip is reported against it too (report
+only), which separates what any extra hop costs from what the second node adds.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import subprocess
 import sys
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 from benchmarks import services
 from benchmarks.procs import cpu_seconds
@@ -33,6 +40,9 @@ SINGLE = "host and controller on one relay node (SQLite)"
 P50 = "p50 round trip, host and controller on different nodes"
 THROUGHPUT = "answers per second, host and controller on different nodes"
 CPU = "relay CPU per answer, both nodes and redis-server / one node"
+BYTE_HOP = "one relay node (SQLite) behind a minimal Python TCP byte relay"
+FLOOR = "p50 round trip, one node behind a byte relay, the floor of one more hop"
+VS_FLOOR = "p50 round trip, different nodes vs one node behind a byte relay"
 WINDOW = 64
 _BANNER = re.compile(r"listening on (http\S+/) ")
 _CONNECTED = re.compile(r"remote control connected to \S+ \(server (\S+)\)")
@@ -182,54 +192,73 @@ async def run_relay_cluster(ctx: Context, results: Results) -> None:
     node_b, node_b_pid = await start_relay(ctx, "relay-node-b", cluster_state)
     cluster_host, cluster_host_pid = await start_host(ctx, "host-cluster", node_a, add_account(ctx, "cluster", cluster_state))
     cluster_token = await pair(await RedisStore.open(redis_url), cluster_host, node_b)
-    # Per side, the processes whose CPU is read: the relays first (the CPU row), then the host.
+    # The floor: the single node again, its controller behind a TCP byte relay (same path).
+    relay = urlsplit(single_url)
+    byte_proc, byte_hop = await services.start_refserver(ctx.runner, "bytes", f"tcp:{relay.hostname}:{relay.port}")
+    floor_url = relay._replace(netloc=urlsplit(byte_hop.address).netloc).geturl()
+    # Per side (one node, different nodes, the floor), the processes whose CPU is read: the
+    # relays first (the CPU row), then the host.
     watched = [{"relay": single_pid, "host": single_host_pid},
-               {"node A": node_a_pid, "node B": node_b_pid, "redis-server": redis_pid, "host": cluster_host_pid}]
+               {"node A": node_a_pid, "node B": node_b_pid, "redis-server": redis_pid, "host": cluster_host_pid},
+               {"relay": single_pid, "byte relay": byte_proc.pid, "host": single_host_pid}]
 
-    single = await Controller.open(single_url, single_token)
-    cross = await Controller.open(node_b, cluster_token)
+    controllers = [await Controller.open(single_url, single_token), await Controller.open(node_b, cluster_token),
+                   await Controller.open(floor_url, single_token)]
     try:
-        for controller in (single, cross):
+        for controller in controllers:
             await controller.round_trips(WARMUP_REQUESTS)
         sizes = ctx.sizes
         per_round = max(1, sizes.rtt_requests // sizes.rtt_rounds)
-        rtt: list[list[float]] = [[], []]
+        rtt: list[list[float]] = [[], [], []]
         seconds = [0.0, 0.0]
-        cpu: list[dict[str, float]] = [dict.fromkeys(side, 0.0) for side in watched]
+        # CPU seconds per side and process: in the sequential rounds, and in the bursts.
+        rtt_cpu: list[dict[str, float]] = [dict.fromkeys(side, 0.0) for side in watched]
+        burst_cpu: list[dict[str, float]] = [dict.fromkeys(side, 0.0) for side in watched[:2]]
 
         def cpu_now(i: int) -> dict[str, float]:
             return {name: cpu_seconds(pid) for name, pid in watched[i].items()}
 
-        def count_cpu(i: int, before: dict[str, float]) -> None:
+        def count_cpu(into: dict[str, float], i: int, before: dict[str, float]) -> None:
             for name, seconds_now in cpu_now(i).items():
-                cpu[i][name] += seconds_now - before[name]
+                into[name] += seconds_now - before[name]
 
         for _ in range(sizes.rtt_rounds):
-            for i, controller in enumerate((single, cross)):
+            for i, controller in enumerate(controllers):
                 before = cpu_now(i)
                 rtt[i] += await controller.round_trips(per_round)
-                count_cpu(i, before)
+                count_cpu(rtt_cpu[i], i, before)
         for _ in range(sizes.burst_rounds):
-            for i, controller in enumerate((single, cross)):
+            for i, controller in enumerate(controllers[:2]):  # one node, different nodes
                 before = cpu_now(i)
                 seconds[i] += await controller.burst(sizes.burst_requests)
-                count_cpu(i, before)
+                count_cpu(burst_cpu[i], i, before)
     finally:
-        for controller in (single, cross):
+        for controller in controllers:
             await controller.close()
-    results.set(P50, reference=percentile(rtt[0], 50) * 1e3, ours=percentile(rtt[1], 50) * 1e3)
+    single_p50, cross_p50, floor_p50 = (percentile(side, 50) for side in rtt)
+    results.set(P50, reference=single_p50 * 1e3, ours=cross_p50 * 1e3)
+    results.set(FLOOR, reference=single_p50 * 1e3, ours=floor_p50 * 1e3)
+    results.set(VS_FLOOR, reference=floor_p50 * 1e3, ours=cross_p50 * 1e3)
     total = sizes.burst_requests * sizes.burst_rounds
     results.set(THROUGHPUT, reference=total / seconds[0], ours=total / seconds[1])
     answers = len(rtt[0]) + total
-    per_answer = [{name: used / answers * 1e6 for name, used in side.items()} for side in cpu]
+    per_answer = [{name: (rtt_cpu[i][name] + burst_cpu[i][name]) / answers * 1e6 for name in watched[i]}
+                  for i in (0, 1)]
     results.set(CPU, reference=sum(v for k, v in per_answer[0].items() if k != "host"),
                 ours=sum(v for k, v in per_answer[1].items() if k != "host"))
     results.note(P50, f"{len(rtt[0])} sequential {CHEAP_METHOD} per side in {sizes.rtt_rounds} alternating rounds; "
                       "controller on node B, host linked to node A")
+    results.note(FLOOR, f"the same rounds; the controller reaches the one node through a byte relay (TCP) "
+                        f"that adds {(floor_p50 - single_p50) * 1e6:.0f} us to the p50")
+    results.note(VS_FLOOR, f"the same rounds; the second node adds {(cross_p50 - floor_p50) * 1e6:.0f} us "
+                           "to the p50 beyond one more hop")
     results.note(THROUGHPUT, f"{sizes.burst_requests} requests, {WINDOW} in flight, {sizes.burst_rounds} rounds per side")
     split = "; ".join(", ".join(f"{name} {us:.0f} us" for name, us in side.items()) for side in per_answer)
+    sequential = "; ".join(", ".join(f"{name} {used / len(rtt[i]) * 1e6:.0f} us" for name, used in rtt_cpu[i].items())
+                           for i in (0, 2))
     results.note(CPU, "user + system CPU of the relay processes over every round (sequential and burst), "
-                      f"per answer; /proc ticks of 10 ms; per process (one node; different nodes): {split}")
+                      f"per answer; /proc ticks of 10 ms; per process (one node; different nodes): {split}; "
+                      f"per sequential round trip (one node; one node behind the byte relay): {sequential}")
 
 
 RELAY_CLUSTER = Scenario(
@@ -237,6 +266,8 @@ RELAY_CLUSTER = Scenario(
     "relay cluster: host and controller on different nodes (Redis) vs one single-node relay",
     [
         Metric(P50, "ms", "lower", Target("ratio", "<=", 1.5), SINGLE),
+        Metric(FLOOR, "ms", "lower", None, SINGLE),
+        Metric(VS_FLOOR, "ms", "lower", None, BYTE_HOP),
         Metric(THROUGHPUT, "1/s", "higher", Target("ratio", ">=", 0.7), SINGLE),
         Metric(CPU, "us", "lower", None, SINGLE),
     ],
