@@ -192,7 +192,8 @@ async def run_relay_cluster(ctx: Context, results: Results) -> None:
     node_b, node_b_pid = await start_relay(ctx, "relay-node-b", cluster_state)
     cluster_host, cluster_host_pid = await start_host(ctx, "host-cluster", node_a, add_account(ctx, "cluster", cluster_state))
     cluster_token = await pair(await RedisStore.open(redis_url), cluster_host, node_b)
-    # The floor: the single node again, its controller behind a TCP byte relay (same path).
+    # The floor: the single node again, its controller behind a TCP byte relay (the relay's URL
+    # with the byte relay's port).
     relay = urlsplit(single_url)
     byte_proc, byte_hop = await services.start_refserver(ctx.runner, "bytes", f"tcp:{relay.hostname}:{relay.port}")
     floor_url = relay._replace(netloc=urlsplit(byte_hop.address).netloc).geturl()
