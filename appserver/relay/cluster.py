@@ -396,43 +396,45 @@ class Cluster:
         change of owner) and queue it; False when the queue is full (the stream holds it like
         an offline host's frame: answered after the wait, or sent later). Never waits."""
         seq_id = stream.next_seq
-        if not self.send_up(server_id, "m", stream.client_id, stream.stream_id, seq_id, text):
+        client_id, stream_id = stream.client_id, stream.stream_id
+        writer = self.senders.get(server_id) or self._sender(server_id)
+        if not writer.put(("m", client_id, stream_id, seq_id, text)):
+            log.warning("controller %s/%s: frame held (the queue to Redis is full)", client_id, stream_id)
             return False
-        stream.next_seq += 1
+        stream.next_seq = seq_id + 1
         # And the direct path, ahead of the up stream's copy; never an initialize (a host
         # takes it again whatever its seq_id: it must come once, in the up stream's order).
-        link = self.relay.links.get(server_id)
         if seq_id == 0 or '"initialize"' in text:
-            direct = False
+            writer.urgent()
+            return True
+        link = self.relay.links.get(server_id)
+        if type(link) is RemoteLink:
+            direct = fits(text) and self.peers.send(
+                link.owner, frame_up(self.node_id, server_id, client_id, stream_id, seq_id, text))
         elif isinstance(link, ClusterHostLink):
-            direct = link.take_direct(self.node_id, stream.client_id, stream.stream_id, seq_id, text)
-        elif isinstance(link, RemoteLink) and fits(text):
-            direct = self.peers.send(
-                link.owner, frame_up(self.node_id, server_id, stream.client_id, stream.stream_id, seq_id, text)
-            )
+            direct = link.take_direct(self.node_id, client_id, stream_id, seq_id, text)
         else:
             direct = False
         if not direct:
-            self.senders[server_id].urgent()
+            writer.urgent()
         return True
 
-    def send_up(
-        self, server_id: str, kind: str, client_id: str, stream_id: str, seq_id: int | None = None, text: str = ""
-    ) -> bool:
-        """Queue one controller frame for the host's up stream, in call order (a stream's
-        ``seq_id`` order is the order the owner reads); False when the queue is full."""
-        writer = self.senders.get(server_id)
-        if writer is None:
-            writer = self.senders[server_id] = StreamWriter(
-                self, self.key("up", server_id), self._up_len, "to_host", limits.RELAY_CLUSTER_UP_WRITE_BATCH,
-                up_batches.pack)
-            self.spawn(writer.run)
-        if not writer.put((kind, client_id, stream_id, seq_id, text)):
+    def send_up(self, server_id: str, kind: str, client_id: str, stream_id: str) -> None:
+        """Queue a controller stream's ping (``p``) or close (``c``) for the host's up stream,
+        after what the stream queued before; written at once (they go through Redis only)."""
+        writer = self.senders.get(server_id) or self._sender(server_id)
+        if not writer.put((kind, client_id, stream_id, None, "")):
             log.warning("controller %s/%s: frame held (the queue to Redis is full)", client_id, stream_id)
-            return False
-        if kind != "m":
-            writer.urgent()  # pings and closes go through Redis only
-        return True
+            return
+        writer.urgent()
+
+    def _sender(self, server_id: str) -> StreamWriter:
+        """This node's ordered writer into the host's up stream, started on first use."""
+        writer = self.senders[server_id] = StreamWriter(
+            self, self.key("up", server_id), self._up_len, "to_host", limits.RELAY_CLUSTER_UP_WRITE_BATCH,
+            up_batches.pack)
+        self.spawn(writer.run)
+        return writer
 
     # --- host -> controllers -------------------------------------------------------------
 

@@ -32,7 +32,9 @@ from appserver.remote_control.envelopes import (
     ServerMessage,
     client_message_affixes,
     encode,
+    server_message_ending,
     split_server_message,
+    split_server_message_ending,
 )
 
 if TYPE_CHECKING:
@@ -102,6 +104,9 @@ class ClusterHostLink(UpThroughRedis, HostLink):
         self._affixes: dict[tuple[str, str], tuple[str, str]] = {}
         #: Set when a direct frame had to wait for the up stream: read it now, not after the lag.
         self._behind = anyio.Event()
+        #: ``(client_id, stream_id, seq_id, frame ending)`` of the message that would follow
+        #: the host's last sliced one on its stream (:func:`server_message_ending`).
+        self._next_message: tuple[str, str, int, str] | None = None
 
     def ready_for(self, text: str) -> bool:
         """The owner's own link also writes the frame to the host at once: only while the
@@ -128,62 +133,69 @@ class ClusterHostLink(UpThroughRedis, HostLink):
         # Acked once Redis has it (:meth:`_acked_in_redis`): a host whose envelopes cannot
         # be passed on stalls at its unacked bound (128) instead of losing them; a full
         # queue closes the link (the host reconnects and replays what was not acked).
-        split = split_server_message(text)
-        if split is not None:
+        expected = self._next_message
+        message = split_server_message_ending(text, expected[3]) if expected is not None else None
+        sliced = True
+        if message is not None:
+            # The next message of the stream the host wrote last (as on one node): known by
+            # the frame's end, its ids and number not read again.
+            client_id, stream_id, seq_id = expected[0], expected[1], expected[2]  # type: ignore[index]
+        elif (split := split_server_message(text)) is not None:
             # Our host's message, found by slicing (as on one node, host_link.py): the
             # message goes on as the host wrote it, not parsed and written again.
-            self._received_messages.inc()
+            client_id, stream_id, seq_id, message = split
         else:
+            sliced = False
+            self._next_message = None
             envelope = self._parse(text)
             if envelope is None:
                 return
             if not isinstance(envelope, ServerMessage):
-                if self._queue_down({"e": text}, envelope):
+                if self._queue_down((envelope, text)):
                     self._down.urgent()
                 return
-            split = (envelope.client_id, envelope.stream_id, envelope.seq_id, envelope.message)
-        client_id, stream_id, seq_id, message = split
+            client_id, stream_id, seq_id, message = (
+                envelope.client_id, envelope.stream_id, envelope.seq_id, envelope.message)
+        if sliced:  # (its ids are plain JSON strings: the next message's ending is known)
+            self._received_messages.inc()
+            after = seq_id + 1
+            self._next_message = (client_id, stream_id, after, server_message_ending(client_id, stream_id, after))
         # Its stream and seq_id let followers skip it without parsing it again. (The relay's
         # stream ids never hold a tab; a host's made-up one is just parsed.)
-        queued = (
-            self._queue_down({"s": stream_id, "q": seq_id, "e": text}, (client_id, stream_id, seq_id))
-            if "\t" not in stream_id else self._queue_down({"e": text}, ServerMessage(*split))
+        queued = self._queue_down(
+            (client_id, stream_id, seq_id, text) if "\t" not in stream_id
+            else (ServerMessage(client_id, stream_id, seq_id, message), text)
         )
         if queued and not self.cluster.direct_down(self, client_id, stream_id, seq_id, message):
             self._down.urgent()
 
-    def _queue_down(self, fields: dict[str, str | int], acked: tuple[str, str, int] | ServerEnvelope) -> bool:
-        if self._down.put(fields, acked):
+    def _queue_down(self, item: down_batches.Item) -> bool:
+        if self._down.put(item):
             return True
         log.warning("host %s: its envelopes cannot be passed on; closing its link", self.server_id)
         self.relay.spawn(self.close(1011, strings.RELAY_STORE_UNAVAILABLE))
         self.closed = True
         return False
 
-    def _acked_in_redis(self, written: list[tuple[str, str, int] | ServerEnvelope]) -> None:
+    def _acked_in_redis(self, written: list[down_batches.Item]) -> None:
         """Envelopes Redis has now, in the order the host sent them: acked, each run of one
         stream's messages as one ack."""
-        key: tuple[str, str] | None = None
+        client_id = stream_id = ""
         seq_id = count = 0
         for item in written:
-            if type(item) is tuple:
-                client_id, stream_id, item_seq = item
-                if count and key is not None and (key[0] != client_id or key[1] != stream_id):
-                    self._ack_at(key, seq_id, None, count)
+            if len(item) == 4:  # a whole message: (client_id, stream_id, seq_id, envelope)
+                if count and (item[1] != stream_id or item[0] != client_id):
+                    self._ack_at((client_id, stream_id), seq_id, None, count)
                     count = 0
-                if count == 0:
-                    key = (client_id, stream_id)
-                seq_id = item_seq
+                client_id, stream_id, seq_id = item[0], item[1], item[2]
                 count += 1
             else:
                 if count:
-                    assert key is not None
-                    self._ack_at(key, seq_id, None, count)
+                    self._ack_at((client_id, stream_id), seq_id, None, count)
                     count = 0
-                self._ack(cast(Any, item))
+                self._ack(cast(Any, item[0]))
         if count:
-            assert key is not None
-            self._ack_at(key, seq_id, None, count)
+            self._ack_at((client_id, stream_id), seq_id, None, count)
 
     async def redeliver(self, cursor_header: str | None) -> None:
         """Before the link takes traffic: where the up stream resumes for this host (right
@@ -424,8 +436,8 @@ class StreamWriter:
     the caller wait: a task writes whatever is queued, ``RELAY_CLUSTER_WRITE_BATCH`` items
     per entry, one ``XADD`` each (not a Lua script appending several: Redis spent more on a
     script call than on the ``XADD`` of a whole batch entry), retries an entry that failed
-    until Redis takes it, then runs its items' ``done`` callbacks. Bounded: ``put`` refuses past ``RELAY_CLUSTER_WRITE_QUEUE``
-    entries (the caller holds the frame, or stalls the host). What the direct path carries
+    until Redis takes it, then tells ``written`` which items Redis has. Bounded: ``put`` refuses
+    past ``RELAY_CLUSTER_WRITE_QUEUE`` items (the caller holds the frame, or stalls the host). What the direct path carries
     too is written ``RELAY_CLUSTER_DIRECT_LAG`` behind it, or at once when ``batch`` items
     wait."""
 
@@ -441,9 +453,9 @@ class StreamWriter:
         self.batch = batch
         #: The stream entry for up to RELAY_CLUSTER_WRITE_BATCH of what was queued...
         self.entry = entry
-        #: ...and what is told, once Redis has them, the ``done`` values :meth:`put` was given.
+        #: ...and what is told, once Redis has them, which items (in :meth:`put` order) it has.
         self.written = written
-        self._pending: deque[tuple[Any, Any]] = deque()
+        self._pending: deque[Any] = deque()
         self._wake = anyio.Event()
         #: ``_wake`` is set (a flag: a put then costs no Event call).
         self._woken = False
@@ -454,10 +466,10 @@ class StreamWriter:
     def __repr__(self) -> str:
         return f"<Writer {self.key} pending={len(self._pending)}{' failing' if self.failing else ''}>"
 
-    def put(self, fields: Any, done: Any = None) -> bool:
+    def put(self, item: Any) -> bool:
         if len(self._pending) >= limits.RELAY_CLUSTER_WRITE_QUEUE:
             return False
-        self._pending.append((fields, done))
+        self._pending.append(item)
         if not self._woken:
             self._woken = True
             self._wake.set()
@@ -482,7 +494,7 @@ class StreamWriter:
             while due > 0:
                 count = min(due, limits.RELAY_CLUSTER_WRITE_BATCH)
                 batch = [self._pending[i] for i in range(count)]
-                entry = self.entry([fields for fields, _ in batch])
+                entry = self.entry(batch)
                 try:
                     await self.cluster.client.xadd(self.key, entry, maxlen=self.maxlen, approximate=True)
                 except REDIS_FAILED as exc:
@@ -500,7 +512,7 @@ class StreamWriter:
                 due -= count
                 metrics.forwarded_to[self.direction].inc(count)
                 if self.written is not None:
-                    self.written([done for _, done in batch])
+                    self.written(batch)
                 if due == 0 and (len(self._pending) >= self.batch or self._urgent.is_set()):
                     # Enough came meanwhile for a full batch (or something urgent): on at once.
                     # Fewer wait for the next batch, as the first one did (not an entry each).

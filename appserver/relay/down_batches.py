@@ -22,29 +22,31 @@ batches wrote) are read as before.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 from appserver.relay.peers import batch, unbatch
 
 #: ``had(stream_id, seq_id)``: the node has this stream's message ``seq_id`` already, or
 #: the stream is not one of its own (the message is then skipped without being parsed).
 Had = Callable[[str, str], bool]
+#: What the owner queues per host envelope: ``(client_id, stream_id, seq_id, text)`` for a
+#: whole message whose stream id holds no tab, ``(envelope, text)`` for any other.
+Item = tuple[str, str, int, str] | tuple[Any, str]
 
 
-def pack(envelopes: list[Mapping[str, str | int]]) -> dict[str, str]:
-    """One batch entry of ``envelopes`` (each ``{"s", "q", "e"}`` for a whole host message,
-    its stream id free of tabs, ``{"e"}`` for any other), in order; ``b`` last."""
+def pack(items: list[Item]) -> dict[str, str]:
+    """One batch entry of ``items`` (:data:`Item`), in order; ``b`` last."""
     rows = []
-    highest: dict[str, str] = {}
+    highest: dict[str, int] = {}
     other = False
-    for fields in envelopes:
-        stream_id = fields.get("s")
-        if stream_id is None:
-            other = True
-            rows.append(f"\t\t{fields['e']}")
+    for item in items:
+        if len(item) == 4:
+            _, stream_id, seq_id, text = item  # type: ignore[misc]
+            highest[stream_id] = seq_id
+            rows.append(f"{stream_id}\t{seq_id}\t{text}")
         else:
-            seq_id = str(fields["q"])
-            highest[str(stream_id)] = seq_id
-            rows.append(f"{stream_id}\t{seq_id}\t{fields['e']}")
+            other = True
+            rows.append(f"\t\t{item[1]}")
     entry = {"i": batch([f"{seq_id}:{stream_id}" for stream_id, seq_id in highest.items()])}
     if other:
         entry["o"] = "1"

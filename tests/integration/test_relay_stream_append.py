@@ -31,8 +31,8 @@ async def test_queued_frames_become_entries_of_the_write_batch_in_order(redis_ur
         done: list[int] = []
         all_done = anyio.Event()
 
-        def written(numbers: list[int]) -> None:
-            done.extend(numbers)
+        def written(items: list[tuple[str, str, str, int, str]]) -> None:
+            done.extend(item[3] for item in items)
             if len(done) == len(frames):
                 all_done.set()
 
@@ -41,7 +41,7 @@ async def test_queued_frames_become_entries_of_the_write_batch_in_order(redis_ur
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(writer.run)
             for frame in frames:
-                assert writer.put(frame, frame[3])
+                assert writer.put(frame)
             writer.urgent()
             with anyio.fail_after(10):
                 await all_done.wait()

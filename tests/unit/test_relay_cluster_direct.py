@@ -99,7 +99,7 @@ async def test_a_host_envelope_is_taken_without_waiting_and_only_while_the_link_
     link.frames = cast(Any, Frames())
     envelope = '{"type":"server_message","client_id":"c","stream_id":"s","seq_id":1,"message":{"id":1,"result":{}}}'
     assert link.take(envelope) is True  # queued for the down stream (acked once Redis has it)
-    assert link._down._pending[0][0] == {"s": "s", "q": 1, "e": envelope}
+    assert link._down._pending[0] == ("c", "s", 1, envelope)
     link.closed = True
     assert link.take(envelope) is False and len(link._down._pending) == 1
     assert link.ready_for("{}") is False
@@ -118,7 +118,40 @@ async def test_our_hosts_message_goes_on_as_the_host_wrote_it() -> None:
     text = encode(ServerMessage(CLIENT, STREAM, 1, message))
     assert link.take(text) is True
     assert [frame.text for frame in stream.buffer.unwritten()] == [message]
-    assert link._down._pending[0][0] == {"s": STREAM, "q": 1, "e": text}  # Redis keeps the envelope
+    assert link._down._pending[0] == (CLIENT, STREAM, 1, text)  # Redis keeps the envelope
+
+
+@pytest.mark.anyio
+async def test_a_streams_next_message_is_known_by_its_end_and_anything_else_is_read_whole() -> None:
+    relay, cluster = node()
+    cluster.followers[SERVER] = _Follower(SERVER, "0-0")
+    stream = ControllerStream(relay, STREAM, CLIENT, SERVER)
+    relay.add_stream(stream)
+    link = ClusterHostLink(cluster, relay, HostState(SERVER), cast(Any, None), "peer")
+    link.frames = cast(Any, Frames())
+    link.origins[(CLIENT, STREAM)] = cluster.node_id
+    other = encode(ServerMessage(CLIENT, "stream_2", 5, '{"id":5,"result":{}}'))
+    texts = [
+        encode(answer(1)), encode(answer(2)),  # the second by its end (the first's next)
+        other,  # another stream: read whole
+        encode(answer(3)),  # not the other stream's next: read whole
+        encode(answer(3)),  # a replay: not the next, read whole (and not used twice)
+        '{"type":"server_message","client_id":"client_1","stream_id":"stream_1","seq_id":4,'
+        '"message":{"id":4,"result":{}}}',  # another key order: parsed
+        encode(answer(5)),  # after a parsed one: read whole
+        encode(answer(6)),
+    ]
+    for text in texts:
+        assert link.take(text) is True
+    assert list(link._down._pending) == [
+        (CLIENT, STREAM, 1, texts[0]), (CLIENT, STREAM, 2, texts[1]), (CLIENT, "stream_2", 5, other),
+        (CLIENT, STREAM, 3, texts[3]), (CLIENT, STREAM, 3, texts[4]), (CLIENT, STREAM, 4, texts[5]),
+        (CLIENT, STREAM, 5, texts[6]), (CLIENT, STREAM, 6, texts[7]),
+    ]
+    assert [json.loads(frame.text)["id"] for frame in stream.buffer.unwritten()] == [1, 2, 3, 4, 5, 6]
+    # An ending that matches a prefix of the ids is no match: the ids are read.
+    link.take(encode(ServerMessage("x" + CLIENT, STREAM, 7, '{"id":7,"result":{}}')))
+    assert link._down._pending[-1][:3] == ("x" + CLIENT, STREAM, 7)
 
 
 @pytest.mark.anyio
@@ -167,6 +200,7 @@ async def test_envelopes_redis_has_are_acked_a_run_of_one_streams_messages_at_a_
     acked: list[tuple[tuple[str, str], int, int | None, int]] = []
     link._ack_at = lambda key, seq_id, segment, count=1: acked.append((key, seq_id, segment, count))  # type: ignore[method-assign]
     pong = Pong("c", "s2", 4, PongStatus.ACTIVE)
-    link._acked_in_redis([("c", "s1", 1), ("c", "s1", 2), ("c", "s2", 3), pong, ("c", "s1", 3)])
+    link._acked_in_redis([("c", "s1", 1, "e1"), ("c", "s1", 2, "e2"), ("c", "s2", 3, "e3"), (pong, "e4"),
+                          ("c", "s1", 3, "e5"), ("d", "s1", 9, "e6")])
     assert acked == [(("c", "s1"), 2, None, 2), (("c", "s2"), 3, None, 1), (("c", "s2"), 4, None, 1),
-                     (("c", "s1"), 3, None, 1)]
+                     (("c", "s1"), 3, None, 1), (("d", "s1"), 9, None, 1)]

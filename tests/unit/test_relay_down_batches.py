@@ -13,7 +13,7 @@ PONG = '{"type":"pong","stream_id":"s1","status":"active"}'
 
 
 def test_a_batch_entry_keeps_every_envelope_in_order_with_an_index_of_each_streams_highest() -> None:
-    entry = pack([{"s": "s1", "q": 1, "e": A}, {"s": "s2", "q": 7, "e": C}, {"s": "s1", "q": 2, "e": B}])
+    entry = pack([("c1", "s1", 1, A), ("c1", "s2", 7, C), ("c1", "s1", 2, B)])
     assert list(entry) == ["i", "b"]  # the one field that may hold tabs comes last
     assert entry["i"] == "4:2:s14:7:s2"
     assert "\t" not in entry["i"]
@@ -23,7 +23,7 @@ def test_a_batch_entry_keeps_every_envelope_in_order_with_an_index_of_each_strea
 
 
 def test_a_batch_a_node_had_all_of_is_skipped_from_its_index_alone() -> None:
-    entry = pack([{"s": "s1", "q": 1, "e": A}, {"s": "s1", "q": 2, "e": B}, {"s": "s2", "q": 7, "e": C}])
+    entry = pack([("c1", "s1", 1, A), ("c1", "s1", 2, B), ("c1", "s2", 7, C)])
     asked: list[tuple[str, str]] = []
 
     def had(stream_id: str, seq_id: str) -> bool:
@@ -35,13 +35,13 @@ def test_a_batch_a_node_had_all_of_is_skipped_from_its_index_alone() -> None:
 
 
 def test_a_batch_partly_had_yields_only_what_is_missing() -> None:
-    entry = pack([{"s": "s1", "q": 1, "e": A}, {"s": "s1", "q": 2, "e": B}, {"s": "s2", "q": 7, "e": C}])
+    entry = pack([("c1", "s1", 1, A), ("c1", "s1", 2, B), ("c1", "s2", 7, C)])
     seen = {"s1": 1, "s2": 7}
     assert list(unseen(entry, lambda stream_id, seq_id: int(seq_id) <= seen[stream_id])) == [B]
 
 
 def test_other_envelopes_make_the_batch_read_row_by_row_and_are_always_handed_on() -> None:
-    entry = pack([{"e": PONG}, {"s": "s1", "q": 1, "e": A}])
+    entry = pack([(object(), PONG), ("c1", "s1", 1, A)])
     assert entry["o"] == "1" and entry["i"] == "4:1:s1"
     assert list(unseen(entry, lambda stream_id, seq_id: True)) == [PONG]
 
