@@ -44,6 +44,18 @@ def answer(seq_id: int) -> ServerMessage:
     return ServerMessage(CLIENT, STREAM, seq_id, json.dumps({"id": seq_id, "result": {}}))
 
 
+def owner_with_a_local_stream() -> tuple[ControllerStream, ClusterHostLink]:
+    """The host's link on its owner, and a controller stream of that host on the same node."""
+    relay, cluster = node()
+    cluster.followers[SERVER] = _Follower(SERVER, "0-0")
+    stream = ControllerStream(relay, STREAM, CLIENT, SERVER)
+    relay.add_stream(stream)
+    link = ClusterHostLink(cluster, relay, HostState(SERVER), cast(Any, None), "peer")
+    link.frames = cast(Any, Frames())
+    link.origins[(CLIENT, STREAM)] = cluster.node_id  # the stream is on this node
+    return stream, link
+
+
 @pytest.mark.anyio
 async def test_a_host_message_is_used_only_when_it_is_the_streams_next() -> None:
     relay, cluster = node()
@@ -107,13 +119,7 @@ async def test_a_host_envelope_is_taken_without_waiting_and_only_while_the_link_
 
 @pytest.mark.anyio
 async def test_our_hosts_message_goes_on_as_the_host_wrote_it() -> None:
-    relay, cluster = node()
-    cluster.followers[SERVER] = _Follower(SERVER, "0-0")
-    stream = ControllerStream(relay, STREAM, CLIENT, SERVER)
-    relay.add_stream(stream)
-    link = ClusterHostLink(cluster, relay, HostState(SERVER), cast(Any, None), "peer")
-    link.frames = cast(Any, Frames())
-    link.origins[(CLIENT, STREAM)] = cluster.node_id  # the stream is on this node
+    stream, link = owner_with_a_local_stream()
     message = '{"id":1,"result":{"price":1.50}}'  # a full parse would write 1.5
     text = encode(ServerMessage(CLIENT, STREAM, 1, message))
     assert link.take(text) is True
@@ -123,13 +129,7 @@ async def test_our_hosts_message_goes_on_as_the_host_wrote_it() -> None:
 
 @pytest.mark.anyio
 async def test_a_streams_next_message_is_known_by_its_end_and_anything_else_is_read_whole() -> None:
-    relay, cluster = node()
-    cluster.followers[SERVER] = _Follower(SERVER, "0-0")
-    stream = ControllerStream(relay, STREAM, CLIENT, SERVER)
-    relay.add_stream(stream)
-    link = ClusterHostLink(cluster, relay, HostState(SERVER), cast(Any, None), "peer")
-    link.frames = cast(Any, Frames())
-    link.origins[(CLIENT, STREAM)] = cluster.node_id
+    stream, link = owner_with_a_local_stream()
     other = encode(ServerMessage(CLIENT, "stream_2", 5, '{"id":5,"result":{}}'))
     texts = [
         encode(answer(1)), encode(answer(2)),  # the second by its end (the first's next)
