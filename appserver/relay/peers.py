@@ -113,6 +113,10 @@ class Peers:
         self._advertised = anyio.Event()
         #: Set once the cluster's secret is known: from then on :meth:`send` dials peers.
         self.ready = anyio.Event()
+        #: Other nodes' sockets to this one, open now (closed by :meth:`close`).
+        self._incoming: set[web.WebSocketResponse] = set()
+        #: The node is shutting down: no more sockets to peers are dialled.
+        self.closing = False
 
     def __repr__(self) -> str:
         return f"<Peers node={self.node_id} url={self.url} peers={len(self._peers)}>"
@@ -164,7 +168,7 @@ class Peers:
         """Queue ``frame`` for ``node_id``'s socket; False when it is not connected or full."""
         peer = self._peers.get(node_id)
         if peer is None:
-            if self._tasks is None:
+            if self._tasks is None or self.closing:
                 return False
             peer = self._peers[node_id] = _Peer(node_id)
             self._tasks.start_soon(self._run_peer, peer)
@@ -197,7 +201,7 @@ class Peers:
 
     async def _run_peer(self, peer: _Peer) -> None:
         warned = False
-        while True:
+        while not self.closing:
             try:
                 url = await self.client.get(self._node_key(peer.node_id))
                 if url is None:
@@ -233,7 +237,9 @@ class Peers:
                 peer.queue.clear()
                 with anyio.CancelScope(shield=True):
                     await ws.close()
-            log.info("relay cluster: direct socket to node %s closed", peer.node_id)
+            log.info("relay cluster: direct socket to node %s closed (%s)", peer.node_id, ws.close_code)
+            if self.closing:
+                return
             await anyio.sleep(limits.RELAY_CLUSTER_RETRY)
 
     async def _unblock(self, peer: _Peer, ws: ClientConnection) -> None:
@@ -267,13 +273,29 @@ class Peers:
         )
         await ws.prepare(request)
         ws.set_text_sink(lambda text: self.take_frames(frames_of(text)))
-        async for msg in ws:
-            if msg.type is WSMsgType.TEXT:
-                await self.on_frames(frames_of(msg.data))
-            elif msg.type is not WSMsgType.BINARY:
-                break
-            ws.message_taken()
+        self._incoming.add(ws)
+        try:
+            async for msg in ws:
+                if msg.type is WSMsgType.TEXT:
+                    await self.on_frames(frames_of(msg.data))
+                elif msg.type is not WSMsgType.BINARY:
+                    break
+                ws.message_taken()
+        finally:
+            self._incoming.discard(ws)
         return ws
+
+    async def close(self) -> None:
+        """The node is shutting down: every direct socket, both ways, closed with 1001 (its
+        peers send through Redis from then on), and none dialled again. Without it the
+        server would wait out its shutdown timeout, twice, for sockets that never end."""
+        self.closing = True
+        for ws in list(self._incoming):
+            await ws.close(code=limits.RELAY_CLOSE_SHUTDOWN, message=strings.RELAY_CLOSE_SHUTDOWN.encode())
+        for peer in list(self._peers.values()):
+            peer.queue.clear()
+            if peer.ws is not None:
+                await peer.ws.close(limits.RELAY_CLOSE_SHUTDOWN, strings.RELAY_CLOSE_SHUTDOWN)
 
     @property
     def connected(self) -> list[str]:

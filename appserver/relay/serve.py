@@ -232,6 +232,8 @@ async def run(options: ServeOptions) -> None:
             relay.closing = True
             with anyio.move_on_after(limits.RELAY_SHUTDOWN_TIMEOUT):
                 await relay.shutdown()
+                if cluster is not None:
+                    await cluster.peers.close()
             await runner.cleanup()
             tasks.cancel_scope.cancel()
     finally:

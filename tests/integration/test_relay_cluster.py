@@ -156,6 +156,27 @@ async def test_controller_on_another_node_than_the_host_and_the_owner_dies(tmp_p
         tasks.cancel_scope.cancel()
 
 
+async def test_a_node_shutting_down_closes_its_direct_sockets_as_going_away(tmp_path: Path, redis_url: str) -> None:
+    async with anyio.create_task_group() as tasks, cluster(tmp_path, redis_url, 2, tasks) as c:
+        node_a, node_b = c.nodes
+        device = await pair_device(redis_url, c.server_id, node_b, "phone")
+        controller = RelayController(node_b.url, device)
+        await controller.connect()
+        assert "result" in await controller.initialize()
+        for _ in range(3):
+            assert "result" in await controller.request("model/list", {})
+        # Both direct sockets are open: B's to the owner (requests), A's to B (answers).
+        for node in (node_a, node_b):
+            await node.proc.line_matching(r"direct socket to node \S+ open")
+        node_a.proc.signal(signal.SIGTERM)
+        # Node A closes the socket B opened to it as going away, rather than leaving it to
+        # the server's shutdown timeout (twice) and dropping it when the process ends.
+        await node_b.proc.line_matching(r"direct socket to node \S+ closed \(1001\)")
+        assert await node_a.proc.wait() == 0
+        await controller.close()
+        tasks.cancel_scope.cancel()
+
+
 async def test_frames_take_the_direct_path_between_nodes_and_redis_keeps_every_one(
     tmp_path: Path, redis_url: str
 ) -> None:
