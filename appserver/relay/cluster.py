@@ -292,10 +292,11 @@ class Cluster:
     # --- host online / offline -----------------------------------------------------------
 
     async def _online(self, server_id: str, node: str, epoch: int) -> None:
+        await self._follow(server_id)
+        # (Read after the wait: a notice of the same change handled meanwhile is not told twice.)
         known = self.owners.get(server_id)
         if known is not None and known[1] > epoch:
             return  # an older notice arriving late
-        await self._follow(server_id)
         relay = self.relay
         link = relay.links.get(server_id)
         was_online = link is not None
