@@ -28,7 +28,6 @@ from appserver.remote_control.chunks import MessageTooLarge, split_client_messag
 from appserver.remote_control.envelopes import (
     ClientClosed,
     Ping,
-    ServerEnvelope,
     ServerMessage,
     client_message_affixes,
     encode,
@@ -134,12 +133,11 @@ class ClusterHostLink(UpThroughRedis, HostLink):
         # be passed on stalls at its unacked bound (128) instead of losing them; a full
         # queue closes the link (the host reconnects and replays what was not acked).
         expected = self._next_message
-        message = split_server_message_ending(text, expected[3]) if expected is not None else None
         sliced = True
-        if message is not None:
+        if expected is not None and (message := split_server_message_ending(text, expected[3])) is not None:
             # The next message of the stream the host wrote last (as on one node): known by
             # the frame's end, its ids and number not read again.
-            client_id, stream_id, seq_id = expected[0], expected[1], expected[2]  # type: ignore[index]
+            client_id, stream_id, seq_id = expected[0], expected[1], expected[2]
         elif (split := split_server_message(text)) is not None:
             # Our host's message, found by slicing (as on one node, host_link.py): the
             # message goes on as the host wrote it, not parsed and written again.
@@ -436,10 +434,10 @@ class StreamWriter:
     the caller wait: a task writes whatever is queued, ``RELAY_CLUSTER_WRITE_BATCH`` items
     per entry, one ``XADD`` each (not a Lua script appending several: Redis spent more on a
     script call than on the ``XADD`` of a whole batch entry), retries an entry that failed
-    until Redis takes it, then tells ``written`` which items Redis has. Bounded: ``put`` refuses
-    past ``RELAY_CLUSTER_WRITE_QUEUE`` items (the caller holds the frame, or stalls the host). What the direct path carries
-    too is written ``RELAY_CLUSTER_DIRECT_LAG`` behind it, or at once when ``batch`` items
-    wait."""
+    until Redis takes it, then tells ``written`` which items Redis has. Bounded: ``put``
+    refuses past ``RELAY_CLUSTER_WRITE_QUEUE`` items (the caller holds the frame, or stalls
+    the host). What the direct path carries too is written ``RELAY_CLUSTER_DIRECT_LAG``
+    behind it, or at once when ``batch`` items wait."""
 
     def __init__(
         self, cluster: Cluster, key: str, maxlen: int, direction: str, batch: int,
