@@ -14,7 +14,9 @@ The floor: a second node is at least one more process in the path. A third contr
 the single node through the minimal Python TCP byte relay (``benchmarks.refserver bytes``:
 asyncio protocols copying bytes both ways, on the gateway's event loop), takes its turn in
 the same sequential rounds; the cross-node round trip is reported against it too (report
-only), which separates what any extra hop costs from what the second node adds.
+only), which separates what any extra hop costs from what the second node adds. A fourth
+controller, on node A itself, shows what being a cluster node costs when host and
+controller share a node (every frame still written to Redis behind the local path).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ CPU = "relay CPU per answer, both nodes and redis-server / one node"
 BYTE_HOP = "one relay node (SQLite) behind a minimal Python TCP byte relay"
 FLOOR = "p50 round trip, one node behind a byte relay, the floor of one more hop"
 VS_FLOOR = "p50 round trip, different nodes vs one node behind a byte relay"
+SAME_NODE = "p50 round trip, host and controller on one node of the cluster"
 WINDOW = 64
 _BANNER = re.compile(r"listening on (http\S+/) ")
 _CONNECTED = re.compile(r"remote control connected to \S+ \(server (\S+)\)")
@@ -192,6 +195,7 @@ async def run_relay_cluster(ctx: Context, results: Results) -> None:
     node_b, node_b_pid = await start_relay(ctx, "relay-node-b", cluster_state)
     cluster_host, cluster_host_pid = await start_host(ctx, "host-cluster", node_a, add_account(ctx, "cluster", cluster_state))
     cluster_token = await pair(await RedisStore.open(redis_url), cluster_host, node_b)
+    same_node_token = await pair(await RedisStore.open(redis_url), cluster_host, node_a)
     # The floor: the single node again, its controller behind a TCP byte relay (the relay's URL
     # with the byte relay's port).
     relay = urlsplit(single_url)
@@ -201,16 +205,17 @@ async def run_relay_cluster(ctx: Context, results: Results) -> None:
     # relays first (the CPU row), then the host.
     watched = [{"relay": single_pid, "host": single_host_pid},
                {"node A": node_a_pid, "node B": node_b_pid, "redis-server": redis_pid, "host": cluster_host_pid},
-               {"relay": single_pid, "byte relay": byte_proc.pid, "host": single_host_pid}]
+               {"relay": single_pid, "byte relay": byte_proc.pid, "host": single_host_pid},
+               {"node A": node_a_pid, "node B": node_b_pid, "redis-server": redis_pid, "host": cluster_host_pid}]
 
     controllers = [await Controller.open(single_url, single_token), await Controller.open(node_b, cluster_token),
-                   await Controller.open(floor_url, single_token)]
+                   await Controller.open(floor_url, single_token), await Controller.open(node_a, same_node_token)]
     try:
         for controller in controllers:
             await controller.round_trips(WARMUP_REQUESTS)
         sizes = ctx.sizes
         per_round = max(1, sizes.rtt_requests // sizes.rtt_rounds)
-        rtt: list[list[float]] = [[], [], []]
+        rtt: list[list[float]] = [[], [], [], []]
         seconds = [0.0, 0.0]
         # CPU seconds per side and process: in the sequential rounds, and in the bursts.
         rtt_cpu: list[dict[str, float]] = [dict.fromkeys(side, 0.0) for side in watched]
@@ -236,10 +241,11 @@ async def run_relay_cluster(ctx: Context, results: Results) -> None:
     finally:
         for controller in controllers:
             await controller.close()
-    single_p50, cross_p50, floor_p50 = (percentile(side, 50) for side in rtt)
+    single_p50, cross_p50, floor_p50, same_node_p50 = (percentile(side, 50) for side in rtt)
     results.set(P50, reference=single_p50 * 1e3, ours=cross_p50 * 1e3)
     results.set(FLOOR, reference=single_p50 * 1e3, ours=floor_p50 * 1e3)
     results.set(VS_FLOOR, reference=floor_p50 * 1e3, ours=cross_p50 * 1e3)
+    results.set(SAME_NODE, reference=single_p50 * 1e3, ours=same_node_p50 * 1e3)
     total = sizes.burst_requests * sizes.burst_rounds
     results.set(THROUGHPUT, reference=total / seconds[0], ours=total / seconds[1])
     answers = len(rtt[0]) + total
@@ -253,13 +259,16 @@ async def run_relay_cluster(ctx: Context, results: Results) -> None:
                         f"that adds {(floor_p50 - single_p50) * 1e6:.0f} us to the p50")
     results.note(VS_FLOOR, f"the same rounds; the second node adds {(cross_p50 - floor_p50) * 1e6:.0f} us "
                            "to the p50 beyond one more hop")
+    results.note(SAME_NODE, "the same rounds; a controller on node A, the host's own node: a cluster node's "
+                            f"cost without a second node (different nodes / this: {cross_p50 / same_node_p50:.2f}x)")
     results.note(THROUGHPUT, f"{sizes.burst_requests} requests, {WINDOW} in flight, {sizes.burst_rounds} rounds per side")
     split = "; ".join(", ".join(f"{name} {us:.0f} us" for name, us in side.items()) for side in per_answer)
     sequential = "; ".join(", ".join(f"{name} {used / len(rtt[i]) * 1e6:.0f} us" for name, used in rtt_cpu[i].items())
-                           for i in (0, 2))
+                           for i in (0, 2, 3))
     results.note(CPU, "user + system CPU of the relay processes over every round (sequential and burst), "
                       f"per answer; /proc ticks of 10 ms; per process (one node; different nodes): {split}; "
-                      f"per sequential round trip (one node; one node behind the byte relay): {sequential}")
+                      f"per sequential round trip (one node; one node behind the byte relay; "
+                      f"one node of the cluster): {sequential}")
 
 
 RELAY_CLUSTER = Scenario(
@@ -269,6 +278,7 @@ RELAY_CLUSTER = Scenario(
         Metric(P50, "ms", "lower", Target("ratio", "<=", 1.5), SINGLE),
         Metric(FLOOR, "ms", "lower", None, SINGLE),
         Metric(VS_FLOOR, "ms", "lower", None, BYTE_HOP),
+        Metric(SAME_NODE, "ms", "lower", None, SINGLE),
         Metric(THROUGHPUT, "1/s", "higher", Target("ratio", ">=", 0.7), SINGLE),
         Metric(CPU, "us", "lower", None, SINGLE),
     ],
