@@ -69,6 +69,9 @@ async def run_script(kind: str, codex_bin: str, home: Path) -> Trace:
             await s1.send_request(1, "initialize", PHONE)
             await s1.answer(1)
             status = await s1.notification("remoteControl/status/changed")
+            # Both hosts send codex's configWarning after the initialize answer: ours as the
+            # codex behind it emits it, which can be after the next answer unless waited for.
+            await s1.notification("configWarning")
             trace.results["stream_status"] = status["params"]["status"] in ("connecting", "connected")
             trace.results["emitted"] = isinstance(status.get("emittedAtMs"), int)
             await s1.ping()
@@ -107,6 +110,7 @@ async def run_script(kind: str, codex_bin: str, home: Path) -> Trace:
             await s2.send_request(1, "initialize", TABLET)
             await s2.answer(1)
             await s2.notification("remoteControl/status/changed")
+            await s2.notification("configWarning")
             relay.auto_ack = False
             await s2.send_request(2, "remoteControl/status/read")
             await s2.answer(2)
