@@ -141,9 +141,12 @@ async def _serve_bytes(open_upstream: UpstreamOpener, unix: str | None) -> None:
                     client.transport.close()
                 return
             server.peer, client.peer = client, server
-            for data in client.pending:
-                server.transport.write(data)  # type: ignore[union-attr]
-            client.pending.clear()
+            # Either side may have read before the pair existed: the upstream's first bytes
+            # can arrive between its connection_made and this coroutine going on.
+            for pipe in (client, server):
+                for data in pipe.pending:
+                    pipe.peer.transport.write(data)  # type: ignore[union-attr]
+                pipe.pending.clear()
 
         loop.create_task(connect())
         return client
