@@ -201,12 +201,11 @@ async def run_relay_cluster(ctx: Context, results: Results) -> None:
     relay = urlsplit(single_url)
     byte_proc, byte_hop = await services.start_refserver(ctx.runner, "bytes", f"tcp:{relay.hostname}:{relay.port}")
     floor_url = relay._replace(netloc=urlsplit(byte_hop.address).netloc).geturl()
-    # Per side (one node, different nodes, the floor), the processes whose CPU is read: the
-    # relays first (the CPU row), then the host.
-    watched = [{"relay": single_pid, "host": single_host_pid},
-               {"node A": node_a_pid, "node B": node_b_pid, "redis-server": redis_pid, "host": cluster_host_pid},
-               {"relay": single_pid, "byte relay": byte_proc.pid, "host": single_host_pid},
-               {"node A": node_a_pid, "node B": node_b_pid, "redis-server": redis_pid, "host": cluster_host_pid}]
+    # Per side (one node, different nodes, the floor, one node of the cluster), the processes
+    # whose CPU is read: the relays first (the CPU row), then the host.
+    cluster_procs = {"node A": node_a_pid, "node B": node_b_pid, "redis-server": redis_pid, "host": cluster_host_pid}
+    watched = [{"relay": single_pid, "host": single_host_pid}, cluster_procs,
+               {"relay": single_pid, "byte relay": byte_proc.pid, "host": single_host_pid}, cluster_procs]
 
     controllers = [await Controller.open(single_url, single_token), await Controller.open(node_b, cluster_token),
                    await Controller.open(floor_url, single_token), await Controller.open(node_a, same_node_token)]

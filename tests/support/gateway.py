@@ -89,19 +89,21 @@ async def inprocess_unix_gateway(backend: Backend, socket: Path) -> AsyncIterato
             await server.wait_closed()
 
 
+def parent_of(pid: int) -> int | None:
+    """The parent of a live process, from /proc (``None`` once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except OSError:
+        return None
+
+
 def descendants(pid: int) -> set[int]:
     """Every live process below ``pid``, from /proc."""
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry))
+        if entry.isdigit() and (ppid := parent_of(int(entry))) is not None:
+            children.setdefault(ppid, []).append(int(entry))
     found: set[int] = set()
     todo = [pid]
     while todo:
